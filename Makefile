@@ -1,0 +1,48 @@
+# Power Interpreter: PGXS build of the extension library, its install script
+# and the pi-executor binary (bgworker/executor.mk), plus the service and
+# test entry points that README.md gives.
+
+EXTENSION = power_interpreter
+MODULE_big = power_interpreter
+DATA = extension/power_interpreter--0.1.sql
+PGFILEDESC = "power_interpreter - sandboxed Python execution inside PostgreSQL"
+
+OBJS = \
+	extension/pi_main.o \
+	extension/guc.o \
+	extension/shmem.o \
+	extension/executor_client.o \
+	extension/execute.o \
+	extension/jobs.o \
+	extension/sessions.o \
+	bgworker/launcher.o \
+	bgworker/worker.o
+
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker
+PG_CFLAGS = -Wno-declaration-after-statement
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+-include bgworker/executor.mk
+
+all: bgworker/pi-executor
+install: install-executor
+clean: clean-executor
+
+.PHONY: deps run stop test
+
+deps:
+	bash scripts/deps.sh
+
+run: deps
+	$(MAKE) all
+	if [ "$$(id -u)" = 0 ]; then $(MAKE) install; else sudo $(MAKE) install; fi
+	bash scripts/run.sh
+
+stop:
+	bash scripts/stop.sh
+
+test: deps
+	bash scripts/test.sh

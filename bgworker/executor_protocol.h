@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor_protocol.h
+ *	  The wire protocol between PostgreSQL processes (backends running
+ *	  pi.execute, job workers) and the pi-executor process.
+ *
+ * The executor is a separate binary (DESIGN.md rule 1) that the launcher
+ * background worker fork+execs with a clean environment.  It embeds CPython,
+ * pre-imports numpy, pandas and matplotlib once (the "zygote"), and forks one
+ * child per run.  It listens on a Unix stream socket whose path is given on
+ * its command line (relative to the data directory, which is its working
+ * directory), mode 0600, so only the server's own user can connect.
+ *
+ * One connection carries exactly one run:
+ *
+ *	 client -> executor   'Q' frame: the request (JSON object, below)
+ *	 client -> executor   optional 'C' frame (empty payload): cancel the run;
+ *						  the executor kills it and still answers with the
+ *						  final 'R' frame, status "cancelled"
+ *	 executor -> client   zero or more 'P' frames: progress reported by the
+ *						  running code through pi.progress()
+ *	 executor -> client   exactly one 'R' frame: the final result (JSON
+ *						  object in the user-visible result shape, see
+ *						  README.md), then the executor closes the socket
+ *
+ * If the client closes the connection before the 'R' frame, the executor
+ * kills the run (this is how query cancel and statement_timeout of a sync
+ * pi.execute stop the Python process).
+ *
+ * Frame layout: 1 byte tag, 4 byte payload length (network byte order),
+ * payload.  Payloads are UTF-8 JSON objects (the 'C' frame has none).
+ *
+ * Request ('Q') members:
+ *	 "kind"				"sync" or "async": sync runs and async jobs have separate
+ *						slot pools (see max_sync / max_async below), so a queue
+ *						of long jobs never starves pi.execute
+ *	 "code"				Python source text
+ *	 "timeout_ms"		wall-clock limit of the run; CPU limit is derived from it
+ *	 "memory_mb"		address-space / memory limit of the run
+ *	 "max_file_size_mb" largest file the run may write
+ *	 "max_output_bytes" cap of stdout and of stderr each
+ *	 "workspace"		absolute path of the session workspace (a directory
+ *						that exists), or null: the executor then creates a
+ *						private temporary workspace and removes it afterwards
+ *	 "session_id"		uuid text or null (exposed as pi.session_id)
+ *	 "job_id"			uuid text or null (exposed as pi.job_id)
+ *
+ * Progress ('P') members: "progress" (number 0..1), "message" (text or null).
+ *
+ * Result ('R') members: "status" ("completed", "failed", "timeout",
+ * "cancelled", "busy"), "stdout", "stderr", "stdout_truncated",
+ * "stderr_truncated", "result", "error", "figures", "files", "elapsed_ms".
+ * Every string is valid UTF-8 without NUL characters (both are replaced by
+ * U+FFFD), so the payload is always accepted by jsonb_in.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_EXECUTOR_PROTOCOL_H
+#define PI_EXECUTOR_PROTOCOL_H
+
+#include <stdint.h>
+
+#define PI_FRAME_REQUEST	'Q'
+#define PI_FRAME_CANCEL		'C'
+#define PI_FRAME_PROGRESS	'P'
+#define PI_FRAME_RESULT		'R'
+
+/* tag byte + uint32 length */
+#define PI_FRAME_HEADER_SIZE 5
+
+/*
+ * Largest frame either side accepts.  A result holds at most two capped
+ * output streams (1 MiB each by default) plus figures as base64 PNG; 256 MiB
+ * leaves room for generous caps while still refusing garbage lengths.
+ */
+#define PI_FRAME_MAX_PAYLOAD (256U * 1024 * 1024)
+
+/* Socket file name, relative to the data directory. */
+#define PI_EXECUTOR_SOCKET_NAME "pi_executor.sock"
+
+#endif							/* PI_EXECUTOR_PROTOCOL_H */

@@ -1,0 +1,488 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  A pi job worker: claims async jobs from pi.jobs, runs them through the
+ *	  executor, keeps their lease alive, writes their results, and rescues
+ *	  jobs whose worker died.
+ *
+ * The loop follows worker_spi: every transaction is opened and closed in
+ * run_in_transaction(), and none is open while Python runs (DESIGN.md rule
+ * 2).  A job's life in pi.jobs:
+ *
+ *	 pending --claim (FOR UPDATE SKIP LOCKED)--> running --finish--> completed,
+ *	 failed, timeout or cancelled
+ *
+ * A running job carries lease_until, renewed every LEASE_RENEW_MS, and the
+ * boot id of the server generation that claimed it.  Any worker re-queues
+ * (once) or fails a running job whose lease ran out or whose boot id is not
+ * the current one: its worker died, or a crash or restart ended it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+#include "utils/wait_event.h"
+
+#include "pi.h"
+
+/* Lease: renewed every 5 s, lost after 60 s without renewal. */
+#define LEASE_RENEW_MS			5000
+#define LEASE_SECONDS			"60"
+/* A job is tried at most this often before it fails for good. */
+#define MAX_ATTEMPTS			"2"
+/* Polling is only a safety net: submit_job wakes workers at commit. */
+#define IDLE_POLL_MS			5000
+#define RESCUE_INTERVAL_MS		10000
+
+typedef struct ClaimedJob
+{
+	pg_uuid_t	id;
+	char	   *id_text;
+	char	   *code;
+	int			timeout_s;
+	char	   *session_id;
+	char	   *workspace;
+	bool		cancel_seen;	/* cancel_requested read back from the row */
+} ClaimedJob;
+
+static int	my_slot = -1;
+static int64 my_boot_id = 0;
+
+typedef void (*TransactionBody) (void *arg);
+
+/*
+ * Run body inside its own transaction with SPI connected and a snapshot,
+ * reporting what it does in pg_stat_activity.
+ */
+static void
+run_in_transaction(const char *activity, TransactionBody body, void *arg)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+
+	body(arg);
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+release_slot(int code, Datum arg)
+{
+	if (my_slot < 0)
+		return;
+	SpinLockAcquire(&pi_shared->mutex);
+	if (pi_shared->slots[my_slot].pid == MyProcPid)
+		memset(&pi_shared->slots[my_slot], 0, sizeof(PiWorkerSlot));
+	SpinLockRelease(&pi_shared->mutex);
+}
+
+static void
+set_slot_job(const pg_uuid_t *job_id)
+{
+	PiWorkerSlot *slot = &pi_shared->slots[my_slot];
+
+	SpinLockAcquire(&pi_shared->mutex);
+	slot->has_job = (job_id != NULL);
+	if (job_id)
+		slot->job_id = *job_id;
+	slot->cancel_requested = false;
+	SpinLockRelease(&pi_shared->mutex);
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static void
+check_extension_body(void *arg)
+{
+	bool	   *ready = (bool *) arg;
+
+	*ready = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension "
+						 "WHERE extname = 'power_interpreter'", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1;
+}
+
+/* Wait until CREATE EXTENSION has run in pi.database. */
+static void
+wait_for_extension(void)
+{
+	bool		logged = false;
+
+	for (;;)
+	{
+		bool		ready = false;
+
+		run_in_transaction("pi worker: checking for the extension", check_extension_body, &ready);
+		if (ready)
+			return;
+		if (!logged)
+			ereport(LOG,
+					(errmsg("pi worker %d: extension power_interpreter is not installed in database \"%s\"; waiting",
+							my_slot + 1, pi_database),
+					 errhint("Run CREATE EXTENSION power_interpreter in database \"%s\".", pi_database)));
+		logged = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 IDLE_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* ---- rescue ------------------------------------------------------------ */
+
+static void
+rescue_body(void *arg)
+{
+	int			rc;
+
+	rc = SPI_execute_with_args(
+							   "UPDATE pi.jobs j SET"
+							   " status = CASE WHEN j.cancel_requested THEN 'cancelled'"
+							   "   WHEN j.attempts < " MAX_ATTEMPTS " THEN 'pending' ELSE 'failed' END,"
+							   " finished_at = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS
+							   "   THEN clock_timestamp() END,"
+							   " started_at = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS
+							   "   THEN j.started_at END,"
+							   " lease_until = NULL, worker_pid = NULL,"
+							   " result = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS " THEN"
+							   "   jsonb_build_object('status', CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'failed' END,"
+							   "    'stdout', '', 'stderr', '', 'result', NULL, 'figures', '[]'::jsonb,"
+							   "    'files', '[]'::jsonb, 'elapsed_ms', 0,"
+							   "    'error', jsonb_build_object('type', 'WorkerLost', 'message',"
+							   "      'the worker or executor running this job stopped (crash, kill or server restart) '"
+							   "      || j.attempts || ' time(s); it is not retried again; submit it again if it is safe to rerun')) END"
+							   " FROM (SELECT id FROM pi.jobs WHERE status = 'running'"
+							   "   AND (worker_boot IS DISTINCT FROM $1 OR lease_until < now())"
+							   "   FOR UPDATE SKIP LOCKED) lost"
+							   " WHERE j.id = lost.id",
+							   1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(my_boot_id)},
+							   NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "pi worker: rescue of lost jobs failed: SPI error %d", rc);
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("pi worker %d: rescued %llu job(s) whose worker or executor stopped",
+						my_slot + 1, (unsigned long long) SPI_processed)));
+}
+
+/* ---- claim ------------------------------------------------------------- */
+
+static void
+claim_body(void *arg)
+{
+	ClaimedJob *job = (ClaimedJob *) arg;
+	int			rc;
+	bool		isnull;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	MemoryContext outer;
+
+	rc = SPI_execute_with_args(
+							   "UPDATE pi.jobs j SET status = 'running', started_at = clock_timestamp(),"
+							   " attempts = j.attempts + 1,"
+							   " lease_until = clock_timestamp() + interval '" LEASE_SECONDS " seconds',"
+							   " worker_boot = $1, worker_pid = $2, progress = NULL, progress_message = NULL"
+							   " FROM (SELECT id FROM pi.jobs WHERE status = 'pending'"
+							   "   ORDER BY submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) next"
+							   " WHERE j.id = next.id"
+							   " RETURNING j.id, j.code, j.timeout_s, j.session_id::text,"
+							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id)",
+							   2, (Oid[]) {INT8OID, INT4OID},
+							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid)},
+							   NULL, false, 1);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "pi worker: claiming a job failed: SPI error %d", rc);
+	if (SPI_processed == 0)
+		return;
+
+	desc = SPI_tuptable->tupdesc;
+	tuple = SPI_tuptable->vals[0];
+	outer = MemoryContextSwitchTo(TopMemoryContext);
+	job->id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 1, &isnull));
+	job->id_text = SPI_getvalue(tuple, desc, 1);
+	job->code = SPI_getvalue(tuple, desc, 2);
+	job->timeout_s = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+	job->session_id = SPI_getvalue(tuple, desc, 4);
+	job->workspace = SPI_getvalue(tuple, desc, 5);
+	MemoryContextSwitchTo(outer);
+
+	/*
+	 * Publish the job in shared memory before the claim commits, so that a
+	 * pi.cancel_job that sees the job running also finds this worker.
+	 */
+	set_slot_job(&job->id);
+}
+
+/* ---- while the job runs ------------------------------------------------ */
+
+typedef struct ProgressUpdate
+{
+	ClaimedJob *job;
+	const char *progress_json;
+} ProgressUpdate;
+
+static void
+heartbeat_body(void *arg)
+{
+	ClaimedJob *job = (ClaimedJob *) arg;
+	bool		isnull;
+
+	/*
+	 * SKIP LOCKED: a pi.cancel_job transaction left open on the row must not
+	 * stall the worker; the lease is renewed at the next tick instead.
+	 */
+	if (SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + interval '"
+							  LEASE_SECONDS " seconds'"
+							  " FROM (SELECT id FROM pi.jobs WHERE id = $1 AND status = 'running'"
+							  "   FOR UPDATE SKIP LOCKED) me WHERE j.id = me.id"
+							  " RETURNING j.cancel_requested",
+							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(&job->id)},
+							  NULL, false, 1) == SPI_OK_UPDATE_RETURNING &&
+		SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		job->cancel_seen = true;
+}
+
+static void
+progress_body(void *arg)
+{
+	ProgressUpdate *update = (ProgressUpdate *) arg;
+
+	(void) SPI_execute_with_args("UPDATE pi.jobs SET"
+								 " progress = ($2::jsonb ->> 'progress')::double precision,"
+								 " progress_message = $2::jsonb ->> 'message'"
+								 " WHERE id = $1 AND status = 'running'",
+								 2, (Oid[]) {UUIDOID, TEXTOID},
+								 (Datum[]) {UUIDPGetDatum(&update->job->id),
+								 CStringGetTextDatum(update->progress_json)},
+								 NULL, false, 0);
+}
+
+static void
+on_progress(const char *progress_json, void *arg)
+{
+	ProgressUpdate update = {(ClaimedJob *) arg, progress_json};
+
+	run_in_transaction("pi worker: recording job progress", progress_body, &update);
+}
+
+static void
+on_tick(void *arg)
+{
+	run_in_transaction("pi worker: renewing job lease", heartbeat_body, arg);
+}
+
+static bool
+should_cancel(void *arg)
+{
+	ClaimedJob *job = (ClaimedJob *) arg;
+	bool		requested;
+
+	SpinLockAcquire(&pi_shared->mutex);
+	requested = pi_shared->slots[my_slot].cancel_requested;
+	SpinLockRelease(&pi_shared->mutex);
+	return requested || job->cancel_seen;
+}
+
+/* ---- finish ------------------------------------------------------------ */
+
+typedef struct FinishedJob
+{
+	ClaimedJob *job;
+	const char *result_json;	/* NULL: the executor was lost */
+} FinishedJob;
+
+static void
+finish_body(void *arg)
+{
+	FinishedJob *f = (FinishedJob *) arg;
+	int			rc;
+
+	if (f->result_json != NULL)
+		rc = SPI_execute_with_args("UPDATE pi.jobs SET"
+								   " status = CASE WHEN $2::jsonb ->> 'status' IN"
+								   "   ('completed', 'failed', 'timeout', 'cancelled')"
+								   "   THEN $2::jsonb ->> 'status' ELSE 'failed' END,"
+								   " result = $2::jsonb, finished_at = clock_timestamp(), lease_until = NULL,"
+								   " progress = CASE WHEN $2::jsonb ->> 'status' = 'completed' THEN 1"
+								   "   ELSE progress END"
+								   " WHERE id = $1 AND status = 'running' AND worker_boot = $3",
+								   3, (Oid[]) {UUIDOID, TEXTOID, INT8OID},
+								   (Datum[]) {UUIDPGetDatum(&f->job->id),
+								   CStringGetTextDatum(f->result_json), Int64GetDatum(my_boot_id)},
+								   NULL, false, 0);
+	else
+
+		/*
+		 * The executor died under the job (killed, or crashed): the job is
+		 * not at fault as far as we know, so it gets one more try.
+		 */
+		rc = SPI_execute_with_args("UPDATE pi.jobs SET"
+								   " status = CASE WHEN attempts < " MAX_ATTEMPTS " THEN 'pending' ELSE 'failed' END,"
+								   " started_at = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE started_at END,"
+								   " finished_at = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE clock_timestamp() END,"
+								   " lease_until = NULL, worker_pid = NULL,"
+								   " result = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE"
+								   "  jsonb_build_object('status', 'failed', 'stdout', '', 'stderr', '',"
+								   "   'result', NULL, 'figures', '[]'::jsonb, 'files', '[]'::jsonb, 'elapsed_ms', 0,"
+								   "   'error', jsonb_build_object('type', 'ExecutorLost', 'message',"
+								   "    'the Python executor stopped while running this job, ' || attempts ||"
+								   "    ' time(s); it is not retried again')) END"
+								   " WHERE id = $1 AND status = 'running' AND worker_boot = $2",
+								   2, (Oid[]) {UUIDOID, INT8OID},
+								   (Datum[]) {UUIDPGetDatum(&f->job->id), Int64GetDatum(my_boot_id)},
+								   NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "pi worker: recording the end of job %s failed: SPI error %d",
+			 f->job->id_text, rc);
+}
+
+static void
+run_job(ClaimedJob *job)
+{
+	PiRunRequest req = {0};
+	PiRunCallbacks callbacks = {0};
+	FinishedJob finished = {job, NULL};
+	char	   *result_json = NULL;
+	char	   *activity = psprintf("pi worker: running job %s", job->id_text);
+
+	req.kind = "async";
+	req.code = job->code;
+	req.timeout_s = job->timeout_s;
+	req.workspace = job->workspace;
+	req.session_id = job->session_id;
+	req.job_id = job->id_text;
+
+	callbacks.on_progress = on_progress;
+	callbacks.on_tick = on_tick;
+	callbacks.should_cancel = should_cancel;
+	callbacks.tick_ms = LEASE_RENEW_MS;
+	callbacks.arg = job;
+
+	pgstat_report_activity(STATE_RUNNING, activity);
+	if (pi_run_code(&req, &callbacks, &result_json) == PI_RUN_RESULT)
+		finished.result_json = result_json;
+	else
+		ereport(LOG,
+				(errmsg("pi worker %d: the Python executor stopped while running job %s",
+						my_slot + 1, job->id_text)));
+
+	run_in_transaction("pi worker: recording job result", finish_body, &finished);
+	set_slot_job(NULL);
+	pfree(activity);
+}
+
+static void
+free_job(ClaimedJob *job)
+{
+	if (job->id_text)
+		pfree(job->id_text);
+	if (job->code)
+		pfree(job->code);
+	if (job->session_id)
+		pfree(job->session_id);
+	if (job->workspace)
+		pfree(job->workspace);
+	memset(job, 0, sizeof(*job));
+}
+
+/* ---- main loop ---------------------------------------------------------- */
+
+static void
+take_slot(int slot)
+{
+	PiWorkerSlot *s = &pi_shared->slots[slot];
+	pid_t		holder;
+
+	SpinLockAcquire(&pi_shared->mutex);
+	holder = s->pid;
+	if (holder == 0 || kill(holder, 0) != 0)
+	{
+		memset(s, 0, sizeof(*s));
+		s->pid = MyProcPid;
+		s->latch = MyLatch;
+		holder = 0;
+	}
+	my_boot_id = pi_shared->boot_id;
+	SpinLockRelease(&pi_shared->mutex);
+
+	if (holder != 0)
+	{
+		ereport(LOG, (errmsg("pi worker %d: slot already held by process %d; exiting",
+							 slot + 1, (int) holder)));
+		proc_exit(0);
+	}
+	my_slot = slot;
+	on_shmem_exit(release_slot, (Datum) 0);
+}
+
+void
+pi_worker_main(Datum main_arg)
+{
+	int			slot = DatumGetInt32(main_arg);
+	TimestampTz last_rescue = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (slot < 0 || slot >= pi_shared->nslots)
+		proc_exit(0);
+	take_slot(slot);
+
+	BackgroundWorkerInitializeConnection(pi_database, NULL, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	wait_for_extension();
+
+	for (;;)
+	{
+		ClaimedJob job = {0};
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (TimestampDifferenceExceeds(last_rescue, GetCurrentTimestamp(), RESCUE_INTERVAL_MS))
+		{
+			run_in_transaction("pi worker: rescuing lost jobs", rescue_body, NULL);
+			last_rescue = GetCurrentTimestamp();
+		}
+
+		run_in_transaction("pi worker: claiming a job", claim_body, &job);
+		if (job.id_text != NULL)
+		{
+			run_job(&job);
+			free_job(&job);
+			continue;			/* the queue may hold more: no sleep */
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 IDLE_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

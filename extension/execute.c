@@ -1,0 +1,200 @@
+/*-------------------------------------------------------------------------
+ *
+ * execute.c
+ *	  pi.execute: run Python synchronously and return its result.
+ *
+ * The code goes straight to the executor over its socket (DESIGN.md rule
+ * 3): no queue row is inserted and waited for, since a worker could not see
+ * an uncommitted row.  The wait is interruptible, so query cancel and
+ * statement_timeout stop the run.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "pi.h"
+
+#define EXECUTE_DEFAULT_TIMEOUT_S 60
+
+PG_FUNCTION_INFO_V1(pi_execute);
+
+/*
+ * Check the code argument shared by pi.execute and pi.submit_job, and return
+ * it as a C string.
+ */
+char *
+pi_checked_code(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *code;
+	int			len;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("code must not be null"),
+				 errhint("Pass the Python source text to run, e.g. pi.execute('print(1)').")));
+	code = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(code);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("code must not be empty"),
+				 errhint("Pass the Python source text to run, e.g. pi.execute('print(1)').")));
+	if (len > pi_max_code_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("code is too large"),
+				 errdetail("The code has %d bytes; pi.max_code_bytes allows %d.",
+						   len, pi_max_code_bytes),
+				 errhint("Put large data in a workspace file and read it from the code.")));
+	return text_to_cstring(code);
+}
+
+/* Check a timeout in seconds against its ceiling; name says which call. */
+int
+pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name)
+{
+	if (timeout_s <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout_s must be positive, not %d", timeout_s),
+				 errhint("Pass the number of seconds the code may run.")));
+	if (timeout_s > ceiling)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout_s %d exceeds %s (%d seconds)", timeout_s, ceiling_name, ceiling),
+				 errhint("Pass a smaller timeout_s, or submit long work with pi.submit_job().")));
+	return timeout_s;
+}
+
+/* The text of a top-level string member of a jsonb object, or NULL. */
+char *
+pi_jsonb_string(Jsonb *jb, const char *key)
+{
+	JsonbValue *v;
+
+	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Turn a result frame into jsonb, refusing the answers that are errors of
+ * the service rather than of the user's code.
+ */
+Jsonb *
+pi_result_to_jsonb(const char *result_json, const char *kind)
+{
+	Jsonb	   *result;
+	char	   *status;
+
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
+	status = pi_jsonb_string(result, "status");
+	if (status != NULL && strcmp(status, "busy") == 0)
+	{
+		JsonbValue *error = getKeyJsonValueFromContainer(&result->root, "error", 5, NULL);
+		char	   *detail = NULL;
+
+		if (error && error->type == jbvBinary)
+		{
+			JsonbValue *msg = getKeyJsonValueFromContainer(error->val.binary.data,
+														   "message", 7, NULL);
+
+			if (msg && msg->type == jbvString)
+				detail = pnstrdup(msg->val.string.val, msg->val.string.len);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("every Python executor slot for %s runs is busy", kind),
+				 detail ? errdetail_internal("%s", detail) : 0,
+				 errhint("Retry shortly, submit the work with pi.submit_job(), or raise pi.max_sync_executions.")));
+	}
+	return result;
+}
+
+/*
+ * Record a sync run in pi.jobs (kind 'sync') so that the history shows it.
+ * This happens in the caller's transaction: a caller that rolls back also
+ * rolls back the record, and a read-only transaction records nothing.
+ */
+static void
+record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
+				TimestampTz started, TimestampTz finished, Jsonb *result)
+{
+	char	   *status = pi_jsonb_string(result, "status");
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	if (!pi_record_sync_runs || XactReadOnly || status == NULL)
+		return;
+
+	values[0] = session_id ? UUIDPGetDatum(session_id) : (Datum) 0;
+	if (!session_id)
+		nulls[0] = 'n';
+	values[1] = CStringGetTextDatum(code);
+	values[2] = Int32GetDatum(timeout_s);
+	values[3] = CStringGetTextDatum(status);
+	values[4] = TimestampTzGetDatum(started);
+	values[5] = TimestampTzGetDatum(finished);
+	values[6] = JsonbPGetDatum(result);
+
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, session_id, code, timeout_s, status, "
+							  "attempts, submitted_at, started_at, finished_at, result) "
+							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6, $7)",
+							  7, (Oid[]) {UUIDOID, TEXTOID, INT4OID, TEXTOID,
+								  TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID},
+							  values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the run in pi.jobs");
+	SPI_finish();
+}
+
+/*
+ * pi.execute(code text, timeout_s int DEFAULT 60, session_id uuid DEFAULT NULL)
+ * returns jsonb
+ */
+Datum
+pi_execute(PG_FUNCTION_ARGS)
+{
+	char	   *code = pi_checked_code(fcinfo, 0);
+	int			timeout_s;
+	pg_uuid_t  *session_id = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
+	PiRunRequest req = {0};
+	char	   *result_json;
+	TimestampTz started;
+	Jsonb	   *result;
+
+	timeout_s = pi_checked_timeout(PG_ARGISNULL(1) ? EXECUTE_DEFAULT_TIMEOUT_S : PG_GETARG_INT32(1),
+								   pi_max_execution_time, "pi.max_execution_time");
+
+	req.kind = "sync";
+	req.code = code;
+	req.timeout_s = timeout_s;
+	if (session_id)
+	{
+		req.workspace = pi_session_workspace(session_id, true);
+		req.session_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
+	}
+
+	started = GetCurrentTimestamp();
+	if (pi_run_code(&req, NULL, &result_json) == PI_RUN_EXECUTOR_LOST)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("the Python executor stopped while running this code"),
+				 errdetail("The executor process exited before it answered; it is restarted automatically."),
+				 errhint("Run the code again; if this repeats, see the server log.")));
+
+	result = pi_result_to_jsonb(result_json, "sync");
+	record_sync_run(code, timeout_s, session_id, started, GetCurrentTimestamp(), result);
+	PG_RETURN_JSONB_P(result);
+}

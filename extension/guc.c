@@ -1,0 +1,123 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  The pi.* settings.  Every limit has a name, a default and a unit
+ *	  (DESIGN.md rule 6); the defaults are the seed's environment variables
+ *	  (MAX_EXECUTION_TIME, MAX_MEMORY_MB, ...), which scripts/run.sh maps
+ *	  onto these settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "pi.h"
+
+char	   *pi_database = NULL;
+int			pi_max_concurrent_jobs = 4;
+int			pi_max_sync_executions = 8;
+int			pi_max_execution_time = 300;
+int			pi_job_timeout = 600;
+int			pi_max_job_timeout = 86400;
+int			pi_max_memory_mb = 4096;
+int			pi_max_file_size_mb = 500;
+int			pi_max_output_bytes = 1024 * 1024;
+int			pi_max_code_bytes = 10 * 1024 * 1024;
+char	   *pi_workspace_root = NULL;
+bool		pi_record_sync_runs = true;
+
+void
+pi_define_settings(void)
+{
+	DefineCustomStringVariable("pi.database",
+							   "Database whose pi.jobs queue the job workers serve.",
+							   "The extension must be created in this database.",
+							   &pi_database, "pi",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_concurrent_jobs",
+							"Number of job workers, i.e. async jobs that run at once.",
+							NULL, &pi_max_concurrent_jobs, 4, 1, 64,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	/*
+	 * Sync runs have their own slots so that a queue of long async jobs never
+	 * starves pi.execute; 8 matches the 8-client benchmark target.
+	 */
+	DefineCustomIntVariable("pi.max_sync_executions",
+							"Number of pi.execute calls whose Python runs at once.",
+							"Further calls wait for a free slot up to their timeout.",
+							&pi_max_sync_executions, 8, 1, 256,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_execution_time",
+							"Largest timeout_s that pi.execute accepts.",
+							NULL, &pi_max_execution_time, 300, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.job_timeout",
+							"Timeout of an async job submitted without one.",
+							NULL, &pi_job_timeout, 600, 1, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_job_timeout",
+							"Largest timeout_s that pi.submit_job accepts.",
+							NULL, &pi_max_job_timeout, 86400, 1, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_memory_mb",
+							"Memory limit of one Python run, in megabytes.",
+							NULL, &pi_max_memory_mb, 4096, 64, 1024 * 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_file_size_mb",
+							"Largest file a Python run or an upload may write, in megabytes.",
+							NULL, &pi_max_file_size_mb, 500, 1, 1024 * 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_output_bytes",
+							"Cap of captured stdout and of stderr, each, per run.",
+							NULL, &pi_max_output_bytes, 1024 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_code_bytes",
+							"Largest Python source text accepted by one call.",
+							NULL, &pi_max_code_bytes, 10 * 1024 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pi.workspace_root",
+							   "Directory that holds the session workspaces.",
+							   "Empty means pi_workspaces in the data directory.",
+							   &pi_workspace_root, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pi.record_sync_runs",
+							 "Record every pi.execute call in pi.jobs (kind sync).",
+							 NULL, &pi_record_sync_runs, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pi");
+}
+
+/*
+ * The absolute workspace root: the setting, or pi_workspaces in the data
+ * directory.  DataDir is absolute once the postmaster has started.
+ */
+const char *
+pi_workspace_root_path(void)
+{
+	static char *path = NULL;
+
+	if (path == NULL)
+	{
+		if (pi_workspace_root != NULL && pi_workspace_root[0] != '\0')
+			path = MemoryContextStrdup(TopMemoryContext, pi_workspace_root);
+		else
+			path = MemoryContextStrdup(TopMemoryContext,
+									   psprintf("%s/pi_workspaces", DataDir));
+	}
+	return path;
+}

@@ -1,0 +1,236 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs.c
+ *	  The async job functions: pi.submit_job, pi.job_status, pi.job_result
+ *	  and pi.cancel_job.
+ *
+ * A job is a row of pi.jobs.  pi.submit_job inserts it in the caller's
+ * transaction and wakes the workers at commit (shmem.c); the workers
+ * (bgworker/worker.c) claim, run and finish it.  These functions only read
+ * the row, or flag it, and never wait for Python.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+#include "pi.h"
+
+PG_FUNCTION_INFO_V1(pi_submit_job);
+PG_FUNCTION_INFO_V1(pi_job_status);
+PG_FUNCTION_INFO_V1(pi_job_result);
+PG_FUNCTION_INFO_V1(pi_cancel_job);
+
+/* Statuses after which a job never changes again. */
+#define FINISHED_STATUSES "('completed', 'failed', 'timeout', 'cancelled')"
+
+static pg_uuid_t *
+checked_job_id(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job_id must not be null"),
+				 errhint("Pass the id that pi.submit_job() returned.")));
+	return PG_GETARG_UUID_P(0);
+}
+
+static void
+report_unknown_job(pg_uuid_t *job_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("job %s does not exist",
+					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(job_id)))),
+			 errhint("Pass the id that pi.submit_job() returned; SELECT id, status FROM pi.jobs lists the known jobs.")));
+}
+
+/*
+ * Run a one-row query with the job id as $1 and return its single jsonb
+ * column, copied out of SPI; NULL when no row matched.
+ */
+static Jsonb *
+job_query_jsonb(const char *sql, pg_uuid_t *job_id)
+{
+	Jsonb	   *result = NULL;
+	bool		isnull;
+	Datum		value;
+
+	SPI_connect();
+	if (SPI_execute_with_args(sql, 1, (Oid[]) {UUIDOID},
+							  (Datum[]) {UUIDPGetDatum(job_id)}, NULL,
+							  false, 1) < 0)
+		elog(ERROR, "could not read job");
+	if (SPI_processed == 1)
+	{
+		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = DatumGetJsonbP(SPI_datumTransfer(value, false, -1));
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * pi.submit_job(code text, timeout_s int DEFAULT NULL, session_id uuid
+ * DEFAULT NULL) returns uuid
+ */
+Datum
+pi_submit_job(PG_FUNCTION_ARGS)
+{
+	char	   *code = pi_checked_code(fcinfo, 0);
+	int			timeout_s;
+	pg_uuid_t  *session_id = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Datum		id;
+	bool		isnull;
+
+	if (pi_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("power_interpreter is not loaded at server start, so no worker would run this job"),
+				 errhint("Add power_interpreter to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	timeout_s = pi_checked_timeout(PG_ARGISNULL(1) ? pi_job_timeout : PG_GETARG_INT32(1),
+								   pi_max_job_timeout, "pi.max_job_timeout");
+	if (session_id)
+		(void) pi_session_workspace(session_id, true);
+
+	values[0] = CStringGetTextDatum(code);
+	values[1] = Int32GetDatum(timeout_s);
+	values[2] = session_id ? UUIDPGetDatum(session_id) : (Datum) 0;
+	if (!session_id)
+		nulls[2] = 'n';
+
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO pi.jobs (code, timeout_s, session_id) "
+							  "VALUES ($1, $2, $3) RETURNING id",
+							  3, (Oid[]) {TEXTOID, INT4OID, UUIDOID},
+							  values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not insert the job");
+	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	id = SPI_datumTransfer(id, false, UUID_LEN);
+	SPI_finish();
+
+	pi_wake_workers();
+	PG_RETURN_DATUM(id);
+}
+
+/*
+ * pi.job_status(job_id uuid) returns jsonb
+ */
+Datum
+pi_job_status(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *job_id = checked_job_id(fcinfo);
+	Jsonb	   *status;
+
+	status = job_query_jsonb(
+							 "SELECT jsonb_build_object("
+							 " 'job_id', j.id, 'status', j.status, 'kind', j.kind,"
+							 " 'progress', j.progress, 'progress_message', j.progress_message,"
+							 " 'elapsed_ms', CASE WHEN j.started_at IS NULL THEN 0 ELSE"
+							 "   round(extract(epoch FROM coalesce(j.finished_at, clock_timestamp())"
+							 "                 - j.started_at) * 1000) END,"
+							 " 'queue_position', CASE WHEN j.status = 'pending' THEN"
+							 "   (SELECT count(*) FROM pi.jobs p WHERE p.status = 'pending'"
+							 "    AND (p.submitted_at, p.id) < (j.submitted_at, j.id)) + 1 END,"
+							 " 'attempts', j.attempts, 'timeout_s', j.timeout_s,"
+							 " 'session_id', j.session_id,"
+							 " 'cancel_requested', j.cancel_requested,"
+							 " 'submitted_at', j.submitted_at, 'started_at', j.started_at,"
+							 " 'finished_at', j.finished_at)"
+							 " FROM pi.jobs j WHERE j.id = $1",
+							 job_id);
+	if (status == NULL)
+		report_unknown_job(job_id);
+	PG_RETURN_JSONB_P(status);
+}
+
+/*
+ * pi.job_result(job_id uuid) returns jsonb: the result in pi.execute's shape
+ * with the job's status, or, while the job has not finished, its status and
+ * a note saying so.
+ */
+Datum
+pi_job_result(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *job_id = checked_job_id(fcinfo);
+	Jsonb	   *result;
+
+	result = job_query_jsonb(
+							 "SELECT CASE"
+							 " WHEN j.status IN " FINISHED_STATUSES " AND j.result IS NOT NULL THEN"
+							 "   j.result || jsonb_build_object('job_id', j.id, 'status', j.status)"
+							 " WHEN j.status IN " FINISHED_STATUSES " THEN"
+							 "   jsonb_build_object('job_id', j.id, 'status', j.status,"
+							 "     'stdout', '', 'stderr', '', 'result', NULL, 'figures', '[]'::jsonb,"
+							 "     'files', '[]'::jsonb, 'elapsed_ms', 0,"
+							 "     'error', jsonb_build_object('type', 'JobEnded',"
+							 "       'message', 'the job ended with status ' || j.status || ' before it produced a result'))"
+							 " ELSE jsonb_build_object('job_id', j.id, 'status', j.status,"
+							 "   'progress', j.progress, 'progress_message', j.progress_message,"
+							 "   'message', 'the job has not finished yet; call pi.job_result() again later"
+							 " or follow it with pi.job_status()')"
+							 " END FROM pi.jobs j WHERE j.id = $1",
+							 job_id);
+	if (result == NULL)
+		report_unknown_job(job_id);
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * pi.cancel_job(job_id uuid) returns boolean: true when a pending job was
+ * dequeued or a running job was asked to stop, false when the job had
+ * already finished.
+ */
+Datum
+pi_cancel_job(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *job_id = checked_job_id(fcinfo);
+	Jsonb	   *outcome;
+	char	   *what;
+
+	/*
+	 * A pending job is dequeued in place.  If a worker is claiming it right
+	 * now, the UPDATE waits for the claim and then finds it running.
+	 */
+	outcome = job_query_jsonb(
+							  "WITH dequeued AS ("
+							  "  UPDATE pi.jobs SET status = 'cancelled', finished_at = clock_timestamp(),"
+							  "   result = jsonb_build_object('status', 'cancelled', 'stdout', '', 'stderr', '',"
+							  "     'result', NULL, 'figures', '[]'::jsonb, 'files', '[]'::jsonb, 'elapsed_ms', 0,"
+							  "     'error', jsonb_build_object('type', 'Cancelled',"
+							  "       'message', 'the job was cancelled before it started'))"
+							  "  WHERE id = $1 AND status = 'pending' RETURNING id),"
+							  " flagged AS ("
+							  "  UPDATE pi.jobs SET cancel_requested = true"
+							  "  WHERE id = $1 AND status = 'running' AND NOT EXISTS (SELECT 1 FROM dequeued)"
+							  "  RETURNING id)"
+							  " SELECT to_jsonb(CASE"
+							  "  WHEN EXISTS (SELECT 1 FROM dequeued) THEN 'dequeued'"
+							  "  WHEN EXISTS (SELECT 1 FROM flagged) THEN 'flagged'"
+							  "  WHEN EXISTS (SELECT 1 FROM pi.jobs WHERE id = $1) THEN 'finished'"
+							  "  ELSE 'unknown' END)",
+							  job_id);
+	what = outcome ? JsonbToCString(NULL, &outcome->root, VARSIZE(outcome)) : "\"unknown\"";
+
+	if (strcmp(what, "\"unknown\"") == 0)
+		report_unknown_job(job_id);
+	if (strcmp(what, "\"dequeued\"") == 0)
+		PG_RETURN_BOOL(true);
+	if (strcmp(what, "\"flagged\"") == 0)
+	{
+		/* the worker also sees the flag in the row if it missed this */
+		(void) pi_request_cancel(job_id);
+		PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}

@@ -1,0 +1,124 @@
+/*-------------------------------------------------------------------------
+ *
+ * sessions.c
+ *	  pi.create_session and the lookup of a session's workspace directory.
+ *
+ * A session is a row in pi.sessions and a directory named after its id
+ * under pi.workspace_root; everything a sandboxed run of the session may
+ * touch lives in that directory (DESIGN.md rule 5).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/uuid.h"
+
+#include "pi.h"
+
+#define SESSION_LABEL_MAX 200
+
+PG_FUNCTION_INFO_V1(pi_create_session);
+
+static void
+make_directory(const char *path)
+{
+	if (mkdir(path, S_IRWXU) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create workspace directory \"%s\": %m", path),
+				 errhint("Check that pi.workspace_root names a directory the server can write.")));
+}
+
+/*
+ * pi.create_session(label text) returns uuid
+ */
+Datum
+pi_create_session(PG_FUNCTION_ARGS)
+{
+	text	   *label = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	const char *root = pi_workspace_root_path();
+	Datum		id;
+	char	   *workspace;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (label && VARSIZE_ANY_EXHDR(label) > SESSION_LABEL_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session label is too long"),
+				 errdetail("The label has %d bytes; at most %d are allowed.",
+						   (int) VARSIZE_ANY_EXHDR(label), SESSION_LABEL_MAX),
+				 errhint("Use a shorter label.")));
+
+	id = DirectFunctionCall1(gen_random_uuid, (Datum) 0);
+	workspace = psprintf("%s/%s", root,
+						 DatumGetCString(DirectFunctionCall1(uuid_out, id)));
+	make_directory(root);
+	make_directory(workspace);
+
+	values[0] = id;
+	values[1] = label ? PointerGetDatum(label) : (Datum) 0;
+	if (!label)
+		nulls[1] = 'n';
+	values[2] = CStringGetTextDatum(workspace);
+
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO pi.sessions (id, label, workspace) "
+							  "VALUES ($1, $2, $3)",
+							  3, (Oid[]) {UUIDOID, TEXTOID, TEXTOID},
+							  values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the new session");
+	SPI_finish();
+
+	PG_RETURN_DATUM(id);
+}
+
+/*
+ * The workspace directory of a session, which must exist.  With touch, the
+ * session's last_used_at is brought up to date.  The caller must be in a
+ * transaction.
+ */
+char *
+pi_session_workspace(pg_uuid_t *session_id, bool touch)
+{
+	char	   *workspace = NULL;
+	char	   *id_text;
+	int			rc;
+
+	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
+	SPI_connect();
+	rc = SPI_execute_with_args(touch ?
+							   "UPDATE pi.sessions SET last_used_at = now() "
+							   "WHERE id = $1 RETURNING workspace" :
+							   "SELECT workspace FROM pi.sessions WHERE id = $1",
+							   1, (Oid[]) {UUIDOID},
+							   (Datum[]) {UUIDPGetDatum(session_id)},
+							   NULL, false, 1);
+	if (rc < 0)
+		elog(ERROR, "could not look up session %s: SPI error %d", id_text, rc);
+	if (SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		workspace = MemoryContextStrdup(TopTransactionContext, value);
+	}
+	SPI_finish();
+
+	if (workspace == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("session %s does not exist", id_text),
+				 errhint("Create a session with pi.create_session() and pass the id it returns.")));
+
+	/* A workspace removed by hand is recreated empty rather than failing. */
+	make_directory(pi_workspace_root_path());
+	make_directory(workspace);
+	return workspace;
+}

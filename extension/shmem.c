@@ -1,0 +1,177 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Shared memory of power_interpreter: the launcher's latch, one slot per
+ *	  job worker, and the boot id that tells jobs of this server generation
+ *	  from jobs a crash left behind.  Also the wake-at-commit of
+ *	  pi.submit_job and the cancel request of pi.cancel_job.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "port.h"
+#include <time.h>
+
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "pi.h"
+
+PiShared   *pi_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
+static Size
+pi_shmem_size(void)
+{
+	return add_size(offsetof(PiShared, slots),
+					mul_size(sizeof(PiWorkerSlot), pi_max_concurrent_jobs));
+}
+
+static void
+pi_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(pi_shmem_size());
+}
+
+static void
+pi_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pi_shared = ShmemInitStruct("power_interpreter", pi_shmem_size(), &found);
+	if (!found)
+	{
+		memset(pi_shared, 0, pi_shmem_size());
+		SpinLockInit(&pi_shared->mutex);
+		pi_shared->nslots = pi_max_concurrent_jobs;
+
+		/*
+		 * Shared memory is created anew after every crash restart, so a new
+		 * random boot id marks every job claimed before it as orphaned.
+		 */
+		if (!pg_strong_random(&pi_shared->boot_id, sizeof(pi_shared->boot_id)))
+			pi_shared->boot_id = (int64) time(NULL) ^ ((int64) MyProcPid << 32);
+		pi_shared->boot_id &= INT64CONST(0x7fffffffffffffff);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+pi_shmem_install_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pi_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pi_shmem_startup;
+}
+
+/*
+ * Wake every idle job worker (and the launcher).  With a handful of workers
+ * waking them all is cheaper than picking one: the losers of the SKIP LOCKED
+ * claim find nothing and go back to sleep.
+ */
+static void
+pi_wake_now(void)
+{
+	Latch	   *latches[65];
+	int			n = 0;
+
+	if (pi_shared == NULL)
+		return;
+	SpinLockAcquire(&pi_shared->mutex);
+	for (int i = 0; i < pi_shared->nslots && n < 64; i++)
+	{
+		PiWorkerSlot *slot = &pi_shared->slots[i];
+
+		if (slot->pid != 0 && !slot->has_job && slot->latch != NULL)
+			latches[n++] = slot->latch;
+	}
+	SpinLockRelease(&pi_shared->mutex);
+
+	for (int i = 0; i < n; i++)
+		SetLatch(latches[i]);
+}
+
+static void
+pi_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				pi_wake_now();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Ask for the workers to be woken when the current transaction commits: a
+ * worker woken earlier would not see the new row yet, and a rolled-back
+ * submit must never run (DESIGN.md rule 2).
+ */
+void
+pi_wake_workers(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(pi_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/*
+ * Flag the worker that runs job_id to cancel it, and wake it.  Returns false
+ * when no worker runs that job right now.
+ */
+bool
+pi_request_cancel(const pg_uuid_t *job_id)
+{
+	Latch	   *latch = NULL;
+	bool		found = false;
+
+	if (pi_shared == NULL)
+		return false;
+	SpinLockAcquire(&pi_shared->mutex);
+	for (int i = 0; i < pi_shared->nslots; i++)
+	{
+		PiWorkerSlot *slot = &pi_shared->slots[i];
+
+		if (slot->pid != 0 && slot->has_job &&
+			memcmp(&slot->job_id, job_id, sizeof(pg_uuid_t)) == 0)
+		{
+			slot->cancel_requested = true;
+			latch = slot->latch;
+			found = true;
+			break;
+		}
+	}
+	SpinLockRelease(&pi_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+	return found;
+}
