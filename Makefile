@@ -15,6 +15,8 @@ OBJS = \
 	extension/execute.o \
 	extension/jobs.o \
 	extension/sessions.o \
+	extension/workspace_path.o \
+	extension/files.o \
 	bgworker/launcher.o \
 	bgworker/worker.o
 

@@ -24,6 +24,7 @@ int			pi_job_timeout = 600;
 int			pi_max_job_timeout = 86400;
 int			pi_max_memory_mb = 4096;
 int			pi_max_file_size_mb = 500;
+int			pi_max_workspace_mb = 2048;
 int			pi_max_output_bytes = 1024 * 1024;
 int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
@@ -76,6 +77,11 @@ pi_define_settings(void)
 	DefineCustomIntVariable("pi.max_file_size_mb",
 							"Largest file a Python run or an upload may write, in megabytes.",
 							NULL, &pi_max_file_size_mb, 500, 1, 1024 * 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_workspace_mb",
+							"Disk quota of one session workspace, in megabytes.",
+							NULL, &pi_max_workspace_mb, 2048, 1, 1024 * 1024,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_output_bytes",

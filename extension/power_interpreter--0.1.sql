@@ -81,6 +81,28 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pi_cancel_job'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION pi.write_file(session_id uuid, path text, content bytea,
+							  append boolean DEFAULT false)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pi_write_file'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pi.read_file(session_id uuid, path text, "offset" bigint DEFAULT 0,
+							 length bigint DEFAULT NULL)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'pi_read_file'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pi.list_files(session_id uuid)
+RETURNS TABLE (path text, size bigint, modified timestamptz, mime text)
+AS 'MODULE_PATHNAME', 'pi_list_files'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pi.delete_file(session_id uuid, path text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pi_delete_file'
+LANGUAGE C VOLATILE;
+
 /*
  * Running Python is a privilege: nothing is open to PUBLIC.  Grant EXECUTE on
  * these functions and the tables to the roles that should have it.

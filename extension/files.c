@@ -1,0 +1,453 @@
+/*-------------------------------------------------------------------------
+ *
+ * files.c
+ *	  The workspace files functions: pi.write_file, pi.read_file,
+ *	  pi.list_files and pi.delete_file.
+ *
+ * Paths are resolved beneath the session workspace by workspace_path.c.
+ * Writes that replace a file go to a temporary name first and are renamed
+ * into place, so a failed write (quota, size, disk full) loses nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "pi.h"
+#include "workspace_path.h"
+
+/* A walk of a workspace stops at this depth and this many entries. */
+#define WALK_MAX_DEPTH		32
+#define WALK_MAX_ENTRIES	100000
+
+PG_FUNCTION_INFO_V1(pi_write_file);
+PG_FUNCTION_INFO_V1(pi_read_file);
+PG_FUNCTION_INFO_V1(pi_list_files);
+PG_FUNCTION_INFO_V1(pi_delete_file);
+
+typedef void (*WalkVisitor) (const char *relpath, const struct stat *st, void *arg);
+
+/* Open the workspace of the session argument as a directory descriptor. */
+static int
+open_session_root(FunctionCallInfo fcinfo)
+{
+	char	   *workspace;
+	int			fd;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("session_id must not be null"),
+				 errhint("Create a session with pi.create_session() and pass its id.")));
+	workspace = pi_session_workspace(PG_GETARG_UUID_P(0), false);
+	fd = open(workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the session workspace \"%s\": %m", workspace)));
+	return fd;
+}
+
+static char *
+checked_path(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *path;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("path must not be null"),
+				 errhint("Pass a path relative to the session workspace, e.g. 'data/input.csv'.")));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	workspace_check_path(path);
+	return path;
+}
+
+/* Visit every regular file beneath dirfd; symlinks and devices are skipped. */
+static void
+walk_files(int dirfd, const char *prefix, int depth, int *entries,
+		   WalkVisitor visit, void *arg)
+{
+	int			fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL)
+	{
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL && *entries < WALK_MAX_ENTRIES)
+	{
+		struct stat st;
+		char	   *rel;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		(*entries)++;
+		rel = prefix[0] ? psprintf("%s/%s", prefix, de->d_name) : pstrdup(de->d_name);
+		if (S_ISREG(st.st_mode))
+			visit(rel, &st, arg);
+		else if (S_ISDIR(st.st_mode) && depth < WALK_MAX_DEPTH)
+		{
+			int			sub = openat(dirfd, de->d_name,
+									 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0)
+			{
+				walk_files(sub, rel, depth + 1, entries, visit, arg);
+				close(sub);
+			}
+		}
+		pfree(rel);
+	}
+	closedir(dir);
+}
+
+static void
+sum_file_size(const char *relpath, const struct stat *st, void *arg)
+{
+	*(int64 *) arg += st->st_size;
+}
+
+static int64
+workspace_usage(int rootfd)
+{
+	int64		total = 0;
+	int			entries = 0;
+
+	walk_files(rootfd, "", 0, &entries, sum_file_size, &total);
+	return total;
+}
+
+/* Refuse a write that would exceed the file size limit or the quota. */
+static void
+check_write_limits(int rootfd, const char *path, int64 new_size, int64 growth)
+{
+	int64		max_file = (int64) pi_max_file_size_mb * 1024 * 1024;
+	int64		quota = (int64) pi_max_workspace_mb * 1024 * 1024;
+	int64		used;
+
+	if (new_size > max_file)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("file \"%s\" would be larger than pi.max_file_size_mb (%d MB)",
+						path, pi_max_file_size_mb),
+				 errhint("Split the data into smaller files, or raise pi.max_file_size_mb.")));
+	used = workspace_usage(rootfd);
+	if (growth > 0 && used + growth > quota)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("the session workspace would exceed its quota of %d MB",
+						pi_max_workspace_mb),
+				 errdetail("The workspace holds %lld bytes; this write adds %lld.",
+						   (long long) used, (long long) growth),
+				 errhint("Delete files with pi.delete_file(), or raise pi.max_workspace_mb.")));
+}
+
+static void
+write_all(int fd, const char *data, size_t len, const char *path)
+{
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write \"%s\" in the workspace: %m", path)));
+		data += n;
+		len -= n;
+	}
+}
+
+static Jsonb *
+file_info_jsonb(const char *path, const struct stat *st)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"path\": ");
+	escape_json(&buf, path);
+	appendStringInfo(&buf, ", \"size\": %lld, \"modified\": ", (long long) st->st_size);
+	escape_json(&buf, timestamptz_to_str(time_t_to_timestamptz(st->st_mtim.tv_sec)));
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* A regular file with one name, or an error saying what it is instead. */
+static void
+check_plain_file(int fd, const char *path, struct stat *st)
+{
+	if (fstat(fd, st) != 0)
+		workspace_report_error(path, "inspect", errno);
+	if (!S_ISREG(st->st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a regular file", path),
+				 errhint("Name a file; pi.list_files(session_id) lists them.")));
+	if (st->st_nlink > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("\"%s\" has %lu hard links", path, (unsigned long) st->st_nlink),
+				 errdetail("A file with several names may be shared with a place outside the workspace."),
+				 errhint("Copy the file's content to a new file instead of linking it.")));
+}
+
+/*
+ * pi.write_file(session_id uuid, path text, content bytea,
+ *				 append boolean DEFAULT false) returns jsonb
+ */
+Datum
+pi_write_file(PG_FUNCTION_ARGS)
+{
+	int			rootfd = open_session_root(fcinfo);
+	char	   *path = checked_path(fcinfo, 1);
+	bytea	   *content;
+	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	const char *name;
+	int			parentfd;
+	int			fd;
+	struct stat st;
+	int64		old_size = 0;
+	size_t		len;
+	char	   *tmpname = NULL;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("content must not be null"),
+				 errhint("Pass the file's bytes; an empty file is ''::bytea.")));
+	content = PG_GETARG_BYTEA_PP(2);
+	len = VARSIZE_ANY_EXHDR(content);
+
+	parentfd = workspace_open_parent(rootfd, path, true, &name);
+	fd = workspace_openat(parentfd, name, O_RDONLY, 0);
+	if (fd >= 0)
+	{
+		check_plain_file(fd, path, &st);
+		old_size = st.st_size;
+		close(fd);
+	}
+	else if (errno != ENOENT)
+		workspace_report_error(path, "write", errno);
+
+	check_write_limits(rootfd, path, append ? old_size + (int64) len : (int64) len,
+					   append ? (int64) len : (int64) len - old_size);
+
+	if (append)
+	{
+		fd = workspace_openat(parentfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			workspace_report_error(path, "write", errno);
+		write_all(fd, VARDATA_ANY(content), len, path);
+	}
+	else
+	{
+		/* a new version under a temporary name, renamed over the old one */
+		tmpname = psprintf(".%s.pi-upload-%d", name, MyProcPid);
+		if (strlen(tmpname) > WORKSPACE_NAME_MAX)
+			tmpname = psprintf(".pi-upload-%d", MyProcPid);
+		fd = workspace_openat(parentfd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			workspace_report_error(path, "write", errno);
+		PG_TRY();
+		{
+			write_all(fd, VARDATA_ANY(content), len, path);
+		}
+		PG_CATCH();
+		{
+			(void) unlinkat(parentfd, tmpname, 0);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		if (renameat(parentfd, tmpname, parentfd, name) != 0)
+		{
+			int			save = errno;
+
+			(void) unlinkat(parentfd, tmpname, 0);
+			workspace_report_error(path, "write", save);
+		}
+	}
+	if (fstat(fd, &st) != 0)
+		workspace_report_error(path, "inspect", errno);
+	close(fd);
+	close(parentfd);
+	close(rootfd);
+	PG_RETURN_JSONB_P(file_info_jsonb(path, &st));
+}
+
+/*
+ * pi.read_file(session_id uuid, path text, "offset" bigint DEFAULT 0,
+ *				length bigint DEFAULT NULL) returns bytea
+ */
+Datum
+pi_read_file(PG_FUNCTION_ARGS)
+{
+	int			rootfd = open_session_root(fcinfo);
+	char	   *path = checked_path(fcinfo, 1);
+	int64		offset = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
+	int64		length;
+	int			fd;
+	struct stat st;
+	bytea	   *result;
+	int64		done = 0;
+
+	if (offset < 0 || (!PG_ARGISNULL(3) && PG_GETARG_INT64(3) < 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset and length must not be negative"),
+				 errhint("Pass the byte offset to start at and how many bytes to read.")));
+
+	fd = workspace_openat(rootfd, path, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		workspace_report_error(path, "read", errno);
+	check_plain_file(fd, path, &st);
+
+	length = Max(st.st_size - offset, 0);
+	if (!PG_ARGISNULL(3))
+		length = Min(length, PG_GETARG_INT64(3));
+	if (length > (int64) (MaxAllocSize - VARHDRSZ))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("\"%s\" is too large to read in one call (%lld bytes)", path,
+						(long long) length),
+				 errhint("Read it in pieces with the offset and length arguments.")));
+
+	result = (bytea *) palloc(VARHDRSZ + length);
+	while (done < length)
+	{
+		ssize_t		n = pread(fd, VARDATA(result) + done, length - done, offset + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			workspace_report_error(path, "read", errno);
+		if (n == 0)
+			break;				/* the file shrank meanwhile */
+		done += n;
+	}
+	SET_VARSIZE(result, VARHDRSZ + done);
+	close(fd);
+	close(rootfd);
+	PG_RETURN_BYTEA_P(result);
+}
+
+static const char *
+mime_type(const char *path)
+{
+	static const struct
+	{
+		const char *suffix;
+		const char *mime;
+	}			types[] =
+	{
+		{".csv", "text/csv"}, {".tsv", "text/tab-separated-values"},
+		{".txt", "text/plain"}, {".md", "text/markdown"}, {".py", "text/x-python"},
+		{".json", "application/json"}, {".html", "text/html"}, {".xml", "application/xml"},
+		{".png", "image/png"}, {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
+		{".gif", "image/gif"}, {".svg", "image/svg+xml"}, {".pdf", "application/pdf"},
+		{".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+		{".xls", "application/vnd.ms-excel"}, {".parquet", "application/vnd.apache.parquet"},
+		{".zip", "application/zip"}, {".gz", "application/gzip"},
+	};
+	size_t		plen = strlen(path);
+
+	for (int i = 0; i < lengthof(types); i++)
+	{
+		size_t		slen = strlen(types[i].suffix);
+
+		if (plen > slen && pg_strcasecmp(path + plen - slen, types[i].suffix) == 0)
+			return types[i].mime;
+	}
+	return "application/octet-stream";
+}
+
+typedef struct ListState
+{
+	ReturnSetInfo *rsinfo;
+} ListState;
+
+static void
+add_row(const char *relpath, const struct stat *st, void *arg)
+{
+	ListState  *state = (ListState *) arg;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	values[0] = CStringGetTextDatum(relpath);
+	values[1] = Int64GetDatum(st->st_size);
+	values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st->st_mtim.tv_sec));
+	values[3] = CStringGetTextDatum(mime_type(relpath));
+	tuplestore_putvalues(state->rsinfo->setResult, state->rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * pi.list_files(session_id uuid) returns table (path text, size bigint,
+ * modified timestamptz, mime text)
+ */
+Datum
+pi_list_files(PG_FUNCTION_ARGS)
+{
+	int			rootfd = open_session_root(fcinfo);
+	ListState	state;
+	int			entries = 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+	state.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	walk_files(rootfd, "", 0, &entries, add_row, &state);
+	close(rootfd);
+	return (Datum) 0;
+}
+
+/*
+ * pi.delete_file(session_id uuid, path text) returns boolean: true when the
+ * file (or empty folder) was removed, false when there was none.
+ */
+Datum
+pi_delete_file(PG_FUNCTION_ARGS)
+{
+	int			rootfd = open_session_root(fcinfo);
+	char	   *path = checked_path(fcinfo, 1);
+	const char *name;
+	int			parentfd;
+	struct stat st;
+
+	parentfd = workspace_open_parent(rootfd, path, false, &name);
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+	{
+		if (errno == ENOENT)
+			PG_RETURN_BOOL(false);
+		workspace_report_error(path, "delete", errno);
+	}
+	if (unlinkat(parentfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0)
+	{
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("folder \"%s\" is not empty", path),
+					 errhint("Delete the files in it first.")));
+		workspace_report_error(path, "delete", errno);
+	}
+	close(parentfd);
+	close(rootfd);
+	PG_RETURN_BOOL(true);
+}

@@ -1,0 +1,188 @@
+/*-------------------------------------------------------------------------
+ *
+ * workspace_path.c
+ *	  Race-free resolution of user-supplied paths inside a session
+ *	  workspace.
+ *
+ * Every path a user hands to the files functions is relative to the
+ * workspace and is opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+ * | ...) against a descriptor of the workspace directory, so a symlink
+ * planted by sandboxed code (Judge0 CVE-2024-28185 was exactly this) is
+ * refused by the kernel at open time, with no window between a check and
+ * the use.  Hard links are
+ * refused by link count: sandboxed code cannot create one to a file outside
+ * (link() does not cross the workspace bind mount), but a file with more
+ * than one name is never what a workspace should hold.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "workspace_path.h"
+
+/*
+ * Symbolic links are refused altogether (RESOLVE_NO_SYMLINKS), which covers
+ * every link that leads out of the workspace; RESOLVE_BENEATH stays as the
+ * kernel's guarantee that nothing else (e.g. a rename race) escapes.
+ */
+#define WORKSPACE_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | \
+						   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+/* Refuse paths that are not plain relative paths inside the workspace. */
+void
+workspace_check_path(const char *path)
+{
+	const char *p = path;
+	size_t		len = strlen(path);
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("path must not be empty"),
+				 errhint("Pass a path relative to the session workspace, e.g. 'data/input.csv'.")));
+	if (len > WORKSPACE_PATH_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("path is too long"),
+				 errdetail("The path has %zu bytes; at most %d are allowed.", len, WORKSPACE_PATH_MAX),
+				 errhint("Use a shorter path.")));
+	if (path[0] == '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("absolute path \"%s\" is not allowed", path),
+				 errhint("Paths are relative to the session workspace, e.g. 'data/input.csv'.")));
+
+	while (*p)
+	{
+		const char *slash = strchr(p, '/');
+		size_t		clen = slash ? (size_t) (slash - p) : strlen(p);
+
+		if (clen == 2 && p[0] == '.' && p[1] == '.')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("path \"%s\" contains \"..\"", path),
+					 errhint("Paths must stay inside the session workspace; name the file relative to it.")));
+		if (clen > WORKSPACE_NAME_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("a file or folder name in path \"%.64s...\" is longer than %d bytes",
+							path, WORKSPACE_NAME_MAX),
+					 errhint("Use shorter names.")));
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	if (path[len - 1] == '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("path \"%s\" names a folder, not a file", path),
+				 errhint("Name a file, e.g. 'data/input.csv'.")));
+}
+
+/* openat2() beneath dirfd; -1 with errno on failure. */
+int
+workspace_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = flags | O_CLOEXEC;
+	how.mode = (flags & O_CREAT) ? mode : 0;
+	how.resolve = WORKSPACE_RESOLVE;
+	return (int) syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/* Report a failed resolution of path with a message that says why. */
+void
+workspace_report_error(const char *path, const char *action, int err)
+{
+	errno = err;
+	if (err == EXDEV)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("could not %s \"%s\": the path leads out of the session workspace", action, path),
+				 errdetail("A symbolic link or mount point on the way points outside the workspace."),
+				 errhint("Remove the link, or use a path that stays inside the workspace.")));
+	if (err == ELOOP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("could not %s \"%s\": the path goes through a symbolic link", action, path),
+				 errdetail("Symbolic links in a workspace are never followed, since they could lead out of it."),
+				 errhint("Use the real path of the file, or remove the link.")));
+	if (err == ENOENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("could not %s \"%s\": no such file in the workspace", action, path),
+				 errhint("pi.list_files(session_id) lists the files of the workspace.")));
+	if (err == ENOTDIR || err == EISDIR)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("could not %s \"%s\": %m", action, path),
+				 errhint("Check which parts of the path are folders and which are files.")));
+	if (err == ENOSYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("could not %s \"%s\": the kernel lacks openat2()", action, path),
+				 errhint("power_interpreter needs Linux 5.6 or later.")));
+	ereport(ERROR,
+			(errcode_for_file_access(),
+			 errmsg("could not %s \"%s\": %m", action, path)));
+}
+
+/*
+ * Open the folder that holds path's last component, one component at a
+ * time (creating missing folders when create is set), and return its
+ * descriptor; *name is set to the last component.
+ */
+int
+workspace_open_parent(int rootfd, const char *path, bool create, const char **name)
+{
+	char	   *copy = pstrdup(path);
+	char	   *last = strrchr(copy, '/');
+	char	   *saveptr = NULL;
+	int			cur;
+
+	*name = last ? path + (last - copy) + 1 : path;
+	cur = dup(rootfd);
+	if (cur < 0)
+		workspace_report_error(path, "open", errno);
+	if (last == NULL)
+	{
+		pfree(copy);
+		return cur;
+	}
+	*last = '\0';
+
+	for (char *comp = strtok_r(copy, "/", &saveptr); comp; comp = strtok_r(NULL, "/", &saveptr))
+	{
+		int			next;
+
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (create && mkdirat(cur, comp, S_IRWXU) != 0 && errno != EEXIST)
+		{
+			int			save = errno;
+
+			close(cur);
+			workspace_report_error(path, "create folders for", save);
+		}
+		next = workspace_openat(cur, comp, O_PATH | O_DIRECTORY, 0);
+		if (next < 0)
+		{
+			int			save = errno;
+
+			close(cur);
+			workspace_report_error(path, "open", save);
+		}
+		close(cur);
+		cur = next;
+	}
+	pfree(copy);
+	return cur;
+}

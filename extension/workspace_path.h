@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * workspace_path.h
+ *	  Resolving user-supplied paths beneath a session workspace.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WORKSPACE_PATH_H
+#define WORKSPACE_PATH_H
+
+#include <sys/types.h>
+
+/* Limits of user-supplied paths: Linux's NAME_MAX, and a generous total. */
+#define WORKSPACE_NAME_MAX	255
+#define WORKSPACE_PATH_MAX	1024
+
+extern void workspace_check_path(const char *path);
+extern int	workspace_openat(int dirfd, const char *path, int flags, mode_t mode);
+extern int	workspace_open_parent(int rootfd, const char *path, bool create, const char **name);
+extern void workspace_report_error(const char *path, const char *action, int err) pg_attribute_noreturn();
+
+#endif							/* WORKSPACE_PATH_H */

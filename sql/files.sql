@@ -1,0 +1,57 @@
+-- workspace files: write, read, list, delete, and every path attack
+\pset null '(null)'
+SELECT pi.create_session('files test') AS sid \gset
+
+SELECT r->>'path' AS path, r->>'size' AS size FROM pi.write_file(:'sid', 'hello.txt', 'hello world') r;
+SELECT convert_from(pi.read_file(:'sid', 'hello.txt'), 'UTF8') AS content;
+SELECT convert_from(pi.read_file(:'sid', 'hello.txt', 6, 3), 'UTF8') AS piece;
+SELECT r->>'size' AS size FROM pi.write_file(:'sid', 'hello.txt', '!', true) r;
+SELECT convert_from(pi.read_file(:'sid', 'hello.txt'), 'UTF8') AS content;
+
+-- nested folders are created on the way
+SELECT r->>'path' AS path FROM pi.write_file(:'sid', 'data/raw/input.csv', E'a,b\n1,2\n') r;
+SELECT path, size, mime FROM pi.list_files(:'sid') ORDER BY path;
+
+-- Python sees the same files, and files it writes are listed
+SELECT r->>'stdout' AS stdout, r->'files' AS files
+FROM pi.execute(E'import pandas as pd\ndf = pd.read_csv("data/raw/input.csv")\nprint(df.a.sum())\ndf.to_csv("out.csv", index=False)', 30, :'sid') r;
+SELECT path FROM pi.list_files(:'sid') ORDER BY path;
+
+-- deleting
+SELECT pi.delete_file(:'sid', 'out.csv');
+SELECT pi.delete_file(:'sid', 'out.csv');
+SELECT pi.delete_file(:'sid', 'data');
+
+-- path attacks are refused
+SELECT pi.read_file(:'sid', '../../postgresql.conf');
+SELECT pi.read_file(:'sid', '/etc/passwd');
+SELECT pi.write_file(:'sid', 'data/../../escape.txt', 'x');
+SELECT pi.read_file(:'sid', '');
+SELECT pi.read_file(:'sid', repeat('a', 300));
+SELECT pi.read_file(:'sid', repeat('a/', 600));
+SELECT pi.read_file(:'sid', 'data/');
+SELECT pi.read_file(:'sid', 'missing.txt');
+SELECT pi.read_file(:'sid', 'data');
+SELECT pi.read_file(:'sid', NULL);
+SELECT pi.read_file(NULL, 'hello.txt');
+SELECT pi.read_file('00000000-0000-0000-0000-000000000000', 'hello.txt');
+SELECT pi.read_file(:'sid', 'hello.txt', -1);
+
+-- links planted by sandboxed code are never followed
+SELECT r->>'status' AS status
+FROM pi.execute(E'import os\nos.symlink("/etc/passwd", "passwd_link")\nos.symlink("..", "up")\nos.makedirs("d", exist_ok=True)\nos.symlink("../hello.txt", "d/inner_link")', 30, :'sid') r;
+SELECT pi.read_file(:'sid', 'passwd_link');
+SELECT pi.read_file(:'sid', 'up/postgresql.conf');
+SELECT pi.read_file(:'sid', 'd/inner_link');
+SELECT pi.write_file(:'sid', 'passwd_link', 'overwrite');
+SELECT pi.write_file(:'sid', 'up/escape.txt', 'x');
+SELECT path FROM pi.list_files(:'sid') ORDER BY path;
+
+-- size limit and quota
+SET pi.max_file_size_mb = 1;
+SELECT pi.write_file(:'sid', 'big.bin', decode(repeat('00', 2 * 1024 * 1024), 'hex'));
+RESET pi.max_file_size_mb;
+SET pi.max_workspace_mb = 1;
+SELECT pi.write_file(:'sid', 'big.bin', decode(repeat('00', 1024 * 1024), 'hex'));
+RESET pi.max_workspace_mb;
+SELECT count(*) FROM pi.list_files(:'sid') WHERE path LIKE '%big%' OR path LIKE '%pi-upload%';
