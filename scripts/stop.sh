@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Stop the service started by scripts/run.sh (fine if it is not running).
+set -euo pipefail
+
+PGBIN=$(pg_config --bindir 2>/dev/null || true)
+[ -x "$PGBIN/pg_ctl" ] || PGBIN=/usr/lib/postgresql/15/bin
+PI_HOME=${PI_HOME:-./.pi}
+if [ ! -d "$PI_HOME" ]; then
+  echo "Power Interpreter is not running (no $PI_HOME)"; exit 0
+fi
+PI_HOME=$(cd "$PI_HOME" && pwd -P)
+
+as_pg() {
+  if [ "$(id -u)" = "$(id -u postgres)" ]; then
+    (cd / && "$@")
+  elif [ "$(id -u)" = 0 ]; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    (cd / && sudo -u postgres -- "$@")
+  fi
+}
+
+STATE=$PI_HOME
+[ -f "$PI_HOME/state-dir" ] && STATE=$(cat "$PI_HOME/state-dir")
+DATA=$STATE/data
+
+# (the gateway, once it exists, is stopped here too)
+if [ -f "$STATE/pi-gateway.pid" ]; then
+  kill "$(cat "$STATE/pi-gateway.pid")" 2>/dev/null || true
+  rm -f "$STATE/pi-gateway.pid"
+fi
+
+if [ -f "$DATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+  as_pg "$PGBIN/pg_ctl" -D "$DATA" -w -t 60 -m fast stop >/dev/null
+  echo "Power Interpreter stopped ($DATA)"
+else
+  echo "Power Interpreter is not running"
+fi

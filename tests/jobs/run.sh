@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Async job queue against a real cluster: throughput and exactly-once, commit
+# semantics, sync calls not starved by long jobs, cancel, timeout, and rescue
+# of jobs after executor death, worker death and an immediate restart.
+# Prints "N passed, M failed".
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/cluster.sh"
+
+JOBS=4
+pi_cluster_start "pi.max_concurrent_jobs = $JOBS" || { fail "cluster start"; summary; exit 1; }
+echo "# cluster in $PI_TEST_DIR, port $PI_TEST_PORT"
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+status_of() { pi_sql "SELECT pi.job_status('$1')->>'status'" 2>/dev/null; }
+# wait_status SECONDS ID STATUS...: until the job has one of the statuses
+_status_in() {
+  local id=$1; shift
+  local s; s=$(status_of "$id") || return 1
+  local w; for w in "$@"; do [ "$s" = "$w" ] && return 0; done
+  return 1
+}
+wait_status() { local t=$1; shift; wait_until "$t" _status_in "$@"; }
+submit() { pi_sql "SELECT pi.submit_job(\$pi\$$1\$pi\$${2:+, timeout_s := $2})"; }
+postmaster_pid() { as_pg head -n 1 "$PI_TEST_DATA/postmaster.pid"; }
+child_pids() {  # child_pids PARENT PATTERN
+  ps -eo pid=,ppid=,args= | awk -v p="$1" -v pat="$2" '$2 == p && index($0, pat) { print $1 }'
+}
+executor_pid() {
+  local pm l
+  pm=$(postmaster_pid) || return 1
+  for l in $(child_pids "$pm" "pi launcher"); do
+    child_pids "$l" "pi-executor" | tail -n 1
+  done | tail -n 1
+}
+
+# ---------------------------------------------------------------- (a)
+echo "# (a) 200 async jobs"
+pi_sql "CREATE TABLE t_a AS
+        SELECT i, pi.submit_job('print(' || i || ')') AS id FROM generate_series(1, 200) i" \
+  || fail "submit 200 jobs"
+t0=$(now_ms)
+check "200 jobs finish within 120 s" wait_sql 120 \
+  "SELECT count(*) FROM t_a JOIN pi.jobs j USING (id)
+    WHERE j.status IN ('completed','failed','timeout','cancelled')" 200
+echo "#     finished in $(( $(now_ms) - t0 )) ms"
+check "all 200 completed" wait_sql 1 \
+  "SELECT count(*) FROM t_a WHERE pi.job_status(id)->>'status' = 'completed'" 200
+check "stdout of each job is its number" wait_sql 1 \
+  "SELECT count(*) FROM t_a WHERE pi.job_result(id)->>'stdout' = i || E'\n'" 200
+check "each job ran exactly once (attempts = 1)" wait_sql 1 \
+  "SELECT count(*) FROM t_a JOIN pi.jobs j USING (id) WHERE j.attempts = 1" 200
+bad=$(pi_sql "SELECT count(*) FROM t_a JOIN pi.jobs j USING (id) WHERE j.status <> 'completed' OR j.attempts <> 1")
+[ "$bad" = 0 ] || pi_sql "SELECT i, j.status, j.attempts, j.result FROM t_a JOIN pi.jobs j USING (id)
+                          WHERE j.status <> 'completed' OR j.attempts <> 1 LIMIT 5"
+
+# ---------------------------------------------------------------- (b)
+echo "# (b) rolled-back submit"
+marker="rollback_marker_$$_$RANDOM"
+pi_psql -c "BEGIN" \
+  -c "SELECT pi.submit_job('open(\"/tmp/$marker\", \"w\").write(\"ran\")')" \
+  -c "ROLLBACK" >/dev/null || fail "rolled-back submit"
+sleep 3
+check "rolled-back job left no row" wait_sql 1 \
+  "SELECT count(*) FROM pi.jobs WHERE code LIKE '%$marker%'" 0
+check "rolled-back job had no side effect" "[ ! -e /tmp/$marker ]"
+# a committed one right after still runs (the wake-up was not lost)
+id=$(submit 'print("after rollback")')
+check "a job submitted after the rollback completes" wait_status 30 "$id" completed
+
+# ---------------------------------------------------------------- (c, g)
+echo "# (c) long jobs do not block pi.execute; (g) cancel"
+long=()
+for _ in $(seq 1 $JOBS); do long+=("$(submit 'import time; time.sleep(30)')"); done
+check "$JOBS long jobs running" wait_sql 20 \
+  "SELECT count(*) FROM pi.jobs WHERE id IN ($(printf "'%s'," "${long[@]}" | sed 's/,$//')) AND status = 'running'" "$JOBS"
+t0=$(now_ms)
+out=$(pi_sql "SELECT pi.execute('print(2)')->>'stdout'")
+dt=$(( $(now_ms) - t0 ))
+echo "#     pi.execute with $JOBS long jobs running: ${dt} ms"
+check "pi.execute answers while the pool is busy" "[ \"\$out\" = 2 ]"
+check "... within 5 s" "[ $dt -lt 5000 ]"
+
+pending=$(submit 'print("should never run")')
+check "job queued behind a full pool is pending" "[ \"\$(status_of $pending)\" = pending ]"
+check "cancel_job of a pending job returns true" wait_sql 1 "SELECT pi.cancel_job('$pending')" t
+check "cancelled pending job is cancelled" wait_status 5 "$pending" cancelled
+check "cancelled pending job never started" wait_sql 1 \
+  "SELECT count(*) FROM pi.jobs WHERE id = '$pending' AND started_at IS NULL AND attempts = 0" 1
+
+t0=$(now_ms)
+check "cancel_job of a running job returns true" wait_sql 1 "SELECT pi.cancel_job('${long[0]}')" t
+check "cancelled running job ends cancelled within 10 s" wait_status 10 "${long[0]}" cancelled
+echo "#     running job cancelled in $(( $(now_ms) - t0 )) ms"
+check "cancel_job of a finished job returns false" wait_sql 1 "SELECT pi.cancel_job('${long[0]}')" f
+for id in "${long[@]:1}"; do pi_sql "SELECT pi.cancel_job('$id')" >/dev/null; done
+check "remaining long jobs cancelled" wait_sql 15 \
+  "SELECT count(*) FROM pi.jobs WHERE kind = 'async' AND status IN ('pending','running')" 0
+
+# ---------------------------------------------------------------- (h)
+echo "# (h) timeout"
+id=$(submit 'while True: pass' 2)
+t0=$(now_ms)
+check "busy loop with timeout_s 2 ends timeout" wait_status 20 "$id" timeout
+echo "#     timed out after $(( $(now_ms) - t0 )) ms"
+check "timeout job stays timeout (not re-queued)" "sleep 1; [ \"\$(status_of $id)\" = timeout ]"
+
+# ---------------------------------------------------------------- (d)
+echo "# (d) kill -9 of the executor during a job"
+id=$(submit 'import time; time.sleep(5); print("done")')
+check "(d) job running" wait_status 20 "$id" running
+sleep 0.5
+ex=$(executor_pid)
+if [ -n "$ex" ]; then
+  echo "#     killing executor pid $ex"
+  kill -9 "$ex"
+  check "(d) job rescued: completed after executor restart" wait_status 60 "$id" completed
+  check "(d) rescued job printed done" wait_sql 1 "SELECT pi.job_result('$id')->>'stdout'" done
+  check "(d) executor restarted (new pid)" "n=\$(executor_pid); [ -n \"\$n\" ] && [ \"\$n\" != $ex ]"
+  check "(d) pi.execute works again" pi_wait_ready 30
+else
+  fail "(d) found the executor process" "no pi-executor child of the pi launcher"
+  ps -eo pid,ppid,args | grep -E 'postgres|pi-' | grep -v grep | sed 's/^/#     /'
+fi
+
+# ---------------------------------------------------------------- (e)
+echo "# (e) kill -9 of a job worker backend during a job"
+id=$(submit 'import time; time.sleep(5); print("done")')
+check "(e) job running" wait_status 20 "$id" running
+sleep 0.5
+wpid=$(pi_sql "SELECT worker_pid FROM pi.jobs WHERE id = '$id'")
+if [ -n "$wpid" ] && ps -p "$wpid" -o args= | grep -q "pi worker"; then
+  echo "#     killing worker pid $wpid ($(ps -p "$wpid" -o args=))"
+  kill -9 "$wpid"
+  check "(e) job rescued: completed" wait_status 90 "$id" completed
+  check "(e) job ran twice (attempts = 2)" wait_sql 1 "SELECT attempts FROM pi.jobs WHERE id = '$id'" 2
+  check "(e) pi.execute works again" pi_wait_ready 60
+else
+  fail "(e) worker_pid of the running job is a pi worker" "worker_pid='$wpid'"
+fi
+echo "#     (e) final: $(pi_sql "SELECT status || ' attempts=' || attempts || ' ' || coalesce(result::text,'') FROM pi.jobs WHERE id = '$id'" 2>&1 | cut -c1-300)"
+
+# ---------------------------------------------------------------- (f)
+echo "# (f) pg_ctl restart -m immediate during a job"
+id=$(submit 'import time; time.sleep(5); print("done")')
+check "(f) job running" wait_status 20 "$id" running
+sleep 0.5
+if pi_cluster_restart immediate; then
+  pass "(f) restarted"
+else
+  fail "(f) restarted"
+fi
+check "(f) job leaves running within 60 s" wait_status 60 "$id" completed failed
+st=$(status_of "$id")
+att=$(pi_sql "SELECT attempts FROM pi.jobs WHERE id = '$id'")
+echo "#     (f) status $st after $att attempts"
+if [ "$st" = failed ]; then
+  check "(f) failed only after its second attempt, with a clear error" \
+    "[ $att -ge 2 ] && [ -n \"\$(pi_sql \"SELECT pi.job_result('$id')->'error'->>'message'\")\" ]"
+else
+  check "(f) rescued job completed" "[ \"$st\" = completed ]"
+fi
+check "(f) no job left running" wait_sql 30 \
+  "SELECT count(*) FROM pi.jobs WHERE status = 'running'" 0
+check "(f) pi.execute works after restart" pi_wait_ready 60
+
+summary

@@ -1,0 +1,186 @@
+# tests/lib/cluster.sh: helpers for tests that need a real, throwaway cluster.
+# Source it from bash:
+#
+#   . "$(dirname "$0")/../lib/cluster.sh"
+#   pi_cluster_start "pi.max_concurrent_jobs = 4"   # extra postgresql.conf lines
+#   check "print works" '[ "$(pi_psql -c "SELECT pi.execute($$print(1)$$)->>$$stdout$$")" = 1 ]'
+#   summary            # prints "N passed, M failed"; non-zero when M > 0
+#
+# The cluster runs as the postgres user (initdb refuses root) in a fresh
+# directory under /tmp owned by postgres, listens on 127.0.0.1 and a Unix
+# socket in that directory on a free port, and is stopped and removed on exit
+# (set PI_KEEP=1 to keep it).  Variables it sets: PI_TEST_DIR, PI_TEST_PORT,
+# PI_TEST_DB, PI_TEST_DATA, PI_TEST_LOG.
+
+PI_PGBIN=${PI_PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
+[ -x "$PI_PGBIN/initdb" ] || PI_PGBIN=/usr/lib/postgresql/15/bin
+PI_TEST_DB=${PI_TEST_DB:-pi_test}
+PI_PASSED=${PI_PASSED:-0}
+PI_FAILED=${PI_FAILED:-0}
+PI_TEST_DIR=
+PI_TEST_PORT=
+
+# Run a command as the postgres user, from / (the caller's directory may not
+# be readable by postgres).
+as_pg() {
+  local pguid
+  pguid=$(id -u postgres)
+  if [ "$(id -u)" = "$pguid" ]; then
+    (cd / && "$@")
+  elif [ "$(id -u)" = 0 ]; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    (cd / && sudo -n -u postgres -- "$@")
+  fi
+}
+
+# Print a TCP port on 127.0.0.1 that nobody listens on.
+pi_free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$(( 20000 + (RANDOM % 20000) ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
+# pi_psql ARGS...: psql as postgres against the test database.
+pi_psql() {
+  as_pg "$PI_PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+    -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" "$@"
+}
+
+# pi_sql 'SQL': one query, output trimmed of trailing newlines.
+pi_sql() {
+  pi_psql -c "$1"
+}
+
+# wait_until SECONDS COMMAND...: poll every 0.2 s until COMMAND succeeds.
+wait_until() {
+  local limit=$1; shift
+  local deadline=$(( $(date +%s%N) + limit * 1000000000 ))
+  while :; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    [ "$(date +%s%N)" -ge "$deadline" ] && return 1
+    sleep 0.2
+  done
+}
+
+# wait_sql SECONDS 'SQL' EXPECTED: poll until the query prints EXPECTED.
+_pi_sql_is() { [ "$(pi_sql "$1" 2>/dev/null)" = "$2" ]; }
+wait_sql() {
+  wait_until "$1" _pi_sql_is "$2" "$3"
+}
+
+_pi_ready() {
+  [ "$(pi_sql "SELECT pi.execute('print(1)')->>'status'" 2>/dev/null)" = completed ]
+}
+
+# pi_wait_ready [SECONDS]: wait until pi.execute answers (default 60 s).
+pi_wait_ready() {
+  wait_until "${1:-60}" _pi_ready
+}
+
+pi_pg_ctl() {
+  as_pg "$PI_PGBIN/pg_ctl" -D "$PI_TEST_DATA" -l "$PI_TEST_LOG" "$@"
+}
+
+# pi_cluster_start [CONF_LINE...]: initdb, configure, start, create the
+# database and the extension, wait until pi.execute answers.
+pi_cluster_start() {
+  PI_TEST_DIR=$(mktemp -d /tmp/pi-test.XXXXXX)
+  chmod 0755 "$PI_TEST_DIR"
+  chown postgres: "$PI_TEST_DIR" 2>/dev/null || sudo -n chown postgres: "$PI_TEST_DIR"
+  PI_TEST_DATA=$PI_TEST_DIR/data
+  PI_TEST_LOG=$PI_TEST_DIR/postgresql.log
+  PI_TEST_PORT=$(pi_free_port)
+  trap pi_cluster_cleanup EXIT
+
+  as_pg "$PI_PGBIN/initdb" -D "$PI_TEST_DATA" -A trust -U postgres --no-sync \
+    >"$PI_TEST_DIR/initdb.log" 2>&1 || {
+      echo "initdb failed:"; cat "$PI_TEST_DIR/initdb.log"; return 1; }
+  {
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $PI_TEST_PORT"
+    echo "unix_socket_directories = '$PI_TEST_DIR'"
+    echo "shared_preload_libraries = 'power_interpreter'"
+    echo "pi.database = '$PI_TEST_DB'"
+    echo "max_worker_processes = 32"
+    echo "fsync = off"
+    echo "log_min_messages = info"
+    local line
+    for line in "$@"; do echo "$line"; done
+  } | as_pg tee -a "$PI_TEST_DATA/postgresql.conf" >/dev/null
+
+  if ! pi_pg_ctl -w -t 60 start >/dev/null; then
+    echo "cluster start failed; log:"; tail -n 50 "$PI_TEST_LOG"; return 1
+  fi
+  as_pg "$PI_PGBIN/createdb" -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" "$PI_TEST_DB" || return 1
+  pi_sql "CREATE EXTENSION power_interpreter" || {
+    echo "CREATE EXTENSION failed; log:"; tail -n 50 "$PI_TEST_LOG"; return 1; }
+  if ! pi_wait_ready 60; then
+    echo "pi.execute('print(1)') did not answer 'completed' within 60 s:"
+    pi_sql "SELECT pi.execute('print(1)')" || true
+    tail -n 50 "$PI_TEST_LOG"
+    return 1
+  fi
+}
+
+# pi_cluster_restart [MODE]: pg_ctl restart (default -m immediate).
+pi_cluster_restart() {
+  pi_pg_ctl -w -t 60 -m "${1:-immediate}" restart >/dev/null
+}
+
+pi_cluster_stop() {
+  [ -n "$PI_TEST_DIR" ] && [ -f "$PI_TEST_DATA/postmaster.pid" ] && \
+    pi_pg_ctl -w -t 30 -m fast stop >/dev/null 2>&1
+  return 0
+}
+
+pi_cluster_cleanup() {
+  local rc=$?
+  [ -n "$PI_TEST_DIR" ] || return $rc
+  if [ "$PI_FAILED" -gt 0 ] && [ -f "$PI_TEST_LOG" ]; then
+    echo "---- last lines of $PI_TEST_LOG ----"
+    tail -n 40 "$PI_TEST_LOG"
+    echo "----"
+  fi
+  pi_cluster_stop || pi_pg_ctl -m immediate stop >/dev/null 2>&1 || true
+  if [ "${PI_KEEP:-0}" = 1 ]; then
+    echo "kept $PI_TEST_DIR"
+  else
+    rm -rf "$PI_TEST_DIR"
+  fi
+  PI_TEST_DIR=
+  return $rc
+}
+
+# check NAME COND...: COND is one shell string (evaluated) or a command with
+# arguments.  Prints ok/not ok and counts.
+check() {
+  local name=$1; shift
+  local ok=1
+  if [ $# -eq 1 ]; then
+    eval "$1" >/dev/null 2>&1 || ok=0
+  else
+    "$@" >/dev/null 2>&1 || ok=0
+  fi
+  if [ $ok = 1 ]; then
+    PI_PASSED=$((PI_PASSED + 1)); echo "ok - $name"
+  else
+    PI_FAILED=$((PI_FAILED + 1)); echo "not ok - $name"
+  fi
+  [ $ok = 1 ]
+}
+
+# pass NAME / fail NAME [DETAIL]: record a result computed by the caller.
+pass() { PI_PASSED=$((PI_PASSED + 1)); echo "ok - $1"; }
+fail() { PI_FAILED=$((PI_FAILED + 1)); echo "not ok - $1${2:+: $2}"; return 1; }
+
+# summary: prints "N passed, M failed"; non-zero when M > 0.
+summary() {
+  echo "$PI_PASSED passed, $PI_FAILED failed"
+  [ "$PI_FAILED" -eq 0 ]
+}
