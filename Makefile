@@ -17,6 +17,7 @@ OBJS = \
 	extension/sessions.o \
 	extension/workspace_path.o \
 	extension/files.o \
+	extension/query.o \
 	bgworker/launcher.o \
 	bgworker/worker.o
 

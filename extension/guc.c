@@ -29,6 +29,8 @@ int			pi_max_output_bytes = 1024 * 1024;
 int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
 bool		pi_record_sync_runs = true;
+int			pi_query_timeout = 30;
+int			pi_query_max_rows = 100000;
 
 void
 pi_define_settings(void)
@@ -104,6 +106,16 @@ pi_define_settings(void)
 							 "Record every pi.execute call in pi.jobs (kind sync).",
 							 NULL, &pi_record_sync_runs, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.query_timeout",
+							"Time limit of one pi.query call.",
+							NULL, &pi_query_timeout, 30, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.query_max_rows",
+							"Largest max_rows that pi.query accepts.",
+							NULL, &pi_query_max_rows, 100000, 1, 10000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pi");
 }

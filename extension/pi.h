@@ -32,6 +32,8 @@ extern int	pi_max_output_bytes;
 extern int	pi_max_code_bytes;
 extern char *pi_workspace_root;
 extern bool pi_record_sync_runs;
+extern int	pi_query_timeout;
+extern int	pi_query_max_rows;
 
 extern void pi_define_settings(void);
 extern const char *pi_workspace_root_path(void);

@@ -104,6 +104,84 @@ AS 'MODULE_PATHNAME', 'pi_delete_file'
 LANGUAGE C VOLATILE;
 
 /*
+ * Datasets: tables in schema pi_data, registered in pi.datasets, read by
+ * pi.query as the NOLOGIN role pi_reader, which may SELECT pi_data and
+ * nothing else.
+ */
+CREATE SCHEMA pi_data;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_reader') THEN
+		CREATE ROLE pi_reader NOLOGIN;
+	END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA pi_data TO pi_reader;
+
+CREATE TABLE pi.datasets (
+	name text PRIMARY KEY,
+	table_name text NOT NULL UNIQUE,
+	rows bigint NOT NULL,
+	bytes bigint NOT NULL,
+	columns jsonb NOT NULL,
+	source_file text,
+	session_id uuid,
+	job_id uuid,
+	options jsonb NOT NULL DEFAULT '{}',
+	loaded_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION pi.query(sql text, max_rows integer DEFAULT 1000)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pi_query'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pi.list_datasets()
+RETURNS TABLE (name text, table_name text, rows bigint, bytes bigint, columns jsonb,
+			   source_file text, loaded_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+	SELECT d.name, 'pi_data.' || pg_catalog.quote_ident(d.table_name), d.rows, d.bytes,
+		   d.columns, d.source_file, d.loaded_at
+	FROM pi.datasets d ORDER BY d.name
+$$;
+
+CREATE FUNCTION pi.describe_dataset(name text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	d pi.datasets;
+BEGIN
+	SELECT * INTO d FROM pi.datasets WHERE datasets.name = describe_dataset.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', describe_dataset.name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'pi.list_datasets() lists the datasets that exist.';
+	END IF;
+	RETURN pg_catalog.to_jsonb(d) - 'table_name'
+		|| pg_catalog.jsonb_build_object('table', 'pi_data.' || pg_catalog.quote_ident(d.table_name));
+END
+$$;
+
+CREATE FUNCTION pi.drop_dataset(name text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	t text;
+BEGIN
+	DELETE FROM pi.datasets WHERE datasets.name = drop_dataset.name RETURNING table_name INTO t;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS pi_data.%I', t);
+	RETURN true;
+END
+$$;
+
+/*
  * Running Python is a privilege: nothing is open to PUBLIC.  Grant EXECUTE on
  * these functions and the tables to the roles that should have it.
  */
