@@ -1,0 +1,381 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor_main.c
+ *	  Start-up of pi-executor: command line, the process's own environment,
+ *	  CPython with the preloaded data stack (the "zygote"), and the
+ *	  listening socket.  The event loop itself is in executor_loop.c.
+ *
+ * The launcher background worker fork+execs this binary with an empty
+ * environment, stdin on /dev/null and stdout/stderr on the server log, in
+ * the data directory (DESIGN.md rule 1).  Everything here runs once; a
+ * failure is logged and ends the process with a non-zero status, and the
+ * launcher restarts it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>				/* first: it sets feature macros */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "executor.h"
+#include "executor_protocol.h"
+
+/* The interpreter whose prefix and site-packages we embed (Debian's). */
+#ifndef PI_PYTHON_PROGRAM
+#define PI_PYTHON_PROGRAM L"/usr/bin/python3.11"
+#endif
+
+/*
+ * Modules every run gets for free.  sklearn, statsmodels and scipy are left
+ * out on purpose: preloading them doubles the zygote and slows every fork
+ * (DESIGN.md, measured); runs that need them import them.
+ */
+static const char *const preload_modules[] = {
+	"numpy", "pandas", "matplotlib", "matplotlib.pyplot", NULL
+};
+
+/* Upper bound for --max-sync/--max-async: one child, three pipes each. */
+#define EXECUTOR_MAX_SLOTS 256
+
+void
+executor_log(const char *fmt,...)
+{
+	va_list		ap;
+	char		line[2048];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* one write per line, so lines of concurrent processes do not mix */
+	dprintf(STDERR_FILENO, EXECUTOR_LOG_PREFIX "%s\n", line);
+}
+
+double
+executor_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+static void __attribute__((noreturn))
+usage_exit(const char *why)
+{
+	executor_log("%s", why);
+	executor_log("usage: pi-executor --socket PATH --workspace-root DIR "
+				 "--max-sync N --max-async N");
+	exit(2);
+}
+
+static int
+parse_slots(const char *text, const char *name)
+{
+	char	   *end;
+	long		n;
+
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > EXECUTOR_MAX_SLOTS)
+	{
+		executor_log("invalid value for %s: \"%s\" (expected 1..%d)",
+					 name, text, EXECUTOR_MAX_SLOTS);
+		exit(2);
+	}
+	return (int) n;
+}
+
+static void
+parse_command_line(int argc, char **argv, ExecutorConfig *config)
+{
+	static const struct option options[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"workspace-root", required_argument, NULL, 'w'},
+		{"max-sync", required_argument, NULL, 'y'},
+		{"max-async", required_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	memset(config, 0, sizeof(*config));
+	config->max_sync = 2;
+	config->max_async = 2;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 's':
+				config->socket_path = optarg;
+				break;
+			case 'w':
+				config->workspace_root = optarg;
+				break;
+			case 'y':
+				config->max_sync = parse_slots(optarg, "--max-sync");
+				break;
+			case 'a':
+				config->max_async = parse_slots(optarg, "--max-async");
+				break;
+			default:
+				usage_exit("unknown option");
+		}
+	}
+	if (optind != argc)
+		usage_exit("unexpected argument");
+	if (config->socket_path == NULL || config->workspace_root == NULL)
+		usage_exit("--socket and --workspace-root are required");
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	remove(path);
+	return 0;
+}
+
+/*
+ * Make the workspace root absolute and create the directories the executor
+ * owns below it.  Temporary run workspaces left by a previous executor that
+ * crashed are removed here: no run of ours can still be using them.
+ */
+static void
+prepare_workspace_root(ExecutorConfig *config)
+{
+	static char root[PATH_MAX];
+	char		path[PATH_MAX + 32];
+
+	if (mkdir(config->workspace_root, 0700) != 0 && errno != EEXIST)
+	{
+		executor_log("could not create workspace root \"%s\": %m",
+					 config->workspace_root);
+		exit(1);
+	}
+	if (realpath(config->workspace_root, root) == NULL)
+	{
+		executor_log("could not resolve workspace root \"%s\": %m",
+					 config->workspace_root);
+		exit(1);
+	}
+	config->workspace_root = root;
+
+	snprintf(path, sizeof(path), "%s/.runs", root);
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (mkdir(path, 0700) != 0)
+	{
+		executor_log("could not create \"%s\": %m", path);
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/.mplconfig", root);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+	{
+		executor_log("could not create \"%s\": %m", path);
+		exit(1);
+	}
+}
+
+/*
+ * The environment Python and the libraries see, set before Py_Initialize.
+ * The thread variables matter beyond speed: OpenBLAS otherwise sizes its
+ * pool by the CPU count and reserves enough address space to break
+ * RLIMIT_AS (DESIGN.md).  MPLCONFIGDIR is persistent so matplotlib's font
+ * cache is built once per workspace root, not on every start.
+ */
+static void
+set_environment(const ExecutorConfig *config)
+{
+	char		mplconfig[PATH_MAX + 32];
+
+	snprintf(mplconfig, sizeof(mplconfig), "%s/.mplconfig", config->workspace_root);
+	clearenv();
+	setenv("PATH", "/usr/bin:/bin", 1);
+	setenv("LANG", "C.UTF-8", 1);
+	setenv("HOME", config->workspace_root, 1);
+	setenv("MPLBACKEND", "Agg", 1);
+	setenv("MPLCONFIGDIR", mplconfig, 1);
+	setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	setenv("OMP_NUM_THREADS", "1", 1);
+	setenv("MKL_NUM_THREADS", "1", 1);
+	setenv("NUMEXPR_NUM_THREADS", "1", 1);
+	setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+}
+
+/* Py_Initialize, the preloaded modules, the runner, gc.freeze(). */
+static bool
+start_python(void)
+{
+	PyConfig	pyconfig;
+	PyStatus	status;
+	int			i;
+
+	PyConfig_InitPythonConfig(&pyconfig);
+	/* signals belong to the event loop; no ~/.local packages; no .pyc */
+	pyconfig.install_signal_handlers = 0;
+	pyconfig.user_site_directory = 0;
+	pyconfig.write_bytecode = 0;
+	pyconfig.parse_argv = 0;
+	status = PyConfig_SetString(&pyconfig, &pyconfig.program_name,
+								PI_PYTHON_PROGRAM);
+	if (!PyStatus_Exception(status))
+		status = Py_InitializeFromConfig(&pyconfig);
+	PyConfig_Clear(&pyconfig);
+	if (PyStatus_Exception(status))
+	{
+		executor_log("could not initialise Python: %s",
+					 status.err_msg ? status.err_msg : "unknown error");
+		return false;
+	}
+
+	for (i = 0; preload_modules[i] != NULL; i++)
+	{
+		PyObject   *module = PyImport_ImportModule(preload_modules[i]);
+
+		if (module == NULL)
+		{
+			executor_log("could not import %s:", preload_modules[i]);
+			PyErr_Print();
+			return false;
+		}
+		Py_DECREF(module);
+	}
+	if (!executor_child_prepare())
+		return false;
+
+	/*
+	 * Move everything loaded so far out of the collector's reach: otherwise
+	 * the first collection in a child touches every object and copies the
+	 * whole heap page by page.
+	 */
+	if (PyRun_SimpleString("import gc\ngc.collect()\ngc.freeze()\n") != 0)
+		return false;
+	return true;
+}
+
+static int
+open_listen_socket(const char *path)
+{
+	struct sockaddr_un addr;
+	int			fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+	{
+		executor_log("socket path \"%s\" is too long (at most %zu bytes)",
+					 path, sizeof(addr.sun_path) - 1);
+		return -1;
+	}
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	strcpy(addr.sun_path, path);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+	{
+		executor_log("could not create socket: %m");
+		return -1;
+	}
+	/* a stale socket of a previous executor would make bind fail */
+	if (unlink(path) != 0 && errno != ENOENT)
+		executor_log("could not remove old socket \"%s\": %m", path);
+	/* 0600 from the start: no window in which others could connect */
+	{
+		mode_t		old = umask(0177);
+		int			rc = bind(fd, (struct sockaddr *) &addr, sizeof(addr));
+
+		umask(old);
+		if (rc != 0)
+		{
+			executor_log("could not bind socket \"%s\": %m", path);
+			close(fd);
+			return -1;
+		}
+	}
+	if (listen(fd, 64) != 0)
+	{
+		executor_log("could not listen on socket \"%s\": %m", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Resident set size in kB, for the ready message; 0 if unknown. */
+static long
+rss_kb(void)
+{
+	FILE	   *f = fopen("/proc/self/status", "r");
+	char		line[256];
+	long		kb = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* stdin/stdout/stderr must exist, or a pipe could land on fd 0-2. */
+static void
+ensure_standard_fds(void)
+{
+	int			fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	ExecutorConfig config;
+	double		started = executor_now_ms();
+	int			listen_fd;
+	int			rc;
+
+	/* die with the launcher; getppid() == 1 means it is already gone */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		return 1;
+	ensure_standard_fds();
+
+	parse_command_line(argc, argv, &config);
+	prepare_workspace_root(&config);
+	set_environment(&config);
+	if (!start_python())
+		return 1;
+
+	listen_fd = open_listen_socket(config.socket_path);
+	if (listen_fd < 0)
+		return 1;
+	executor_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
+				 "with %d sync and %d async slots",
+				 executor_now_ms() - started, rss_kb() / 1024,
+				 config.socket_path, config.max_sync, config.max_async);
+
+	rc = executor_loop_run(&config, listen_fd);
+	close(listen_fd);
+	unlink(config.socket_path);
+	/* no Py_Finalize: children may share its state, and exit is enough */
+	return rc;
+}

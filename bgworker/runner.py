@@ -1,0 +1,427 @@
+"""The Python side of one pi-executor run.
+
+This module is compiled into the pi-executor binary and imported once by the
+zygote, after numpy, pandas and matplotlib.  Every run happens in a forked
+child, which calls run() exactly once and then exits; whatever the user's
+code changes (globals, modules, monkey patches) dies with that child, so
+nothing leaks into the next run.
+
+run() executes the code like a notebook cell (the value of a trailing
+expression is the result), captures open matplotlib figures and changed
+workspace files, and writes one final JSON line to the result channel (fd 3
+in the child).  pi.progress() writes progress lines to the same channel; the
+zygote forwards them to the client at once.  stdout and stderr are plain
+pipes that the zygote captures.
+"""
+
+import ast
+import base64
+import builtins
+import io
+import json
+import linecache
+import math
+import os
+import re
+import struct
+import sys
+import time
+import traceback
+import types
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+CELL = "<cell>"
+
+# Limits on what one result carries; the zygote's frame limit is 256 MiB,
+# these keep a single value from crowding out stdout, stderr and figures.
+MAX_REPR_CHARS = 100_000
+MAX_JSON_CHARS = 100_000
+MAX_JSON_ITEMS = 100_000        # elements looked at before giving up on "json"
+TABLE_ROWS = 100
+TABLE_COLUMNS = 100
+TEXT_ROWS = 60
+MAX_SNAPSHOT_ENTRIES = 10_000   # files compared before and after a run
+MAX_PROGRESS_MESSAGE = 1000
+
+_UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+class _NotJson(Exception):
+    """A value has no faithful, small JSON form."""
+
+
+def _clean(text):
+    """Replace NUL and lone surrogates, which jsonb and UTF-8 refuse."""
+    if _UNSAFE_CHARS.search(text) is None:
+        return text
+    return _UNSAFE_CHARS.sub("\ufffd", text)
+
+
+def _sanitise(obj):
+    if isinstance(obj, str):
+        return _clean(obj)
+    if isinstance(obj, dict):
+        return {_clean(str(k)): _sanitise(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitise(v) for v in obj]
+    return obj
+
+
+class _Channel:
+    """Newline-delimited JSON lines to the zygote (fd 3)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def send(self, obj):
+        data = json.dumps(_sanitise(obj), ensure_ascii=True,
+                          allow_nan=False).encode("ascii") + b"\n"
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+# --- values -----------------------------------------------------------------
+
+def _scalar(value):
+    """A JSON-safe form of one table cell or scalar; never raises."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return _scalar(value.item())
+    try:
+        if value is pd.NaT or (not isinstance(value, (list, tuple, dict))
+                               and pd.isna(value)):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _to_json(value, budget):
+    """Convert value to JSON types, or raise _NotJson."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _NotJson()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.ndarray):
+        if value.size > budget[0] or value.dtype.kind not in "biufcUSO":
+            raise _NotJson()
+        return _to_json(value.tolist(), budget)
+    if isinstance(value, np.generic):
+        return _to_json(value.item(), budget)
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, budget) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise _NotJson()
+        return {k: _to_json(v, budget) for k, v in value.items()}
+    raise _NotJson()
+
+
+def _table(obj):
+    frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+    head = frame.iloc[:TABLE_ROWS, :TABLE_COLUMNS]
+    return {
+        "columns": [_scalar(c) if isinstance(c, (str, int)) else str(c)
+                    for c in head.columns],
+        "index": [_scalar(i) for i in head.index],
+        "data": [[_scalar(v) for v in row]
+                 for row in head.itertuples(index=False, name=None)],
+        "shape": list(frame.shape),
+        "truncated": bool(frame.shape[0] > TABLE_ROWS
+                          or frame.shape[1] > TABLE_COLUMNS),
+    }
+
+
+def _describe(value):
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = "<repr failed: %s: %s>" % (type(exc).__name__, exc)
+    if len(text) > MAX_REPR_CHARS:
+        text = text[:MAX_REPR_CHARS] + "... [repr truncated, %d characters]" % len(text)
+    out = {"type": type(value).__name__, "repr": text}
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        out["text"] = value.to_string(max_rows=TEXT_ROWS)
+        out["table"] = _table(value)
+        return out
+    try:
+        converted = _to_json(value, [MAX_JSON_ITEMS])
+        if len(json.dumps(converted, allow_nan=False)) <= MAX_JSON_CHARS:
+            out["json"] = converted
+    except (_NotJson, ValueError, TypeError, RecursionError):
+        pass
+    return out
+
+
+# --- errors -----------------------------------------------------------------
+
+def _user_traceback(exc):
+    """The traceback without the runner's frames, as text.
+
+    The frames of the cell are what the user can act on; the innermost frame
+    is kept too when it lies in a library, since it says where the error
+    was actually raised.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [f for f in frames if f.filename == CELL]
+    if frames and frames[-1].filename != CELL:
+        keep.append(frames[-1])
+    lines = ["Traceback (most recent call last):\n"]
+    lines += traceback.StackSummary.from_list(keep).format()
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _error(exc, limits):
+    if isinstance(exc, SyntaxError):
+        return {
+            "type": type(exc).__name__,
+            "message": "%s (line %s, offset %s)" % (exc.msg, exc.lineno, exc.offset),
+            "line": exc.lineno,
+            "offset": exc.offset,
+            "traceback": "".join(traceback.format_exception_only(type(exc), exc)),
+        }
+    kind = type(exc).__name__
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<str() of the exception failed>"
+    if isinstance(exc, MemoryError):
+        kind = "MemoryLimitExceeded"
+        message = ("the run ran out of memory: its limit is %d MB "
+                   "(Python raised MemoryError%s)"
+                   % (limits["memory_mb"], ": " + message if message else ""))
+    elif isinstance(exc, OSError) and exc.errno == 27:      # EFBIG from RLIMIT_FSIZE
+        kind = "FileSizeLimitExceeded"
+        message = ("a file grew past the limit of %d MB per file (%s)"
+                   % (limits["max_file_size_mb"], message))
+    return {"type": kind, "message": message, "traceback": _user_traceback(exc)}
+
+
+# --- running the cell ---------------------------------------------------------
+
+def _compile(code):
+    """Compile code; split off a trailing expression to evaluate for the result."""
+    linecache.cache[CELL] = (len(code), None, code.splitlines(True), CELL)
+    tree = ast.parse(code, CELL, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), CELL, "eval")
+    return compile(tree, CELL, "exec"), last
+
+
+def _main_namespace():
+    """A fresh __main__ with the preloaded libraries under their usual names."""
+    main = types.ModuleType("__main__")
+    main.__dict__.update({"__builtins__": builtins, "np": np, "pd": pd,
+                          "plt": plt})
+    sys.modules["__main__"] = main
+    return main.__dict__
+
+
+def _execute(code, namespace, limits):
+    """Run the cell; return (result, error)."""
+    try:
+        body, last = _compile(code)
+    except (SyntaxError, ValueError) as exc:
+        if isinstance(exc, ValueError):     # e.g. NUL in the source
+            return None, {"type": "SyntaxError", "message": str(exc),
+                          "traceback": ""}
+        return None, _error(exc, limits)
+    try:
+        exec(body, namespace)
+        value = eval(last, namespace) if last is not None else None
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            return None, None
+        return None, {"type": "SystemExit",
+                      "message": "the code called exit(%r)" % (exc.code,),
+                      "traceback": _user_traceback(exc)}
+    except BaseException as exc:
+        return None, _error(exc, limits)
+    if value is None:
+        return None, None
+    try:
+        return _describe(value), None
+    except Exception as exc:
+        return None, {"type": "ResultError",
+                      "message": "the value of the last expression could not be "
+                      "described: %s: %s" % (type(exc).__name__, exc),
+                      "traceback": ""}
+
+
+# --- figures and files ----------------------------------------------------------
+
+def _png_size(data):
+    # PNG: 8-byte signature, then the IHDR chunk whose data starts with
+    # width and height as big-endian 32-bit integers.
+    return struct.unpack(">II", data[16:24])
+
+
+def _save_figures(workspace, keep_files):
+    figures = []
+    numbers = plt.get_fignums()
+    if not numbers:
+        return figures
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = os.path.join(workspace, "figures")
+    n = 0
+    for number in numbers:
+        try:
+            buf = io.BytesIO()
+            plt.figure(number).savefig(buf, format="png", dpi=100)
+            data = buf.getvalue()
+            width, height = _png_size(data)
+            path = None
+            if keep_files:
+                os.makedirs(folder, exist_ok=True)
+                while True:
+                    n += 1
+                    name = "figure_%s_%d.png" % (stamp, n)
+                    try:
+                        with open(os.path.join(folder, name), "xb") as f:
+                            f.write(data)
+                        break
+                    except FileExistsError:
+                        continue
+                path = "figures/" + name
+            figures.append({"path": path, "size": len(data), "width": width,
+                            "height": height,
+                            "png_base64": base64.b64encode(data).decode("ascii")})
+        except Exception as exc:
+            figures.append({"path": None, "error": "%s: %s" % (type(exc).__name__, exc)})
+    plt.close("all")
+    return figures
+
+
+def _snapshot(root):
+    """{relative path: (size, mtime_ns)} of regular files, links not followed."""
+    seen = {}
+    stack = [""]
+    while stack and len(seen) < MAX_SNAPSHOT_ENTRIES:
+        rel = stack.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, rel) if rel else root))
+        except OSError:
+            continue
+        for entry in entries:
+            path = rel + "/" + entry.name if rel else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    seen[path] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue
+            if len(seen) >= MAX_SNAPSHOT_ENTRIES:
+                break
+    return seen
+
+
+def _changed_files(before, after):
+    changes = []
+    for path in sorted(after):
+        if path not in before:
+            changes.append({"path": path, "size": after[path][0], "change": "created"})
+        elif after[path] != before[path]:
+            changes.append({"path": path, "size": after[path][0], "change": "modified"})
+    return changes
+
+
+# --- the pi module and the streams ----------------------------------------------
+
+def _make_pi_module(channel, workspace, session_id, job_id):
+    pi = types.ModuleType("pi", "Power Interpreter run context.")
+
+    def progress(fraction, message=None):
+        """Report progress of this run: fraction in 0..1, optional message."""
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number)):
+            raise TypeError("pi.progress: fraction must be a number between 0 and 1")
+        fraction = float(fraction)
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("pi.progress: fraction must be between 0 and 1, got %r" % fraction)
+        if message is not None:
+            message = str(message)[:MAX_PROGRESS_MESSAGE]
+        channel.send({"type": "progress", "progress": fraction, "message": message})
+
+    pi.progress = progress
+    pi.workspace = workspace
+    pi.session_id = session_id
+    pi.job_id = job_id
+    sys.modules["pi"] = pi
+    return pi
+
+
+def _unbuffered_stream(fd):
+    # Unbuffered like "python -u", so everything printed before a timeout
+    # kill is already in the pipe.
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace",
+                            newline="\n", line_buffering=False, write_through=True)
+
+
+def _setup_streams():
+    sys.stdout = sys.__stdout__ = _unbuffered_stream(1)
+    sys.stderr = sys.__stderr__ = _unbuffered_stream(2)
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False),
+                                                 encoding="utf-8")
+
+
+# --- entry points -----------------------------------------------------------------
+
+def warm_up():
+    """Called once in the zygote: draw and encode one figure, so that fonts,
+    the PNG writer and their caches are loaded before the first fork instead
+    of in every child."""
+    fig = plt.figure()
+    fig.gca().plot([0, 1], [0, 1])
+    fig.gca().set_title("warm-up")
+    fig.savefig(io.BytesIO(), format="png", dpi=100)
+    plt.close("all")
+    json.dumps({"a": [1.0]}, ensure_ascii=True, allow_nan=False)
+
+
+def run(code, workspace_is_session, session_id, job_id, result_fd,
+        memory_mb=0, max_file_size_mb=0):
+    """Run code in the current directory (the workspace); write the final line."""
+    channel = _Channel(result_fd)
+    _setup_streams()
+    # The legacy numpy generator was seeded once in the zygote; without this
+    # every run would draw the same "random" numbers.
+    np.random.seed()
+    workspace = os.getcwd()
+    limits = {"memory_mb": memory_mb, "max_file_size_mb": max_file_size_mb}
+    _make_pi_module(channel, workspace, session_id, job_id)
+    before = _snapshot(workspace) if workspace_is_session else None
+
+    result, error = _execute(code, _main_namespace(), limits)
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    try:
+        figures = _save_figures(workspace, workspace_is_session)
+    except Exception as exc:
+        figures = [{"path": None, "error": "%s: %s" % (type(exc).__name__, exc)}]
+    files = []
+    if workspace_is_session:
+        files = _changed_files(before, _snapshot(workspace))
+    channel.send({"type": "final", "result": result, "error": error,
+                  "figures": figures, "files": files})
