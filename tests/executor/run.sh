@@ -1,0 +1,221 @@
+#!/bin/bash
+# tests/executor/run.sh
+#	End-to-end tests of bgworker/pi-executor: starts the executor on a
+#	temporary socket and workspace root, runs snippets through the test
+#	client (pi-exec-client) and checks the 'P'/'R' frames with jq.
+#
+#	bash tests/executor/run.sh			(builds what it needs first)
+#	PI_EXEC_BENCH=1 bash tests/executor/run.sh	(also 200 x print(1) latency)
+#
+# Ends with "N passed, M failed" and a non-zero status on any failure.
+
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+make -s -f bgworker/executor.mk bgworker/pi-executor tests/executor/pi-exec-client || exit 2
+
+EXECUTOR=$ROOT/bgworker/pi-executor
+CLIENT=$ROOT/tests/executor/pi-exec-client
+TMP=$(mktemp -d /tmp/pi-executor-test.XXXXXX)
+SOCK=pi_executor.sock			# relative, as the launcher passes it
+SESSION=$TMP/workspaces/session-1
+mkdir -p "$SESSION"
+PASSED=0
+FAILED=0
+
+cleanup()
+{
+	[ -n "${EXEC_PID:-}" ] && kill "$EXEC_PID" 2>/dev/null && wait "$EXEC_PID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+pass() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+fail()
+{
+	FAILED=$((FAILED + 1))
+	echo "not ok - $1"
+	[ -n "${2:-}" ] && sed 's/^/#   /' "$2" | cut -c1-400
+}
+
+# run NAME [client options...]: code on stdin; frames land in $TMP/NAME.out
+run()
+{
+	local name=$1
+	shift
+	(cd "$TMP" && "$CLIENT" "$SOCK" "$@") > "$TMP/$name.out" 2>&1
+}
+
+# matches NAME JQ-FILTER: the 'R' frame of run NAME satisfies the filter
+matches()
+{
+	grep '^R ' "$TMP/$1.out" | cut -c3- | jq -e "$2" > /dev/null 2>&1
+}
+
+# check NAME JQ-FILTER: a test that passes when matches does
+check()
+{
+	local name=$1 filter=$2
+	if matches "$name" "$filter"; then
+		pass "$name"
+	else
+		fail "$name" "$TMP/$name.out"
+	fi
+}
+
+# --- start the executor in its own working directory, like the launcher does
+cd "$TMP"
+env -i "$EXECUTOR" --socket "$SOCK" --workspace-root "$TMP/root" \
+	--max-sync 2 --max-async 2 2> "$TMP/executor.log" &
+EXEC_PID=$!
+cd "$ROOT"
+for _ in $(seq 1 100); do
+	grep -q "ready in" "$TMP/executor.log" 2>/dev/null && break
+	sleep 0.1
+done
+if ! grep -q "ready in" "$TMP/executor.log"; then
+	echo "executor did not start:"; cat "$TMP/executor.log"; exit 1
+fi
+grep "ready in" "$TMP/executor.log"
+
+# --- results and errors
+run print_one <<< 'print(1)'
+check print_one '.status == "completed" and .stdout == "1\n" and .result == null'
+
+run last_expression <<< $'x = 2\nx * 21;'
+check last_expression '.result.type == "int" and .result.json == 42'
+
+run dataframe_table <<< $'df = pd.DataFrame({"a": range(150), "b": [0.5] * 150})\ndf["b"].iloc[3] = float("nan")\ndf'
+check dataframe_table '.result.type == "DataFrame" and .result.table.shape == [150, 2]
+	and .result.table.columns == ["a", "b"] and (.result.table.data | length) == 100
+	and .result.table.data[3] == [3, null] and .result.table.truncated
+	and (.result.text | contains("..."))'
+
+run exception_traceback <<< $'a = 1\n\ndef f():\n    return 1 / 0\nf()'
+check exception_traceback '.status == "failed" and .error.type == "ZeroDivisionError"
+	and (.error.traceback | contains("File \"<cell>\", line 5, in <module>"))
+	and (.error.traceback | contains("line 4, in f\n    return 1 / 0"))
+	and (.error.traceback | contains("pi-runner") | not)'
+
+run syntax_error <<< $'x = 1\nif x\n    pass'
+check syntax_error '.status == "failed" and .error.type == "SyntaxError" and .error.line == 2'
+
+# --- limits
+run timeout <<< $'import time\nprint("before", flush=True)\ntime.sleep(30)' --timeout-ms 1000
+check timeout '.status == "timeout" and .error.type == "TimeoutError"
+	and .stdout == "before\n" and .elapsed_ms < 5000'
+
+run output_cap <<< 'print("x" * 200000)' --max-output 1000
+check output_cap '.stdout_truncated and (.stdout | startswith("xxxx"))
+	and (.stdout | contains("[output truncated: 199001 more bytes not shown; the limit is 1000 bytes per stream]"))'
+
+run invalid_utf8 <<< $'import os, sys\nos.write(1, b"a\\x00b\\xff\\xfe\\xc3(c\\n")\nprint("\\udcff", file=sys.stderr)'
+check invalid_utf8 '.status == "completed" and .stdout == "a\ufffdb\ufffd\ufffd\ufffd(c\n"
+	and .stderr == "\\udcff\n"'
+
+run memory_error <<< 'b = bytearray(10**10)' --memory-mb 2048
+check memory_error '.status == "failed" and .error.type == "MemoryLimitExceeded"
+	and (.error.message | contains("2048 MB"))'
+
+run killed_by_signal <<< $'import os, signal\nos.kill(os.getpid(), signal.SIGKILL)'
+check killed_by_signal '.status == "failed" and .error.type == "KilledBySignal"
+	and (.error.message | contains("signal 9 (SIGKILL)"))'
+
+# --- figures, files, progress
+run figure_temp <<< $'plt.plot([1, 2, 3])\nNone'
+check figure_temp '(.figures | length) == 1 and .figures[0].path == null
+	and .figures[0].width == 640 and .figures[0].height == 480
+	and (.figures[0].png_base64 | startswith("iVBORw0KGgo"))'
+
+run session_files <<< $'open("data.csv", "w").write("a,b\\n1,2\\n")\nplt.plot([1, 2])\nimport pi\nprint(pi.workspace, pi.session_id)' \
+	--workspace "$SESSION" --session-id 11111111-2222-3333-4444-555555555555
+if matches session_files '(.figures[0].path | test("^figures/figure_[0-9]{8}-[0-9]{6}_1\\.png$"))
+	and ([.files[].path] | index("data.csv") != null)
+	and ([.files[] | select(.path | startswith("figures/"))] | length) == 1
+	and (.stdout | contains("11111111-2222-3333-4444-555555555555"))' \
+	&& ls "$SESSION"/figures/figure_*.png > /dev/null 2>&1; then
+	pass session_files
+else
+	fail session_files "$TMP/session_files.out"
+fi
+
+run progress <<< $'import pi\npi.progress(0.5, "half")\npi.progress(1)\ntry:\n    pi.progress(2)\nexcept ValueError:\n    print("rejected")'
+if grep -q '^P {"progress":0.5,"message":"half"}' "$TMP/progress.out" \
+	&& grep -q '^P {"progress":1' "$TMP/progress.out"; then
+	check progress '.stdout == "rejected\n"'
+else
+	fail progress "$TMP/progress.out"
+fi
+
+# --- isolation between runs
+run state_first <<< $'import builtins, json\nbuiltins.leak = 1\njson.dumps = None\nx = 5\nnp.random.rand()'
+run state_second <<< $'import builtins, json\n[hasattr(builtins, "leak"), "x" in globals(), json.dumps is None, np.random.rand()]'
+A=$(grep '^R ' "$TMP/state_first.out" | cut -c3- | jq '.result.json')
+if matches state_second '.result.json[0:3] == [false, false, false]' \
+	&& [ "$A" != "$(grep '^R ' "$TMP/state_second.out" | cut -c3- | jq '.result.json[3]')" ]; then
+	pass no_shared_state
+else
+	fail no_shared_state "$TMP/state_second.out"
+fi
+
+run library_imports <<< $'import numpy, pandas, matplotlib, seaborn, plotly, scipy, sklearn, statsmodels\nimport openpyxl, xlsxwriter, tabulate, pdfminer, pypdf\nimport scipy.stats, sklearn.linear_model, statsmodels.api\nprint("ok")' --timeout-ms 60000
+check library_imports '.status == "completed" and .stdout == "ok\n"'
+
+# --- slots, cancel, hang-up
+run busy_1 <<< 'import time; time.sleep(3)' --timeout-ms 10000 &
+B1=$!
+run busy_2 <<< 'import time; time.sleep(3)' --timeout-ms 10000 &
+B2=$!
+sleep 0.7
+run busy_3 <<< 'print(3)' --timeout-ms 500
+check busy_3 '.status == "busy" and .error.type == "ExecutorBusy"
+	and (.error.message | contains("all 2 Python executor slots for sync runs are busy"))'
+run async_not_blocked <<< 'print("async")' --kind async --timeout-ms 5000
+check async_not_blocked '.status == "completed" and .stdout == "async\n"'
+wait $B1 $B2
+check busy_1 '.status == "completed"'
+
+run cancel <<< $'import time\nprint("started", flush=True)\ntime.sleep(30)' --cancel-after-ms 700
+check cancel '.status == "cancelled" and .stdout == "started\n" and .elapsed_ms < 5000'
+
+run hangup <<< $'import os, subprocess, time\nopen("pid", "w").write(str(os.getpid()))\nsubprocess.Popen(["sleep", "60"])\ntime.sleep(60)' \
+	--workspace "$SESSION" --hangup-after-ms 1000
+HPID=$(cat "$SESSION/pid" 2>/dev/null)
+# live members of the run's process group (zombies wait for init to reap them)
+group_alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/' | grep -q .; }
+for _ in $(seq 1 20); do
+	group_alive "$HPID" || break
+	sleep 0.1
+done
+if grep -q '^EOF' "$TMP/hangup.out" && [ -n "$HPID" ] && ! group_alive "$HPID" \
+	&& [ -z "$(pgrep -P "$EXEC_PID")" ]; then
+	pass hangup_kills_child
+else
+	fail hangup_kills_child "$TMP/hangup.out"
+fi
+
+# temporary workspaces are gone once their runs are
+if [ -z "$(ls -A "$TMP/root/.runs")" ]; then
+	pass temp_workspaces_removed
+else
+	fail temp_workspaces_removed
+fi
+
+# --- optional measurement
+if [ -n "${PI_EXEC_BENCH:-}" ]; then
+	echo "# zygote: $(grep 'ready in' "$TMP/executor.log")"
+	echo "# zygote RSS now: $(awk '/VmRSS/ {print $2, $3}' /proc/$EXEC_PID/status)"
+	(cd "$TMP" && "$CLIENT" "$SOCK" --repeat 200 --code 'print(1)') | sed 's/^/# print(1): /'
+fi
+
+kill "$EXEC_PID"
+wait "$EXEC_PID" 2>/dev/null
+EXEC_PID=
+if ! grep -q "shutting down" "$TMP/executor.log" || [ -e "$TMP/$SOCK" ]; then
+	fail clean_shutdown "$TMP/executor.log"
+else
+	pass clean_shutdown
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
