@@ -1,0 +1,110 @@
+/*-------------------------------------------------------------------------
+ *
+ * privileges.c
+ *	  Drop every privilege the child holds before untrusted code runs:
+ *	  the capability bounding set, the ambient set, the effective,
+ *	  permitted and inheritable sets, and set no_new_privs and
+ *	  non-dumpable.
+ *
+ * A child created with CLONE_NEWUSER holds every capability inside its
+ * namespace; it needs them to mount and to configure loopback, and must
+ * lose them all afterwards.  Changing to the inside uid does not clear
+ * them: after userns_write_maps() the child's uid already is
+ * JAIL_INSIDE_UID (it is the same kernel uid), so there is no 0 -> non-0
+ * transition that would clear capabilities implicitly.  Hence every set is
+ * cleared explicitly, bounding set first because dropping it needs
+ * CAP_SETPCAP.
+ *
+ * no_new_privs makes setuid/setgid bits and file capabilities inert for
+ * execve() (the /usr bind is also nosuid) and is required to load a
+ * seccomp filter without CAP_SYS_ADMIN.  Non-dumpable stops another
+ * process of the same uid from ptrace-attaching or reading /proc/<pid>/mem
+ * (seccomp also refuses ptrace, this is the second layer).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "jail_int.h"
+
+/*
+ * The highest capability number the running kernel knows; read from /proc
+ * so a kernel newer than our headers has its new capabilities dropped too.
+ */
+static int
+last_capability(void)
+{
+	FILE	   *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	int			last = -1;
+
+	if (f)
+	{
+		if (fscanf(f, "%d", &last) != 1)
+			last = -1;
+		fclose(f);
+	}
+	/* 63 is the largest the 64-bit capability sets can hold. */
+	return (last >= 0 && last <= 63) ? last : 63;
+}
+
+int
+privileges_drop(char *err, size_t errlen)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[2];
+	int			last = last_capability();
+	int			cap;
+
+	for (cap = 0; cap <= last; cap++)
+	{
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return jail_error(err, errlen, errno,
+							  "privileges: drop capability %d from the bounding set",
+							  cap);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return jail_error(err, errlen, errno,
+						  "privileges: clear the ambient capability set");
+
+	/*
+	 * Lock the securebits so that nothing regains capabilities through a
+	 * uid change either (the filter also has no setuid exception to use).
+	 */
+	if (prctl(PR_SET_SECUREBITS,
+			  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			  SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+			  SECBIT_KEEP_CAPS_LOCKED |
+			  SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+			  0, 0, 0) < 0)
+		return jail_error(err, errlen, errno, "privileges: lock securebits");
+
+	if (setresgid(JAIL_INSIDE_GID, JAIL_INSIDE_GID, JAIL_INSIDE_GID) < 0)
+		return jail_error(err, errlen, errno,
+						  "privileges: setresgid(%d)", JAIL_INSIDE_GID);
+	if (setresuid(JAIL_INSIDE_UID, JAIL_INSIDE_UID, JAIL_INSIDE_UID) < 0)
+		return jail_error(err, errlen, errno,
+						  "privileges: setresuid(%d)", JAIL_INSIDE_UID);
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	hdr.pid = 0;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return jail_error(err, errlen, errno,
+						  "privileges: clear effective, permitted and inheritable capabilities");
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return jail_error(err, errlen, errno, "privileges: PR_SET_NO_NEW_PRIVS");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return jail_error(err, errlen, errno, "privileges: PR_SET_DUMPABLE 0");
+
+	return 0;
+}
