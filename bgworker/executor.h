@@ -58,6 +58,71 @@ typedef struct RunRequest
 	char	   *job_id;			/* NULL when not given */
 } RunRequest;
 
+/*
+ * Limits of the zygote's buffers.  A client gets FLUSH_TIMEOUT_MS to read
+ * its answer; progress frames are dropped (the result never is) while more
+ * than PROGRESS_BACKLOG bytes wait for a slow client; one result-channel
+ * line may hold figures as base64, but must leave room in the 'R' frame
+ * (PI_FRAME_MAX_PAYLOAD) for the two captured streams.
+ */
+#define EXECUTOR_FLUSH_TIMEOUT_MS	60000.0
+#define EXECUTOR_PROGRESS_BACKLOG	(1024 * 1024)
+#define EXECUTOR_RESULT_LINE_MAX	(192U * 1024 * 1024)
+#define EXECUTOR_READ_CHUNK			65536
+
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+/* stdout or stderr of a run: kept up to limit, the rest only counted */
+typedef struct Capture
+{
+	int			fd;
+	Buf			kept;
+	size_t		limit;
+	unsigned long long dropped;
+} Capture;
+
+typedef enum ConnState
+{
+	CONN_READING,
+	CONN_QUEUED,
+	CONN_RUNNING,
+	CONN_FLUSHING
+} ConnState;
+
+typedef struct Conn
+{
+	int			fd;
+	ConnState	state;
+	bool		dead;			/* free at the end of this loop iteration */
+	unsigned long long seq;		/* arrival order, for the queue */
+	double		deadline;		/* meaning depends on state */
+	Buf			in;
+	Buf			out;
+	size_t		out_sent;
+
+	RunRequest	req;
+	char	   *temp_workspace; /* NULL for a session workspace */
+
+	pid_t		pid;
+	double		started;
+	double		elapsed_ms;
+	int			wait_status;
+	Capture		out_cap;
+	Capture		err_cap;
+	int			result_fd;
+	Buf			line;			/* partial result-channel line */
+	bool		line_overflow;
+	struct json_t *final;			/* the runner's final line */
+	bool		cancelled;
+	bool		timed_out;
+	bool		client_gone;
+} Conn;
+
 /* executor_main.c */
 extern void executor_log(const char *fmt,...)
 			__attribute__((format(printf, 1, 2)));
@@ -65,6 +130,21 @@ extern double executor_now_ms(void);
 
 /* executor_loop.c */
 extern int	executor_loop_run(const ExecutorConfig *config, int listen_fd);
+extern void conn_hangup(Conn *c);
+
+/* executor_frames.c */
+extern void buf_append(Buf *b, const void *data, size_t len);
+extern void buf_consume(Buf *b, size_t n);
+extern void buf_free(Buf *b);
+extern struct json_t *make_error(const char *type, const char *message);
+extern void conn_send_frame(Conn *c, char tag, struct json_t *payload);
+extern void conn_flush(Conn *c);
+extern void conn_answer(Conn *c, const char *status, struct json_t *error);
+extern void conn_answer_run(Conn *c);
+extern const char *parse_request(Conn *c, const char *payload, size_t len);
+extern bool capture_read(Capture *cap);
+extern bool result_read(Conn *c);
+extern void close_fd(int *fd);
 
 /* executor_child.c */
 extern bool executor_child_prepare(void);

@@ -1,0 +1,510 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor_frames.c
+ *	  What the zygote reads and writes for a run: the request it parses,
+ *	  the frames it sends, and the run's output on its way into them
+ *	  (capped stdout/stderr made valid UTF-8, result-channel lines).
+ *
+ * Nothing here decides when a run starts or stops; that is the event
+ * loop's business (executor_loop.c).  These functions never block: the
+ * client socket and the child's pipes are non-blocking, and what a slow
+ * client cannot take yet waits in the connection's output buffer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "executor.h"
+#include "executor_protocol.h"
+
+static void buf_reserve(Buf *b, size_t extra);
+
+/* ---------------------------------------------------------------- buffers */
+
+static void
+buf_reserve(Buf *b, size_t extra)
+{
+	size_t		need = b->len + extra;
+
+	if (need <= b->cap)
+		return;
+	b->cap = b->cap ? b->cap : 4096;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->data = realloc(b->data, b->cap);
+	if (b->data == NULL)
+	{
+		executor_log("out of memory");
+		abort();
+	}
+}
+
+void
+buf_append(Buf *b, const void *data, size_t len)
+{
+	buf_reserve(b, len);
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
+void
+buf_consume(Buf *b, size_t n)
+{
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+void
+buf_free(Buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Make captured bytes a JSON string that jsonb accepts: every byte that is
+ * not part of a valid UTF-8 sequence, and every NUL, becomes U+FFFD.
+ * Overlong forms, surrogates and code points above U+10FFFF are invalid.
+ */
+static json_t *
+json_text_from_bytes(const char *s, size_t len, const char *suffix)
+{
+	static const char fffd[] = "\xEF\xBF\xBD";
+	Buf			o = {0};
+	size_t		i = 0;
+	json_t	   *j;
+
+	buf_reserve(&o, len * 3 + strlen(suffix) + 1);
+	while (i < len)
+	{
+		unsigned char c = (unsigned char) s[i];
+		size_t		n = 0,
+					k;
+		uint32_t	cp = 0;
+
+		if (c >= 0x01 && c < 0x80)
+		{
+			o.data[o.len++] = (char) c;
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+			n = 1, cp = c & 0x1F;
+		else if (c >= 0xE0 && c <= 0xEF)
+			n = 2, cp = c & 0x0F;
+		else if (c >= 0xF0 && c <= 0xF4)
+			n = 3, cp = c & 0x07;
+		for (k = 1; n > 0 && k <= n; k++)
+		{
+			if (i + k >= len || ((unsigned char) s[i + k] & 0xC0) != 0x80)
+			{
+				n = 0;
+				break;
+			}
+			cp = (cp << 6) | ((unsigned char) s[i + k] & 0x3F);
+		}
+		if (n == 0 || (n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+			(n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+		{
+			memcpy(o.data + o.len, fffd, 3);
+			o.len += 3;
+			i++;
+			continue;
+		}
+		memcpy(o.data + o.len, s + i, n + 1);
+		o.len += n + 1;
+		i += n + 1;
+	}
+	memcpy(o.data + o.len, suffix, strlen(suffix));
+	o.len += strlen(suffix);
+	j = json_stringn_nocheck(o.data, o.len);
+	buf_free(&o);
+	return j;
+}
+
+/* -------------------------------------------------------------- answering */
+
+
+/* Queue one frame for the client and try to send it right away. */
+void
+conn_send_frame(Conn *c, char tag, json_t *payload)
+{
+	char	   *text = json_dumps(payload, JSON_COMPACT | JSON_ENSURE_ASCII);
+	size_t		len;
+	uint32_t	netlen;
+
+	if (text == NULL)
+	{
+		executor_log("could not serialise a %c frame", tag);
+		return;
+	}
+	len = strlen(text);
+	if (len > PI_FRAME_MAX_PAYLOAD)
+	{
+		executor_log("dropping a %c frame of %zu bytes (limit %u)",
+					 tag, len, PI_FRAME_MAX_PAYLOAD);
+		free(text);
+		return;
+	}
+	netlen = htonl((uint32_t) len);
+	buf_append(&c->out, &tag, 1);
+	buf_append(&c->out, &netlen, 4);
+	buf_append(&c->out, text, len);
+	free(text);
+	conn_flush(c);
+}
+
+void
+conn_flush(Conn *c)
+{
+	while (!c->dead && c->out_sent < c->out.len)
+	{
+		ssize_t		n = send(c->fd, c->out.data + c->out_sent,
+							 c->out.len - c->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			c->out_sent += n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		else
+			c->dead = true;		/* client went away; nobody to answer */
+	}
+	if (c->out_sent == c->out.len)
+	{
+		c->out.len = c->out_sent = 0;
+		if (c->state == CONN_FLUSHING)
+			c->dead = true;		/* the 'R' frame is out: done */
+	}
+}
+
+/* Send the 'R' frame (consumes result) and let the connection finish. */
+static void
+conn_finish(Conn *c, json_t *result)
+{
+	c->state = CONN_FLUSHING;
+	c->deadline = executor_now_ms() + EXECUTOR_FLUSH_TIMEOUT_MS;
+	conn_send_frame(c, PI_FRAME_RESULT, result);
+	json_decref(result);
+}
+
+json_t *
+make_error(const char *type, const char *message)
+{
+	return json_pack("{s:s, s:s}", "type", type, "message", message);
+}
+
+/* An 'R' frame for a run that never started: busy, cancelled, bad request. */
+void
+conn_answer(Conn *c, const char *status, json_t *error)
+{
+	conn_finish(c, json_pack("{s:s, s:s, s:s, s:b, s:b, s:n, s:o, s:[], s:[], s:f}",
+							 "status", status, "stdout", "", "stderr", "",
+							 "stdout_truncated", 0, "stderr_truncated", 0,
+							 "result", "error", error ? error : json_null(),
+							 "figures", "files", "elapsed_ms", 0.0));
+}
+
+static json_t *
+capture_text(const Capture *cap)
+{
+	char		marker[200] = "";
+
+	if (cap->dropped > 0)
+		snprintf(marker, sizeof(marker),
+				 "\n[output truncated: %llu more bytes not shown; the limit is %zu bytes per stream]",
+				 cap->dropped, cap->limit);
+	return json_text_from_bytes(cap->kept.data ? cap->kept.data : "",
+								cap->kept.len, marker);
+}
+
+/* The error of a run whose child ended without a usable final line. */
+static json_t *
+death_error(const Conn *c)
+{
+	char		msg[400];
+	int			st = c->wait_status;
+
+	if (WIFSIGNALED(st))
+	{
+		int			sig = WTERMSIG(st);
+		const char *abbrev = sigabbrev_np(sig);
+		int			off;
+
+		off = snprintf(msg, sizeof(msg),
+					   "the Python process was killed by signal %d (SIG%s)",
+					   sig, abbrev ? abbrev : "?");
+		if (sig == SIGKILL)
+			snprintf(msg + off, sizeof(msg) - off,
+					 "; it may have run out of memory (limit %d MB)",
+					 c->req.memory_mb);
+		else if (sig == SIGXCPU)
+			snprintf(msg + off, sizeof(msg) - off,
+					 "; it used up its CPU time limit of %d s",
+					 (c->req.timeout_ms + 999) / 1000 + 1);
+		return make_error("KilledBySignal", msg);
+	}
+	snprintf(msg, sizeof(msg),
+			 "the Python process exited with code %d without reporting a result%s",
+			 WEXITSTATUS(st),
+			 c->line_overflow ? " (its result was larger than the executor accepts)" : "");
+	return make_error("ExitedWithoutResult", msg);
+}
+
+/* Compose the 'R' frame of a run that was started. */
+void
+conn_answer_run(Conn *c)
+{
+	const char *status;
+	json_t	   *error = NULL;
+	json_t	   *r;
+	json_t	   *final = c->final;
+
+	if (c->cancelled)
+		status = "cancelled",
+			error = make_error("Cancelled", "the run was cancelled by the client");
+	else if (c->timed_out)
+	{
+		char		msg[200];
+
+		snprintf(msg, sizeof(msg),
+				 "execution exceeded the %g s time limit and was stopped; output up to that point is kept",
+				 c->req.timeout_ms / 1000.0);
+		status = "timeout", error = make_error("TimeoutError", msg);
+	}
+	else if (final == NULL)
+		status = "failed", error = death_error(c);
+	else
+	{
+		error = json_incref(json_object_get(final, "error"));
+		status = (error && !json_is_null(error)) ? "failed" : "completed";
+	}
+
+	r = json_pack("{s:s, s:o, s:o, s:b, s:b, s:f}",
+				  "status", status,
+				  "stdout", capture_text(&c->out_cap),
+				  "stderr", capture_text(&c->err_cap),
+				  "stdout_truncated", c->out_cap.dropped > 0,
+				  "stderr_truncated", c->err_cap.dropped > 0,
+				  "elapsed_ms", c->elapsed_ms);
+	json_object_set_new(r, "error", error ? error : json_null());
+	if (final != NULL && !c->cancelled && !c->timed_out)
+	{
+		json_object_set(r, "result", json_object_get(final, "result"));
+		json_object_set(r, "figures", json_object_get(final, "figures"));
+		json_object_set(r, "files", json_object_get(final, "files"));
+	}
+	if (!json_object_get(r, "result"))
+		json_object_set_new(r, "result", json_null());
+	if (!json_is_array(json_object_get(r, "figures")))
+		json_object_set_new(r, "figures", json_array());
+	if (!json_is_array(json_object_get(r, "files")))
+		json_object_set_new(r, "files", json_array());
+	conn_finish(c, r);
+}
+
+/* --------------------------------------------------------------- requests */
+
+/* An optional integer member within [lo, hi]; false if present but bad. */
+static bool
+get_int(json_t *obj, const char *key, long long def, long long lo,
+		long long hi, long long *out)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	*out = def;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+/* An optional string member: NULL for absent or null; false if not text. */
+static bool
+get_text(json_t *obj, const char *key, char **out)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v))
+		return false;
+	*out = strdup(json_string_value(v));
+	return true;
+}
+
+/* Fill c->req from a 'Q' payload; returns NULL or what is wrong with it. */
+const char *
+parse_request(Conn *c, const char *payload, size_t len)
+{
+	json_t	   *root = json_loadb(payload, len, 0, NULL);
+	json_t	   *code;
+	const char *kind;
+	const char *err = NULL;
+	long long	timeout,
+				mem,
+				fsize,
+				output;
+	struct stat st;
+
+	if (root == NULL || !json_is_object(root))
+		err = "the request is not a JSON object";
+	else if ((kind = json_string_value(json_object_get(root, "kind"))) == NULL ||
+			 (strcmp(kind, "sync") != 0 && strcmp(kind, "async") != 0))
+		err = "\"kind\" must be \"sync\" or \"async\"";
+	else if (!json_is_string(code = json_object_get(root, "code")))
+		err = "\"code\" must be a string";
+	else if (!get_int(root, "timeout_ms", EXECUTOR_DEFAULT_TIMEOUT_MS, 1, 86400000LL, &timeout))
+		err = "\"timeout_ms\" must be an integer between 1 and 86400000";
+	else if (!get_int(root, "memory_mb", EXECUTOR_DEFAULT_MEMORY_MB, 16, 1048576, &mem))
+		err = "\"memory_mb\" must be an integer between 16 and 1048576";
+	else if (!get_int(root, "max_file_size_mb", EXECUTOR_DEFAULT_FILE_SIZE_MB, 1, 1048576, &fsize))
+		err = "\"max_file_size_mb\" must be an integer between 1 and 1048576";
+	else if (!get_int(root, "max_output_bytes", EXECUTOR_DEFAULT_OUTPUT_BYTES, 0, 64 * 1024 * 1024, &output))
+		err = "\"max_output_bytes\" must be an integer between 0 and 67108864";
+	else if (!get_text(root, "workspace", &c->req.workspace) ||
+			 !get_text(root, "session_id", &c->req.session_id) ||
+			 !get_text(root, "job_id", &c->req.job_id))
+		err = "\"workspace\", \"session_id\" and \"job_id\" must be strings or null";
+	else if (c->req.workspace != NULL &&
+			 (c->req.workspace[0] != '/' || stat(c->req.workspace, &st) != 0 ||
+			  !S_ISDIR(st.st_mode)))
+		err = "\"workspace\" must be the absolute path of an existing directory";
+	if (err == NULL)
+	{
+		c->req.is_async = strcmp(kind, "async") == 0;
+		c->req.code_len = json_string_length(code);
+		c->req.code = malloc(c->req.code_len + 1);
+		memcpy(c->req.code, json_string_value(code), c->req.code_len + 1);
+		c->req.timeout_ms = (int) timeout;
+		c->req.memory_mb = (int) mem;
+		c->req.max_file_size_mb = (int) fsize;
+		c->req.max_output_bytes = (size_t) output;
+		c->req.workspace_is_session = c->req.workspace != NULL;
+	}
+	json_decref(root);
+	return err;
+}
+
+/* Kill the run's whole process group: the child and anything it spawned. */
+/* ------------------------------------------------------------ run output */
+
+/* Read what is available on stdout or stderr; false at end of file. */
+bool
+capture_read(Capture *cap)
+{
+	char		chunk[EXECUTOR_READ_CHUNK];
+	int			rounds;
+
+	for (rounds = 0; rounds < 16; rounds++)
+	{
+		ssize_t		n = read(cap->fd, chunk, sizeof(chunk));
+		size_t		keep;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false;
+		/* past the cap keep draining, or the child would block on a full pipe */
+		keep = cap->kept.len < cap->limit ? cap->limit - cap->kept.len : 0;
+		if (keep > (size_t) n)
+			keep = n;
+		buf_append(&cap->kept, chunk, keep);
+		cap->dropped += n - keep;
+	}
+	return true;
+}
+
+/* One complete line of the result channel: progress or the final line. */
+static void
+result_line(Conn *c, const char *line, size_t len)
+{
+	json_t	   *obj = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(obj, "type"));
+
+	if (type != NULL && strcmp(type, "final") == 0)
+	{
+		json_decref(c->final);
+		c->final = obj;
+		return;
+	}
+	if (type != NULL && strcmp(type, "progress") == 0 &&
+		json_is_number(json_object_get(obj, "progress")) &&
+		!c->client_gone && c->out.len - c->out_sent < EXECUTOR_PROGRESS_BACKLOG)
+	{
+		json_t	   *p = json_pack("{s:O, s:O?}",
+								  "progress", json_object_get(obj, "progress"),
+								  "message", json_object_get(obj, "message"));
+
+		if (p != NULL)
+			conn_send_frame(c, PI_FRAME_PROGRESS, p);
+		json_decref(p);
+	}
+	json_decref(obj);
+}
+
+/* Read the result channel and split it into lines; false at end of file. */
+bool
+result_read(Conn *c)
+{
+	char		chunk[EXECUTOR_READ_CHUNK];
+	int			rounds;
+
+	for (rounds = 0; rounds < 16; rounds++)
+	{
+		ssize_t		n = read(c->result_fd, chunk, sizeof(chunk));
+		char	   *start = chunk;
+		char	   *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false;
+		while ((nl = memchr(start, '\n', chunk + n - start)) != NULL)
+		{
+			buf_append(&c->line, start, nl - start);
+			if (!c->line_overflow)
+				result_line(c, c->line.data, c->line.len);
+			c->line.len = 0;
+			c->line_overflow = false;
+			start = nl + 1;
+		}
+		if (c->line.len + (chunk + n - start) > EXECUTOR_RESULT_LINE_MAX)
+		{
+			c->line_overflow = true;	/* drop this line, keep reading */
+			c->line.len = 0;
+		}
+		else
+			buf_append(&c->line, start, chunk + n - start);
+	}
+	return true;
+}
+
+void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
