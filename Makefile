@@ -18,6 +18,9 @@ OBJS = \
 	extension/workspace_path.o \
 	extension/files.o \
 	extension/query.o \
+	extension/csv_scan.o \
+	extension/csv_load.o \
+	extension/datasets.o \
 	bgworker/launcher.o \
 	bgworker/worker.o
 

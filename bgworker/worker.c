@@ -32,6 +32,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -58,6 +59,8 @@ typedef struct ClaimedJob
 	int			timeout_s;
 	char	   *session_id;
 	char	   *workspace;
+	char	   *kind;			/* 'async' (Python) or 'load_csv' */
+	char	   *payload;		/* JSON text of a load_csv job */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
 } ClaimedJob;
 
@@ -109,6 +112,7 @@ set_slot_job(const pg_uuid_t *job_id)
 	if (job_id)
 		slot->job_id = *job_id;
 	slot->cancel_requested = false;
+	slot->progress = 0;
 	SpinLockRelease(&pi_shared->mutex);
 }
 
@@ -208,7 +212,8 @@ claim_body(void *arg)
 							   "   ORDER BY submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) next"
 							   " WHERE j.id = next.id"
 							   " RETURNING j.id, j.code, j.timeout_s, j.session_id::text,"
-							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id)",
+							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id),"
+							   "  j.kind, j.payload::text",
 							   2, (Oid[]) {INT8OID, INT4OID},
 							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid)},
 							   NULL, false, 1);
@@ -226,6 +231,8 @@ claim_body(void *arg)
 	job->timeout_s = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
 	job->session_id = SPI_getvalue(tuple, desc, 4);
 	job->workspace = SPI_getvalue(tuple, desc, 5);
+	job->kind = SPI_getvalue(tuple, desc, 6);
+	job->payload = SPI_getvalue(tuple, desc, 7);
 	MemoryContextSwitchTo(outer);
 
 	/*
@@ -394,6 +401,112 @@ run_job(ClaimedJob *job)
 	pfree(activity);
 }
 
+/* ---- load jobs --------------------------------------------------------- */
+
+static ClaimedJob *current_load = NULL;
+
+/*
+ * Progress of a load, by bytes: the analysis pass is the first half, COPY
+ * the second.  During the analysis no transaction is open and the row is
+ * updated; during COPY the load's own transaction is open, so the figure
+ * goes to shared memory, where pi.job_status finds it.
+ */
+static void
+load_progress(int64 done, int64 total)
+{
+	double		fraction = total > 0 ? Min((double) done / total, 1.0) : 0;
+
+	if (should_cancel(current_load))
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("the load was cancelled")));
+	if (!IsTransactionState())
+	{
+		char	   *json = psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
+									fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
+
+		on_progress(json, current_load);
+		pfree(json);
+	}
+	else
+	{
+		SpinLockAcquire(&pi_shared->mutex);
+		pi_shared->slots[my_slot].progress = 0.5 + fraction * 0.5;
+		SpinLockRelease(&pi_shared->mutex);
+	}
+}
+
+static char *
+load_failure_json(ErrorData *edata, bool cancelled)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"status\": \"%s\", \"stdout\": \"\", \"stderr\": \"\", \"result\": null,"
+					 " \"figures\": [], \"files\": [], \"elapsed_ms\": 0, \"error\": {\"type\": \"%s\","
+					 " \"message\": ", cancelled ? "cancelled" : "failed",
+					 cancelled ? "Cancelled" : "LoadError");
+	escape_json(&buf, edata->message ? edata->message : "unknown error");
+	appendStringInfoString(&buf, ", \"detail\": ");
+	if (edata->detail)
+		escape_json(&buf, edata->detail);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"hint\": ");
+	if (edata->hint)
+		escape_json(&buf, edata->hint);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"context\": ");
+	if (edata->context)
+		escape_json(&buf, edata->context);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, "}}");
+	return buf.data;
+}
+
+/*
+ * Run a load_csv job in this process.  Any error ends the load's
+ * transaction (so nothing half-loaded stays) and becomes the job's result.
+ */
+static void
+run_load_job(ClaimedJob *job)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	FinishedJob finished = {job, NULL};
+
+	current_load = job;
+	pgstat_report_activity(STATE_RUNNING, psprintf("pi worker: loading %s", job->code));
+	PG_TRY();
+	{
+		finished.result_json = pi_load_csv_run(job->id_text, job->workspace, job->payload,
+											   load_progress);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		bool		cancelled;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+		ereport(LOG,
+				(errmsg("pi worker %d: load job %s failed: %s", my_slot + 1, job->id_text,
+						edata->message)));
+		finished.result_json = load_failure_json(edata, cancelled);
+	}
+	PG_END_TRY();
+	current_load = NULL;
+
+	run_in_transaction("pi worker: recording load result", finish_body, &finished);
+	set_slot_job(NULL);
+}
+
 static void
 free_job(ClaimedJob *job)
 {
@@ -405,6 +518,10 @@ free_job(ClaimedJob *job)
 		pfree(job->session_id);
 	if (job->workspace)
 		pfree(job->workspace);
+	if (job->kind)
+		pfree(job->kind);
+	if (job->payload)
+		pfree(job->payload);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -476,7 +593,10 @@ pi_worker_main(Datum main_arg)
 		run_in_transaction("pi worker: claiming a job", claim_body, &job);
 		if (job.id_text != NULL)
 		{
-			run_job(&job);
+			if (job.kind && strcmp(job.kind, "load_csv") == 0)
+				run_load_job(&job);
+			else
+				run_job(&job);
 			free_job(&job);
 			continue;			/* the queue may hold more: no sleep */
 		}

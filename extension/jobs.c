@@ -151,6 +151,17 @@ pi_job_status(PG_FUNCTION_ARGS)
 							 job_id);
 	if (status == NULL)
 		report_unknown_job(job_id);
+
+	/* a load reports its COPY progress through shared memory */
+	{
+		double		shared_progress = pi_job_progress(job_id);
+
+		if (shared_progress >= 0)
+			status = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(status),
+														DirectFunctionCall1(jsonb_in,
+																			CStringGetDatum(psprintf("{\"progress\": %.4f, \"progress_message\": \"loading rows\"}",
+																									 shared_progress)))));
+	}
 	PG_RETURN_JSONB_P(status);
 }
 

@@ -50,6 +50,7 @@ typedef struct PiWorkerSlot
 	bool		has_job;
 	pg_uuid_t	job_id;
 	bool		cancel_requested;
+	double		progress;		/* of a load, while its transaction is open */
 } PiWorkerSlot;
 
 typedef struct PiShared
@@ -68,6 +69,7 @@ extern PiShared *pi_shared;
 extern void pi_shmem_install_hooks(void);
 extern void pi_wake_workers(void);
 extern bool pi_request_cancel(const pg_uuid_t *job_id);
+extern double pi_job_progress(const pg_uuid_t *job_id);
 
 /* Executor client (executor_client.c). */
 typedef struct PiRunRequest
@@ -112,6 +114,11 @@ extern char *pi_checked_code(FunctionCallInfo fcinfo, int argno);
 extern int	pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name);
 extern char *pi_jsonb_string(Jsonb *jb, const char *key);
 extern Jsonb *pi_result_to_jsonb(const char *result_json, const char *kind);
+
+/* Datasets (datasets.c): the load job, run by a worker. */
+typedef void (*PiLoadProgressFn) (int64 bytes_done, int64 bytes_total);
+extern char *pi_load_csv_run(const char *job_id, const char *workspace,
+							 const char *payload_json, PiLoadProgressFn progress);
 
 /* Background workers (bgworker/). */
 extern void pi_register_launcher(void);

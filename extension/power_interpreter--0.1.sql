@@ -22,7 +22,7 @@ CREATE TABLE pi.sessions (
  */
 CREATE TABLE pi.jobs (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-	kind text NOT NULL DEFAULT 'async' CHECK (kind IN ('async', 'sync')),
+	kind text NOT NULL DEFAULT 'async' CHECK (kind IN ('async', 'sync', 'load_csv')),
 	session_id uuid REFERENCES pi.sessions (id) ON DELETE SET NULL,
 	code text NOT NULL,
 	timeout_s integer NOT NULL CHECK (timeout_s > 0),
@@ -39,6 +39,7 @@ CREATE TABLE pi.jobs (
 	worker_pid integer,
 	cancel_requested boolean NOT NULL DEFAULT false,
 	submitted_by name NOT NULL DEFAULT current_user,
+	payload jsonb,				/* what a non-Python job (load_csv) works on */
 	result jsonb
 );
 
@@ -135,6 +136,12 @@ CREATE TABLE pi.datasets (
 CREATE FUNCTION pi.query(sql text, max_rows integer DEFAULT 1000)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pi_query'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pi.load_csv(file_path text, dataset_name text, session_id uuid DEFAULT NULL,
+							options jsonb DEFAULT '{}')
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'pi_load_csv'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION pi.list_datasets()

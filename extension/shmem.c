@@ -175,3 +175,24 @@ pi_request_cancel(const pg_uuid_t *job_id)
 		SetLatch(latch);
 	return found;
 }
+
+/* The progress a worker holds in shared memory for job_id; -1 if none. */
+double
+pi_job_progress(const pg_uuid_t *job_id)
+{
+	double		progress = -1;
+
+	if (pi_shared == NULL)
+		return -1;
+	SpinLockAcquire(&pi_shared->mutex);
+	for (int i = 0; i < pi_shared->nslots; i++)
+	{
+		PiWorkerSlot *slot = &pi_shared->slots[i];
+
+		if (slot->pid != 0 && slot->has_job &&
+			memcmp(&slot->job_id, job_id, sizeof(pg_uuid_t)) == 0 && slot->progress > 0)
+			progress = slot->progress;
+	}
+	SpinLockRelease(&pi_shared->mutex);
+	return progress;
+}

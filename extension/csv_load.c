@@ -1,0 +1,574 @@
+/*-------------------------------------------------------------------------
+ *
+ * csv_load.c
+ *	  pi.load_csv's two passes over a file: the analysis (dialect, header,
+ *	  column names, every value's type, bad rows) and the feed of bytes to
+ *	  PostgreSQL's COPY.
+ *
+ * When COPY can take the file as it is (consistent line ends, NULL only as
+ * empty fields in typed columns, no rows to skip), the feed hands COPY the
+ * raw bytes and COPY's own parser does the rest: the load costs the
+ * analysis plus a plain COPY.  Otherwise the feed re-writes every record as
+ * plain CSV that COPY takes (markers such as NA turned into NULL, skipped
+ * rows left out).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+
+#include "csv_load.h"
+
+#define READ_CHUNK		(1024 * 1024)
+#define SNIFF_BYTES		(64 * 1024)
+#define PROGRESS_EVERY	(16 * 1024 * 1024)
+
+/* ---- errors ---------------------------------------------------------- */
+
+static void
+load_error(const char *message, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			 errmsg("%s", message),
+			 detail ? errdetail("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* Note a bad row: fail at once, or remember it to leave it out. */
+static void
+bad_row(CsvAnalysis *a, const CsvLoadOptions *o, int64 record_no, int64 line,
+		const char *reason)
+{
+	if (!o->skip_bad_rows)
+		load_error(psprintf("line %lld: %s", (long long) line, reason), NULL,
+				   "Fix the file, or pass options {\"on_error\": \"skip\"} to load the other rows.");
+	if (a->rejected < CSV_MAX_REJECTS_SHOWN)
+	{
+		appendStringInfo(&a->rejects_json, "%s{\"line\": %lld, \"reason\": ",
+						 a->rejected ? ", " : "", (long long) line);
+		escape_json(&a->rejects_json, reason);
+		appendStringInfoChar(&a->rejects_json, '}');
+	}
+	a->rejected++;
+	if (a->nskip == a->maxskip)
+	{
+		a->maxskip = a->maxskip ? a->maxskip * 2 : 1024;
+		a->skip_records = a->skip_records ?
+			repalloc_huge(a->skip_records, sizeof(int64) * a->maxskip) :
+			palloc(sizeof(int64) * a->maxskip);
+	}
+	a->skip_records[a->nskip++] = record_no;
+	a->needs_rewrite = true;
+	a->rewrite_reason = "rows are skipped";
+}
+
+/* ---- dialect and header ----------------------------------------------- */
+
+/*
+ * The delimiter whose count per line is the same and highest over the first
+ * lines (outside quotes); a comma when nothing stands out.
+ */
+static char
+sniff_delimiter(const char *buf, int len, char quote)
+{
+	static const char candidates[] = {',', ';', '\t', '|'};
+	char		best = ',';
+	int			best_score = 0;
+
+	for (int c = 0; c < lengthof(candidates); c++)
+	{
+		int			first = -1;
+		int			count = 0;
+		int			lines = 0;
+		bool		consistent = true;
+		bool		in_quotes = false;
+
+		for (int i = 0; i < len && lines < 20; i++)
+		{
+			if (buf[i] == quote)
+				in_quotes = !in_quotes;
+			else if (!in_quotes && buf[i] == candidates[c])
+				count++;
+			else if (!in_quotes && buf[i] == '\n')
+			{
+				if (first < 0)
+					first = count;
+				else if (count != first)
+					consistent = false;
+				count = 0;
+				lines++;
+			}
+		}
+		if (first < 0)
+			first = count;
+		if (first > 0 && consistent && first > best_score)
+		{
+			best = candidates[c];
+			best_score = first;
+		}
+	}
+	return best;
+}
+
+/* A header row has no value that looks like a number, date or boolean. */
+static bool
+looks_like_header(const CsvRecord *r)
+{
+	for (int i = 0; i < r->nfields; i++)
+		if (r->lengths[i] > 0 && csv_value_types(r->fields[i], r->lengths[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Lower case, [a-z0-9_], not starting with a digit, at most 63 bytes, unique. */
+static char *
+safe_column_name(const char *original, int index, CsvColumn *columns, int ncolumns)
+{
+	StringInfoData buf;
+	char	   *name;
+	int			suffix = 1;
+
+	initStringInfo(&buf);
+	for (const char *p = original ? original : ""; *p && buf.len < 55; p++)
+	{
+		char		c = *p;
+
+		if (c >= 'A' && c <= 'Z')
+			c = c - 'A' + 'a';
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			appendStringInfoChar(&buf, c);
+		else if (buf.len > 0 && buf.data[buf.len - 1] != '_')
+			appendStringInfoChar(&buf, '_');
+	}
+	while (buf.len > 0 && buf.data[buf.len - 1] == '_')
+		buf.data[--buf.len] = '\0';
+	if (buf.len == 0)
+		appendStringInfo(&buf, "column_%d", index + 1);
+	else if (buf.data[0] >= '0' && buf.data[0] <= '9')
+	{
+		name = psprintf("c_%s", buf.data);
+		resetStringInfo(&buf);
+		appendStringInfoString(&buf, name);
+	}
+
+	name = pstrdup(buf.data);
+	for (int i = 0; i < ncolumns; i++)
+	{
+		if (columns[i].name && strcmp(columns[i].name, name) == 0)
+		{
+			name = psprintf("%s_%d", buf.data, ++suffix);
+			i = -1;				/* check the new name against all again */
+		}
+	}
+	return name;
+}
+
+static void
+setup_columns(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *first)
+{
+	ListCell   *lc;
+
+	a->ncolumns = first->nfields;
+	if (a->ncolumns > CSV_MAX_COLUMNS)
+		load_error(psprintf("the file has %d columns; PostgreSQL tables hold at most %d",
+							a->ncolumns, CSV_MAX_COLUMNS),
+				   NULL, "Split the file into narrower files, or select the columns you need first.");
+	a->columns = palloc0(sizeof(CsvColumn) * a->ncolumns);
+	for (int i = 0; i < a->ncolumns; i++)
+	{
+		CsvColumn  *col = &a->columns[i];
+
+		if (a->header)
+		{
+			col->original = pnstrdup(first->fields[i], first->lengths[i]);
+			if (o->encoding)
+				col->original = (char *) pg_do_encoding_conversion((unsigned char *) col->original,
+																   strlen(col->original),
+																   pg_char_to_encoding(o->encoding),
+																   GetDatabaseEncoding());
+		}
+		col->name = safe_column_name(col->original, i, a->columns, i);
+		col->types = CSV_ALL_TYPES;
+		col->override = -1;
+	}
+
+	/* options.types names columns by original header or by safe name */
+	for (lc = list_head(o->type_names); lc; lc = lnext(o->type_names, lc))
+	{
+		const char *colname = lfirst(lc);
+		const char *type;
+		bool		found = false;
+
+		lc = lnext(o->type_names, lc);
+		type = lfirst(lc);
+		for (int i = 0; i < a->ncolumns; i++)
+		{
+			CsvColumn  *col = &a->columns[i];
+
+			if (strcmp(col->name, colname) == 0 ||
+				(col->original && strcmp(col->original, colname) == 0))
+			{
+				col->override = csv_type_from_sql(type);
+				found = true;
+			}
+		}
+		if (!found)
+			load_error(psprintf("options.types names column \"%s\", which the file does not have", colname),
+					   NULL, "Name columns as in the header, or by their loaded names.");
+	}
+}
+
+/* ---- the analysis pass ------------------------------------------------- */
+
+static void
+analyse_record(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *r, int64 record_no)
+{
+	if (r->nfields == 1 && r->lengths[0] == 0 && !r->quoted[0] && a->ncolumns > 1)
+	{
+		a->blank_lines++;
+		a->needs_rewrite = true;
+		a->rewrite_reason = "the file has blank lines";
+		return;
+	}
+	if (r->nfields != a->ncolumns)
+	{
+		bad_row(a, o, record_no, r->first_line,
+				psprintf("%d fields where the %s has %d", r->nfields,
+						 a->header ? "header" : "first row", a->ncolumns));
+		return;
+	}
+	if (r->nfields == 1 && r->lengths[0] == 2 && !r->quoted[0] &&
+		memcmp(r->fields[0], "\\.", 2) == 0)
+	{
+		a->needs_rewrite = true;
+		a->rewrite_reason = "a line holds only \\.";
+	}
+
+	for (int i = 0; i < r->nfields; i++)
+	{
+		CsvColumn  *col = &a->columns[i];
+		const char *v = r->fields[i];
+		int			len = r->lengths[i];
+		int			bad_at;
+
+		if (o->encoding == NULL && !csv_valid_utf8(v, len, &bad_at))
+			load_error(psprintf("line %lld, column \"%s\": invalid UTF-8 (byte 0x%02x near byte offset %lld of the file)",
+								(long long) r->first_line, col->name, (unsigned char) v[bad_at],
+								(long long) (r->end_offset - 1)),
+					   NULL,
+					   "Save the file as UTF-8, or name its encoding, e.g. options {\"encoding\": \"latin1\"}.");
+		if (len == 0)
+		{
+			if (r->quoted[i])
+				col->quoted_empty = true;
+			continue;
+		}
+		if (csv_is_null_marker(v, len) || (len == 3 && memcmp(v, "NaN", 3) == 0))
+		{
+			col->marker_nulls = true;
+			if (len == 3)
+				col->types &= CSV_NUMBERS;
+			continue;
+		}
+		if (col->override >= 0)
+		{
+			if (col->override != 0 && (csv_value_types(v, len) & col->override) == 0)
+			{
+				bad_row(a, o, record_no, r->first_line,
+						psprintf("value \"%.40s\" in column \"%s\" is not a valid %s",
+								 pnstrdup(v, len), col->name, csv_type_sql(col->override)));
+				return;
+			}
+			continue;
+		}
+		col->types &= csv_value_types(v, len);
+		col->seen_value = true;
+	}
+	a->rows++;
+}
+
+/* Close the analysis: final types, and whether COPY can read the file as is. */
+static void
+finish_columns(CsvAnalysis *a)
+{
+	for (int i = 0; i < a->ncolumns; i++)
+	{
+		CsvColumn  *col = &a->columns[i];
+		int			types = col->override >= 0 ? col->override :
+			(col->seen_value ? col->types : 0);
+
+		col->types = types;
+		if (types != 0 && (col->marker_nulls || col->quoted_empty))
+		{
+			a->needs_rewrite = true;
+			a->rewrite_reason = "typed columns hold NULL markers such as NA";
+		}
+	}
+}
+
+void
+csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progress)
+{
+	CsvScanner scanner;
+	CsvRecord	record = {0};
+	char	   *chunk = palloc(READ_CHUNK);
+	int64		offset = 0;
+	int64		record_no = 0;
+	int64		next_progress = PROGRESS_EVERY;
+	bool		at_eof = false;
+	bool		first = true;
+
+	initStringInfo(&a->rejects_json);
+	a->dialect.quote = o->quote;
+	a->dialect.escape = o->escape;
+
+	for (;;)
+	{
+		CsvStatus	st;
+
+		if (!at_eof)
+		{
+			ssize_t		n = read(fd, chunk, READ_CHUNK);
+
+			if (n < 0)
+				ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the CSV file: %m")));
+			if (offset == 0)
+			{
+				if (n >= 2 && ((unsigned char) chunk[0] == 0xFF || (unsigned char) chunk[0] == 0xFE) &&
+					((unsigned char) chunk[1] == 0xFE || (unsigned char) chunk[1] == 0xFF))
+					load_error("the file is UTF-16", NULL, "Save it as UTF-8 and load it again.");
+				if (n >= 3 && memcmp(chunk, "\xEF\xBB\xBF", 3) == 0)
+					a->bom_bytes = 3;
+				a->dialect.delimiter = o->delimiter >= 0 ? (char) o->delimiter :
+					sniff_delimiter(chunk + a->bom_bytes, Min(n, SNIFF_BYTES) - a->bom_bytes, o->quote);
+				csv_scanner_init(&scanner, &a->dialect);
+				csv_scanner_feed(&scanner, chunk + a->bom_bytes, n - a->bom_bytes);
+				scanner.consumed = a->bom_bytes;
+			}
+			else if (n > 0)
+				csv_scanner_feed(&scanner, chunk, n);
+			at_eof = (n == 0);
+			offset += n;
+			if (progress && offset >= next_progress)
+			{
+				progress(offset, a->file_bytes);
+				next_progress = offset + PROGRESS_EVERY;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+
+		while ((st = csv_next_record(&scanner, &record, at_eof)) == CSV_RECORD)
+		{
+			if (first)
+			{
+				if (offset == 0 || (record.nfields == 1 && record.lengths[0] == 0 && at_eof))
+					break;
+				a->header = o->header >= 0 ? o->header : looks_like_header(&record);
+				setup_columns(a, o, &record);
+				first = false;
+				if (a->header)
+					continue;
+			}
+			analyse_record(a, o, &record, ++record_no);
+		}
+		if (st == CSV_UNCLOSED_QUOTE)
+		{
+			if (!o->skip_bad_rows)
+				load_error(psprintf("line %lld: a quoted field is not closed before the end of the file",
+									(long long) scanner.line),
+						   NULL, "Check the quotes on that line, or pass options {\"on_error\": \"skip\"}.");
+			bad_row(a, o, record_no + 1, scanner.line, "a quoted field is not closed before the end of the file");
+			break;
+		}
+		if (st == CSV_EOF || (at_eof && st != CSV_RECORD))
+			break;
+	}
+
+	if (first)
+		load_error("the file is empty", NULL, "Upload a CSV file with a header and at least one row.");
+	if (a->rows == 0 && a->rejected == 0)
+		load_error("the file has a header but no rows", NULL, "Upload a CSV file with at least one data row.");
+	if (scanner.saw_cr_only || (scanner.saw_crlf && scanner.saw_lf))
+	{
+		a->needs_rewrite = true;
+		a->rewrite_reason = "line ends are mixed";
+	}
+	finish_columns(a);
+	pfree(chunk);
+}
+
+/* ---- the feed to COPY -------------------------------------------------- */
+
+static struct
+{
+	int			fd;
+	const CsvAnalysis *a;
+	CsvProgressFn progress;
+	CsvScanner	scanner;
+	CsvRecord	record;
+	StringInfoData out;
+	int64		record_no;
+	int64		skip_index;
+	int64		offset;
+	int64		next_progress;
+	bool		at_eof;
+	bool		header_done;
+	bool		done;
+} feed;
+
+void
+csv_feed_begin(int fd, const CsvAnalysis *a, CsvProgressFn progress)
+{
+	memset(&feed, 0, sizeof(feed));
+	feed.fd = fd;
+	feed.a = a;
+	feed.progress = progress;
+	feed.next_progress = PROGRESS_EVERY;
+	if (lseek(fd, a->bom_bytes, SEEK_SET) < 0)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind the CSV file: %m")));
+	feed.offset = a->bom_bytes;
+	if (a->needs_rewrite)
+	{
+		csv_scanner_init(&feed.scanner, &a->dialect);
+		initStringInfo(&feed.out);
+	}
+}
+
+static bool
+read_more(void)
+{
+	char		chunk[65536];
+	ssize_t		n = read(feed.fd, chunk, sizeof(chunk));
+
+	if (n < 0)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the CSV file: %m")));
+	if (n == 0)
+		return false;
+	csv_scanner_feed(&feed.scanner, chunk, n);
+	feed.offset += n;
+	return true;
+}
+
+static bool
+is_null(const CsvColumn *col, const char *v, int len)
+{
+	if (len == 0)
+		return true;
+	if (col->types == 0)
+		return false;			/* text keeps NA and the like as written */
+	return csv_is_null_marker(v, len) || (len == 3 && memcmp(v, "NaN", 3) == 0);
+}
+
+/* Write one record as CSV that COPY (delimiter ',', quote '"') reads. */
+static void
+emit_record(const CsvRecord *r)
+{
+	for (int i = 0; i < r->nfields; i++)
+	{
+		const char *v = r->fields[i];
+		int			len = r->lengths[i];
+
+		if (i)
+			appendStringInfoChar(&feed.out, ',');
+		if (is_null(&feed.a->columns[i], v, len))
+			continue;
+		if (memchr(v, ',', len) || memchr(v, '"', len) || memchr(v, '\n', len) ||
+			memchr(v, '\r', len) || (len == 2 && v[0] == '\\' && v[1] == '.'))
+		{
+			appendStringInfoChar(&feed.out, '"');
+			for (int k = 0; k < len; k++)
+			{
+				if (v[k] == '"')
+					appendStringInfoChar(&feed.out, '"');
+				appendStringInfoChar(&feed.out, v[k]);
+			}
+			appendStringInfoChar(&feed.out, '"');
+		}
+		else
+			appendBinaryStringInfo(&feed.out, v, len);
+	}
+	appendStringInfoChar(&feed.out, '\n');
+}
+
+/* Produce rewritten records until out holds at least want bytes. */
+static void
+rewrite_until(int want)
+{
+	const CsvAnalysis *a = feed.a;
+
+	while (feed.out.len - feed.out.cursor < want && !feed.done)
+	{
+		CsvStatus	st = csv_next_record(&feed.scanner, &feed.record, feed.at_eof);
+
+		if (st == CSV_NEED_MORE)
+		{
+			if (!read_more())
+				feed.at_eof = true;
+			continue;
+		}
+		if (st != CSV_RECORD)
+		{
+			feed.done = true;
+			break;
+		}
+		if (a->header && !feed.header_done)
+		{
+			feed.header_done = true;
+			continue;
+		}
+		feed.record_no++;		/* numbered as in the analysis */
+		if (feed.record.nfields == 1 && feed.record.lengths[0] == 0 &&
+			!feed.record.quoted[0] && a->ncolumns > 1)
+			continue;			/* blank line */
+		if (feed.skip_index < a->nskip && a->skip_records[feed.skip_index] == feed.record_no)
+		{
+			feed.skip_index++;
+			continue;
+		}
+		emit_record(&feed.record);
+	}
+}
+
+/* COPY's data source callback. */
+int
+csv_feed_read(void *outbuf, int minread, int maxread)
+{
+	int			n;
+
+	CHECK_FOR_INTERRUPTS();
+	if (feed.progress && feed.offset >= feed.next_progress)
+	{
+		feed.progress(feed.offset, feed.a->file_bytes);
+		feed.next_progress = feed.offset + PROGRESS_EVERY;
+	}
+	if (!feed.a->needs_rewrite)
+	{
+		ssize_t		got = read(feed.fd, outbuf, maxread);
+
+		if (got < 0)
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the CSV file: %m")));
+		feed.offset += got;
+		return (int) got;
+	}
+
+	if (feed.out.cursor > 0 && feed.out.cursor == feed.out.len)
+		resetStringInfo(&feed.out);
+	rewrite_until(maxread);
+	n = Min(maxread, feed.out.len - feed.out.cursor);
+	memcpy(outbuf, feed.out.data + feed.out.cursor, n);
+	feed.out.cursor += n;
+	return n;
+}
+
+void
+csv_feed_end(void)
+{
+	memset(&feed, 0, sizeof(feed));
+}
