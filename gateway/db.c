@@ -1,0 +1,326 @@
+/*-------------------------------------------------------------------------
+ *
+ * db.c
+ *	  The libpq connection pool of pi-gateway and the mapping from a
+ *	  PostgreSQL error (SQLSTATE) to an HTTP status and error body.
+ *
+ * Every HTTP connection runs in a thread of its own (libmicrohttpd's thread
+ * per connection), so a request borrows a PGconn for the length of its one
+ * SQL call and gives it back.  The pool keeps at most db_pool_size
+ * connections; a request that finds none free waits a few seconds and then
+ * gets 503 rather than queueing without bound.
+ *
+ * PostgreSQL may restart under us.  The call in flight then fails with a
+ * broken connection and answers 503; every idle connection is just as dead,
+ * so a broken connection bumps the pool generation and idle connections of
+ * an older generation are closed instead of handed out.  The next request
+ * connects afresh and works.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway.h"
+
+/* How long a request waits for a free connection before 503. */
+#define POOL_WAIT_SECONDS 10
+
+typedef struct PooledConn
+{
+	PGconn	   *conn;
+	unsigned	generation;
+} PooledConn;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static PooledConn *idle;
+static int	n_idle;
+static int	n_open;				/* idle + borrowed */
+static unsigned generation;
+
+bool
+db_init(void)
+{
+	idle = calloc(gw_config.db_pool_size, sizeof(PooledConn));
+	return idle != NULL;
+}
+
+/*
+ * Open a connection.  application_name lets an operator tell gateway
+ * backends apart in pg_stat_activity.
+ */
+static PGconn *
+db_connect(GwError *err)
+{
+	const char *keys[] = {"dbname", "application_name", NULL};
+	const char *vals[] = {gw_config.database_url, "pi-gateway", NULL};
+	PGconn	   *conn;
+
+	/* expand_dbname = 1: DATABASE_URL may be a URI or a key=value string */
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char		msg[256];
+
+		snprintf(msg, sizeof(msg), "%s",
+				 conn ? PQerrorMessage(conn) : "out of memory");
+		msg[strcspn(msg, "\n")] = '\0';
+		gw_error_set(err, 503, "database_unavailable",
+					 "cannot connect to PostgreSQL: %s", msg);
+		err->retry_after = 1;
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * An idle connection whose server went away has an EOF waiting on its
+ * socket; PQconsumeInput notices without a round trip.
+ */
+static bool
+db_idle_alive(PGconn *conn)
+{
+	if (PQstatus(conn) != CONNECTION_OK)
+		return false;
+	if (!PQconsumeInput(conn))
+		return false;
+	return PQstatus(conn) == CONNECTION_OK &&
+		PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
+PGconn *
+db_acquire(GwError *err)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += POOL_WAIT_SECONDS;
+
+	pthread_mutex_lock(&pool_lock);
+	for (;;)
+	{
+		while (n_idle > 0)
+		{
+			PooledConn	pc = idle[--n_idle];
+
+			if (pc.generation == generation && db_idle_alive(pc.conn))
+			{
+				pthread_mutex_unlock(&pool_lock);
+				return pc.conn;
+			}
+			PQfinish(pc.conn);
+			n_open--;
+		}
+		if (n_open < gw_config.db_pool_size)
+		{
+			PGconn	   *conn;
+
+			n_open++;
+			pthread_mutex_unlock(&pool_lock);
+			conn = db_connect(err);
+			if (conn == NULL)
+			{
+				pthread_mutex_lock(&pool_lock);
+				n_open--;
+				pthread_cond_signal(&pool_cond);
+				pthread_mutex_unlock(&pool_lock);
+			}
+			return conn;
+		}
+		if (pthread_cond_timedwait(&pool_cond, &pool_lock, &deadline) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	gw_error_set(err, 503, "database_busy",
+				 "all %d database connections are busy", gw_config.db_pool_size);
+	err->retry_after = 1;
+	return NULL;
+}
+
+void
+db_release(PGconn *conn)
+{
+	if (conn == NULL)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	if (PQstatus(conn) != CONNECTION_OK ||
+		PQtransactionStatus(conn) != PQTRANS_IDLE)
+	{
+		/* broken: the server restarted, so every idle one is broken too */
+		if (PQstatus(conn) != CONNECTION_OK)
+			generation++;
+		PQfinish(conn);
+		n_open--;
+	}
+	else
+	{
+		idle[n_idle].conn = conn;
+		idle[n_idle].generation = generation;
+		n_idle++;
+	}
+	pthread_cond_signal(&pool_cond);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/*
+ * SQLSTATE -> HTTP.  The pi functions raise standard codes (see
+ * extension/): 53000 when every executor slot is busy, 22xxx for bad
+ * arguments, 42704 for an unknown session or job, 55000 when the extension
+ * is not preloaded.
+ */
+static void
+map_sqlstate(const char *state, GwError *err)
+{
+	if (state == NULL)
+		gw_error_set(err, 500, "internal_error", "%s", err->message);
+	else if (strncmp(state, "53", 2) == 0)
+	{
+		err->http_status = 503;
+		strcpy(err->code, "executor_busy");
+		err->retry_after = 1;
+	}
+	else if (strcmp(state, "42704") == 0 || strcmp(state, "58P01") == 0)
+	{
+		err->http_status = 404;
+		strcpy(err->code, "not_found");
+	}
+	else if (strncmp(state, "22", 2) == 0 || strncmp(state, "42", 2) == 0 ||
+			 strncmp(state, "23", 2) == 0 || strncmp(state, "0A", 2) == 0)
+	{
+		err->http_status = 400;
+		strcpy(err->code, "invalid_request");
+	}
+	else if (strcmp(state, "57014") == 0)
+	{
+		err->http_status = 504;
+		strcpy(err->code, "timeout");
+	}
+	else if (strncmp(state, "08", 2) == 0 || strcmp(state, "55000") == 0 ||
+			 strncmp(state, "57P", 3) == 0)
+	{
+		err->http_status = 503;
+		strcpy(err->code, "database_unavailable");
+		err->retry_after = 1;
+	}
+	else
+	{
+		err->http_status = 500;
+		strcpy(err->code, "internal_error");
+	}
+}
+
+/*
+ * Fill err from a failed result (or a NULL one: the connection broke).
+ * The message keeps PostgreSQL's primary message and its hint, which is
+ * what a user can act on.
+ */
+void
+db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		gw_error_set(err, 503, "database_unavailable",
+					 "the connection to PostgreSQL was lost during the call; "
+					 "retry the request");
+		err->retry_after = 1;
+		return;
+	}
+	if (primary == NULL)
+	{
+		char		msg[400];
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+		msg[strcspn(msg, "\n")] = '\0';
+		snprintf(err->message, sizeof(err->message), "%s", msg);
+	}
+	else if (hint != NULL)
+		snprintf(err->message, sizeof(err->message), "%s. %s", primary, hint);
+	else
+		snprintf(err->message, sizeof(err->message), "%s", primary);
+	map_sqlstate(state, err);
+	/* keep the SQLSTATE where a client can find it */
+	if (state != NULL && strlen(err->message) + 16 < sizeof(err->message))
+		strcat(strcat(strcat(err->message, " (SQLSTATE "), state), ")");
+}
+
+/*
+ * Run one parameterized statement.  Returns the result on success (caller
+ * clears it) or NULL with err filled.
+ */
+PGresult *
+db_exec(PGconn *conn, const char *sql, int nparams,
+		const char *const *values, const int *lengths, const int *formats,
+		int result_format, GwError *err)
+{
+	PGresult   *res;
+
+	res = PQexecParams(conn, sql, nparams, NULL, values, lengths, formats,
+					   result_format);
+	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
+						PQresultStatus(res) == PGRES_COMMAND_OK))
+		return res;
+	db_error_from_result(conn, res, err);
+	PQclear(res);
+	return NULL;
+}
+
+/* Run a statement returning one jsonb (or json, or text) value. */
+json_t *
+db_exec_json(PGconn *conn, const char *sql, int nparams,
+			 const char *const *values, GwError *err)
+{
+	PGresult   *res;
+	json_t	   *out;
+	json_error_t jerr;
+
+	res = db_exec(conn, sql, nparams, values, NULL, NULL, 0, err);
+	if (res == NULL)
+		return NULL;
+	if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+		out = json_null();
+	else
+	{
+		out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
+		if (out == NULL)
+			gw_error_set(err, 500, "internal_error",
+						 "PostgreSQL returned JSON the gateway cannot read: %s",
+						 jerr.text);
+	}
+	PQclear(res);
+	return out;
+}
+
+/* /health: can we reach PostgreSQL and is the extension there? */
+bool
+db_ping(GwError *err)
+{
+	PGconn	   *conn = db_acquire(err);
+	PGresult   *res;
+	bool		ok;
+
+	if (conn == NULL)
+		return false;
+	res = db_exec(conn,
+				  "SELECT to_regprocedure('pi.execute(text,integer,uuid)') IS NOT NULL",
+				  0, NULL, NULL, NULL, 0, err);
+	ok = res != NULL;
+	if (ok && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		gw_error_set(err, 503, "extension_missing",
+					 "the power_interpreter extension is not installed in this database");
+		ok = false;
+	}
+	PQclear(res);
+	db_release(conn);
+	return ok;
+}

@@ -1,0 +1,91 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *	  The request object and the route table type of pi-gateway's HTTP
+ *	  layer, and the helpers handlers answer with.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_HTTP_H
+#define PI_HTTP_H
+
+#include <time.h>
+#include <microhttpd.h>
+
+#include "gateway.h"
+
+typedef struct Request Request;
+typedef enum MHD_Result (*RouteHandler) (Request *req);
+typedef void (*UploadFn) (Request *req, const char *data, size_t len);
+
+typedef enum BodyKind
+{
+	BODY_NONE,					/* a body is read and ignored */
+	BODY_JSON,					/* buffered (MAX_JSON_BODY_BYTES), parsed */
+	BODY_STREAM					/* handed to the route's upload function */
+} BodyKind;
+
+typedef struct Route
+{
+	const char *method;
+	const char *pattern;		/* "{id}" matches one path segment */
+	RouteHandler handler;
+	bool		needs_auth;
+	BodyKind	body;
+	UploadFn	upload;			/* BODY_STREAM only */
+	const char *operation;		/* ops.c name, for the OpenAPI document */
+	const char *summary;
+} Route;
+
+struct Request
+{
+	struct MHD_Connection *conn;
+	const Route *route;
+	const char *method;
+	const char *url;
+	char		path_arg[128];	/* what "{id}" matched */
+	char	   *body;
+	size_t		body_len;
+	size_t		body_cap;
+	uint64_t	body_total;		/* bytes received, also for streams */
+	GwError		err;			/* failure while receiving the body */
+	bool		responded;
+	int			status;			/* for metrics */
+	struct timespec started;
+	void	   *state;			/* a handler's own, freed with free_state */
+	void		(*free_state) (void *state);
+};
+
+extern const Route routes[];
+extern const int n_routes;
+
+extern const char *http_arg(Request *req, const char *name);
+extern const char *http_header(Request *req, const char *name);
+extern json_t *http_json_body(Request *req);
+extern enum MHD_Result http_reply(Request *req, int status,
+								  struct MHD_Response *resp);
+extern enum MHD_Result http_reply_json(Request *req, int status, json_t *body);
+extern enum MHD_Result http_reply_error(Request *req, const GwError *err);
+extern enum MHD_Result http_error(Request *req, int status, const char *code,
+								  const char *fmt,...) __attribute__((format(printf, 4, 5)));
+extern struct MHD_Daemon *http_start(void);
+
+/* routes.c / files.c / mcp_http.c / openapi.c handlers */
+extern enum MHD_Result files_upload_finish(Request *req);
+extern void files_upload_data(Request *req, const char *data, size_t len);
+extern enum MHD_Result files_download(Request *req);
+extern json_t *files_write_chunk(PGconn *conn, const char *session_id,
+								 const char *path, const char *data,
+								 size_t len, bool append, GwError *err);
+extern char *files_read_chunk(PGconn *conn, const char *session_id,
+							  const char *path, int64_t offset, int64_t length,
+							  size_t *len, GwError *err);
+extern enum MHD_Result mcp_http_post(Request *req);
+extern enum MHD_Result mcp_http_get(Request *req);
+extern enum MHD_Result mcp_http_delete(Request *req);
+extern enum MHD_Result mcp_sse_open(Request *req);
+extern enum MHD_Result mcp_sse_message(Request *req);
+extern enum MHD_Result openapi_document(Request *req);
+extern bool http_origin_allowed(Request *req);
+
+#endif							/* PI_HTTP_H */

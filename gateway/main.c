@@ -1,0 +1,175 @@
+/*-------------------------------------------------------------------------
+ *
+ * main.c
+ *	  pi-gateway start-up: configuration from the environment and the
+ *	  command line, the HTTP server or the stdio MCP loop, and shutdown on
+ *	  SIGINT/SIGTERM.
+ *
+ * Environment:
+ *	  API_KEY			required (except with --stdio or --test-no-auth)
+ *	  DATABASE_URL		libpq URI or key=value string (default: the
+ *						`make run` cluster on port 5433, database pi)
+ *	  HOST, PORT		where to listen (127.0.0.1, 8080)
+ *	  MAX_FILE_SIZE_MB	largest upload (500)
+ *	  PI_GATEWAY_DB_POOL	most PostgreSQL connections (32)
+ *	  ALLOWED_ORIGINS	extra browser origins MCP accepts, comma separated
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+
+GatewayConfig gw_config;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+			"usage: pi-gateway [--stdio] [--test-no-auth] [--test-tools]\n"
+			"  --stdio         speak MCP on stdin/stdout (for local MCP clients)\n"
+			"  --test-no-auth  TESTS ONLY: accept requests without API key;\n"
+			"                  refused unless HOST is a loopback address\n"
+			"  --test-tools    TESTS ONLY: add the conformance suite's test tools\n"
+			"environment: API_KEY, DATABASE_URL, HOST, PORT, MAX_FILE_SIZE_MB,\n"
+			"             PI_GATEWAY_DB_POOL, ALLOWED_ORIGINS\n");
+}
+
+static const char *
+env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return (v != NULL && *v != '\0') ? v : dflt;
+}
+
+/* The `make run` cluster: its socket directory is PI_HOME, port 5433. */
+static const char *
+default_database_url(void)
+{
+	static char url[1200];
+	const char *home = getenv("PI_HOME");
+	const char *port = env_or("PGPORT", "5433");
+
+	if (home != NULL && *home == '/')
+		snprintf(url, sizeof(url), "host=%s port=%s dbname=pi user=postgres",
+				 home, port);
+	else
+		snprintf(url, sizeof(url),
+				 "host=127.0.0.1 port=%s dbname=pi user=postgres", port);
+	return url;
+}
+
+void
+gw_random_hex(char *out, size_t nbytes)
+{
+	unsigned char raw[64];
+	int			fd = open("/dev/urandom", O_RDONLY);
+
+	if (nbytes > sizeof(raw) || fd < 0 || read(fd, raw, nbytes) != (ssize_t) nbytes)
+	{
+		fprintf(stderr, "pi-gateway: cannot read /dev/urandom\n");
+		exit(1);
+	}
+	close(fd);
+	for (size_t i = 0; i < nbytes; i++)
+		sprintf(out + 2 * i, "%02x", raw[i]);
+}
+
+static bool
+is_loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0;
+}
+
+static bool
+configure(int argc, char **argv, bool *stdio)
+{
+	bool		no_auth = false;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--stdio") == 0)
+			*stdio = true;
+		else if (strcmp(argv[i], "--test-no-auth") == 0)
+			no_auth = true;
+		else if (strcmp(argv[i], "--test-tools") == 0)
+			gw_config.test_tools = true;
+		else
+		{
+			usage();
+			return false;
+		}
+	}
+	gw_config.host = env_or("HOST", "127.0.0.1");
+	gw_config.port = atoi(env_or("PORT", "8080"));
+	gw_config.database_url = env_or("DATABASE_URL", default_database_url());
+	gw_config.max_file_bytes = (int64_t) atoll(env_or("MAX_FILE_SIZE_MB", "500")) << 20;
+	gw_config.db_pool_size = atoi(env_or("PI_GATEWAY_DB_POOL", "32"));
+	gw_config.allowed_origins = env_or("ALLOWED_ORIGINS", "");
+	gw_config.api_key = getenv("API_KEY");
+	if (gw_config.db_pool_size < 1 || gw_config.port <= 0 ||
+		gw_config.max_file_bytes <= 0)
+	{
+		fprintf(stderr, "pi-gateway: PORT, MAX_FILE_SIZE_MB and PI_GATEWAY_DB_POOL must be positive\n");
+		return false;
+	}
+	if (no_auth && !is_loopback(gw_config.host))
+	{
+		fprintf(stderr, "pi-gateway: --test-no-auth is only allowed with a loopback HOST\n");
+		return false;
+	}
+	if (no_auth || *stdio)
+		gw_config.api_key = NULL;
+	else if (gw_config.api_key == NULL || strlen(gw_config.api_key) < 16)
+	{
+		fprintf(stderr, "pi-gateway: API_KEY must be set (at least 16 characters); "
+				"`make run` generates one into $PI_HOME/api_key\n");
+		return false;
+	}
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	bool		stdio = false;
+	struct MHD_Daemon *daemon;
+	sigset_t	set;
+	int			sig;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!configure(argc, argv, &stdio) || !db_init())
+		return 2;
+	if (stdio)
+	{
+		mcp_stdio_loop();
+		return 0;
+	}
+
+	/* block the stop signals in every thread; main waits for them */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	daemon = http_start();
+	if (daemon == NULL)
+	{
+		fprintf(stderr, "pi-gateway: cannot listen on %s:%d\n",
+				gw_config.host, gw_config.port);
+		return 1;
+	}
+	fprintf(stderr, "pi-gateway %s listening on http://%s:%d (MCP at /mcp)%s\n",
+			GATEWAY_VERSION, gw_config.host, gw_config.port,
+			gw_config.api_key ? "" : " WITHOUT AUTHENTICATION (test mode)");
+	sigwait(&set, &sig);
+	fprintf(stderr, "pi-gateway: signal %d, stopping\n", sig);
+	MHD_stop_daemon(daemon);
+	return 0;
+}

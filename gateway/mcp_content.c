@@ -1,0 +1,278 @@
+/*-------------------------------------------------------------------------
+ *
+ * mcp_content.c
+ *	  How results become MCP tool content: an execute result as text an
+ *	  assistant reads at a glance plus structuredContent and one image per
+ *	  figure; file upload and download with text or base64 content.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "mcp_internal.h"
+
+/* download_file over MCP: larger files are read in parts with offset. */
+#define MCP_DOWNLOAD_MAX_BYTES (8 * 1024 * 1024)
+
+static const char b64chars[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+base64_encode(const unsigned char *data, size_t len)
+{
+	char	   *out = malloc(4 * ((len + 2) / 3) + 1);
+	char	   *p = out;
+
+	for (size_t i = 0; i < len; i += 3)
+	{
+		unsigned	v = data[i] << 16;
+
+		if (i + 1 < len)
+			v |= data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		*p++ = b64chars[(v >> 18) & 63];
+		*p++ = b64chars[(v >> 12) & 63];
+		*p++ = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
+		*p++ = i + 2 < len ? b64chars[v & 63] : '=';
+	}
+	*p = '\0';
+	return out;
+}
+
+/* Decode base64, skipping whitespace; NULL on a character outside it. */
+unsigned char *
+base64_decode(const char *text, size_t *len)
+{
+	size_t		n = strlen(text);
+	unsigned char *out = malloc(n / 4 * 3 + 3);
+	unsigned	v = 0;
+	int			bits = 0;
+
+	*len = 0;
+	for (const char *c = text; *c && *c != '='; c++)
+	{
+		const char *pos = strchr(b64chars, *c);
+
+		if (*c == '\n' || *c == '\r' || *c == ' ')
+			continue;
+		if (pos == NULL || *c == '\0')
+		{
+			free(out);
+			return NULL;
+		}
+		v = (v << 6) | (unsigned) (pos - b64chars);
+		bits += 6;
+		if (bits >= 8)
+		{
+			bits -= 8;
+			out[(*len)++] = (v >> bits) & 0xff;
+		}
+	}
+	return out;
+}
+
+static void
+append_section(char **buf, const char *title, const char *text)
+{
+	size_t		old = *buf ? strlen(*buf) : 0;
+	size_t		add = strlen(title) + strlen(text) + 4;
+
+	*buf = realloc(*buf, old + add);
+	sprintf(*buf + old, "%s%s%s", old ? "\n" : "", title, text);
+	if (text[0] && text[strlen(text) - 1] != '\n')
+		strcat(*buf, "\n");
+}
+
+/* The last value: a DataFrame's text table, else its repr. */
+static void
+append_result(char **text, json_t *result)
+{
+	const char *t = json_string_value(json_object_get(result, "text"));
+	const char *r = json_string_value(json_object_get(result, "repr"));
+
+	if (t == NULL)
+		t = json_string_value(json_object_get(result, "table"));
+	if (t != NULL || r != NULL)
+		append_section(text, "Result:\n", t ? t : r);
+}
+
+/*
+ * execute_code / get_job_result.  The figures' PNGs travel once, as image
+ * content; structuredContent keeps their metadata only.
+ */
+json_t *
+mcp_execute_content(json_t *out)
+{
+	const char *status = json_string_value(json_object_get(out, "status"));
+	json_t	   *error = json_object_get(out, "error");
+	json_t	   *figures = json_object_get(out, "figures");
+	json_t	   *content = json_array();
+	json_t	   *fig;
+	char	   *text = NULL;
+	char		line[200];
+	size_t		i;
+	bool		failed = status && (strcmp(status, "failed") == 0 ||
+									strcmp(status, "timeout") == 0);
+
+	if (status && strcmp(status, "completed") != 0)
+	{
+		snprintf(line, sizeof(line), "Status: %s\n", status);
+		append_section(&text, "", line);
+	}
+	if (json_string_length(json_object_get(out, "stdout")) > 0)
+		append_section(&text, "", json_string_value(json_object_get(out, "stdout")));
+	if (json_string_length(json_object_get(out, "stderr")) > 0)
+		append_section(&text, "stderr:\n",
+					   json_string_value(json_object_get(out, "stderr")));
+	if (json_is_object(json_object_get(out, "result")))
+		append_result(&text, json_object_get(out, "result"));
+	if (json_is_object(error))
+	{
+		const char *tb = json_string_value(json_object_get(error, "traceback"));
+
+		snprintf(line, sizeof(line), "%s: ",
+				 json_string_value(json_object_get(error, "type")) ?: "Error");
+		append_section(&text, tb ? "" : line,
+					   tb ? tb : json_string_value(json_object_get(error, "message")) ?: "");
+	}
+	if (text == NULL)
+		append_section(&text, "", status && strcmp(status, "completed") == 0 ?
+					   "(no output)" : "");
+	json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", text));
+	free(text);
+	json_array_foreach(figures, i, fig)
+	{
+		json_t	   *png = json_object_get(fig, "png_base64");
+
+		if (json_is_string(png))
+		{
+			json_array_append_new(content, json_pack("{s:s,s:O,s:s}", "type", "image",
+													 "data", png, "mimeType", "image/png"));
+			json_object_del(fig, "png_base64");
+		}
+	}
+	return json_pack("{s:o,s:O,s:b}", "content", content,
+					 "structuredContent", out, "isError", failed);
+}
+
+/* upload_file: text or base64 content into the workspace, one SQL call. */
+json_t *
+mcp_upload(json_t *args, GwError *err)
+{
+	const char *content = json_string_value(json_object_get(args, "content"));
+	const char *encoding = json_string_value(json_object_get(args, "encoding"));
+	const char *path = json_string_value(json_object_get(args, "path"));
+	const char *sid = json_string_value(json_object_get(args, "session_id"));
+	unsigned char *data;
+	size_t		len;
+	PGconn	   *conn;
+	json_t	   *out;
+
+	if (content == NULL || path == NULL || sid == NULL)
+	{
+		gw_error_set(err, 400, "invalid_request",
+					 "upload_file needs path and content (strings)");
+		return NULL;
+	}
+	if (encoding != NULL && strcmp(encoding, "base64") == 0)
+	{
+		if ((data = base64_decode(content, &len)) == NULL)
+		{
+			gw_error_set(err, 400, "invalid_request", "content is not valid base64");
+			return NULL;
+		}
+	}
+	else
+	{
+		len = json_string_length(json_object_get(args, "content"));
+		data = malloc(len + 1);
+		memcpy(data, content, len);
+	}
+	if ((conn = db_acquire(err)) == NULL)
+	{
+		free(data);
+		return NULL;
+	}
+	out = files_write_chunk(conn, sid, path, (char *) data, len,
+							json_is_true(json_object_get(args, "append")), err);
+	db_release(conn);
+	free(data);
+	return out;
+}
+
+/* download_file: up to MCP_DOWNLOAD_MAX_BYTES; {path, size, bytes} */
+json_t *
+mcp_download(json_t *args, GwError *err)
+{
+	const char *path = json_string_value(json_object_get(args, "path"));
+	const char *sid = json_string_value(json_object_get(args, "session_id"));
+	json_int_t	offset = json_integer_value(json_object_get(args, "offset"));
+	json_int_t	length = json_integer_value(json_object_get(args, "length"));
+	PGconn	   *conn;
+	char	   *data;
+	size_t		len;
+	json_t	   *out;
+	bool		is_text;
+
+	if (path == NULL || sid == NULL)
+	{
+		gw_error_set(err, 400, "invalid_request", "download_file needs path");
+		return NULL;
+	}
+	if (length <= 0 || length > MCP_DOWNLOAD_MAX_BYTES)
+		length = MCP_DOWNLOAD_MAX_BYTES;
+	if ((conn = db_acquire(err)) == NULL)
+		return NULL;
+	data = files_read_chunk(conn, sid, path, offset, length, &len, err);
+	db_release(conn);
+	if (data == NULL)
+		return NULL;
+	/* text if it is valid UTF-8 without NULs: jansson checks UTF-8 */
+	{
+		json_t	   *probe = memchr(data, '\0', len) ? NULL : json_stringn(data, len);
+
+		is_text = probe != NULL;
+		json_decref(probe);
+	}
+	if (is_text)
+		out = json_pack("{s:s,s:I,s:I,s:s,s:s%}", "path", path, "offset",
+						(json_int_t) offset, "size", (json_int_t) len,
+						"encoding", "text", "content", data, len);
+	else
+	{
+		char	   *b64 = base64_encode((unsigned char *) data, len);
+
+		out = json_pack("{s:s,s:I,s:I,s:s,s:s}", "path", path, "offset",
+						(json_int_t) offset, "size", (json_int_t) len,
+						"encoding", "base64", "content", b64);
+		free(b64);
+	}
+	json_object_set_new(out, "truncated", json_boolean(len == (size_t) length));
+	free(data);
+	return out;
+}
+
+json_t *
+mcp_download_content(json_t *out)
+{
+	const char *enc = json_string_value(json_object_get(out, "encoding"));
+	const char *path = json_string_value(json_object_get(out, "path"));
+	size_t		pl = path ? strlen(path) : 0;
+	json_t	   *content = json_array();
+
+	if (strcmp(enc, "text") == 0)
+		json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text",
+												 json_object_get(out, "content")));
+	else if (pl > 4 && strcmp(path + pl - 4, ".png") == 0)
+		json_array_append_new(content, json_pack("{s:s,s:O,s:s}", "type", "image",
+												 "data", json_object_get(out, "content"),
+												 "mimeType", "image/png"));
+	else
+		json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text",
+												 "(binary file: base64 in structuredContent.content)"));
+	return json_pack("{s:o,s:O}", "content", content, "structuredContent", out);
+}

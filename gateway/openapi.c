@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * openapi.c
+ *	  GET /openapi.json: an OpenAPI 3.1 document generated from the route
+ *	  table and the operations' JSON schemas, so it cannot drift from what
+ *	  the server does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+
+static json_t *
+error_response(const char *description)
+{
+	return json_pack("{s:s,s:{s:{s:{s:s}}}}", "description", description,
+					 "content", "application/json", "schema",
+					 "$ref", "#/components/schemas/Error");
+}
+
+/* Query-string parameters: an operation's arguments on a bodiless route. */
+static json_t *
+query_parameters(const Route *r, const Operation *op)
+{
+	json_t	   *params = json_array();
+	json_t	   *schema = json_loads(op->input_schema, 0, NULL);
+	json_t	   *props = json_object_get(schema, "properties");
+
+	if (strstr(r->pattern, "{id}"))
+		json_array_append_new(params,
+							  json_pack("{s:s,s:s,s:b,s:{s:s,s:s}}", "name", "id",
+										"in", "path", "required", 1,
+										"schema", "type", "string", "format", "uuid"));
+	if (r->body != BODY_JSON)
+	{
+		for (int i = 0; i < 6 && op->params[i]; i++)
+		{
+			json_t	   *ps = json_object_get(props, op->params[i]);
+
+			if (strcmp(op->params[i], "job_id") == 0 ||
+				strcmp(op->params[i], "content") == 0 || ps == NULL)
+				continue;
+			json_array_append_new(params,
+								  json_pack("{s:s,s:s,s:O}", "name", op->params[i],
+											"in", "query", "schema", ps));
+		}
+	}
+	json_decref(schema);
+	return params;
+}
+
+static json_t *
+route_operation_object(const Route *r)
+{
+	const Operation *op = r->operation ? op_find(r->operation) : NULL;
+	json_t	   *o = json_pack("{s:s}", "summary", r->summary);
+	json_t	   *responses = json_object();
+
+	if (op != NULL)
+	{
+		json_object_set_new(o, "description", json_string(op->description));
+		json_object_set_new(o, "operationId", json_string(op->name));
+		json_object_set_new(o, "parameters", query_parameters(r, op));
+		if (r->body == BODY_JSON)
+			json_object_set_new(o, "requestBody",
+								json_pack("{s:b,s:{s:{s:o}}}", "required", 1,
+										  "content", "application/json", "schema",
+										  json_loads(op->input_schema, 0, NULL)));
+		json_object_set_new(responses, "200",
+							json_pack("{s:s,s:{s:{s:o}}}", "description", "OK",
+									  "content", "application/json", "schema",
+									  json_loads(op->output_schema, 0, NULL)));
+	}
+	else
+		json_object_set_new(responses, "200", json_pack("{s:s}", "description", "OK"));
+	if (r->body == BODY_STREAM)
+		json_object_set_new(o, "requestBody",
+							json_pack("{s:{s:{},s:{}}}", "content",
+									  "multipart/form-data",
+									  "application/octet-stream"));
+	json_object_set_new(responses, "400", error_response("Invalid request or JSON"));
+	json_object_set_new(responses, "401", error_response("Missing or wrong API key"));
+	json_object_set_new(responses, "503",
+						error_response("PostgreSQL unreachable or executor full (Retry-After)"));
+	json_object_set_new(o, "responses", responses);
+	if (!r->needs_auth)
+		json_object_set_new(o, "security", json_array());
+	return o;
+}
+
+enum MHD_Result
+openapi_document(Request *req)
+{
+	json_t	   *paths = json_object();
+	json_t	   *doc;
+
+	for (int i = 0; i < n_routes; i++)
+	{
+		const Route *r = &routes[i];
+		json_t	   *item = json_object_get(paths, r->pattern);
+		char		method[8];
+		int			k;
+
+		if (item == NULL)
+		{
+			item = json_object();
+			json_object_set_new(paths, r->pattern, item);
+		}
+		for (k = 0; r->method[k] && k < 7; k++)
+			method[k] = tolower((unsigned char) r->method[k]);
+		method[k] = '\0';
+		json_object_set_new(item, method, route_operation_object(r));
+	}
+	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:{s:{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s}},s:[s,s]}},s:[s]}},"
+					"s:{s:{s:s,s:s,s:s},s:{s:s,s:s}}},s:[{s:[]},{s:[]}]}",
+					"openapi", "3.1.0",
+					"info", "title", "Power Interpreter", "version", GATEWAY_VERSION,
+					"description", "Sandboxed Python, files and datasets for AI "
+					"assistants. Every call is one SQL call into PostgreSQL.",
+					"paths", paths,
+					"components", "schemas", "Error", "type", "object",
+					"properties", "error", "type", "object", "properties",
+					"code", "type", "string", "message", "type", "string",
+					"required", "code", "message", "required", "error",
+					"securitySchemes", "apiKey", "type", "apiKey", "in", "header",
+					"name", "X-API-Key", "bearer", "type", "http", "scheme", "bearer",
+					"security", "apiKey", "bearer");
+	if (doc == NULL)
+		return http_error(req, 500, "internal_error", "cannot build the OpenAPI document");
+	return http_reply_json(req, 200, doc);
+}

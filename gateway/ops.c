@@ -1,0 +1,454 @@
+/*-------------------------------------------------------------------------
+ *
+ * ops.c
+ *	  The operations of pi-gateway: for each, the one SQL call it makes, its
+ *	  arguments, and the description and JSON schemas an assistant reads.
+ *
+ * This table is the single source of truth shared by the REST routes
+ * (routes.c maps a request onto an operation's arguments), the MCP tools
+ * (mcp.c lists and calls them by name) and the OpenAPI document.  Every SQL
+ * text returns one jsonb object and takes its arguments as $n parameters in
+ * the order of `params`; nothing is ever spliced into SQL text.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+
+#define S_SESSION \
+	"\"session_id\":{\"type\":\"string\",\"format\":\"uuid\",\"description\":" \
+	"\"Session whose workspace and Python state to use. Over MCP it defaults " \
+	"to the conversation's own session, so variables and files persist " \
+	"across calls.\"}"
+#define S_TIMEOUT(dflt) \
+	"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"description\":" \
+	"\"Wall-clock limit in seconds (default " dflt "; the server caps it " \
+	"at pi.max_execution_time).\"}"
+#define S_JOB_ID \
+	"\"job_id\":{\"type\":\"string\",\"format\":\"uuid\"," \
+	"\"description\":\"Id returned by submit_job or load_dataset.\"}"
+#define S_EXEC_OUT \
+	"{\"type\":\"object\",\"properties\":{" \
+	"\"status\":{\"type\":\"string\"},\"stdout\":{\"type\":\"string\"}," \
+	"\"stderr\":{\"type\":\"string\"},\"result\":{}," \
+	"\"error\":{},\"figures\":{\"type\":\"array\"}," \
+	"\"files\":{\"type\":\"array\"},\"elapsed_ms\":{}},\"required\":[\"status\"]}"
+
+static const Operation operations[] = {
+	{
+		"execute_code", "Run Python code",
+		"Run Python 3 code in a sandbox and wait for it (at most `timeout` "
+		"seconds, default 60). pandas, numpy, matplotlib, seaborn, scipy, "
+		"sklearn and statsmodels are available; there is no network. Within a "
+		"session, variables, imports and files persist between calls, so build "
+		"on earlier results instead of recomputing. The working directory is the "
+		"session workspace: files written there can be listed and downloaded, "
+		"and uploaded files are read from there. Returns stdout, stderr, the "
+		"value of the last expression (DataFrames as tables), every matplotlib "
+		"figure as a PNG image, and the traceback on error. For work longer "
+		"than a minute use submit_job.",
+		"SELECT pi.execute($1, coalesce($2::int, 60), $3::uuid)",
+		"pi.execute(text,integer,uuid)",
+		{"code", "timeout", "session_id"}, true, OP_EXECUTE,
+		"{\"type\":\"object\",\"properties\":{"
+		"\"code\":{\"type\":\"string\",\"description\":\"Python source to run.\"},"
+		S_TIMEOUT("60") "," S_SESSION "},\"required\":[\"code\"]}",
+		S_EXEC_OUT, false
+	},
+	{
+		"submit_job", "Start a background Python job",
+		"Queue Python code to run in the background and return its job_id at "
+		"once. Use it for long work (up to pi.job_timeout, default 600 s); "
+		"poll get_job_status, then fetch get_job_result. Jobs share the "
+		"session workspace and files with execute_code but run in a fresh "
+		"interpreter.",
+		"SELECT jsonb_build_object('job_id', pi.submit_job($1, $2::int, $3::uuid),"
+		" 'status', 'pending')",
+		"pi.submit_job(text,integer,uuid)",
+		{"code", "timeout", "session_id"}, true, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{"
+		"\"code\":{\"type\":\"string\",\"description\":\"Python source to run.\"},"
+		S_TIMEOUT("pi.job_timeout") "," S_SESSION "},\"required\":[\"code\"]}",
+		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
+		"\"status\":{\"type\":\"string\"}},\"required\":[\"job_id\",\"status\"]}",
+		false
+	},
+	{
+		"get_job_status", "Check a background job",
+		"Return a job's status (pending, running, completed, failed, timeout, "
+		"cancelled), elapsed time, progress and queue position. Cheap: poll it "
+		"every few seconds while a job runs.",
+		"SELECT pi.job_status($1::uuid)", "pi.job_status(uuid)",
+		{"job_id"}, false, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{" S_JOB_ID "},"
+		"\"required\":[\"job_id\"]}",
+		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
+		"\"status\":{\"type\":\"string\"},\"elapsed_ms\":{},\"progress\":{},"
+		"\"queue_position\":{}},\"required\":[\"status\"]}",
+		false
+	},
+	{
+		"get_job_result", "Get a background job's output",
+		"Return a finished job's stdout, stderr, last value, figures and error, "
+		"shaped like execute_code's result. While the job is unfinished it "
+		"returns its status only.",
+		"SELECT pi.job_result($1::uuid)", "pi.job_result(uuid)",
+		{"job_id"}, false, OP_EXECUTE,
+		"{\"type\":\"object\",\"properties\":{" S_JOB_ID "},"
+		"\"required\":[\"job_id\"]}",
+		S_EXEC_OUT, false
+	},
+	{
+		"cancel_job", "Cancel a background job",
+		"Cancel a pending or running job. Returns cancelled=false when the job "
+		"had already finished.",
+		"SELECT jsonb_build_object('job_id', $1::uuid,"
+		" 'cancelled', pi.cancel_job($1::uuid))",
+		"pi.cancel_job(uuid)",
+		{"job_id"}, false, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{" S_JOB_ID "},"
+		"\"required\":[\"job_id\"]}",
+		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
+		"\"cancelled\":{\"type\":\"boolean\"}},\"required\":[\"cancelled\"]}",
+		false
+	},
+	{
+		"create_session", "Create a session",
+		"Create a new session: its own workspace directory and Python state. "
+		"Over MCP you rarely need this, since each conversation gets a session "
+		"on first use; create one to start from a clean slate.",
+		"SELECT jsonb_build_object('session_id', pi.create_session($1))",
+		"pi.create_session(text)",
+		{"label"}, false, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{\"label\":{\"type\":\"string\","
+		"\"description\":\"Optional name to recognise the session by.\"}}}",
+		"{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}},"
+		"\"required\":[\"session_id\"]}",
+		false
+	},
+	{
+		"list_files", "List workspace files",
+		"List the files in the session workspace (path, size, modified, mime): "
+		"uploads, and everything the code wrote.",
+		"SELECT jsonb_build_object('session_id', $1::uuid, 'files',"
+		" coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.path)"
+		" FROM pi.list_files($1::uuid) f), '[]'::jsonb))",
+		"pi.list_files(uuid)",
+		{"session_id"}, true, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{" S_SESSION "}}",
+		"{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"},"
+		"\"files\":{\"type\":\"array\"}},\"required\":[\"files\"]}",
+		false
+	},
+	{
+		"upload_file", "Write a file into the workspace",
+		"Write a file into the session workspace, where code opens it by its "
+		"relative path (e.g. pd.read_csv('data.csv')). Give text as-is, or "
+		"binary data base64-encoded with encoding='base64'. Set append=true to "
+		"send a large file in parts. Limit: MAX_FILE_SIZE_MB per file.",
+		"SELECT pi.write_file($1::uuid, $2, $3::bytea, coalesce($4::boolean, false))",
+		"pi.write_file(uuid,text,bytea,boolean)",
+		{"session_id", "path", "content", "append"}, true, OP_UPLOAD,
+		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
+		"\"path\":{\"type\":\"string\",\"description\":\"Relative path in the workspace.\"},"
+		"\"content\":{\"type\":\"string\",\"description\":\"File content.\"},"
+		"\"encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"],\"default\":\"text\"},"
+		"\"append\":{\"type\":\"boolean\",\"default\":false}},"
+		"\"required\":[\"path\",\"content\"]}",
+		"{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+		"\"size\":{\"type\":\"integer\"},\"modified\":{}},\"required\":[\"path\"]}",
+		false
+	},
+	{
+		"download_file", "Read a file from the workspace",
+		"Read a file from the session workspace: text files come back as text, "
+		"others base64-encoded. At most 8 MiB per call; use offset and length "
+		"to read a large file in parts.",
+		"SELECT pi.read_file($1::uuid, $2, coalesce($3::bigint, 0), $4::bigint)",
+		"pi.read_file(uuid,text,bigint,bigint)",
+		{"session_id", "path", "offset", "length"}, true, OP_DOWNLOAD,
+		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
+		"\"path\":{\"type\":\"string\",\"description\":\"Relative path in the workspace.\"},"
+		"\"offset\":{\"type\":\"integer\",\"minimum\":0},"
+		"\"length\":{\"type\":\"integer\",\"minimum\":0}},\"required\":[\"path\"]}",
+		"{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+		"\"size\":{\"type\":\"integer\"},\"encoding\":{\"type\":\"string\"},"
+		"\"content\":{\"type\":\"string\"}},\"required\":[\"path\",\"content\"]}",
+		false
+	},
+	{
+		"delete_file", "Delete a workspace file",
+		"Delete a file from the session workspace.",
+		"SELECT jsonb_build_object('path', $2, 'deleted', pi.delete_file($1::uuid, $2))",
+		"pi.delete_file(uuid,text)",
+		{"session_id", "path"}, true, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
+		"\"path\":{\"type\":\"string\"}},\"required\":[\"path\"]}",
+		"{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+		"\"deleted\":{\"type\":\"boolean\"}},\"required\":[\"deleted\"]}",
+		false
+	},
+	{
+		"load_dataset", "Load a CSV into a queryable dataset",
+		"Load a CSV file from the session workspace (upload it first) into a "
+		"PostgreSQL table named dataset_name, fast enough for millions of rows. "
+		"Runs as a background job: poll get_job_status, then use query_dataset "
+		"with SQL instead of loading the whole file into pandas.",
+		"SELECT jsonb_build_object('job_id', pi.load_csv($1, $2, $3::uuid,"
+		" coalesce($4::jsonb, '{}'::jsonb)), 'status', 'pending')",
+		"pi.load_csv(text,text,uuid,jsonb)",
+		{"file_path", "dataset_name", "session_id", "options"}, true, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{"
+		"\"file_path\":{\"type\":\"string\",\"description\":\"CSV path in the workspace.\"},"
+		"\"dataset_name\":{\"type\":\"string\",\"description\":\"Table name to create.\"},"
+		S_SESSION ",\"options\":{\"type\":\"object\",\"description\":"
+		"\"delimiter, header, encoding, ...\"}},"
+		"\"required\":[\"file_path\",\"dataset_name\"]}",
+		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
+		"\"status\":{\"type\":\"string\"}},\"required\":[\"job_id\"]}",
+		false
+	},
+	{
+		"query_dataset", "Query datasets with SQL",
+		"Run one read-only SQL SELECT over the loaded datasets (see "
+		"list_datasets for table and column names) and return columns and rows, "
+		"at most `limit` rows (default 1000). Aggregate in SQL rather than "
+		"fetching raw rows.",
+		"SELECT pi.query($1, coalesce($2::int, 1000))",
+		"pi.query(text,integer)",
+		{"sql", "limit"}, false, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{"
+		"\"sql\":{\"type\":\"string\",\"description\":\"One SELECT statement.\"},"
+		"\"limit\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"sql\"]}",
+		"{\"type\":\"object\",\"properties\":{\"columns\":{\"type\":\"array\"},"
+		"\"rows\":{\"type\":\"array\"},\"row_count\":{},\"truncated\":{}}}",
+		false
+	},
+	{
+		"list_datasets", "List loaded datasets",
+		"List the datasets loaded with load_dataset: names, row counts and "
+		"columns, to write query_dataset SQL against.",
+		"SELECT jsonb_build_object('datasets', coalesce(jsonb_agg(to_jsonb(d)),"
+		" '[]'::jsonb)) FROM pi.list_datasets() d",
+		"pi.list_datasets()",
+		{NULL}, false, OP_GENERIC,
+		"{\"type\":\"object\",\"properties\":{}}",
+		"{\"type\":\"object\",\"properties\":{\"datasets\":{\"type\":\"array\"}},"
+		"\"required\":[\"datasets\"]}",
+		false
+	},
+};
+
+#define N_OPERATIONS (int) (sizeof(operations) / sizeof(operations[0]))
+
+const Operation *
+op_at(int i)
+{
+	return (i >= 0 && i < N_OPERATIONS) ? &operations[i] : NULL;
+}
+
+const Operation *
+op_find(const char *name)
+{
+	for (int i = 0; i < N_OPERATIONS; i++)
+		if (strcmp(operations[i].name, name) == 0)
+			return &operations[i];
+	return NULL;
+}
+
+/* JSON argument -> text parameter (NULL for absent or null). */
+static char *
+arg_to_text(json_t *v)
+{
+	char		buf[64];
+
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_integer(v))
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, sizeof(buf), "%s", json_is_true(v) ? "true" : "false");
+	else
+		return json_dumps(v, JSON_COMPACT);
+	return strdup(buf);
+}
+
+/* Check the schema's "required" list so a missing argument says its name. */
+static bool
+check_required(const Operation *op, json_t *args, GwError *err)
+{
+	json_t	   *schema = json_loads(op->input_schema, 0, NULL);
+	json_t	   *req = json_object_get(schema, "required");
+	size_t		i;
+	json_t	   *name;
+	bool		ok = true;
+
+	json_array_foreach(req, i, name)
+	{
+		json_t	   *v = json_object_get(args, json_string_value(name));
+
+		if (v == NULL || json_is_null(v))
+		{
+			gw_error_set(err, 400, "invalid_request",
+						 "missing required argument \"%s\"", json_string_value(name));
+			ok = false;
+			break;
+		}
+	}
+	json_decref(schema);
+	return ok;
+}
+
+/*
+ * 42883 (undefined_function) from an operation means either that its pi
+ * function is not installed yet, or that user SQL (query_dataset) named an
+ * unknown function.  to_regprocedure tells them apart.
+ */
+static void
+check_available(PGconn *conn, const Operation *op, GwError *err)
+{
+	const char *vals[1] = {op->function};
+	json_t	   *missing;
+	GwError		e2 = {0};
+
+	missing = db_exec_json(conn, "SELECT to_jsonb(to_regprocedure($1) IS NULL)",
+						   1, vals, &e2);
+	if (missing != NULL && json_is_true(missing))
+		gw_error_set(err, 501, "not_available",
+					 "%s is not available yet: this database does not have the "
+					 "SQL function %s (update the power_interpreter extension)",
+					 op->name, op->function);
+	json_decref(missing);
+}
+
+/* list_datasets may return jsonb or a table; show both as one array */
+static json_t *
+unwrap_datasets(json_t *out)
+{
+	json_t	   *arr = json_object_get(out, "datasets");
+	json_t	   *only = json_array_size(arr) == 1 ? json_array_get(arr, 0) : NULL;
+	json_t	   *inner = NULL;
+
+	if (json_is_array(only))
+		inner = only;
+	else if (json_is_object(only) && json_object_size(only) == 1 &&
+			 json_is_array(json_object_get(only, "datasets")))
+		inner = json_object_get(only, "datasets");
+	if (inner != NULL)
+		json_object_set(out, "datasets", inner);
+	return out;
+}
+
+json_t *
+op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
+{
+	const char *values[6] = {0};
+	int			n = 0;
+	json_t	   *out;
+
+	if (!check_required(op, args, err))
+		return NULL;
+	for (n = 0; n < 6 && op->params[n] != NULL; n++)
+		values[n] = arg_to_text(json_object_get(args, op->params[n]));
+	out = db_exec_json(conn, op->sql, n, values, err);
+	for (int i = 0; i < n; i++)
+		free((char *) values[i]);
+	if (out == NULL && strstr(err->message, "(SQLSTATE 42883)") != NULL &&
+		PQstatus(conn) == CONNECTION_OK)
+		check_available(conn, op, err);
+	if (out != NULL && strcmp(op->name, "list_datasets") == 0)
+		out = unwrap_datasets(out);
+	return out;
+}
+
+/* Borrow a connection, make the operation's one SQL call, give it back. */
+json_t *
+op_call(const Operation *op, json_t *args, GwError *err)
+{
+	PGconn	   *conn = db_acquire(err);
+	json_t	   *out;
+
+	if (conn == NULL)
+		return NULL;
+	out = op_call_on(conn, op, args, err);
+	db_release(conn);
+	return out;
+}
+
+/*
+ * The same call, for an MCP client that sent a progressToken: send the
+ * query asynchronously and, while PostgreSQL runs it, emit a
+ * notifications/progress every PROGRESS_INTERVAL_MS with the seconds
+ * elapsed, so the client sees the run is alive.
+ */
+#define PROGRESS_INTERVAL_MS 1000
+
+#include <poll.h>
+#include "mcp_internal.h"
+
+static void
+send_progress(ProgressFn progress, void *ctx, json_t *token, int seconds)
+{
+	char		msg[64];
+
+	snprintf(msg, sizeof(msg), "running for %d s", seconds);
+	progress(ctx, json_pack("{s:s,s:s,s:{s:O,s:i,s:s}}", "jsonrpc", "2.0",
+							"method", "notifications/progress", "params",
+							"progressToken", token, "progress", seconds,
+							"message", msg));
+}
+
+json_t *
+op_call_with_progress(const Operation *op, json_t *args, json_t *token,
+					  ProgressFn progress, void *ctx, GwError *err)
+{
+	const char *values[6] = {0};
+	PGconn	   *conn;
+	PGresult   *res = NULL,
+			   *r;
+	json_t	   *out = NULL;
+	int			n,
+				seconds = 0;
+
+	if (!check_required(op, args, err) || (conn = db_acquire(err)) == NULL)
+		return NULL;
+	for (n = 0; n < 6 && op->params[n] != NULL; n++)
+		values[n] = arg_to_text(json_object_get(args, op->params[n]));
+	if (PQsendQueryParams(conn, op->sql, n, NULL, values, NULL, NULL, 0))
+	{
+		send_progress(progress, ctx, token, 0);
+		while (PQisBusy(conn))
+		{
+			struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+			if (poll(&pfd, 1, PROGRESS_INTERVAL_MS) == 0)
+				send_progress(progress, ctx, token, ++seconds);
+			else if (!PQconsumeInput(conn))
+				break;
+		}
+		while ((r = PQgetResult(conn)) != NULL)
+		{
+			PQclear(res);
+			res = r;
+		}
+	}
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+		out = PQgetisnull(res, 0, 0) ? json_null() :
+			json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	else
+		db_error_from_result(conn, res, err);
+	if (out == NULL && err->http_status == 0)
+		gw_error_set(err, 500, "internal_error", "unreadable result");
+	PQclear(res);
+	for (int i = 0; i < n; i++)
+		free((char *) values[i]);
+	db_release(conn);
+	return out;
+}
