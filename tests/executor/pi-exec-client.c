@@ -8,7 +8,8 @@
  *
  * Prints every frame it receives as one line, "P <json>" or "R <json>".
  * --cancel-after-ms sends a 'C' frame after that delay; --hangup-after-ms
- * closes the connection instead; --repeat N runs the code N times in a row
+ * closes the connection instead; --stall-ms reads nothing for that long
+ * after sending the request (a slow client); --repeat N runs the code N times in a row
  * and prints latency percentiles instead of frames.
  *
  *-------------------------------------------------------------------------
@@ -45,6 +46,7 @@ typedef struct Options
 	long		cancel_after_ms;
 	long		hangup_after_ms;
 	long		repeat;
+	long		stall_ms;		/* read nothing for this long after the request */
 } Options;
 
 static double
@@ -158,6 +160,8 @@ one_run(const Options *o, const char *request, bool print_frames)
 				cap = 0;
 
 	send_frame(fd, PI_FRAME_REQUEST, request, strlen(request));
+	if (o->stall_ms > 0)
+		usleep(o->stall_ms * 1000);
 	for (;;)
 	{
 		struct pollfd pfd = {fd, POLLIN, 0};
@@ -272,9 +276,10 @@ main(int argc, char **argv)
 		{"cancel-after-ms", required_argument, NULL, 'C'},
 		{"hangup-after-ms", required_argument, NULL, 'H'},
 		{"repeat", required_argument, NULL, 'r'},
+		{"stall-ms", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0}
 	};
-	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0};
+	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
 	char	   *request;
 	char	   *r;
 	int			c;
@@ -293,6 +298,7 @@ main(int argc, char **argv)
 			case 'C': o.cancel_after_ms = atol(optarg); break;
 			case 'H': o.hangup_after_ms = atol(optarg); break;
 			case 'r': o.repeat = atol(optarg); break;
+			case 'S': o.stall_ms = atol(optarg); break;
 			default: return 2;
 		}
 	}

@@ -161,6 +161,22 @@ fi
 run library_imports <<< $'import numpy, pandas, matplotlib, seaborn, plotly, scipy, sklearn, statsmodels\nimport openpyxl, xlsxwriter, tabulate, pdfminer, pypdf\nimport scipy.stats, sklearn.linear_model, statsmodels.api\nprint("ok")' --timeout-ms 60000
 check library_imports '.status == "completed" and .stdout == "ok\n"'
 
+# --- a flood of output and a client that does not read stall nobody else
+run flood <<< $'import sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1000000)\nprint("done", file=sys.stderr)' &
+F1=$!
+run slow_reader <<< 'print("y" * 3000000)' --max-output 4000000 --stall-ms 3000 &
+F2=$!
+sleep 0.5
+T0=$(date +%s%N)
+run while_stalled <<< 'print(1)' --timeout-ms 10000
+WALL_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+# the slow reader stalls for 3 s; this run must not wait for it
+check while_stalled ".status == \"completed\" and $WALL_MS < 2000"
+wait $F1 $F2
+check flood '.status == "completed" and .stdout_truncated and .stderr == "done\n"
+	and (.stdout | contains("[output truncated: 48951424 more bytes not shown; the limit is 1048576 bytes per stream]"))'
+check slow_reader '.status == "completed" and (.stdout | length) == 3000001'
+
 # --- slots, cancel, hang-up
 run busy_1 <<< 'import time; time.sleep(3)' --timeout-ms 10000 &
 B1=$!
