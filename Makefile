@@ -27,11 +27,14 @@ OBJS = \
 PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker
 PG_CFLAGS = -Wno-declaration-after-statement
 
+# JIT bitcode would need clang at build time, which a fresh machine lacks.
+override with_llvm = no
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
--include bgworker/executor.mk
+include bgworker/executor.mk
 
 all: bgworker/pi-executor
 install: install-executor

@@ -59,9 +59,9 @@ pi_checked_code(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(code);
 }
 
-/* Check a timeout in seconds against its ceiling; name says which call. */
+/* Check a timeout in seconds against its ceiling (a setting, by name). */
 int
-pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name)
+pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name, const char *hint)
 {
 	if (timeout_s <= 0)
 		ereport(ERROR,
@@ -72,7 +72,7 @@ pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout_s %d exceeds %s (%d seconds)", timeout_s, ceiling_name, ceiling),
-				 errhint("Pass a smaller timeout_s, or submit long work with pi.submit_job().")));
+				 errhint("%s", hint)));
 	return timeout_s;
 }
 
@@ -175,7 +175,8 @@ pi_execute(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	timeout_s = pi_checked_timeout(PG_ARGISNULL(1) ? EXECUTE_DEFAULT_TIMEOUT_S : PG_GETARG_INT32(1),
-								   pi_max_execution_time, "pi.max_execution_time");
+								   pi_max_execution_time, "pi.max_execution_time",
+								   "Pass a smaller timeout_s, or submit long work with pi.submit_job().");
 
 	req.kind = "sync";
 	req.code = code;

@@ -99,7 +99,8 @@ pi_submit_job(PG_FUNCTION_ARGS)
 				 errhint("Add power_interpreter to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	timeout_s = pi_checked_timeout(PG_ARGISNULL(1) ? pi_job_timeout : PG_GETARG_INT32(1),
-								   pi_max_job_timeout, "pi.max_job_timeout");
+								   pi_max_job_timeout, "pi.max_job_timeout",
+								   "Pass a smaller timeout_s, or raise pi.max_job_timeout.");
 	if (session_id)
 		(void) pi_session_workspace(session_id, true);
 

@@ -111,7 +111,8 @@ extern char *pi_session_workspace(pg_uuid_t *session_id, bool touch);
 
 /* Argument checks and result helpers (execute.c). */
 extern char *pi_checked_code(FunctionCallInfo fcinfo, int argno);
-extern int	pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name);
+extern int	pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name,
+							   const char *hint);
 extern char *pi_jsonb_string(Jsonb *jb, const char *key);
 extern Jsonb *pi_result_to_jsonb(const char *result_json, const char *kind);
 

@@ -53,7 +53,7 @@ SELECT count(*) FROM pi.jobs WHERE code = 'print("rolled back")';
 SELECT pi.create_session('jobs test') AS sid \gset
 SELECT pi.submit_job('open("note.txt", "w").write("hi")', NULL, :'sid') AS job \gset
 SELECT pg_temp.wait_for(:'job');
-SELECT timeout_s = current_setting('pi.job_timeout')::int AS default_timeout FROM pi.jobs WHERE id = :'job';
+SELECT timeout_s AS default_timeout FROM pi.jobs WHERE id = :'job';
 SELECT r->'files' AS files FROM pi.execute('print(open("note.txt").read())', 10, :'sid') r;
 SELECT r->>'stdout' AS stdout FROM pi.execute('print(open("note.txt").read())', 10, :'sid') r;
 
