@@ -131,14 +131,16 @@ psql_pi -d "$PI_DB" -c "SET client_min_messages = warning" \
 
 # ---- readiness ------------------------------------------------------------
 ready=0
-for _ in $(seq 1 300); do
-  st=$(psql_pi -d "$PI_DB" -c "SELECT pi.execute('print(1)')->>'status'" 2>/dev/null || true)
+deadline=$(( $(date +%s) + 60 ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  st=$(psql_pi -d "$PI_DB" -c "SET statement_timeout = '5s'" \
+         -c "SELECT pi.execute('print(1)')->>'status'" 2>/dev/null || true)
   if [ "$st" = completed ]; then ready=1; break; fi
   sleep 0.2
 done
 if [ $ready = 0 ]; then
   echo "pi.execute('print(1)') did not answer 'completed' within 60 s; last lines of $LOG:" >&2
-  psql_pi -d "$PI_DB" -c "SELECT pi.execute('print(1)')" >&2 || true
+  psql_pi -d "$PI_DB" -c "SET statement_timeout = '10s'" -c "SELECT pi.execute('print(1)')" >&2 || true
   tail -n 30 "$LOG" >&2 || true
   exit 1
 fi

@@ -37,8 +37,15 @@ fi
 mapfile -t tests < <(printf '%s\n' "${tests[@]}" | LC_ALL=C sort)
 
 WORK=$(mktemp -d /tmp/pi-regress.XXXXXX)
-cleanup() { [ "${PI_KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"; }
+cleanup() {
+  # an interrupted pg_regress may leave its temporary postmaster running
+  if [ -f "$WORK/tmp_check/data/postmaster.pid" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$WORK/tmp_check/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [ "${PI_KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 cp -r "$ROOT/sql" "$WORK/sql"
 mkdir -p "$WORK/expected"
 [ -d "$ROOT/expected" ] && cp -r "$ROOT/expected/." "$WORK/expected/"

@@ -8,6 +8,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/cluster.sh"
 
 JOBS=4
+# PARTS=adf runs only those parts (letters as below; c includes g)
+want() { [ -z "${PARTS:-}" ] || [[ "$PARTS" == *"$1"* ]]; }
 pi_cluster_start "pi.max_concurrent_jobs = $JOBS" || { fail "cluster start"; summary; exit 1; }
 echo "# cluster in $PI_TEST_DIR, port $PI_TEST_PORT"
 
@@ -35,6 +37,7 @@ executor_pid() {
 }
 
 # ---------------------------------------------------------------- (a)
+if want a; then
 echo "# (a) 200 async jobs"
 pi_sql "CREATE TABLE t_a AS
         SELECT i, pi.submit_job('print(' || i || ')') AS id FROM generate_series(1, 200) i" \
@@ -54,7 +57,9 @@ bad=$(pi_sql "SELECT count(*) FROM t_a JOIN pi.jobs j USING (id) WHERE j.status 
 [ "$bad" = 0 ] || pi_sql "SELECT i, j.status, j.attempts, j.result FROM t_a JOIN pi.jobs j USING (id)
                           WHERE j.status <> 'completed' OR j.attempts <> 1 LIMIT 5"
 
+fi
 # ---------------------------------------------------------------- (b)
+if want b; then
 echo "# (b) rolled-back submit"
 marker="rollback_marker_$$_$RANDOM"
 pi_psql -c "BEGIN" \
@@ -68,7 +73,9 @@ check "rolled-back job had no side effect" "[ ! -e /tmp/$marker ]"
 id=$(submit 'print("after rollback")')
 check "a job submitted after the rollback completes" wait_status 30 "$id" completed
 
+fi
 # ---------------------------------------------------------------- (c, g)
+if want c; then
 echo "# (c) long jobs do not block pi.execute; (g) cancel"
 long=()
 for _ in $(seq 1 $JOBS); do long+=("$(submit 'import time; time.sleep(30)')"); done
@@ -97,7 +104,9 @@ for id in "${long[@]:1}"; do pi_sql "SELECT pi.cancel_job('$id')" >/dev/null; do
 check "remaining long jobs cancelled" wait_sql 15 \
   "SELECT count(*) FROM pi.jobs WHERE kind = 'async' AND status IN ('pending','running')" 0
 
+fi
 # ---------------------------------------------------------------- (h)
+if want h; then
 echo "# (h) timeout"
 id=$(submit 'while True: pass' 2)
 t0=$(now_ms)
@@ -105,7 +114,9 @@ check "busy loop with timeout_s 2 ends timeout" wait_status 20 "$id" timeout
 echo "#     timed out after $(( $(now_ms) - t0 )) ms"
 check "timeout job stays timeout (not re-queued)" "sleep 1; [ \"\$(status_of $id)\" = timeout ]"
 
+fi
 # ---------------------------------------------------------------- (d)
+if want d; then
 echo "# (d) kill -9 of the executor during a job"
 id=$(submit 'import time; time.sleep(5); print("done")')
 check "(d) job running" wait_status 20 "$id" running
@@ -116,6 +127,7 @@ if [ -n "$ex" ]; then
   kill -9 "$ex"
   check "(d) job rescued: completed after executor restart" wait_status 60 "$id" completed
   check "(d) rescued job printed done" wait_sql 1 "SELECT pi.job_result('$id')->>'stdout'" done
+  echo "#     (d) final: $(pi_sql "SELECT status || ' attempts=' || attempts || ' ' || coalesce(result::text,'') FROM pi.jobs WHERE id = '$id'" 2>&1 | cut -c1-400)"
   check "(d) executor restarted (new pid)" "n=\$(executor_pid); [ -n \"\$n\" ] && [ \"\$n\" != $ex ]"
   check "(d) pi.execute works again" pi_wait_ready 30
 else
@@ -123,7 +135,9 @@ else
   ps -eo pid,ppid,args | grep -E 'postgres|pi-' | grep -v grep | sed 's/^/#     /'
 fi
 
+fi
 # ---------------------------------------------------------------- (e)
+if want e; then
 echo "# (e) kill -9 of a job worker backend during a job"
 id=$(submit 'import time; time.sleep(5); print("done")')
 check "(e) job running" wait_status 20 "$id" running
@@ -140,7 +154,9 @@ else
 fi
 echo "#     (e) final: $(pi_sql "SELECT status || ' attempts=' || attempts || ' ' || coalesce(result::text,'') FROM pi.jobs WHERE id = '$id'" 2>&1 | cut -c1-300)"
 
+fi
 # ---------------------------------------------------------------- (f)
+if want f; then
 echo "# (f) pg_ctl restart -m immediate during a job"
 id=$(submit 'import time; time.sleep(5); print("done")')
 check "(f) job running" wait_status 20 "$id" running
@@ -163,5 +179,7 @@ fi
 check "(f) no job left running" wait_sql 30 \
   "SELECT count(*) FROM pi.jobs WHERE status = 'running'" 0
 check "(f) pi.execute works after restart" pi_wait_ready 60
+
+fi
 
 summary

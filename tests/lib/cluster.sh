@@ -75,7 +75,8 @@ wait_sql() {
 }
 
 _pi_ready() {
-  [ "$(pi_sql "SELECT pi.execute('print(1)')->>'status'" 2>/dev/null)" = completed ]
+  [ "$(pi_psql -c "SET statement_timeout = '5s'" \
+        -c "SELECT pi.execute('print(1)')->>'status'" 2>/dev/null)" = completed ]
 }
 
 # pi_wait_ready [SECONDS]: wait until pi.execute answers (default 60 s).
@@ -97,6 +98,7 @@ pi_cluster_start() {
   PI_TEST_LOG=$PI_TEST_DIR/postgresql.log
   PI_TEST_PORT=$(pi_free_port)
   trap pi_cluster_cleanup EXIT
+  trap "exit 130" INT TERM
 
   as_pg "$PI_PGBIN/initdb" -D "$PI_TEST_DATA" -A trust -U postgres --no-sync \
     >"$PI_TEST_DIR/initdb.log" 2>&1 || {
@@ -122,7 +124,7 @@ pi_cluster_start() {
     echo "CREATE EXTENSION failed; log:"; tail -n 50 "$PI_TEST_LOG"; return 1; }
   if ! pi_wait_ready 60; then
     echo "pi.execute('print(1)') did not answer 'completed' within 60 s:"
-    pi_sql "SELECT pi.execute('print(1)')" || true
+    pi_psql -c "SET statement_timeout = '10s'" -c "SELECT pi.execute('print(1)')" || true
     tail -n 50 "$PI_TEST_LOG"
     return 1
   fi
