@@ -30,10 +30,9 @@
 #include "executor.h"
 #include "executor_protocol.h"
 
-static void buf_reserve(Buf *b, size_t extra);
-
 /* ---------------------------------------------------------------- buffers */
 
+/* Grow b to hold extra more bytes; an allocation failure ends the zygote. */
 static void
 buf_reserve(Buf *b, size_t extra)
 {
@@ -47,8 +46,8 @@ buf_reserve(Buf *b, size_t extra)
 	b->data = realloc(b->data, b->cap);
 	if (b->data == NULL)
 	{
-		executor_log("out of memory");
-		abort();
+		executor_log("out of memory; exiting");
+		_exit(1);				/* the launcher restarts us */
 	}
 }
 

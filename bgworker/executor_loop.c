@@ -207,14 +207,14 @@ conn_kind(const Conn *c)
 	return c->req.is_async ? 1 : 0;
 }
 
+/* The message of a failed start-up step, naming the step and errno. */
 static const char *
-start_error(Conn *c, const char *what)
+start_error(const char *what)
 {
 	static char msg[300];
 
 	snprintf(msg, sizeof(msg), "could not start the Python process: %s: %s",
 			 what, strerror(errno));
-	(void) c;
 	return msg;
 }
 
@@ -235,7 +235,7 @@ start_run(Conn *c)
 		snprintf(path, sizeof(path), "%s/.runs/%d-%llu",
 				 config->workspace_root, (int) zygote_pid, ++run_counter);
 		if (mkdir(path, 0700) != 0)
-			return start_error(c, "mkdir of the temporary workspace");
+			return start_error("mkdir of the temporary workspace");
 		c->temp_workspace = strdup(path);
 		c->req.workspace = strdup(path);
 	}
@@ -244,7 +244,7 @@ start_run(Conn *c)
 	{
 		close_fd(&out[0]), close_fd(&out[1]), close_fd(&err[0]);
 		close_fd(&err[1]), close_fd(&res[0]), close_fd(&res[1]);
-		return start_error(c, "pipe");
+		return start_error("pipe");
 	}
 
 	/* no handler of ours may run in the child before it resets them */
@@ -260,7 +260,7 @@ start_run(Conn *c)
 	if (c->pid < 0)
 	{
 		close_fd(&out[0]), close_fd(&err[0]), close_fd(&res[0]);
-		return start_error(c, "fork");
+		return start_error("fork");
 	}
 	/* also here, so a kill right after fork finds the group */
 	setpgid(c->pid, c->pid);
