@@ -26,7 +26,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -106,6 +108,12 @@ run_once(const JailConfig *cfg, const Options *opt, bool use_cgroup, bool *oom)
 		}
 		if (opt->argv == NULL)
 			_exit(0);
+		/* what the executor does with close_range: nothing inherited */
+		if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		{
+			fprintf(stderr, "jail-selftest: close_range: %s\n", strerror(errno));
+			_exit(126);
+		}
 		execv(opt->argv[0], opt->argv);
 		fprintf(stderr, "jail-selftest: exec %s: %s\n", opt->argv[0], strerror(errno));
 		_exit(127);
