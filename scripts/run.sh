@@ -159,6 +159,11 @@ GATEWAY_MSG=
 start_gateway
 
 # ---- how to reach it ------------------------------------------------------
+if [ "$PI_HOME" = "$(pwd -P)/.pi" ]; then
+  STOP_CMD="make stop"
+else
+  STOP_CMD="PI_HOME=$PI_HOME make stop   (or: PI_HOME=$PI_HOME bash scripts/stop.sh)"
+fi
 PSQL_CMD="psql -h 127.0.0.1 -p $PGPORT -U postgres -d $PI_DB"
 cat <<INFO
 
@@ -169,7 +174,7 @@ Power Interpreter is running.
   Example:  $PSQL_CMD -c "SELECT pi.execute('print(1)')"
   Log:      $LOG
   Data:     $DATA
-  Stop:     make stop   (or: PI_HOME=$PI_HOME PGPORT=$PGPORT bash scripts/stop.sh)
+  Stop:     $STOP_CMD
 INFO
 [ -n "$GATEWAY_MSG" ] && echo "  Gateway:  $GATEWAY_MSG"
 exit 0
