@@ -182,7 +182,7 @@ static const Operation operations[] = {
 	{
 		"delete_file", "Delete a workspace file",
 		"Delete a file from the session workspace.",
-		"SELECT jsonb_build_object('path', $2, 'deleted', pi.delete_file($1::uuid, $2))",
+		"SELECT jsonb_build_object('path', $2::text, 'deleted', pi.delete_file($1::uuid, $2))",
 		"pi.delete_file(uuid,text)",
 		{"session_id", "path"}, true, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION ","

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# tests/gateway/run.sh: pi-gateway end to end.  Starts a throwaway cluster
+# (tests/lib/cluster.sh) and a gateway on a free port, then checks every REST
+# route and error with curl, MCP with the official TypeScript SDK client
+# (Streamable HTTP and legacy SSE), --stdio, restart of PostgreSQL under the
+# gateway, and robustness against malformed and hostile requests.
+# Prints "N passed, M failed"; exits non-zero on failure.
+#
+#   PI_GATEWAY_NODE_DIR  where npm installs the test clients
+#                        (default ~/.cache/pi-gateway-tests)
+#   PI_GATEWAY_CONFORMANCE=1  also run the MCP conformance suite (slow)
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+. "$ROOT/tests/lib/cluster.sh"
+
+GW=$ROOT/gateway/pi-gateway
+[ -x "$GW" ] || make -C "$ROOT" -f gateway/gateway.mk gateway/pi-gateway >/dev/null || exit 1
+pi_cluster_start || exit 1
+
+KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+GWPORT=$(pi_free_port)
+U=http://127.0.0.1:$GWPORT
+GWLOG=$PI_TEST_DIR/gateway.log
+export DATABASE_URL="host=$PI_TEST_DIR port=$PI_TEST_PORT dbname=$PI_TEST_DB user=postgres"
+GWPIDS=()
+start_gateway() {   # start_gateway PORT [ARGS...]
+  local port=$1; shift
+  PORT=$port API_KEY=$KEY MAX_FILE_SIZE_MB=${MAX_FILE_SIZE_MB:-8} "$GW" "$@" >>"$GWLOG" 2>&1 &
+  GWPIDS+=($!)
+  wait_until 10 curl -sf "http://127.0.0.1:$port/health"
+}
+stop_gateways() { local p; for p in "${GWPIDS[@]}"; do kill "$p" 2>/dev/null; done; }
+trap 'stop_gateways; pi_cluster_cleanup' EXIT
+start_gateway "$GWPORT" || { echo "gateway did not start:"; cat "$GWLOG"; exit 1; }
+
+# req METHOD PATH [curl args...]: sets STATUS and BODY
+req() {
+  local m=$1 p=$2; shift 2
+  local out
+  out=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $KEY" "$@" "$U$p")
+  STATUS=$out; BODY=$(cat "$PI_TEST_DIR/body")
+}
+jq_() { python3 -c "import sys,json; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1" <<<"$BODY" 2>/dev/null; }
+is_error() { [ "$STATUS" = "$1" ] && [ -n "$(jq_ 'd["error"]["code"]')" ] && [ -n "$(jq_ 'd["error"]["message"]')" ]; }
+
+echo "# REST"
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$U/health"); check "/health without key is 200" '[ "$STATUS" = 200 ]'
+STATUS=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' "$U/api/execute" -d '{"code":"1"}'); BODY=$(cat "$PI_TEST_DIR/body")
+check "no API key: 401 JSON error" is_error 401
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: wrong$KEY" "$U/api/execute" -d '{"code":"1"}')
+check "wrong API key: 401" '[ "$STATUS" = 401 ]'
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$U/api/execute" -d '{"code":"1"}')
+check "Authorization: Bearer works" '[ "$STATUS" = 200 ]'
+
+req POST /api/execute -d '{"code":"x = 6*7\nprint(x)\nx", "timeout": 30}'
+check "execute: stdout and result" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"stdout\"]")" = 42 ] && [ "$(jq_ "d[\"result\"][\"repr\"]")" = 42 ]'
+req POST /api/execute -d '{"code":"1/0"}'
+check "execute: python error is 200 with status failed" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = failed ] && [ "$(jq_ "d[\"error\"][\"type\"]")" = ZeroDivisionError ]'
+req POST /api/execute -d '{"timeout": 3}'
+check "execute without code: 400 naming it" 'is_error 400 && [[ "$BODY" == *code* ]]'
+req POST /api/execute -d '{"code": "print(1)",'
+check "bad JSON: 400 with line and column" 'is_error 400 && [[ "$BODY" == *"line 1, column"* ]]'
+req POST /api/execute -d '{"code":"1", "session_id":"not-a-uuid"}'
+check "bad session id: 400" 'is_error 400'
+req POST /api/execute -d '{"code":"1", "session_id":"00000000-0000-0000-0000-000000000000"}'
+check "unknown session: 404" 'is_error 404'
+req GET /api/nothing
+check "unknown route: 404" 'is_error 404'
+req GET /api/execute
+check "wrong method: 405" 'is_error 405'
+{ printf '{"code":"print(1)","pad":"'; head -c 9000000 /dev/zero | tr '\0' a; printf '"}'; } >"$PI_TEST_DIR/huge.json"
+req POST /api/execute --data-binary @"$PI_TEST_DIR/huge.json"
+check "body over MAX_FILE_SIZE_MB: 413" 'is_error 413'
+
+req POST /api/sessions -d '{"label":"t"}'
+SID=$(jq_ 'd["session_id"]'); check "create session" '[ "$STATUS" = 200 ] && [ ${#SID} = 36 ]'
+req POST "/api/files/upload?session_id=$SID&path=data.csv" --data-binary $'a,b\n1,2\n3,4\n'
+check "raw upload" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"size\"]")" = 12 ]'
+head -c 3000000 /dev/urandom >"$PI_TEST_DIR/big.bin"
+req POST /api/files/upload -F session_id="$SID" -F path=big.bin -F file=@"$PI_TEST_DIR/big.bin"
+check "multipart upload of 3 MB in chunks" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"size\"]")" = 3000000 ]'
+curl -s -H "X-API-Key: $KEY" -D "$PI_TEST_DIR/hdr" -o "$PI_TEST_DIR/big.out" "$U/api/files/download?session_id=$SID&path=big.bin"
+check "streamed download is byte-identical" cmp -s "$PI_TEST_DIR/big.bin" "$PI_TEST_DIR/big.out"
+curl -s -H "X-API-Key: $KEY" -D "$PI_TEST_DIR/hdr" -o /dev/null "$U/api/files/download?session_id=$SID&path=data.csv"
+check "download Content-Type text/csv" grep -qi '^Content-Type: text/csv' "$PI_TEST_DIR/hdr"
+req GET "/api/files?session_id=$SID"
+check "list files" '[ "$STATUS" = 200 ] && [[ "$BODY" == *data.csv* ]] && [[ "$BODY" == *big.bin* ]]'
+req POST /api/execute -d "{\"code\":\"import pandas as pd\nprint(pd.read_csv('data.csv')['b'].sum())\",\"session_id\":\"$SID\"}"
+check "code reads an uploaded file" '[ "$(jq_ "d[\"stdout\"]")" = 6 ]'
+req GET "/api/files/download?session_id=$SID&path=nope.txt"
+check "download of a missing file: 404" 'is_error 404'
+req GET "/api/files/download?session_id=$SID&path=../../etc/passwd"
+check "path escaping the workspace: 4xx" '[[ "$STATUS" == 4* ]]'
+req DELETE "/api/files?session_id=$SID&path=data.csv"
+check "delete file" '[ "$STATUS" = 200 ]'
+req DELETE "/api/files?session_id=$SID&path=data.csv"
+check "delete missing file: 404" 'is_error 404'
+req POST /api/files/upload --data-binary 'x'
+check "upload without session_id: 400" 'is_error 400'
+
+req POST /api/jobs/submit -d '{"code":"import time\ntime.sleep(0.3)\nprint(7)", "timeout": 30}'
+JOB=$(jq_ 'd["job_id"]'); check "submit job: pending" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = pending ]'
+job_done() { req GET "/api/jobs/$JOB/status"; [[ "$(jq_ 'd["status"]')" =~ ^(completed|failed|timeout|cancelled)$ ]]; }
+wait_until 60 job_done
+req GET "/api/jobs/$JOB/status"; check "job status completed with elapsed_ms" '[ "$(jq_ "d[\"status\"]")" = completed ] && [ -n "$(jq_ "d[\"elapsed_ms\"]")" ]'
+req GET "/api/jobs/$JOB/result"; check "job result stdout" '[ "$(jq_ "d[\"stdout\"]")" = 7 ]'
+req POST /api/jobs/submit -d '{"code":"import time\ntime.sleep(30)"}'; JOB=$(jq_ 'd["job_id"]')
+req POST "/api/jobs/$JOB/cancel"; check "cancel job" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"cancelled\"]")" = True ]'
+req GET /api/jobs/00000000-0000-0000-0000-000000000000/status; check "unknown job: 404" 'is_error 404'
+
+req POST /api/data/query -d '{"sql":"SELECT 1 AS one"}'
+check "data query" '[ "$STATUS" = 200 ] && [[ "$BODY" == *one* ]]'
+req POST /api/data/query -d '{"sql":"DELETE FROM pi.jobs"}'
+check "data query refuses writes: 400" 'is_error 400'
+req GET /api/data/datasets; check "datasets list" '[ "$STATUS" = 200 ] && [[ "$BODY" == *datasets* ]]'
+req POST /api/data/load-csv -d '{"file_path":"nope.csv","dataset_name":"x"}'
+check "load-csv without a session: 4xx JSON error" '[[ "$STATUS" == 4* ]] && is_error "$STATUS"'
+
+req GET /openapi.json
+check "openapi 3.1 lists the routes" '[ "$(jq_ "d[\"openapi\"]")" = 3.1.0 ] && [[ "$BODY" == *"/api/jobs/{id}/status"* ]] && [[ "$BODY" == *"/api/files/upload"* ]]'
+req GET /metrics
+check "metrics in Prometheus format" '[ "$STATUS" = 200 ] && [[ "$BODY" == *pi_gateway_requests_total* ]] && [[ "$BODY" == *pi_gateway_request_duration_seconds_bucket* ]] && [[ "$BODY" == *pi_jobs* ]]'
+
+echo "# MCP over HTTP, by hand"
+mcp() { req POST /mcp -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "$@"; }
+INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+curl -s -D "$PI_TEST_DIR/hdr" -o "$PI_TEST_DIR/body" -H "X-API-Key: $KEY" -H 'Content-Type: application/json' "$U/mcp" -d "$INIT"
+MSID=$(grep -i '^mcp-session-id:' "$PI_TEST_DIR/hdr" | cut -d' ' -f2 | tr -d '\r'); BODY=$(cat "$PI_TEST_DIR/body")
+check "initialize: session id and version 2025-06-18" '[ ${#MSID} = 32 ] && [ "$(jq_ "d[\"result\"][\"protocolVersion\"]")" = 2025-06-18 ]'
+mcp -d "${INIT/2025-06-18/1999-01-01}"
+check "unknown version negotiates to the latest" '[ "$(jq_ "d[\"result\"][\"protocolVersion\"]")" = 2025-11-25 ]'
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+check "notification: 202" '[ "$STATUS" = 202 ]'
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "ping" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"result\"]")" = "{}" ]'
+mcp -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "no Mcp-Session-Id: 400" '[ "$STATUS" = 400 ]'
+mcp -H "Mcp-Session-Id: ffffffffffffffffffffffffffffffff" -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "unknown session: 404" '[ "$STATUS" = 404 ]'
+mcp -H "Mcp-Session-Id: $MSID" -H 'MCP-Protocol-Version: 2030-01-01' -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "unsupported MCP-Protocol-Version: 400" '[ "$STATUS" = 400 ]'
+mcp -H "Mcp-Session-Id: $MSID" -H 'Origin: http://evil.example.com' -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "foreign Origin: 403" '[ "$STATUS" = 403 ]'
+mcp -H "Mcp-Session-Id: $MSID" -H 'Host: evil.example.com' -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "foreign Host: 403" '[ "$STATUS" = 403 ]'
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":3,"method":"nope"}'
+check "unknown method: -32601" '[ "$(jq_ "d[\"error\"][\"code\"]")" = -32601 ]'
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(5)"}}}'
+check "tools/call execute_code" '[[ "$(jq_ "d[\"result\"][\"content\"][0][\"text\"]")" == 5* ]]'
+req GET /mcp -H "Mcp-Session-Id: $MSID"; check "GET /mcp: 405" '[ "$STATUS" = 405 ]'
+req DELETE /mcp -H "Mcp-Session-Id: $MSID"; check "DELETE ends the session" '[ "$STATUS" = 200 ]'
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
+check "ended session: 404" '[ "$STATUS" = 404 ]'
+
+echo "# MCP with the official TypeScript SDK"
+NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
+if [ ! -d "$NODE_DIR/node_modules/@modelcontextprotocol/sdk" ]; then
+  mkdir -p "$NODE_DIR"
+  (cd "$NODE_DIR" && npm init -y >/dev/null && npm install --no-audit --no-fund \
+     @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 >/dev/null 2>&1)
+fi
+ln -sfn "$NODE_DIR/node_modules" "$HERE/node_modules"
+# does the extension keep Python state per session yet?  (not the gateway's job)
+S1=$(pi_sql "SELECT pi.create_session()")
+pi_sql "SELECT pi.execute('v = 1', 60, '$S1')" >/dev/null
+STATE_KEPT=$([ "$(pi_sql "SELECT pi.execute('print(v)', 60, '$S1')->>'stdout'")" = 1 ] && echo 1 || echo 0)
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) pass "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+    *) echo "  $line" ;;
+  esac
+done < <(PI_SESSION_STATE=$STATE_KEPT node "$HERE/mcp_client.mjs" "$U" "$KEY" 2>&1)
+
+echo "# --stdio"
+pi_wait_ready 60
+OUT=$(printf '%s\n' "$INIT" '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+  '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(40+2)"}}}' \
+  | "$GW" --stdio 2>/dev/null)
+check "stdio: initialize and a tool call" '[ "$(echo "$OUT" | wc -l)" = 2 ] && [[ "$OUT" == *42* ]]'
+
+echo "# robustness"
+. "$HERE/robustness.sh"
+
+echo "# PostgreSQL restart under the gateway"
+INFLIGHT_STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" -d '{"code":"import time\ntime.sleep(4)"}' --max-time 30 & sleep 1; pi_cluster_restart immediate >/dev/null; wait)
+check "call in flight during restart: 503" '[ "$INFLIGHT_STATUS" = 503 ]'
+pi_wait_ready 60
+req POST /api/execute -d '{"code":"print(1)"}'
+check "next call after restart works" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"stdout\"]")" = 1 ]'
+check "gateway still running" kill -0 "${GWPIDS[0]}"
+
+if [ "${PI_GATEWAY_CONFORMANCE:-1}" = 1 ]; then
+  echo "# MCP conformance suite"
+  . "$HERE/conformance.sh"
+fi
+
+summary
