@@ -153,7 +153,22 @@ start_gateway() {
   gw=$(command -v pi-gateway 2>/dev/null || true)
   [ -n "$gw" ] || gw=$PGBIN/pi-gateway
   [ -x "$gw" ] || return 0
-  GATEWAY_MSG="(pi-gateway found at $gw; gateway start-up not wired yet)"
+  # API_KEY: from the environment, else generated once into $PI_HOME/api_key
+  if [ -z "${API_KEY:-}" ]; then
+    [ -s "$PI_HOME/api_key" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PI_HOME/api_key")
+    API_KEY=$(cat "$PI_HOME/api_key")
+  fi
+  local host=${HOST:-127.0.0.1} port=${PORT:-8080} pidf=$STATE/pi-gateway.pid
+  local db=${DATABASE_URL:-"host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=postgres"}
+  if ! { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
+    # a supervisor that restarts pi-gateway if it dies; stop.sh TERMs it
+    API_KEY=$API_KEY HOST=$host PORT=$port DATABASE_URL=$db nohup bash -c \
+      'trap "kill \$c 2>/dev/null; exit 0" TERM INT; while :; do "$0" & c=$!; wait $c; sleep 1; done' \
+      "$gw" >>"$STATE/pi-gateway.log" 2>&1 </dev/null &
+    echo $! >"$pidf"
+  fi
+  GATEWAY_MSG="http://$host:$port  (REST /api/..., MCP /mcp, log $STATE/pi-gateway.log)
+            API key: $API_KEY  (send X-API-Key or Authorization: Bearer)"
 }
 GATEWAY_MSG=
 start_gateway
