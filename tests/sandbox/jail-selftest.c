@@ -267,12 +267,14 @@ main(int argc, char **argv)
 	if (jail_prepare(&cfg, err, sizeof(err)) < 0)
 		die("jail_prepare", err);
 	if (opt.bench > 0)
-		return bench(&cfg, &opt);
-
-	fflush(stdout);
-	status = run_once(&cfg, &opt, opt.cgroup && cfg.cgroup_mode != JAIL_CGROUP_NONE, &oom);
-	if (oom)
-		fprintf(stderr, "jail-selftest: oom_kill\n");
+		status = bench(&cfg, &opt);
+	else
+	{
+		fflush(stdout);
+		status = run_once(&cfg, &opt, opt.cgroup && cfg.cgroup_mode != JAIL_CGROUP_NONE, &oom);
+		if (oom)
+			fprintf(stderr, "jail-selftest: oom_kill\n");
+	}
 	if (opt.workspace == tmpws)
 	{
 		char		cmd[128];
@@ -281,7 +283,7 @@ main(int argc, char **argv)
 		if (system(cmd) != 0)
 			fprintf(stderr, "jail-selftest: could not remove %s\n", tmpws);
 	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
+	if (opt.bench > 0 || WIFEXITED(status))
+		return opt.bench > 0 ? status : WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
 }
