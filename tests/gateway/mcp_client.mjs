@@ -30,6 +30,7 @@ async function streamable() {
     check(`tools/list has ${n}`, names.includes(n));
   check("every tool has input and output schema", tools.every((t) => t.inputSchema && t.outputSchema && t.description));
 
+  let st;
   let r = await client.callTool({ name: "execute_code", arguments: { code: "x = 40 + 2\nprint('hello')\nx" } });
   check("execute_code runs", !r.isError && text(r).includes("hello") && text(r).includes("42"), JSON.stringify(r).slice(0, 300));
   check("structuredContent", r.structuredContent?.status === "completed");
@@ -79,7 +80,7 @@ async function streamable() {
   r = await client.callTool({ name: "load_dataset", arguments: { file_path: "weather.csv", dataset_name: "weather" } });
   const job = r.structuredContent?.job_id;
   check("load_dataset returns a job", !r.isError && !!job, text(r));
-  let st;
+
   for (let i = 0; i < 100 && job; i++) {
     st = await client.callTool({ name: "get_job_status", arguments: { job_id: job } });
     if (!["pending", "running"].includes(st.structuredContent?.status)) break;
