@@ -24,7 +24,8 @@ OBJS = \
 	bgworker/launcher.o \
 	bgworker/worker.o
 
-PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker
+# -iquote: bgworker/limits.h must not shadow the system <limits.h>
+PG_CPPFLAGS = -I$(srcdir)/extension -iquote $(srcdir)/bgworker
 PG_CFLAGS = -Wno-declaration-after-statement
 
 # JIT bitcode would need clang at build time, which a fresh machine lacks.

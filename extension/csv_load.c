@@ -187,12 +187,14 @@ setup_columns(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *first)
 
 		if (a->header)
 		{
+			int			bad_at;
+
+			/* converted to UTF-8 by csv_convert_header() inside the load's transaction */
 			col->original = pnstrdup(first->fields[i], first->lengths[i]);
-			if (o->encoding)
-				col->original = (char *) pg_do_encoding_conversion((unsigned char *) col->original,
-																   strlen(col->original),
-																   pg_char_to_encoding(o->encoding),
-																   GetDatabaseEncoding());
+			if (o->encoding == NULL &&
+				!csv_valid_utf8(col->original, strlen(col->original), &bad_at))
+				load_error(psprintf("the header of column %d is not valid UTF-8", i + 1), NULL,
+						   "Save the file as UTF-8, or name its encoding, e.g. options {\"encoding\": \"latin1\"}.");
 		}
 		col->name = safe_column_name(col->original, i, a->columns, i);
 		col->types = CSV_ALL_TYPES;
@@ -571,4 +573,21 @@ void
 csv_feed_end(void)
 {
 	memset(&feed, 0, sizeof(feed));
+}
+
+/*
+ * Convert the header texts of a file in another encoding; needs a
+ * transaction (the conversion function is looked up in the catalog).
+ */
+void
+csv_convert_header(CsvAnalysis *a, const CsvLoadOptions *o)
+{
+	if (o->encoding == NULL || !a->header)
+		return;
+	for (int i = 0; i < a->ncolumns; i++)
+		a->columns[i].original = (char *)
+			pg_do_encoding_conversion((unsigned char *) a->columns[i].original,
+									  strlen(a->columns[i].original),
+									  pg_char_to_encoding(o->encoding),
+									  GetDatabaseEncoding());
 }

@@ -62,6 +62,7 @@ typedef void (*CsvProgressFn) (int64 bytes_done, int64 bytes_total);
 
 extern void csv_analyse(int fd, const CsvLoadOptions *options, CsvAnalysis *analysis,
 						CsvProgressFn progress);
+extern void csv_convert_header(CsvAnalysis *analysis, const CsvLoadOptions *options);
 extern void csv_feed_begin(int fd, const CsvAnalysis *analysis, CsvProgressFn progress);
 extern int	csv_feed_read(void *outbuf, int minread, int maxread);
 extern void csv_feed_end(void);

@@ -29,6 +29,7 @@
 #include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_node.h"
+#include "parser/parse_relation.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -343,6 +344,11 @@ copy_into(const char *table, const CsvAnalysis *a, const CsvLoadOptions *o,
 	ParseState *pstate = make_parsestate(NULL);
 	CopyFromState cstate;
 	uint64		rows;
+	ParseNamespaceItem *nsitem;
+
+	/* COPY's executor state finds the target through the range table */
+	nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	nsitem->p_rte->requiredPerms = ACL_INSERT;
 
 	csv_feed_begin(load_fd, a, progress);
 	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, csv_feed_read, NIL,
@@ -495,6 +501,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
+		csv_convert_header(&a, &o);
 		bytes = load_in_transaction(name, job_id, path, &a, &o, progress, &rows);
 		PopActiveSnapshot();
 		CommitTransactionCommand();

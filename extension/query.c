@@ -297,6 +297,9 @@ pi_query(PG_FUNCTION_ARGS)
 	{
 		(void) set_config_option("search_path", QUERY_SCHEMA, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		/* dates and times in JSON read the same for every client */
+		(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		SetUserIdAndSecContext(reader, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		XactReadOnly = true;
