@@ -36,10 +36,11 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 include bgworker/executor.mk
+include gateway/gateway.mk
 
-all: bgworker/pi-executor
-install: install-executor
-clean: clean-executor
+all: bgworker/pi-executor gateway/pi-gateway
+install: install-executor install-gateway
+clean: clean-executor clean-gateway
 
 .PHONY: deps run stop test
 

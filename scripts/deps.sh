@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config uuid-runtime procps
   postgresql-15 postgresql-server-dev-15 postgresql-client-15 postgresql-contrib
-  libpython3.11-dev libseccomp-dev libjansson-dev libmicrohttpd-dev
+  libpython3.11-dev libseccomp-dev libjansson-dev libmicrohttpd-dev libpq-dev curl
   libipc-run-perl
   python3-numpy python3-pandas python3-matplotlib python3-seaborn python3-plotly
   python3-scipy python3-sklearn python3-statsmodels python3-openpyxl
