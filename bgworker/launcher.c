@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -70,7 +72,7 @@ pi_register_launcher(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = 1;
 	strlcpy(worker.bgw_library_name, "power_interpreter", BGW_MAXLEN);
@@ -245,6 +247,30 @@ start_worker(int slot)
 }
 
 /*
+ * Does pi.database exist?  The launcher is connected to no database but can
+ * read the shared catalog pg_database; without this check, workers started
+ * before "createdb" would die and be restarted in a loop.
+ */
+static bool
+database_exists(void)
+{
+	static bool logged = false;
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = OidIsValid(get_database_oid(pi_database, true));
+	CommitTransactionCommand();
+	if (!exists && !logged)
+		ereport(LOG,
+				(errmsg("pi launcher: database \"%s\" does not exist yet; job workers start when it does",
+						pi_database),
+				 errhint("Create it and run CREATE EXTENSION power_interpreter in it, or set pi.database.")));
+	logged = !exists;
+	return exists;
+}
+
+/*
  * Start the workers that are not running.  A slot that a worker of an
  * earlier launcher still holds is left to it.
  */
@@ -252,6 +278,7 @@ static void
 supervise_workers(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	bool		checked_database = false;
 
 	for (int i = 0; i < pi_max_concurrent_jobs; i++)
 	{
@@ -276,6 +303,9 @@ supervise_workers(void)
 		SpinLockRelease(&pi_shared->mutex);
 		if (holder != 0 && kill(holder, 0) == 0)
 			continue;
+		if (!checked_database && !database_exists())
+			return;
+		checked_database = true;
 
 		if (!start_worker(i))
 			w->next_start = TimestampTzPlusMilliseconds(now, RESTART_BACKOFF_MS * 6);
@@ -298,6 +328,7 @@ pi_launcher_main(Datum main_arg)
 	workers = MemoryContextAllocZero(TopMemoryContext,
 									 sizeof(ManagedWorker) * pi_max_concurrent_jobs);
 	on_proc_exit(stop_executor, (Datum) 0);
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	ereport(LOG,
 			(errmsg("pi launcher started: %d job workers for database \"%s\", %d sync slots",

@@ -189,6 +189,12 @@ rescue_body(void *arg)
 		ereport(LOG,
 				(errmsg("pi worker %d: rescued %llu job(s) whose worker or executor stopped",
 						my_slot + 1, (unsigned long long) SPI_processed)));
+
+	/* the same sweep retires sessions past pi.session_ttl */
+	rc = (int) pi_expire_sessions();
+	if (rc > 0)
+		ereport(LOG, (errmsg("pi worker %d: removed %d expired session(s) and their workspaces",
+							 my_slot + 1, rc)));
 }
 
 /* ---- claim ------------------------------------------------------------- */

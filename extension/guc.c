@@ -31,6 +31,7 @@ char	   *pi_workspace_root = NULL;
 bool		pi_record_sync_runs = true;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
+int			pi_session_ttl = 7 * 86400;
 
 void
 pi_define_settings(void)
@@ -116,6 +117,11 @@ pi_define_settings(void)
 							"Largest max_rows that pi.query accepts.",
 							NULL, &pi_query_max_rows, 100000, 1, 10000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.session_ttl",
+							"Sessions unused for this long are removed with their workspace.",
+							NULL, &pi_session_ttl, 7 * 86400, 60, 365 * 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pi");
 }

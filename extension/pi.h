@@ -34,6 +34,7 @@ extern char *pi_workspace_root;
 extern bool pi_record_sync_runs;
 extern int	pi_query_timeout;
 extern int	pi_query_max_rows;
+extern int	pi_session_ttl;
 
 extern void pi_define_settings(void);
 extern const char *pi_workspace_root_path(void);
@@ -108,6 +109,7 @@ extern PiRunOutcome pi_run_code(const PiRunRequest *req,
 
 /* Sessions (sessions.c). */
 extern char *pi_session_workspace(pg_uuid_t *session_id, bool touch);
+extern uint64 pi_expire_sessions(void);
 
 /* Argument checks and result helpers (execute.c). */
 extern char *pi_checked_code(FunctionCallInfo fcinfo, int argno);

@@ -55,6 +55,11 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_create_session'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION pi.close_session(session_id uuid)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pi_close_session'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pi.execute(code text, timeout_s integer DEFAULT 60,
 						   session_id uuid DEFAULT NULL)
 RETURNS jsonb

@@ -21,10 +21,12 @@
 #include "utils/uuid.h"
 
 #include "pi.h"
+#include "workspace_path.h"
 
 #define SESSION_LABEL_MAX 200
 
 PG_FUNCTION_INFO_V1(pi_create_session);
+PG_FUNCTION_INFO_V1(pi_close_session);
 
 static void
 make_directory(const char *path)
@@ -121,4 +123,61 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	make_directory(pi_workspace_root_path());
 	make_directory(workspace);
 	return workspace;
+}
+
+/*
+ * pi.close_session(session_id uuid) returns boolean: the session's row and
+ * its workspace are removed; false when there was no such session.  Jobs
+ * of the session stay in the history, without their session.
+ */
+Datum
+pi_close_session(PG_FUNCTION_ARGS)
+{
+	char	   *workspace = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("session_id must not be null"),
+				 errhint("Pass the id that pi.create_session() returned.")));
+	SPI_connect();
+	if (SPI_execute_with_args("DELETE FROM pi.sessions WHERE id = $1 RETURNING workspace",
+							  1, (Oid[]) {UUIDOID}, (Datum[]) {PG_GETARG_DATUM(0)},
+							  NULL, false, 1) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not close the session");
+	if (SPI_processed == 1)
+		workspace = MemoryContextStrdup(TopTransactionContext,
+										SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (workspace == NULL)
+		PG_RETURN_BOOL(false);
+
+	/*
+	 * The directory goes at once, even if this transaction later rolls back:
+	 * the row would then name an empty workspace, which is recreated on use.
+	 */
+	(void) workspace_remove_tree(workspace);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * Remove sessions unused for longer than pi.session_ttl, with their
+ * workspaces; called by the job workers from time to time, in a
+ * transaction.  Returns how many were removed.
+ */
+uint64
+pi_expire_sessions(void)
+{
+	uint64		n;
+
+	if (SPI_execute_with_args("DELETE FROM pi.sessions WHERE id IN (SELECT id FROM pi.sessions"
+							  " WHERE last_used_at < now() - make_interval(secs => $1)"
+							  " FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING workspace",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(pi_session_ttl)},
+							  NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not expire sessions");
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+		(void) workspace_remove_tree(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return n;
 }

@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -185,4 +186,60 @@ workspace_open_parent(int rootfd, const char *path, bool create, const char **na
 	}
 	pfree(copy);
 	return cur;
+}
+
+/*
+ * Remove everything beneath dirfd without following a single link: a
+ * workspace is full of whatever sandboxed code left there.
+ */
+static void
+remove_beneath(int dirfd, int depth)
+{
+	int			fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL)
+	{
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL)
+	{
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < 64)
+		{
+			int			sub = openat(dirfd, de->d_name,
+									 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0)
+			{
+				remove_beneath(sub, depth + 1);
+				close(sub);
+			}
+			(void) unlinkat(dirfd, de->d_name, AT_REMOVEDIR);
+		}
+		else
+			(void) unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(dir);
+}
+
+/* Remove a workspace directory and all it holds; false if it was absent. */
+bool
+workspace_remove_tree(const char *path)
+{
+	int			fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	remove_beneath(fd, 0);
+	close(fd);
+	return rmdir(path) == 0;
 }

@@ -17,6 +17,7 @@
 extern void workspace_check_path(const char *path);
 extern int	workspace_openat(int dirfd, const char *path, int flags, mode_t mode);
 extern int	workspace_open_parent(int rootfd, const char *path, bool create, const char **name);
+extern bool workspace_remove_tree(const char *path);
 extern void workspace_report_error(const char *path, const char *action, int err) pg_attribute_noreturn();
 
 #endif							/* WORKSPACE_PATH_H */
