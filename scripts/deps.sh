@@ -9,11 +9,17 @@ PACKAGES=(
   build-essential pkg-config uuid-runtime procps
   postgresql-15 postgresql-server-dev-15 postgresql-client-15 postgresql-contrib
   libpython3.11-dev libseccomp-dev libjansson-dev libmicrohttpd-dev libpq-dev curl
-  libipc-run-perl
+  libipc-run-perl wrk bc
   python3-numpy python3-pandas python3-matplotlib python3-seaborn python3-plotly
   python3-scipy python3-sklearn python3-statsmodels python3-openpyxl
   python3-xlsxwriter python3-tabulate python3-pdfminer python3-pypdf
 )
+
+# Node.js and npm run the MCP client tests; the machine image may bring its
+# own Node.js build, so Debian's is installed only when there is none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
