@@ -105,6 +105,7 @@ if [ "$(as_pg cat "$DATA/pi_settings.conf" 2>/dev/null || true)" != "$SETTINGS" 
 fi
 
 running=0
+PG_STARTED=1
 if as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then running=1; fi
 
 if [ $running = 1 ] && [ $changed = 1 ]; then
@@ -118,6 +119,7 @@ elif [ $running = 0 ]; then
     exit 1
   fi
 else
+  PG_STARTED=0
   echo "Already running (data: $DATA)"
 fi
 
@@ -146,31 +148,71 @@ if [ $ready = 0 ]; then
 fi
 
 # ---- gateway ----------------------------------------------------------------
-# start_gateway: starts pi-gateway (REST + MCP) once it exists; until then it
-# does nothing.  It will need API_KEY, DATABASE_URL and PORT.
-start_gateway() {
-  local gw
-  gw=$(command -v pi-gateway 2>/dev/null || true)
-  [ -n "$gw" ] || gw=$PGBIN/pi-gateway
-  [ -x "$gw" ] || return 0
-  # API_KEY: from the environment, else generated once into $PI_HOME/api_key
-  if [ -z "${API_KEY:-}" ]; then
-    [ -s "$PI_HOME/api_key" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PI_HOME/api_key")
-    API_KEY=$(cat "$PI_HOME/api_key")
-  fi
-  local host=${HOST:-127.0.0.1} port=${PORT:-8080} pidf=$STATE/pi-gateway.pid
-  local db=${DATABASE_URL:-"host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=postgres"}
-  if ! { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
-    # a supervisor that restarts pi-gateway if it dies; stop.sh TERMs it
-    API_KEY=$API_KEY HOST=$host PORT=$port DATABASE_URL=$db nohup bash -c \
-      'trap "kill \$c 2>/dev/null; exit 0" TERM INT; while :; do "$0" & c=$!; wait $c; sleep 1; done' \
-      "$gw" >>"$STATE/pi-gateway.log" 2>&1 </dev/null &
-    echo $! >"$pidf"
-  fi
-  GATEWAY_MSG="http://$host:$port  (REST /api/..., MCP /mcp, log $STATE/pi-gateway.log)
-            API key: $API_KEY  (send X-API-Key or Authorization: Bearer)"
-}
+# start_gateway: starts pi-gateway (REST + MCP over HTTP on 127.0.0.1:$PORT,
+# default 8080) when the binary is installed; does nothing otherwise.  It runs
+# as the postgres user and connects over the cluster's Unix socket.  API_KEY
+# comes from the environment, or from $STATE/api_key (generated on first use,
+# mode 0600).  It is restarted whenever PostgreSQL was (re)started by this run.
 GATEWAY_MSG=
+start_gateway() {
+  local gw pidfile=$STATE/pi-gateway.pid keyfile=$STATE/api_key gwlog=$STATE/pi-gateway.log
+  local gwport=${PORT:-8080} pid key
+  gw=$PGBIN/pi-gateway
+  [ -x "$gw" ] || gw=$(command -v pi-gateway 2>/dev/null || true)
+  [ -n "$gw" ] && [ -x "$gw" ] || return 0
+
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [ -n "$pid" ] && as_pg kill -0 "$pid" 2>/dev/null; then
+    if [ "$PG_STARTED" = 0 ]; then
+      GATEWAY_MSG="http://127.0.0.1:$gwport (already running, pid $pid; log $gwlog)"
+      return 0
+    fi
+    as_pg kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 25); do as_pg kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+
+  if [ -n "${API_KEY:-}" ]; then
+    key=$API_KEY
+  else
+    key=$(as_pg cat "$keyfile" 2>/dev/null || true)
+    if [ -z "$key" ]; then
+      key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+      printf '%s\n' "$key" | as_pg sh -c "umask 077; cat > '$keyfile'"
+    fi
+  fi
+
+  # detached (own session) so that it outlives this script and the terminal
+  local runas=(runuser -u postgres --)
+  [ "$(id -u)" = 0 ] || runas=(sudo -u postgres --)
+  [ "$(id -u)" = "$(id -u postgres)" ] && runas=()
+  (cd / && setsid -f "${runas[@]}" sh -c \
+    'echo $$ > "$1"; log=$2; shift 2; exec "$@" >>"$log" 2>&1 </dev/null' \
+    sh "$pidfile" "$gwlog" \
+    env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+      API_KEY="$key" HOST=127.0.0.1 PORT="$gwport" \
+      DATABASE_URL="${DATABASE_URL:-host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=postgres}" \
+      MAX_FILE_SIZE_MB="${MAX_FILE_SIZE_MB:-500}" \
+      "$gw" </dev/null >/dev/null 2>&1)
+  local up=0
+  for _ in $(seq 1 50); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$gwport/health" 2>/dev/null; then up=1; break; fi
+    sleep 0.2
+  done
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [ $up = 1 ]; then
+    GATEWAY_MSG="http://127.0.0.1:$gwport (REST /api/..., MCP; pid $pid; log $gwlog)"
+  else
+    GATEWAY_MSG="pi-gateway did not answer on 127.0.0.1:$gwport within 10 s; see $gwlog"
+    tail -n 5 "$gwlog" >&2 2>/dev/null || true
+  fi
+  if [ -n "${API_KEY:-}" ]; then
+    GATEWAY_MSG="$GATEWAY_MSG
+            API key: the API_KEY you set"
+  else
+    GATEWAY_MSG="$GATEWAY_MSG
+            API key: in $keyfile (set API_KEY to choose one)"
+  fi
+}
 start_gateway
 
 # ---- how to reach it ------------------------------------------------------

@@ -26,8 +26,9 @@ DATA=$STATE/data
 
 # (the gateway, once it exists, is stopped here too)
 if [ -f "$STATE/pi-gateway.pid" ]; then
-  kill "$(cat "$STATE/pi-gateway.pid")" 2>/dev/null || true
-  rm -f "$STATE/pi-gateway.pid"
+  as_pg kill "$(cat "$STATE/pi-gateway.pid")" 2>/dev/null || true
+  as_pg rm -f "$STATE/pi-gateway.pid" || true
+  echo "pi-gateway stopped"
 fi
 
 if [ -f "$DATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
