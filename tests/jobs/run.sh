@@ -36,6 +36,11 @@ executor_pid() {
   done | tail -n 1
 }
 
+# pi-executor processes reparented to init (left behind by a dead parent)
+orphans() { ps -eo ppid=,args= | awk '$1 == 1 && /pi-executor/' | wc -l; }
+_no_new_orphans() { [ "$(orphans)" -le "$ORPHANS0" ]; }
+ORPHANS0=$(orphans)
+
 # ---------------------------------------------------------------- (a)
 if want a; then
 echo "# (a) 200 async jobs"
@@ -180,6 +185,11 @@ check "(f) no job left running" wait_sql 30 \
   "SELECT count(*) FROM pi.jobs WHERE status = 'running'" 0
 check "(f) pi.execute works after restart" pi_wait_ready 60
 
+fi
+
+if want d || want e || want f; then
+  check "no pi-executor process left orphaned by the kills and restarts" wait_until 20 _no_new_orphans \
+    || ps -eo pid,ppid,etime,args | awk '$2 == 1 && /pi-executor/' | sed 's/^/#     /'
 fi
 
 summary
