@@ -123,8 +123,23 @@ csv_next_record(CsvScanner *scanner, CsvRecord *record, bool at_eof)
 				i++;
 				continue;
 			}
-			if (c == '\n')
-				lines++;
+			/* copy the run up to the next quote or escape in one go */
+			{
+				int			run = i;
+
+				while (run < end && s[run] != quote && s[run] != escape)
+				{
+					if (s[run] == '\n')
+						lines++;
+					run++;
+				}
+				if (run > i)
+				{
+					appendBinaryStringInfo(f, s + i, run - i);
+					i = run;
+					continue;
+				}
+			}
 			appendStringInfoChar(f, c);
 			i++;
 			continue;
@@ -164,8 +179,16 @@ csv_next_record(CsvScanner *scanner, CsvRecord *record, bool at_eof)
 			i++;
 			continue;
 		}
-		appendStringInfoChar(f, c);
-		i++;
+		/* copy the run up to the next special byte in one go */
+		{
+			int			run = i + 1;
+
+			while (run < end && s[run] != delim && s[run] != '\n' &&
+				   s[run] != '\r' && s[run] != quote)
+				run++;
+			appendBinaryStringInfo(f, s + i, run - i);
+			i = run;
+		}
 	}
 
 	if (!at_eof)
