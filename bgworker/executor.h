@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "jail.h"
+
 #define EXECUTOR_LOG_PREFIX "pi-executor: "
 
 /*
@@ -33,6 +35,16 @@
 #define EXECUTOR_DEFAULT_FILE_SIZE_MB	500
 #define EXECUTOR_DEFAULT_OUTPUT_BYTES	(1024 * 1024)
 
+/*
+ * Sandbox sizes of one run (docs/sandbox.md).  The private /tmp and
+ * /dev/shm are tmpfs: their pages count against the run's memory cgroup,
+ * and these caps keep a disk-fill of /tmp from growing up to the memory
+ * limit.  The pids limit counts processes and threads of the whole run.
+ */
+#define EXECUTOR_TMP_MB				512
+#define EXECUTOR_SHM_MB				64
+#define EXECUTOR_PIDS_MAX			256
+
 /* What the command line configures. */
 typedef struct ExecutorConfig
 {
@@ -40,7 +52,25 @@ typedef struct ExecutorConfig
 	const char *workspace_root; /* absolute, exists */
 	int			max_sync;		/* concurrent "sync" runs (pi.execute) */
 	int			max_async;		/* concurrent "async" runs (job workers) */
+	bool		sandbox_off;	/* --sandbox off: runs are NOT confined */
 } ExecutorConfig;
+
+/*
+ * Whether runs are sandboxed.  ON: every run goes through jail_clone and
+ * jail_enter.  OFF: explicitly requested (pi.sandbox = off), plain fork.
+ * UNAVAILABLE: the kernel refused the sandbox at start-up; every run is
+ * answered with SandboxUnavailable and no code runs.
+ */
+typedef enum SandboxMode
+{
+	SANDBOX_ON,
+	SANDBOX_OFF,
+	SANDBOX_UNAVAILABLE
+} SandboxMode;
+
+extern SandboxMode executor_sandbox_mode;
+extern JailConfig executor_jail;		/* valid when SANDBOX_ON */
+extern char executor_sandbox_error[512];	/* why, when UNAVAILABLE */
 
 /* One parsed 'Q' request; strings are owned by the connection. */
 typedef struct RunRequest
@@ -109,6 +139,8 @@ typedef struct Conn
 	char	   *temp_workspace; /* NULL for a session workspace */
 
 	pid_t		pid;
+	JailCgroup	cg;				/* the run's cgroup (sandbox on) */
+	bool		oom;			/* the memory cgroup OOM-killed in the run */
 	double		started;
 	double		elapsed_ms;
 	int			wait_status;
@@ -148,8 +180,11 @@ extern void close_fd(int *fd);
 
 /* executor_child.c */
 extern bool executor_child_prepare(void);
+extern void executor_before_fork(void);
+extern void executor_after_fork_parent(void);
 extern void executor_child_main(const RunRequest *req, int stdout_fd,
 								int stderr_fd, int result_fd,
-								pid_t zygote_pid) __attribute__((noreturn));
+								pid_t zygote_pid, int sync_fd)
+			__attribute__((noreturn));
 
 #endif							/* PI_EXECUTOR_H */

@@ -30,7 +30,10 @@ PI_EXEC_OBJS = \
 	bgworker/limits.exec.o
 
 PI_EXEC_HEADERS = bgworker/executor.h bgworker/executor_protocol.h \
-	bgworker/sandbox.h bgworker/limits.h
+	bgworker/sandbox.h bgworker/limits.h bgworker/jail.h
+
+# The kernel sandbox library (JAIL_OBJS, JAIL_LIBS = -lseccomp).
+-include bgworker/jail.mk
 
 # ".exec.o" keeps these objects apart from PGXS's %.o rule and its flags.
 bgworker/%.exec.o: bgworker/%.c $(PI_EXEC_HEADERS)
@@ -45,8 +48,8 @@ bgworker/runner_py.h: bgworker/runner.py
 	  od -An -v -tx1 $< | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 
-bgworker/pi-executor: $(PI_EXEC_OBJS)
-	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -o $@ $(PI_EXEC_OBJS) $(PI_EXEC_LIBS)
+bgworker/pi-executor: $(PI_EXEC_OBJS) $(JAIL_OBJS)
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -o $@ $(PI_EXEC_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
 
 tests/executor/pi-exec-client: tests/executor/pi-exec-client.c bgworker/executor_protocol.h
 	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -iquote bgworker -o $@ $< -ljansson
@@ -61,5 +64,5 @@ check-executor: bgworker/pi-executor tests/executor/pi-exec-client
 	bash tests/executor/run.sh
 
 clean-executor:
-	rm -f bgworker/pi-executor $(PI_EXEC_OBJS) bgworker/runner_py.h \
+	rm -f bgworker/pi-executor $(PI_EXEC_OBJS) $(JAIL_OBJS) bgworker/runner_py.h \
 		bgworker/runner_py.h.tmp tests/executor/pi-exec-client

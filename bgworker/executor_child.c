@@ -122,7 +122,13 @@ child_setup_fds(int stdout_fd, int stderr_fd, int result_fd)
 {
 	int			devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	if (devnull < 0 || dup2(devnull, 0) < 0)
+	/*
+	 * No /dev/null only when jail_enter failed half-way through building
+	 * the root: still set up 1-3, so the SandboxError is reported.
+	 */
+	if (devnull < 0)
+		close(0);
+	else if (dup2(devnull, 0) < 0)
 		return false;
 	if (dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
 		return false;
@@ -167,11 +173,40 @@ py_text_or_none(const char *text)
 
 /* Call runner.run(code, workspace_is_session, session_id, job_id, fd, ...). */
 static bool
-child_call_runner(const RunRequest *req)
+child_call_runner(const RunRequest *req, bool jailed)
 {
 	PyObject   *args;
 	PyObject   *kwargs;
+	PyObject   *env;
 	PyObject   *ret = NULL;
+	int			i;
+
+	/*
+	 * The fixed environment for os.environ: jail_enter replaced the C
+	 * environment, but os.environ is the mapping the zygote built at start.
+	 */
+	if (jailed)
+	{
+		env = PyList_New(0);
+		for (i = 0; env != NULL && jail_default_env[i] != NULL; i++)
+		{
+			PyObject   *item = PyUnicode_FromString(jail_default_env[i]);
+
+			if (item == NULL || PyList_Append(env, item) < 0)
+				Py_CLEAR(env);
+			Py_XDECREF(item);
+		}
+		if (env == NULL)
+		{
+			PyErr_Print();
+			return false;
+		}
+	}
+	else
+	{
+		env = Py_None;
+		Py_INCREF(env);
+	}
 
 	args = Py_BuildValue("(NNNNi)",
 						 PyUnicode_DecodeUTF8(req->code, req->code_len, "replace"),
@@ -179,9 +214,10 @@ child_call_runner(const RunRequest *req)
 						 py_text_or_none(req->session_id),
 						 py_text_or_none(req->job_id),
 						 CHILD_RESULT_FD);
-	kwargs = Py_BuildValue("{s:i, s:i}",
+	kwargs = Py_BuildValue("{s:i, s:i, s:N}",
 						   "memory_mb", req->memory_mb,
-						   "max_file_size_mb", req->max_file_size_mb);
+						   "max_file_size_mb", req->max_file_size_mb,
+						   "environment", env);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);
@@ -195,16 +231,40 @@ child_call_runner(const RunRequest *req)
 	return true;
 }
 
+/* Around fork/jail_clone in the zygote (the loop has no Python.h). */
+void
+executor_before_fork(void)
+{
+	PyOS_BeforeFork();
+}
+
+void
+executor_after_fork_parent(void)
+{
+	PyOS_AfterFork_Parent();
+}
+
 /*
  * Everything a forked child does.  The order matters: Python's own after-
  * fork bookkeeping first (it re-creates locks the zygote might hold), then
- * process-level isolation, then the sandbox, and only then user code.
+ * the kernel sandbox (jail_enter: namespaces, new root, privileges, the
+ * wait for the cgroup, seccomp), then descriptors, rlimits, and only then
+ * user code.
+ *
+ * jail_enter runs before child_setup_fds because close_range would close
+ * the sync pipe it waits on; its error is reported once the result
+ * channel is at fd 3.  With the sandbox the child is PID 1 of its own PID
+ * namespace: getppid() is 0 there, the parent-death signal is set by
+ * jail_enter, and the working directory already is /workspace.
  */
 void
 executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
-					int result_fd, pid_t zygote_pid)
+					int result_fd, pid_t zygote_pid, int sync_fd)
 {
 	const char *err;
+	char		jail_err[512] = "";
+	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
+	bool		jail_failed = false;
 
 	PyOS_AfterFork_Child();
 	child_reset_signals();
@@ -212,17 +272,37 @@ executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
 	/* own process group, so a timeout kills whatever the code spawned too */
 	setpgid(0, 0);
 
+	if (jailed)
+	{
+		JailSpec	spec;
+
+		memset(&spec, 0, sizeof(spec));
+		spec.workspace = req->workspace;
+		spec.tmp_size_mb = EXECUTOR_TMP_MB;
+		spec.shm_size_mb = EXECUTOR_SHM_MB;
+		spec.hostname = NULL;
+		spec.env = jail_default_env;
+		spec.sync_fd = sync_fd;
+		jail_failed = jail_enter(&executor_jail, &spec, jail_err,
+								 sizeof(jail_err)) < 0;
+	}
+
 	if (!child_setup_fds(stdout_fd, stderr_fd, result_fd))
 		_exit(CHILD_EXIT_SETUP_FAILED);
+	if (jail_failed)
+		child_fail("SandboxError", jail_err);
 
-	/* die with the zygote; the check closes the race with its exit */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != zygote_pid)
-		_exit(CHILD_EXIT_SETUP_FAILED);
+	if (!jailed)
+	{
+		/* die with the zygote; the check closes the race with its exit */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != zygote_pid)
+			_exit(CHILD_EXIT_SETUP_FAILED);
+	}
 
 	if ((err = sandbox_enter(req)) != NULL)
 		child_fail("SandboxError", err);
 
-	if (chdir(req->workspace) != 0)
+	if (!jailed && chdir(req->workspace) != 0)
 	{
 		char		msg[512];
 
@@ -231,5 +311,5 @@ executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
 		child_fail("WorkspaceError", msg);
 	}
 
-	_exit(child_call_runner(req) ? 0 : CHILD_EXIT_RUNNER_FAILED);
+	_exit(child_call_runner(req, jailed) ? 0 : CHILD_EXIT_RUNNER_FAILED);
 }

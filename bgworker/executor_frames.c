@@ -285,6 +285,19 @@ conn_answer_run(Conn *c)
 				 c->req.timeout_ms / 1000.0);
 		status = "timeout", error = make_error("TimeoutError", msg);
 	}
+	else if (c->oom && (final == NULL ||
+						json_is_null(json_object_get(final, "error")) == false))
+	{
+		char		msg[300];
+
+		/* the memory cgroup's OOM killer ended (part of) the run */
+		snprintf(msg, sizeof(msg),
+				 "the run used more than its memory limit of %d MB (pi.max_memory_mb; "
+				 "the whole process tree counts, files in /tmp and /dev/shm included) "
+				 "and was killed",
+				 c->req.memory_mb);
+		status = "failed", error = make_error("MemoryLimitExceeded", msg);
+	}
 	else if (final == NULL)
 		status = "failed", error = death_error(c);
 	else

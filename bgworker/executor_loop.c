@@ -65,7 +65,16 @@ static void
 conn_kill_run(Conn *c)
 {
 	if (c->pid > 0)
+	{
+		/*
+		 * The group, and the run's first process itself: with the sandbox
+		 * it is PID 1 of the run's PID namespace, and its death makes the
+		 * kernel kill everything else in the namespace, whatever process
+		 * group or session the code moved to.
+		 */
 		kill(-c->pid, SIGKILL);
+		kill(c->pid, SIGKILL);
+	}
 }
 
 static void
@@ -218,16 +227,27 @@ start_error(const char *what)
 	return msg;
 }
 
-/* Fork the child of a queued run; NULL on success, else why not. */
+/*
+ * Fork the child of a queued run; NULL on success, else why not (and
+ * *errtype the error type to report).
+ *
+ * With the sandbox on, the child is created by jail_clone() (fork with
+ * every namespace created in the same call) and waits on the sync pipe,
+ * inside jail_enter(), until the parent has put it into its own memory
+ * and pids cgroup: no user code runs outside its limits.
+ */
 static const char *
-start_run(Conn *c)
+start_run(Conn *c, const char **errtype)
 {
 	int			out[2] = {-1, -1},
 				err[2] = {-1, -1},
-				res[2] = {-1, -1};
+				res[2] = {-1, -1},
+				sync[2] = {-1, -1};
+	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
 	sigset_t	all,
 				old;
 
+	*errtype = "ExecutorError";
 	if (c->req.workspace == NULL)
 	{
 		char		path[PATH_MAX];
@@ -240,10 +260,11 @@ start_run(Conn *c)
 		c->req.workspace = strdup(path);
 	}
 	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
-		pipe2(res, O_CLOEXEC) != 0)
+		pipe2(res, O_CLOEXEC) != 0 || (jailed && jail_sync_pipe(sync) != 0))
 	{
 		close_fd(&out[0]), close_fd(&out[1]), close_fd(&err[0]);
 		close_fd(&err[1]), close_fd(&res[0]), close_fd(&res[1]);
+		close_fd(&sync[0]), close_fd(&sync[1]);
 		return start_error("pipe");
 	}
 
@@ -251,19 +272,62 @@ start_run(Conn *c)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	c->started = executor_now_ms();
-	c->pid = fork();
+	executor_before_fork();
+	c->pid = jailed ? jail_clone(&executor_jail) : fork();
 	if (c->pid == 0)
-		executor_child_main(&c->req, out[1], err[1], res[1], zygote_pid);
+	{
+		if (jailed)
+			close(sync[1]);
+		executor_child_main(&c->req, out[1], err[1], res[1], zygote_pid,
+							jailed ? sync[0] : -1);
+	}
+	executor_after_fork_parent();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
-	close_fd(&out[1]), close_fd(&err[1]), close_fd(&res[1]);
+	close_fd(&out[1]), close_fd(&err[1]), close_fd(&res[1]), close_fd(&sync[0]);
 	if (c->pid < 0)
 	{
 		close_fd(&out[0]), close_fd(&err[0]), close_fd(&res[0]);
+		close_fd(&sync[1]);
+		if (jailed)
+		{
+			*errtype = "SandboxError";
+			return start_error("clone with the sandbox's namespaces");
+		}
 		return start_error("fork");
 	}
 	/* also here, so a kill right after fork finds the group */
 	setpgid(c->pid, c->pid);
+
+	if (jailed)
+	{
+		JailLimits	limits;
+		char		why[512];
+
+		limits.memory_bytes = (uint64_t) c->req.memory_mb << 20;
+		limits.pids_max = EXECUTOR_PIDS_MAX;
+		if (jail_cgroup_attach(&executor_jail, c->pid, &limits, &c->cg,
+							   why, sizeof(why)) < 0 ||
+			jail_sync_release(sync[1]) < 0)
+		{
+			static char msg[700];
+
+			/* the child is still waiting on the sync pipe: no code ran */
+			snprintf(msg, sizeof(msg),
+					 "could not put the run into its cgroup: %s", why);
+			close_fd(&sync[1]);
+			kill(c->pid, SIGKILL);
+			while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			jail_cgroup_release(&c->cg);
+			c->pid = 0;
+			close_fd(&out[0]), close_fd(&err[0]), close_fd(&res[0]);
+			*errtype = "SandboxError";
+			return msg;
+		}
+		/* jail_sync_release closed sync[1] */
+	}
+
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	fcntl(err[0], F_SETFL, O_NONBLOCK);
 	fcntl(res[0], F_SETFL, O_NONBLOCK);
@@ -301,13 +365,18 @@ run_exited(Conn *c, int status)
 	close_fd(&c->err_cap.fd);
 	close_fd(&c->result_fd);
 	running[conn_kind(c)]--;
-	if (c->temp_workspace != NULL)
-		remove_tree(c->temp_workspace);
+	/* the cgroup says whether the kernel's OOM killer ended the run */
+	c->oom = jail_cgroup_oom(&c->cg);
 
 	if (c->client_gone)
 		c->dead = true;
 	else
 		conn_answer_run(c);
+
+	/* clean-up after the answer is on its way */
+	jail_cgroup_release(&c->cg);
+	if (c->temp_workspace != NULL)
+		remove_tree(c->temp_workspace);
 }
 
 static void
@@ -360,14 +429,23 @@ start_queued_runs(void)
 
 		while (running[kind] < slots && (c = oldest_queued(kind)) != NULL)
 		{
-			const char *err = start_run(c);
+			const char *errtype;
+			const char *err;
 
+			if (executor_sandbox_mode == SANDBOX_UNAVAILABLE)
+			{
+				/* never run code unconfined unless pi.sandbox = off */
+				conn_answer(c, "failed",
+							make_error("SandboxUnavailable", executor_sandbox_error));
+				continue;
+			}
+			err = start_run(c, &errtype);
 			if (err != NULL)
 			{
 				executor_log("%s", err);
 				if (c->temp_workspace != NULL)
 					remove_tree(c->temp_workspace);
-				conn_answer(c, "failed", make_error("ExecutorError", err));
+				conn_answer(c, "failed", make_error(errtype, err));
 			}
 		}
 	}
@@ -660,6 +738,7 @@ shutdown_runs(void)
 		{
 			conn_kill_run(c);
 			waitpid(c->pid, NULL, 0);
+			jail_cgroup_release(&c->cg);
 			if (c->temp_workspace != NULL)
 				remove_tree(c->temp_workspace);
 		}

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,11 @@ static const char *const preload_modules[] = {
 
 /* Upper bound for --max-sync/--max-async: one child, three pipes each. */
 #define EXECUTOR_MAX_SLOTS 256
+
+/* The sandbox: prepared once here, used by executor_loop.c for every run. */
+SandboxMode executor_sandbox_mode = SANDBOX_UNAVAILABLE;
+JailConfig	executor_jail;
+char		executor_sandbox_error[512] = "the sandbox was not prepared";
 
 void
 executor_log(const char *fmt,...)
@@ -80,7 +86,7 @@ usage_exit(const char *why)
 {
 	executor_log("%s", why);
 	executor_log("usage: pi-executor --socket PATH --workspace-root DIR "
-				 "--max-sync N --max-async N");
+				 "--max-sync N --max-async N [--sandbox on|off]");
 	exit(2);
 }
 
@@ -109,6 +115,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		{"workspace-root", required_argument, NULL, 'w'},
 		{"max-sync", required_argument, NULL, 'y'},
 		{"max-async", required_argument, NULL, 'a'},
+		{"sandbox", required_argument, NULL, 'x'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -131,6 +138,14 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 				break;
 			case 'a':
 				config->max_async = parse_slots(optarg, "--max-async");
+				break;
+			case 'x':
+				if (strcmp(optarg, "off") == 0)
+					config->sandbox_off = true;
+				else if (strcmp(optarg, "on") == 0)
+					config->sandbox_off = false;
+				else
+					usage_exit("--sandbox must be \"on\" or \"off\"");
 				break;
 			default:
 				usage_exit("unknown option");
@@ -216,6 +231,66 @@ set_environment(const ExecutorConfig *config)
 	setenv("MKL_NUM_THREADS", "1", 1);
 	setenv("NUMEXPR_NUM_THREADS", "1", 1);
 	setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+}
+
+/*
+ * The kernel sandbox, before Py_Initialize: jail_prepare compiles the
+ * seccomp filter (doing it after Py_Initialize leaves freed chunks that
+ * slow every child) and makes a full trial run in a throw-away child, so a
+ * kernel that refuses some step is reported now, with the step.  A refusal
+ * does not stop the executor: it starts, and answers every run with
+ * SandboxUnavailable (executor_loop.c), so the reason reaches the user and
+ * no code ever runs unconfined unless pi.sandbox = off says so.
+ */
+static void
+prepare_sandbox(const ExecutorConfig *config)
+{
+	char		err[sizeof(executor_sandbox_error) - 200];
+
+	if (config->sandbox_off)
+	{
+		executor_sandbox_mode = SANDBOX_OFF;
+		executor_log("WARNING: sandbox is OFF, code runs unconfined "
+					 "(pi.sandbox = off): it can read the data directory, "
+					 "reach the network and PostgreSQL's socket");
+		return;
+	}
+	memset(&executor_jail, 0, sizeof(executor_jail));
+	if (jail_prepare(&executor_jail, err, sizeof(err)) < 0)
+	{
+		executor_sandbox_mode = SANDBOX_UNAVAILABLE;
+		snprintf(executor_sandbox_error, sizeof(executor_sandbox_error),
+				 "the kernel refused the sandbox (%s); no code runs without it. "
+				 "Set pi.sandbox = off to run unsandboxed (unsafe)", err);
+		executor_log("sandbox unavailable: %s", err);
+		executor_log("every run will fail with SandboxUnavailable until this is fixed "
+					 "(or pi.sandbox = off is set, which is unsafe)");
+		return;
+	}
+	executor_sandbox_mode = SANDBOX_ON;
+	if (executor_jail.cg_memory_parent[0] != '\0')
+		executor_log("memory limit in force: cgroup per run (whole process tree, "
+					 "tmpfs included) + RLIMIT_AS per process");
+	else
+		executor_log("memory limit in force: RLIMIT_AS per process only "
+					 "(no delegated memory cgroup; run scripts/cgroup-setup.sh as root)");
+}
+
+/* Number of threads of this process; jail_clone needs exactly one. */
+static int
+thread_count(void)
+{
+	DIR		   *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int			n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Py_Initialize, the preloaded modules, the runner, gc.freeze(). */
@@ -361,17 +436,31 @@ main(int argc, char **argv)
 
 	parse_command_line(argc, argv, &config);
 	prepare_workspace_root(&config);
+	prepare_sandbox(&config);
 	set_environment(&config);
 	if (!start_python())
 		return 1;
+	if (executor_sandbox_mode == SANDBOX_ON && thread_count() != 1)
+	{
+		/* jail_clone (raw clone) is only safe in a single-threaded zygote */
+		executor_sandbox_mode = SANDBOX_UNAVAILABLE;
+		snprintf(executor_sandbox_error, sizeof(executor_sandbox_error),
+				 "the kernel refused the sandbox (the zygote has %d threads after "
+				 "loading Python; it must have one); no code runs without it. "
+				 "Set pi.sandbox = off to run unsandboxed (unsafe)", thread_count());
+		executor_log("sandbox unavailable: %s", executor_sandbox_error);
+	}
 
 	listen_fd = open_listen_socket(config.socket_path);
 	if (listen_fd < 0)
 		return 1;
 	executor_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
-				 "with %d sync and %d async slots",
+				 "with %d sync and %d async slots; sandbox %s",
 				 executor_now_ms() - started, rss_kb() / 1024,
-				 config.socket_path, config.max_sync, config.max_async);
+				 config.socket_path, config.max_sync, config.max_async,
+				 executor_sandbox_mode == SANDBOX_ON ? "on" :
+				 executor_sandbox_mode == SANDBOX_OFF ? "OFF (unsafe)" :
+				 "unavailable (runs refused)");
 
 	rc = executor_loop_run(&config, listen_fd);
 	close(listen_fd);

@@ -16,10 +16,11 @@
  *	 RLIMIT_FSIZE	max_file_size_mb, per file written.
  *	 RLIMIT_CORE	0: a core of a 4 GB process would fill the disk.
  *
- * RLIMIT_NPROC is deliberately absent: outside a per-run user namespace it
- * counts every process of the server's user, the server included, so a low
- * value would make forks of PostgreSQL itself fail.  It belongs to the
- * user-namespace step of the sandbox.
+ *	 RLIMIT_NPROC	only with the sandbox on (EXECUTOR_PIDS_MAX): inside the
+ *					run's own user namespace it counts that run's processes
+ *					only.  Outside one it would count every process of the
+ *					server's user, the server included, so with the sandbox
+ *					off it stays unset.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "executor.h"
 #include "limits.h"
 
 static char limits_error[256];
@@ -63,6 +65,16 @@ limits_apply(const RunRequest *req)
 	if ((err = set_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", fsize, fsize)) != NULL)
 		return err;
 	if ((err = set_limit(RLIMIT_CORE, "RLIMIT_CORE", 0, 0)) != NULL)
+		return err;
+
+	/*
+	 * Inside the sandbox's per-run user namespace RLIMIT_NPROC counts only
+	 * this run's processes and threads: the second layer under the cgroup's
+	 * pids.max (and the only one where no pids cgroup is delegated).
+	 */
+	if (executor_sandbox_mode == SANDBOX_ON &&
+		(err = set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", EXECUTOR_PIDS_MAX,
+						 EXECUTOR_PIDS_MAX)) != NULL)
 		return err;
 	return NULL;
 }

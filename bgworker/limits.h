@@ -15,12 +15,17 @@
 #ifndef PI_LIMITS_H
 #define PI_LIMITS_H
 
-#include "executor.h"
+/*
+ * Only a forward declaration: executor.h includes jail.h, which includes
+ * <limits.h>, which can land here again through the compiler's
+ * include_next chain before RunRequest is declared.
+ */
+struct RunRequest;
 
 /*
  * Apply the run's rlimits to the calling process.  Returns NULL on success,
  * else a static message naming the limit that could not be set.
  */
-extern const char *limits_apply(const RunRequest *req);
+extern const char *limits_apply(const struct RunRequest *req);
 
 #endif							/* PI_LIMITS_H */

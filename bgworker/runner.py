@@ -396,9 +396,27 @@ def warm_up():
     json.dumps({"a": [1.0]}, ensure_ascii=True, allow_nan=False)
 
 
+def _reset_environment(environment):
+    """os.environ := the sandbox's fixed set ("NAME=value" strings).
+
+    jail_enter already replaced the C environment, but os.environ is the
+    mapping the zygote built at start-up (its HOME, MPLCONFIGDIR...)."""
+    if environment is None:
+        return
+    fixed = dict(item.split("=", 1) for item in environment)
+    for name in list(os.environ):
+        if name not in fixed:
+            del os.environ[name]
+    os.environ.update(fixed)
+
+
 def run(code, workspace_is_session, session_id, job_id, result_fd,
-        memory_mb=0, max_file_size_mb=0):
-    """Run code in the current directory (the workspace); write the final line."""
+        memory_mb=0, max_file_size_mb=0, environment=None):
+    """Run code in the current directory (the workspace); write the final line.
+
+    With the sandbox the current directory is /workspace, the session
+    workspace (or the run's temporary one) bound there."""
+    _reset_environment(environment)
     channel = _Channel(result_fd)
     _setup_streams()
     # The legacy numpy generator was seeded once in the zygote; without this
