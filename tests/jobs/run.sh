@@ -187,6 +187,28 @@ check "(f) pi.execute works after restart" pi_wait_ready 60
 
 fi
 
+if want i; then
+echo "# (i) statement_timeout and query cancel stop a sync pi.execute and its Python"
+sid=$(pi_sql "SELECT pi.create_session('cancel test')")
+LATE='import time; time.sleep(3); open("late.txt", "w").write("ran on")'
+out=$(pi_psql -c "SET statement_timeout = '1s'" -c "SELECT pi.execute(\$pi\$$LATE\$pi\$, 30, '$sid')" 2>&1)
+check "(i) statement_timeout ends pi.execute with the timeout error" \
+  "echo \"\$out\" | grep -q 'canceling statement due to statement timeout'"
+sleep 3.5
+check "(i) the run was killed: its late write never happened" \
+  "[ \"\$(pi_sql \"SELECT count(*) FROM pi.list_files('$sid') WHERE path = 'late.txt'\")\" = 0 ]"
+pi_psql -c "SELECT pi.execute(\$pi\$$LATE\$pi\$, 30, '$sid')" >/dev/null 2>&1 &
+cpid=$!
+sleep 1
+pi_sql "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%late.txt%' AND pid <> pg_backend_pid()" >/dev/null
+wait $cpid; crc=$?
+check "(i) query cancel ends pi.execute with an error" "[ $crc -ne 0 ]"
+sleep 3.5
+check "(i) the cancelled run was killed: no late write" \
+  "[ \"\$(pi_sql \"SELECT count(*) FROM pi.list_files('$sid') WHERE path = 'late.txt'\")\" = 0 ]"
+check "(i) pi.execute works after the cancels" pi_wait_ready 30
+fi
+
 if want d || want e || want f; then
   check "no pi-executor process left orphaned by the kills and restarts" wait_until 20 _no_new_orphans \
     || ps -eo pid,ppid,etime,args | awk '$2 == 1 && /pi-executor/' | sed 's/^/#     /'
