@@ -104,6 +104,14 @@ if [ "$(as_pg cat "$DATA/pi_settings.conf" 2>/dev/null || true)" != "$SETTINGS" 
   changed=1
 fi
 
+# the sandbox's per-run memory + pids cgroups: root delegates the parents
+# to postgres (idempotent; without it runs fall back to rlimits, see the log)
+if [ "$(id -u)" = 0 ]; then
+  bash "$(dirname "$0")/cgroup-setup.sh" postgres >/dev/null 2>&1 || true
+else
+  sudo -n bash "$(dirname "$0")/cgroup-setup.sh" postgres >/dev/null 2>&1 || true
+fi
+
 running=0
 PG_STARTED=1
 if as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then running=1; fi

@@ -36,6 +36,11 @@ if [ ${#tests[@]} -eq 0 ]; then
 fi
 mapfile -t tests < <(printf '%s\n' "${tests[@]}" | LC_ALL=C sort)
 
+# the sandbox's per-run cgroups (idempotent; harmless where absent)
+if [ "$(id -u)" = 0 ]; then
+  bash "$ROOT/scripts/cgroup-setup.sh" postgres >/dev/null 2>&1 || true
+fi
+
 WORK=$(mktemp -d /tmp/pi-regress.XXXXXX)
 cleanup() {
   # an interrupted pg_regress may leave its temporary postmaster running

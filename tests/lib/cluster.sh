@@ -88,9 +88,23 @@ pi_pg_ctl() {
   as_pg "$PI_PGBIN/pg_ctl" -D "$PI_TEST_DATA" -l "$PI_TEST_LOG" "$@"
 }
 
+# pi_cgroup_setup: as root, delegate the sandbox's parent cgroups to postgres
+# (scripts/cgroup-setup.sh: idempotent, harmless without cgroup v1/v2 memory),
+# so runs get a per-run memory + pids cgroup.  Not root: nothing (the
+# executor then logs that RLIMIT_AS is the memory limit in force).
+pi_cgroup_setup() {
+  local script
+  script=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/cgroup-setup.sh
+  if [ "$(id -u)" = 0 ] && [ -f "$script" ]; then
+    bash "$script" postgres >/dev/null 2>&1 || echo "cgroup-setup failed (runs fall back to rlimits)"
+  fi
+  return 0
+}
+
 # pi_cluster_start [CONF_LINE...]: initdb, configure, start, create the
 # database and the extension, wait until pi.execute answers.
 pi_cluster_start() {
+  pi_cgroup_setup
   PI_TEST_DIR=$(mktemp -d /tmp/pi-test.XXXXXX)
   chmod 0755 "$PI_TEST_DIR"
   chown postgres: "$PI_TEST_DIR" 2>/dev/null || sudo -n chown postgres: "$PI_TEST_DIR"
