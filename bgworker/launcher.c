@@ -135,7 +135,7 @@ start_executor(void)
 	char	   *max_async = psprintf("%d", pi_max_concurrent_jobs);
 	char	   *argv[] = {"pi-executor", "--socket", PI_EXECUTOR_SOCKET_NAME,
 		"--workspace-root", (char *) root, "--max-sync", max_sync,
-	"--max-async", max_async, NULL};
+		"--max-async", max_async, "--sandbox", pi_sandbox ? "on" : "off", NULL};
 	pid_t		pid;
 
 	if (access(path, X_OK) != 0)

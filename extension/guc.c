@@ -29,6 +29,7 @@ int			pi_max_output_bytes = 1024 * 1024;
 int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
 bool		pi_record_sync_runs = true;
+bool		pi_sandbox = true;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
 int			pi_session_ttl = 7 * 86400;
@@ -102,6 +103,12 @@ pi_define_settings(void)
 							   "Empty means pi_workspaces in the data directory.",
 							   &pi_workspace_root, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pi.sandbox",
+							 "Run Python in the kernel sandbox (namespaces, seccomp, cgroups).",
+							 "off runs code unconfined: unsafe, logged at every executor start.",
+							 &pi_sandbox, true,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pi.record_sync_runs",
 							 "Record every pi.execute call in pi.jobs (kind sync).",
