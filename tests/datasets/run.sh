@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# tests/datasets/run.sh: pi.load_csv and pi.query on a real cluster, for what
+# pg_regress cannot show: a reader that holds the old table while a load
+# replaces it, progress of a large load, cancelling a load, very wide files.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/cluster.sh"
+
+pi_cluster_start || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
+SID=$(pi_sql "SELECT pi.create_session('datasets')")
+WS=$(pi_sql "SELECT workspace FROM pi.sessions WHERE id = '$SID'")
+
+# load PATH NAME [OPTIONS]: submit and wait; sets LAST_JOB and LAST_STATUS
+LAST_JOB=; LAST_STATUS=
+load() {
+  local st=
+  LAST_JOB=$(pi_sql "SELECT pi.load_csv('$1', '$2', '$SID', '${3:-{\}}')") || { LAST_STATUS=error; return 1; }
+  for _ in $(seq 1 600); do
+    st=$(pi_sql "SELECT status FROM pi.jobs WHERE id = '$LAST_JOB'")
+    case "$st" in pending|running) sleep 0.1 ;; *) break ;; esac
+  done
+  LAST_STATUS=$st
+}
+
+echo "# a reader keeps seeing the old table while a load replaces it"
+printf 'x\n1\n2\n' | as_pg tee "$WS/v1.csv" >/dev/null
+printf 'x\n10\n20\n30\n' | as_pg tee "$WS/v2.csv" >/dev/null
+load v1.csv swap
+check "first load" "[ \"$LAST_STATUS\" = completed ]"
+coproc READER { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" 2>&1; }
+echo "BEGIN; SELECT 'r1', count(*) FROM pi_data.swap;" >&"${READER[1]}"
+read -r -t 10 first <&"${READER[0]}"
+job=$(pi_sql "SELECT pi.load_csv('v2.csv', 'swap', '$SID')")
+sleep 2
+check "the replacing load waits for the reader" \
+  "[ \"\$(pi_sql \"SELECT status FROM pi.jobs WHERE id = '$job'\")\" = running ]"
+echo "SELECT 'r2', count(*) FROM pi_data.swap; COMMIT;" >&"${READER[1]}"
+read -r -t 10 second <&"${READER[0]}"
+check "the reader saw the old rows throughout" "[ \"$first\" = 'r1|2' ] && [ \"$second\" = 'r2|2' ]"
+exec {READER[1]}>&-
+check "after the reader commits, the new table is in place" \
+  wait_sql 20 "SELECT count(*) FROM pi_data.swap" 3
+check "one table for the dataset" \
+  "[ \"\$(pi_sql \"SELECT count(*) FROM pg_tables WHERE schemaname = 'pi_data' AND tablename LIKE 'swap%'\")\" = 1 ]"
+
+echo "# very wide files"
+as_pg /usr/bin/python3 -c "
+import sys
+with open('$WS/wide.csv', 'w') as f:
+    f.write(','.join('c%d' % i for i in range(1601)) + '\n')
+    f.write(','.join(str(i) for i in range(1601)) + '\n')
+with open('$WS/wide_ok.csv', 'w') as f:
+    f.write(','.join('c%d' % i for i in range(1600)) + '\n')
+    f.write(','.join(str(i) for i in range(1600)) + '\n')
+"
+load wide.csv wide
+check "1601 columns: failed" "[ \"$LAST_STATUS\" = failed ]"
+check "1601 columns: the error says why" \
+  "pi_sql \"SELECT pi.job_result('$LAST_JOB')->'error'->>'message'\" | grep -q 'at most 1600'"
+load wide_ok.csv wide_ok
+check "1600 columns load" "[ \"$LAST_STATUS\" = completed ]"
+check "1600 columns are there" \
+  "[ \"\$(pi_sql \"SELECT jsonb_array_length(columns) FROM pi.datasets WHERE name = 'wide_ok'\")\" = 1600 ]"
+
+echo "# progress of a large load, and cancelling one"
+as_pg /usr/bin/python3 -c "
+import random
+r = random.Random(1)
+with open('$WS/big.csv', 'w') as f:
+    f.write('id,v,t\n')
+    for i in range(1500000):
+        f.write('%d,%d.%02d,text number %d\n' % (i, r.randrange(10**6), r.randrange(100), i))
+"
+job=$(pi_sql "SELECT pi.load_csv('big.csv', 'big', '$SID')")
+seen=0
+for _ in $(seq 1 300); do
+  p=$(pi_sql "SELECT coalesce(pi.job_status('$job')->>'progress', '0')")
+  st=$(pi_sql "SELECT status FROM pi.jobs WHERE id = '$job'")
+  case "$p" in 0|0.0|"") ;; 1|1.0) ;; *) seen=1 ;; esac
+  case "$st" in pending|running) sleep 0.05 ;; *) break ;; esac
+done
+check "job_status showed progress between 0 and 1 while loading" "[ $seen = 1 ]"
+check "the large load completed" "[ \"\$(pi_sql \"SELECT status FROM pi.jobs WHERE id = '$job'\")\" = completed ]"
+check "all rows are there" "[ \"\$(pi_sql 'SELECT count(*) FROM pi_data.big')\" = 1500000 ]"
+job=$(pi_sql "SELECT pi.load_csv('big.csv', 'big_cancelled', '$SID')")
+wait_sql 10 "SELECT status FROM pi.jobs WHERE id = '$job'" running
+pi_sql "SELECT pi.cancel_job('$job')" >/dev/null
+check "a cancelled load ends cancelled" wait_sql 30 "SELECT status FROM pi.jobs WHERE id = '$job'" cancelled
+check "a cancelled load leaves no table and no registry row" \
+  "[ \"\$(pi_sql \"SELECT count(*) FROM pg_tables WHERE tablename = 'big_cancelled'\")\$(pi_sql \"SELECT count(*) FROM pi.datasets WHERE name = 'big_cancelled'\")\" = 00 ]"
+
+summary
