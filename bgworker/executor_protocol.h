@@ -19,6 +19,12 @@
  *						  final 'R' frame, status "cancelled"
  *	 executor -> client   zero or more 'P' frames: progress reported by the
  *						  running code through pi.progress()
+ *	 executor -> client   'S' frames: a pi.query() call from the running code,
+ *						  {"sql": text, "max_rows": int}; the client runs it
+ *						  through pi.query (same rules as from SQL) and answers
+ *	 client -> executor   an 'A' frame for each 'S': {"ok": true, "result":
+ *						  <pi.query's jsonb>} or {"ok": false, "error": text,
+ *						  "hint": text or null}
  *	 executor -> client   exactly one 'R' frame: the final result (JSON
  *						  object in the user-visible result shape, see
  *						  README.md), then the executor closes the socket
@@ -31,6 +37,9 @@
  * payload.  Payloads are UTF-8 JSON objects (the 'C' frame has none).
  *
  * Request ('Q') members:
+ *	 "op"				"run" (default when absent) or "reset_session": stop the
+ *						live kernel of session_id, if any; the 'R' answer is
+ *						{"status": "completed", "kernel_stopped": bool}
  *	 "kind"				"sync" or "async": sync runs and async jobs have separate
  *						slot pools (see max_sync / max_async below), so a queue
  *						of long jobs never starves pi.execute
@@ -64,6 +73,8 @@
 #define PI_FRAME_CANCEL		'C'
 #define PI_FRAME_PROGRESS	'P'
 #define PI_FRAME_RESULT		'R'
+#define PI_FRAME_QUERY		'S'
+#define PI_FRAME_ANSWER		'A'
 
 /* tag byte + uint32 length */
 #define PI_FRAME_HEADER_SIZE 5

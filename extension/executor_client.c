@@ -177,7 +177,7 @@ send_frame(int sock, char tag, const char *payload, uint32 len)
  * result frame has been seen (*result_json then holds its payload).
  */
 static bool
-consume_frames(StringInfo buf, const PiRunCallbacks *callbacks, char **result_json)
+consume_frames(int sock, StringInfo buf, const PiRunCallbacks *callbacks, char **result_json)
 {
 	while (buf->len - buf->cursor >= PI_FRAME_HEADER_SIZE)
 	{
@@ -197,6 +197,19 @@ consume_frames(StringInfo buf, const PiRunCallbacks *callbacks, char **result_js
 		{
 			*result_json = pnstrdup(p + PI_FRAME_HEADER_SIZE, len);
 			return true;
+		}
+		if (p[0] == PI_FRAME_QUERY)
+		{
+			char	   *payload = pnstrdup(p + PI_FRAME_HEADER_SIZE, len);
+			char	   *answer;
+
+			/* answering may run SQL; keep the frame's bytes out of reach */
+			buf->cursor += PI_FRAME_HEADER_SIZE + len;
+			answer = pi_answer_query(payload);
+			send_frame(sock, PI_FRAME_ANSWER, answer, strlen(answer));
+			pfree(payload);
+			pfree(answer);
+			continue;
 		}
 		if (p[0] == PI_FRAME_PROGRESS && callbacks && callbacks->on_progress)
 		{
@@ -233,7 +246,7 @@ await_result(int sock, const PiRunRequest *req, const PiRunCallbacks *callbacks,
 		{
 			buf.len += n;
 			buf.data[buf.len] = '\0';
-			if (consume_frames(&buf, callbacks, result_json))
+			if (consume_frames(sock, &buf, callbacks, result_json))
 				return PI_RUN_RESULT;
 			/* drop consumed bytes so the buffer does not grow with progress */
 			if (buf.cursor > 0 && buf.cursor == buf.len)

@@ -108,6 +108,9 @@ extern PiRunOutcome pi_run_code(const PiRunRequest *req,
 								const PiRunCallbacks *callbacks,
 								char **result_json);
 
+/* pi.query() calls from Python during a run (query.c). */
+extern char *pi_answer_query(const char *request_json);
+
 /* Sessions (sessions.c). */
 extern char *pi_session_workspace(pg_uuid_t *session_id, bool touch);
 extern uint64 pi_expire_sessions(void);

@@ -36,7 +36,10 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/plancache.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
@@ -259,33 +262,29 @@ run_checked(const char *sql, int max_rows)
 	return json;
 }
 
-/*
- * pi.query(sql text, max_rows int DEFAULT 1000) returns jsonb
- */
-Datum
-pi_query(PG_FUNCTION_ARGS)
+static void
+check_max_rows(int max_rows)
 {
-	char	   *sql;
-	int			max_rows = PG_ARGISNULL(1) ? 1000 : PG_GETARG_INT32(1);
-	Oid			reader;
-	Oid			save_userid;
-	int			save_sec;
-	bool		save_read_only = XactReadOnly;
-	int			nestlevel;
-	char	   *volatile json = NULL;
-
-	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("sql must not be null or empty"),
-				 errhint("Pass one SELECT over tables of schema pi_data.")));
 	if (max_rows < 1 || max_rows > pi_query_max_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must be between 1 and %d, not %d", pi_query_max_rows, max_rows),
 				 errhint("Aggregate in SQL, or page with LIMIT and OFFSET; pi.query_max_rows sets the ceiling.")));
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	reader = get_role_oid(QUERY_ROLE, false);
+}
+
+/*
+ * Run one checked, read-only statement as pi_reader and return its result
+ * as JSON text.  Shared by pi.query and by pi.query() calls from Python.
+ */
+static char *
+run_query(const char *sql, int max_rows)
+{
+	Oid			reader = get_role_oid(QUERY_ROLE, false);
+	Oid			save_userid;
+	int			save_sec;
+	bool		save_read_only = XactReadOnly;
+	int			nestlevel;
+	char	   *volatile json = NULL;
 
 	if (query_timeout_id == MAX_TIMEOUTS)
 		query_timeout_id = RegisterTimeout(USER_TIMEOUT, handle_query_timeout);
@@ -327,6 +326,117 @@ pi_query(PG_FUNCTION_ARGS)
 	XactReadOnly = save_read_only;
 	SetUserIdAndSecContext(save_userid, save_sec);
 	AtEOXact_GUC(true, nestlevel);
+	return json;
+}
 
+/*
+ * pi.query(sql text, max_rows int DEFAULT 1000) returns jsonb
+ */
+Datum
+pi_query(PG_FUNCTION_ARGS)
+{
+	int			max_rows = PG_ARGISNULL(1) ? 1000 : PG_GETARG_INT32(1);
+	char	   *json;
+
+	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sql must not be null or empty"),
+				 errhint("Pass one SELECT over tables of schema pi_data.")));
+	check_max_rows(max_rows);
+	json = run_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), max_rows);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+/*
+ * Answer a pi.query() call that Python code made during a run (an 'S'
+ * frame of the executor protocol).  In a backend (sync pi.execute) the query
+ * runs in a subtransaction of the caller's transaction; in a job worker, in
+ * a transaction of its own.  Errors become {"ok": false, ...} answers, so
+ * Python gets them as exceptions; a query cancel of the caller's statement
+ * is not swallowed.
+ */
+char *
+pi_answer_query(const char *request_json)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		own_xact = !IsTransactionState();
+	char	   *volatile answer = NULL;
+	Jsonb	   *request;
+	char	   *sql;
+	JsonbValue *rows;
+	int			max_rows = 1000;
+
+	if (own_xact)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	else
+		BeginInternalSubTransaction(NULL);
+
+	PG_TRY();
+	{
+		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(request_json)));
+		sql = pi_jsonb_string(request, "sql");
+		rows = getKeyJsonValueFromContainer(&request->root, "max_rows", 8, NULL);
+		if (rows && rows->type == jbvNumeric)
+			max_rows = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+														 NumericGetDatum(rows->val.numeric)));
+		if (sql == NULL || sql[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("sql must not be empty"),
+					 errhint("Pass one SELECT over tables of schema pi_data.")));
+		check_max_rows(max_rows);
+		{
+			char	   *json = run_query(sql, max_rows);
+
+			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}", json));
+		}
+		if (own_xact)
+		{
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		else
+			ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(outer);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		StringInfoData buf;
+
+		MemoryContextSwitchTo(outer);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (own_xact)
+			AbortCurrentTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(outer);
+		CurrentResourceOwner = owner;
+
+		/* the caller's own cancel or statement_timeout ends the caller */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+			strncmp(edata->message, "pi.query was stopped", 20) != 0)
+			ReThrowError(edata);
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"ok\": false, \"error\": ");
+		escape_json(&buf, edata->message ? edata->message : "pi.query failed");
+		appendStringInfoString(&buf, ", \"hint\": ");
+		if (edata->hint)
+			escape_json(&buf, edata->hint);
+		else
+			appendStringInfoString(&buf, "null");
+		appendStringInfoChar(&buf, '}');
+		answer = buf.data;
+	}
+	PG_END_TRY();
+	return answer;
 }
