@@ -55,9 +55,11 @@ build_request(const PiRunRequest *req)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"kind\":");
+	appendStringInfoString(&buf, "{\"op\":");
+	escape_json(&buf, req->op ? req->op : "run");
+	appendStringInfoString(&buf, ",\"kind\":");
 	escape_json(&buf, req->kind);
-	append_json_member(&buf, "code", req->code);
+	append_json_member(&buf, "code", req->code ? req->code : "");
 	append_json_member(&buf, "workspace", req->workspace);
 	append_json_member(&buf, "session_id", req->session_id);
 	append_json_member(&buf, "job_id", req->job_id);

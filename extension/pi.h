@@ -76,6 +76,7 @@ extern double pi_job_progress(const pg_uuid_t *job_id);
 /* Executor client (executor_client.c). */
 typedef struct PiRunRequest
 {
+	const char *op;				/* NULL ("run") or "reset_session" */
 	const char *kind;			/* "sync" or "async" */
 	const char *code;
 	int			timeout_s;
@@ -114,6 +115,7 @@ extern char *pi_answer_query(const char *request_json);
 /* Sessions (sessions.c). */
 extern char *pi_session_workspace(pg_uuid_t *session_id, bool touch);
 extern uint64 pi_expire_sessions(void);
+extern bool pi_stop_kernel(const char *session_id);
 
 /* Argument checks and result helpers (execute.c). */
 extern char *pi_checked_code(FunctionCallInfo fcinfo, int argno);

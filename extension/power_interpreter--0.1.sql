@@ -60,6 +60,11 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pi_close_session'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION pi.reset_session(session_id uuid)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pi_reset_session'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pi.execute(code text, timeout_s integer DEFAULT 60,
 						   session_id uuid DEFAULT NULL)
 RETURNS jsonb

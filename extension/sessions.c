@@ -17,6 +17,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
@@ -27,6 +28,7 @@
 
 PG_FUNCTION_INFO_V1(pi_create_session);
 PG_FUNCTION_INFO_V1(pi_close_session);
+PG_FUNCTION_INFO_V1(pi_reset_session);
 
 static void
 make_directory(const char *path)
@@ -151,6 +153,7 @@ pi_close_session(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (workspace == NULL)
 		PG_RETURN_BOOL(false);
+	(void) pi_stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
 
 	/*
 	 * The directory goes at once, even if this transaction later rolls back:
@@ -180,4 +183,45 @@ pi_expire_sessions(void)
 	for (uint64 i = 0; i < n; i++)
 		(void) workspace_remove_tree(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	return n;
+}
+
+/*
+ * Ask the executor to stop the live Python kernel of a session.  Returns
+ * whether one was running.
+ */
+bool
+pi_stop_kernel(const char *session_id)
+{
+	PiRunRequest req = {0};
+	char	   *result_json;
+	Jsonb	   *result;
+	JsonbValue *stopped;
+
+	req.op = "reset_session";
+	req.kind = "sync";
+	req.timeout_s = 10;
+	req.session_id = session_id;
+	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+		return false;
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
+	stopped = getKeyJsonValueFromContainer(&result->root, "kernel_stopped", 14, NULL);
+	return stopped && stopped->type == jbvBool && stopped->val.boolean;
+}
+
+/*
+ * pi.reset_session(session_id uuid) returns boolean: the session's Python
+ * state (variables, imports) is dropped; its files stay.  True when a live
+ * kernel was stopped.
+ */
+Datum
+pi_reset_session(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("session_id must not be null"),
+				 errhint("Pass the id that pi.create_session() returned.")));
+	(void) pi_session_workspace(PG_GETARG_UUID_P(0), true);
+	PG_RETURN_BOOL(pi_stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out,
+																	  PG_GETARG_DATUM(0)))));
 }
