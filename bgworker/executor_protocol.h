@@ -21,7 +21,8 @@
  *						  running code through pi.progress()
  *	 executor -> client   'S' frames: a pi.query() call from the running code,
  *						  {"sql": text, "max_rows": int}; the client runs it
- *						  through pi.query (same rules as from SQL) and answers
+ *						  through pi.query (same rules as from SQL) and answers;
+ *						  {"datasets": true} asks for the registry (pi.datasets())
  *	 client -> executor   an 'A' frame for each 'S': {"ok": true, "result":
  *						  <pi.query's jsonb>} or {"ok": false, "error": text,
  *						  "hint": text or null}

@@ -348,9 +348,26 @@ pi_query(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
 
+/* The dataset registry in pi.query's result shape, for pi.datasets(). */
+static char *
+list_datasets_json(void)
+{
+	char	   *json;
+	MemoryContext outer = CurrentMemoryContext;
+
+	SPI_connect();
+	if (SPI_execute("SELECT name, rows, bytes, columns, source_file, loaded_at"
+					" FROM pi.datasets ORDER BY name", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the datasets");
+	json = MemoryContextStrdup(outer, result_json(pi_query_max_rows));
+	SPI_finish();
+	return json;
+}
+
 /*
  * Answer a pi.query() call that Python code made during a run (an 'S'
- * frame of the executor protocol).  In a backend (sync pi.execute) the query
+ * frame of the executor protocol; {"datasets": true} asks for the registry
+ * instead, for pi.datasets()).  In a backend (sync pi.execute) the query
  * runs in a subtransaction of the caller's transaction; in a job worker, in
  * a transaction of its own.  Errors become {"ok": false, ...} answers, so
  * Python gets them as exceptions; a query cancel of the caller's statement
@@ -380,6 +397,12 @@ pi_answer_query(const char *request_json)
 	PG_TRY();
 	{
 		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(request_json)));
+		if (getKeyJsonValueFromContainer(&request->root, "datasets", 8, NULL) != NULL)
+		{
+			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}",
+														 list_datasets_json()));
+			goto done;
+		}
 		sql = pi_jsonb_string(request, "sql");
 		rows = getKeyJsonValueFromContainer(&request->root, "max_rows", 8, NULL);
 		if (rows && rows->type == jbvNumeric)
@@ -396,6 +419,7 @@ pi_answer_query(const char *request_json)
 
 			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}", json));
 		}
+done:
 		if (own_xact)
 		{
 			PopActiveSnapshot();
