@@ -18,6 +18,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -152,99 +154,175 @@ handle_query_timeout(void)
 	SetLatch(MyLatch);
 }
 
-/* Append one value as JSON: numbers and booleans as such, json as is. */
 static void
-append_value(StringInfo buf, Datum value, bool isnull, Oid type)
+push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text)
 {
-	Oid			outfunc;
-	bool		isvarlena;
-	char	   *text;
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) text;
+	v.val.string.len = strlen(text);
+	(void) pushJsonbValue(state, token, &v);
+}
+
+static void
+push_numeric(JsonbParseState **state, Datum numeric)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(numeric);
+	(void) pushJsonbValue(state, WJB_ELEM, &v);
+}
+
+/*
+ * Push one value: numbers and booleans as JSON numbers and booleans (NaN
+ * and infinities, which JSON lacks, as text), json and jsonb as nested
+ * JSON, everything else as its text form.
+ */
+static void
+push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo *out)
+{
+	JsonbValue	v;
 
 	if (isnull)
 	{
-		appendStringInfoString(buf, "null");
+		v.type = jbvNull;
+		(void) pushJsonbValue(state, WJB_ELEM, &v);
 		return;
 	}
-	getTypeOutputInfo(type, &outfunc, &isvarlena);
-	text = OidOutputFunctionCall(outfunc, value);
 	switch (type)
 	{
 		case BOOLOID:
-			appendStringInfoString(buf, text[0] == 't' ? "true" : "false");
-			break;
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(value);
+			(void) pushJsonbValue(state, WJB_ELEM, &v);
+			return;
 		case INT2OID:
+			push_numeric(state, DirectFunctionCall1(int2_numeric, value));
+			return;
 		case INT4OID:
+			push_numeric(state, DirectFunctionCall1(int4_numeric, value));
+			return;
 		case INT8OID:
-		case OIDOID:
-			appendStringInfoString(buf, text);
+			push_numeric(state, DirectFunctionCall1(int8_numeric, value));
+			return;
+		case NUMERICOID:
+			if (!numeric_is_nan(DatumGetNumeric(value)) && !numeric_is_inf(DatumGetNumeric(value)))
+			{
+				push_numeric(state, value);
+				return;
+			}
 			break;
 		case FLOAT4OID:
 		case FLOAT8OID:
-		case NUMERICOID:
-			/* NaN and Infinity have no JSON number form */
-			if (strpbrk(text, "NnIi") != NULL && strpbrk(text, "eE") == NULL)
-				escape_json(buf, text);
-			else
-				appendStringInfoString(buf, text);
+			{
+				double		d = type == FLOAT4OID ? DatumGetFloat4(value) : DatumGetFloat8(value);
+
+				if (!isnan(d) && !isinf(d))
+				{
+					push_numeric(state, DirectFunctionCall1(float8_numeric, Float8GetDatum(d)));
+					return;
+				}
+			}
 			break;
 		case JSONOID:
 		case JSONBOID:
-			appendStringInfoString(buf, text);
-			break;
+			{
+				Jsonb	   *jb = type == JSONBOID ? DatumGetJsonbP(value) :
+				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(OutputFunctionCall(out, value))));
+
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				(void) pushJsonbValue(state, WJB_ELEM, &v);
+				return;
+			}
 		default:
-			escape_json(buf, text);
+			break;
 	}
-	pfree(text);
+	push_string(state, WJB_ELEM, OutputFunctionCall(out, value));
 }
 
-static char *
-result_json(int max_rows)
+/*
+ * The rows SPI fetched as {columns: [{name, type}], rows: [[...]],
+ * row_count, truncated}, built as jsonb directly (no JSON text to parse),
+ * allocated in context result_cxt.
+ */
+static Jsonb *
+result_jsonb(int max_rows, MemoryContext result_cxt)
 {
-	StringInfoData buf;
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	uint64		rows = Min(SPI_processed, (uint64) max_rows);
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	JsonbValue	v;
+	FmgrInfo   *out = palloc(sizeof(FmgrInfo) * Max(desc->natts, 1));
+	MemoryContext cxt;
+	Jsonb	   *jb;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"columns\": [");
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	push_string(&state, WJB_KEY, "columns");
+	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	for (int c = 0; c < desc->natts; c++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, c);
+		Oid			outfunc;
+		bool		isvarlena;
 
-		appendStringInfoString(&buf, c ? ", {\"name\": " : "{\"name\": ");
-		escape_json(&buf, NameStr(att->attname));
-		appendStringInfoString(&buf, ", \"type\": ");
-		escape_json(&buf, format_type_be(att->atttypid));
-		appendStringInfoChar(&buf, '}');
+		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+		fmgr_info(outfunc, &out[c]);
+		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		push_string(&state, WJB_KEY, "name");
+		push_string(&state, WJB_VALUE, NameStr(att->attname));
+		push_string(&state, WJB_KEY, "type");
+		push_string(&state, WJB_VALUE, format_type_be(att->atttypid));
+		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
-	appendStringInfoString(&buf, "], \"rows\": [");
+	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+
+	push_string(&state, WJB_KEY, "rows");
+	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	for (uint64 r = 0; r < rows; r++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[r];
 
-		appendStringInfoString(&buf, r ? ", [" : "[");
+		(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 		for (int c = 0; c < desc->natts; c++)
 		{
 			bool		isnull;
 			Datum		value = SPI_getbinval(tuple, desc, c + 1, &isnull);
 
-			if (c)
-				appendStringInfoString(&buf, ", ");
-			append_value(&buf, value, isnull, TupleDescAttr(desc, c)->atttypid);
+			push_value(&state, value, isnull, TupleDescAttr(desc, c)->atttypid, &out[c]);
 		}
-		appendStringInfoChar(&buf, ']');
+		(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	}
-	appendStringInfo(&buf, "], \"row_count\": " UINT64_FORMAT ", \"truncated\": %s}",
-					 rows, SPI_processed > (uint64) max_rows ? "true" : "false");
-	return buf.data;
+	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+
+	push_string(&state, WJB_KEY, "row_count");
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum((int64) rows)));
+	(void) pushJsonbValue(&state, WJB_VALUE, &v);
+	push_string(&state, WJB_KEY, "truncated");
+	v.type = jbvBool;
+	v.val.boolean = SPI_processed > (uint64) max_rows;
+	(void) pushJsonbValue(&state, WJB_VALUE, &v);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	cxt = MemoryContextSwitchTo(result_cxt);
+	jb = JsonbValueToJsonb(res);
+	MemoryContextSwitchTo(cxt);
+	return jb;
 }
 
-/* Prepare, check and run the statement; returns the result as JSON text. */
-static char *
+/* Prepare, check and run the statement; returns the result. */
+static Jsonb *
 run_checked(const char *sql, int max_rows)
 {
 	SPIPlanPtr	plan;
 	int			rc;
-	char	   *json;
+	Jsonb	   *result;
 	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
@@ -256,10 +334,9 @@ run_checked(const char *sql, int max_rows)
 	rc = SPI_execute_plan(plan, NULL, NULL, true, (long) max_rows + 1);
 	if (rc != SPI_OK_SELECT)
 		refuse("the statement is not a SELECT", "Write a SELECT over tables of schema pi_data.");
-	json = result_json(max_rows);
-	json = MemoryContextStrdup(outer, json);
+	result = result_jsonb(max_rows, outer);
 	SPI_finish();
-	return json;
+	return result;
 }
 
 static void
@@ -273,10 +350,10 @@ check_max_rows(int max_rows)
 }
 
 /*
- * Run one checked, read-only statement as pi_reader and return its result
- * as JSON text.  Shared by pi.query and by pi.query() calls from Python.
+ * Run one checked, read-only statement as pi_reader and return its result.
+ * Shared by pi.query and by pi.query() calls from Python.
  */
-static char *
+static Jsonb *
 run_query(const char *sql, int max_rows)
 {
 	Oid			reader = get_role_oid(QUERY_ROLE, false);
@@ -284,7 +361,7 @@ run_query(const char *sql, int max_rows)
 	int			save_sec;
 	bool		save_read_only = XactReadOnly;
 	int			nestlevel;
-	char	   *volatile json = NULL;
+	Jsonb	   *volatile json = NULL;
 
 	if (query_timeout_id == MAX_TIMEOUTS)
 		query_timeout_id = RegisterTimeout(USER_TIMEOUT, handle_query_timeout);
@@ -336,7 +413,6 @@ Datum
 pi_query(PG_FUNCTION_ARGS)
 {
 	int			max_rows = PG_ARGISNULL(1) ? 1000 : PG_GETARG_INT32(1);
-	char	   *json;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
 		ereport(ERROR,
@@ -344,8 +420,7 @@ pi_query(PG_FUNCTION_ARGS)
 				 errmsg("sql must not be null or empty"),
 				 errhint("Pass one SELECT over tables of schema pi_data.")));
 	check_max_rows(max_rows);
-	json = run_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), max_rows);
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	PG_RETURN_JSONB_P(run_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), max_rows));
 }
 
 /* The dataset registry in pi.query's result shape, for pi.datasets(). */
@@ -353,13 +428,15 @@ static char *
 list_datasets_json(void)
 {
 	char	   *json;
+	Jsonb	   *result;
 	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
 	if (SPI_execute("SELECT name, rows, bytes, columns, source_file, loaded_at"
 					" FROM pi.datasets ORDER BY name", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the datasets");
-	json = MemoryContextStrdup(outer, result_json(pi_query_max_rows));
+	result = result_jsonb(pi_query_max_rows, outer);
+	json = JsonbToCString(NULL, &result->root, VARSIZE(result));
 	SPI_finish();
 	return json;
 }
@@ -415,7 +492,8 @@ pi_answer_query(const char *request_json)
 					 errhint("Pass one SELECT over tables of schema pi_data.")));
 		check_max_rows(max_rows);
 		{
-			char	   *json = run_query(sql, max_rows);
+			Jsonb	   *result = run_query(sql, max_rows);
+			char	   *json = JsonbToCString(NULL, &result->root, VARSIZE(result));
 
 			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}", json));
 		}
