@@ -35,6 +35,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: every object depends on our headers.
+$(OBJS): $(wildcard extension/*.h) bgworker/executor_protocol.h
+
 include bgworker/executor.mk
 include gateway/gateway.mk
 

@@ -29,16 +29,13 @@
 #include "pi.h"
 #include "workspace_path.h"
 
-/* A walk of a workspace stops at this depth and this many entries. */
-#define WALK_MAX_DEPTH		32
+/* A listing or a quota check looks at this many entries at most. */
 #define WALK_MAX_ENTRIES	100000
 
 PG_FUNCTION_INFO_V1(pi_write_file);
 PG_FUNCTION_INFO_V1(pi_read_file);
 PG_FUNCTION_INFO_V1(pi_list_files);
 PG_FUNCTION_INFO_V1(pi_delete_file);
-
-typedef void (*WalkVisitor) (const char *relpath, const struct stat *st, void *arg);
 
 /* Open the workspace of the session argument as a directory descriptor. */
 static int
@@ -76,63 +73,20 @@ checked_path(FunctionCallInfo fcinfo, int argno)
 	return path;
 }
 
-/* Visit every regular file beneath dirfd; symlinks and devices are skipped. */
 static void
-walk_files(int dirfd, const char *prefix, int depth, int *entries,
-		   WalkVisitor visit, void *arg)
+sum_file_size(int dirfd, const char *name, const char *relpath,
+			  const struct stat *st, void *arg)
 {
-	int			fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR		   *dir;
-	struct dirent *de;
-
-	if (fd < 0 || (dir = fdopendir(fd)) == NULL)
-	{
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(dir)) != NULL && *entries < WALK_MAX_ENTRIES)
-	{
-		struct stat st;
-		char	   *rel;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;
-		(*entries)++;
-		rel = prefix[0] ? psprintf("%s/%s", prefix, de->d_name) : pstrdup(de->d_name);
-		if (S_ISREG(st.st_mode))
-			visit(rel, &st, arg);
-		else if (S_ISDIR(st.st_mode) && depth < WALK_MAX_DEPTH)
-		{
-			int			sub = openat(dirfd, de->d_name,
-									 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (sub >= 0)
-			{
-				walk_files(sub, rel, depth + 1, entries, visit, arg);
-				close(sub);
-			}
-		}
-		pfree(rel);
-	}
-	closedir(dir);
-}
-
-static void
-sum_file_size(const char *relpath, const struct stat *st, void *arg)
-{
-	*(int64 *) arg += st->st_size;
+	if (S_ISREG(st->st_mode))
+		*(int64 *) arg += st->st_size;
 }
 
 static int64
 workspace_usage(int rootfd)
 {
 	int64		total = 0;
-	int			entries = 0;
 
-	walk_files(rootfd, "", 0, &entries, sum_file_size, &total);
+	workspace_walk(rootfd, WALK_MAX_ENTRIES, sum_file_size, &total);
 	return total;
 }
 
@@ -387,12 +341,15 @@ typedef struct ListState
 } ListState;
 
 static void
-add_row(const char *relpath, const struct stat *st, void *arg)
+add_row(int dirfd, const char *name, const char *relpath,
+		const struct stat *st, void *arg)
 {
 	ListState  *state = (ListState *) arg;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 
+	if (!S_ISREG(st->st_mode))
+		return;					/* folders, links and devices are not listed */
 	values[0] = CStringGetTextDatum(relpath);
 	values[1] = Int64GetDatum(st->st_size);
 	values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st->st_mtim.tv_sec));
@@ -409,11 +366,10 @@ pi_list_files(PG_FUNCTION_ARGS)
 {
 	int			rootfd = open_session_root(fcinfo);
 	ListState	state;
-	int			entries = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	state.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	walk_files(rootfd, "", 0, &entries, add_row, &state);
+	workspace_walk(rootfd, WALK_MAX_ENTRIES, add_row, &state);
 	close(rootfd);
 	return (Datum) 0;
 }

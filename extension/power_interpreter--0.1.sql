@@ -50,6 +50,20 @@ CREATE INDEX jobs_running_idx ON pi.jobs (lease_until) WHERE status = 'running';
 CREATE INDEX jobs_session_idx ON pi.jobs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX jobs_submitted_idx ON pi.jobs (submitted_at);
 
+/*
+ * The result of a job that ended without producing one of its own (cancelled
+ * while pending, or lost with its worker): the usual shape, with the reason
+ * as the error.
+ */
+CREATE FUNCTION pi.ended_result(status text, error_type text, message text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT pg_catalog.jsonb_build_object('status', status, 'stdout', '', 'stderr', '',
+		'result', NULL, 'figures', '[]'::jsonb, 'files', '[]'::jsonb, 'elapsed_ms', 0,
+		'error', pg_catalog.jsonb_build_object('type', error_type, 'message', message))
+$$;
+
 CREATE FUNCTION pi.create_session(label text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_create_session'

@@ -189,11 +189,14 @@ workspace_open_parent(int rootfd, const char *path, bool create, const char **na
 }
 
 /*
- * Remove everything beneath dirfd without following a single link: a
- * workspace is full of whatever sandboxed code left there.
+ * Visit every entry beneath dirfd (relpath relative to it), each directory
+ * after what it holds, without following a single link: a workspace holds
+ * whatever sandboxed code left there.  Stops after max_entries entries or
+ * WORKSPACE_WALK_DEPTH levels.
  */
 static void
-remove_beneath(int dirfd, int depth)
+walk(int dirfd, const char *prefix, int depth, int64 *budget,
+	 WorkspaceVisitor visit, void *arg)
 {
 	int			fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR		   *dir;
@@ -205,30 +208,45 @@ remove_beneath(int dirfd, int depth)
 			close(fd);
 		return;
 	}
-	while ((de = readdir(dir)) != NULL)
+	while ((de = readdir(dir)) != NULL && *budget > 0)
 	{
 		struct stat st;
+		char	   *rel;
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
-		if (S_ISDIR(st.st_mode) && depth < 64)
+		(*budget)--;
+		rel = prefix[0] ? psprintf("%s/%s", prefix, de->d_name) : pstrdup(de->d_name);
+		if (S_ISDIR(st.st_mode) && depth < WORKSPACE_WALK_DEPTH)
 		{
 			int			sub = openat(dirfd, de->d_name,
 									 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub >= 0)
 			{
-				remove_beneath(sub, depth + 1);
+				walk(sub, rel, depth + 1, budget, visit, arg);
 				close(sub);
 			}
-			(void) unlinkat(dirfd, de->d_name, AT_REMOVEDIR);
 		}
-		else
-			(void) unlinkat(dirfd, de->d_name, 0);
+		visit(dirfd, de->d_name, rel, &st, arg);
+		pfree(rel);
 	}
 	closedir(dir);
+}
+
+void
+workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg)
+{
+	walk(dirfd, "", 0, &max_entries, visit, arg);
+}
+
+static void
+remove_entry(int dirfd, const char *name, const char *relpath,
+			 const struct stat *st, void *arg)
+{
+	(void) unlinkat(dirfd, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
 }
 
 /* Remove a workspace directory and all it holds; false if it was absent. */
@@ -239,7 +257,7 @@ workspace_remove_tree(const char *path)
 
 	if (fd < 0)
 		return false;
-	remove_beneath(fd, 0);
+	workspace_walk(fd, PG_INT64_MAX, remove_entry, NULL);
 	close(fd);
 	return rmdir(path) == 0;
 }

@@ -14,7 +14,15 @@
 #define WORKSPACE_NAME_MAX	255
 #define WORKSPACE_PATH_MAX	1024
 
+/* How deep a walk of a workspace goes. */
+#define WORKSPACE_WALK_DEPTH 32
+
+struct stat;
+typedef void (*WorkspaceVisitor) (int dirfd, const char *name, const char *relpath,
+								  const struct stat *st, void *arg);
+
 extern void workspace_check_path(const char *path);
+extern void workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg);
 extern int	workspace_openat(int dirfd, const char *path, int flags, mode_t mode);
 extern int	workspace_open_parent(int rootfd, const char *path, bool create, const char **name);
 extern bool workspace_remove_tree(const char *path);
