@@ -50,7 +50,7 @@ open_session_root(FunctionCallInfo fcinfo)
 				 errmsg("session_id must not be null"),
 				 errhint("Create a session with pi.create_session() and pass its id.")));
 	workspace = pi_session_workspace(PG_GETARG_UUID_P(0), false);
-	fd = open(workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = workspace_keep_fd(open(workspace, O_PATH | O_DIRECTORY | O_CLOEXEC));
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -193,13 +193,13 @@ pi_write_file(PG_FUNCTION_ARGS)
 	content = PG_GETARG_BYTEA_PP(2);
 	len = VARSIZE_ANY_EXHDR(content);
 
-	parentfd = workspace_open_parent(rootfd, path, true, &name);
-	fd = workspace_openat(parentfd, name, O_RDONLY, 0);
+	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, true, &name));
+	fd = workspace_keep_fd(workspace_openat(parentfd, name, O_RDONLY, 0));
 	if (fd >= 0)
 	{
 		check_plain_file(fd, path, &st);
 		old_size = st.st_size;
-		close(fd);
+		workspace_close_fd(fd);
 	}
 	else if (errno != ENOENT)
 		workspace_report_error(path, "write", errno);
@@ -209,7 +209,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 
 	if (append)
 	{
-		fd = workspace_openat(parentfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+		fd = workspace_keep_fd(workspace_openat(parentfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600));
 		if (fd < 0)
 			workspace_report_error(path, "write", errno);
 		write_all(fd, VARDATA_ANY(content), len, path);
@@ -220,7 +220,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 		tmpname = psprintf(".%s.pi-upload-%d", name, MyProcPid);
 		if (strlen(tmpname) > WORKSPACE_NAME_MAX)
 			tmpname = psprintf(".pi-upload-%d", MyProcPid);
-		fd = workspace_openat(parentfd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+		fd = workspace_keep_fd(workspace_openat(parentfd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600));
 		if (fd < 0)
 			workspace_report_error(path, "write", errno);
 		PG_TRY();
@@ -243,9 +243,9 @@ pi_write_file(PG_FUNCTION_ARGS)
 	}
 	if (fstat(fd, &st) != 0)
 		workspace_report_error(path, "inspect", errno);
-	close(fd);
-	close(parentfd);
-	close(rootfd);
+	workspace_close_fd(fd);
+	workspace_close_fd(parentfd);
+	workspace_close_fd(rootfd);
 	PG_RETURN_JSONB_P(file_info_jsonb(path, &st));
 }
 
@@ -271,7 +271,7 @@ pi_read_file(PG_FUNCTION_ARGS)
 				 errmsg("offset and length must not be negative"),
 				 errhint("Pass the byte offset to start at and how many bytes to read.")));
 
-	fd = workspace_openat(rootfd, path, O_RDONLY | O_NOFOLLOW, 0);
+	fd = workspace_keep_fd(workspace_openat(rootfd, path, O_RDONLY | O_NOFOLLOW, 0));
 	if (fd < 0)
 		workspace_report_error(path, "read", errno);
 	check_plain_file(fd, path, &st);
@@ -300,8 +300,8 @@ pi_read_file(PG_FUNCTION_ARGS)
 		done += n;
 	}
 	SET_VARSIZE(result, VARHDRSZ + done);
-	close(fd);
-	close(rootfd);
+	workspace_close_fd(fd);
+	workspace_close_fd(rootfd);
 	PG_RETURN_BYTEA_P(result);
 }
 
@@ -370,7 +370,7 @@ pi_list_files(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	state.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	workspace_walk(rootfd, WALK_MAX_ENTRIES, add_row, &state);
-	close(rootfd);
+	workspace_close_fd(rootfd);
 	return (Datum) 0;
 }
 
@@ -387,7 +387,7 @@ pi_delete_file(PG_FUNCTION_ARGS)
 	int			parentfd;
 	struct stat st;
 
-	parentfd = workspace_open_parent(rootfd, path, false, &name);
+	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, false, &name));
 	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 	{
 		if (errno == ENOENT)
@@ -403,7 +403,7 @@ pi_delete_file(PG_FUNCTION_ARGS)
 					 errhint("Delete the files in it first.")));
 		workspace_report_error(path, "delete", errno);
 	}
-	close(parentfd);
-	close(rootfd);
+	workspace_close_fd(parentfd);
+	workspace_close_fd(rootfd);
 	PG_RETURN_BOOL(true);
 }

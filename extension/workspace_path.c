@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "access/xact.h"
+
 #include "workspace_path.h"
 
 /*
@@ -34,6 +36,72 @@
  */
 #define WORKSPACE_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | \
 						   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+/*
+ * Descriptors opened by the files functions, closed on (sub)transaction
+ * abort: an error raised while a file is open must not leak its descriptor
+ * in a backend that lives for days behind a gateway.
+ */
+#define MAX_TRACKED_FDS 16
+
+static int	tracked_fds[MAX_TRACKED_FDS];
+static int	n_tracked_fds = 0;
+static bool fd_callbacks_registered = false;
+
+static void
+close_tracked_fds(void)
+{
+	while (n_tracked_fds > 0)
+		close(tracked_fds[--n_tracked_fds]);
+}
+
+static void
+fds_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		close_tracked_fds();
+}
+
+static void
+fds_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		close_tracked_fds();
+}
+
+/* Remember fd (if valid) so that an error closes it; returns fd. */
+int
+workspace_keep_fd(int fd)
+{
+	if (fd < 0)
+		return fd;
+	if (!fd_callbacks_registered)
+	{
+		RegisterXactCallback(fds_xact_callback, NULL);
+		RegisterSubXactCallback(fds_subxact_callback, NULL);
+		fd_callbacks_registered = true;
+	}
+	if (n_tracked_fds == MAX_TRACKED_FDS)
+		elog(ERROR, "too many workspace files open at once");
+	tracked_fds[n_tracked_fds++] = fd;
+	return fd;
+}
+
+/* Close a descriptor that workspace_keep_fd tracks. */
+void
+workspace_close_fd(int fd)
+{
+	for (int i = 0; i < n_tracked_fds; i++)
+	{
+		if (tracked_fds[i] == fd)
+		{
+			tracked_fds[i] = tracked_fds[--n_tracked_fds];
+			break;
+		}
+	}
+	close(fd);
+}
 
 /* Refuse paths that are not plain relative paths inside the workspace. */
 void

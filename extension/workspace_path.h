@@ -21,6 +21,8 @@ struct stat;
 typedef void (*WorkspaceVisitor) (int dirfd, const char *name, const char *relpath,
 								  const struct stat *st, void *arg);
 
+extern int	workspace_keep_fd(int fd);
+extern void workspace_close_fd(int fd);
 extern void workspace_check_path(const char *path);
 extern void workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg);
 extern int	workspace_openat(int dirfd, const char *path, int flags, mode_t mode);
