@@ -3,16 +3,14 @@
  * sandbox.c
  *	  Composes the sandbox of one run from its mechanisms, in a fixed order.
  *
- * Each kernel mechanism lives in its own file with a small interface
- * (limits.c today; namespaces, pivot_root and seccomp to come), and this
- * file is the single place that decides their order.  The order matters:
- * namespaces must exist before pivot_root, and the seccomp filter comes
- * last because it forbids the system calls the earlier steps need.
+ * The kernel sandbox itself (namespaces, pivot_root, privileges, the
+ * cgroup wait and seccomp) is the jail library (jail.h), entered by
+ * executor_child.c right after the fork, before the descriptors are set
+ * up.  What is left here runs after it, inside the jail:
  *
- *	 1. (to come) user, mount, pid, net and ipc namespaces
- *	 2. (to come) pivot_root into a read-only root plus the workspace
- *	 3. rlimits (limits.c)
- *	 4. (to come) no_new_privs and the seccomp filter
+ *	 1. rlimits (limits.c): RLIMIT_AS (second memory layer under the
+ *		per-run cgroup), RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE, and
+ *		RLIMIT_NPROC when the sandbox is on.
  *
  * A step that fails stops the run: nothing is silently skipped.
  *
