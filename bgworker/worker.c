@@ -50,6 +50,8 @@
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
+/* Longest wait for the launcher to replace a lost executor. */
+#define EXECUTOR_WAIT_MS		60000
 
 typedef struct ClaimedJob
 {
@@ -375,6 +377,7 @@ run_job(ClaimedJob *job)
 	FinishedJob finished = {job, NULL};
 	char	   *result_json = NULL;
 	char	   *activity = psprintf("pi worker: running job %s", job->id_text);
+	pid_t		executor;
 
 	req.kind = "async";
 	req.code = job->code;
@@ -390,12 +393,22 @@ run_job(ClaimedJob *job)
 	callbacks.arg = job;
 
 	pgstat_report_activity(STATE_RUNNING, activity);
+	SpinLockAcquire(&pi_shared->mutex);
+	executor = pi_shared->executor_pid;
+	SpinLockRelease(&pi_shared->mutex);
 	if (pi_run_code(&req, &callbacks, &result_json) == PI_RUN_RESULT)
 		finished.result_json = result_json;
 	else
+	{
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor stopped while running job %s",
 						my_slot + 1, job->id_text)));
+		/* no worker claims again until the launcher has replaced it */
+		SpinLockAcquire(&pi_shared->mutex);
+		if (executor != 0)
+			pi_shared->executor_lost_pid = executor;
+		SpinLockRelease(&pi_shared->mutex);
+	}
 
 	run_in_transaction("pi worker: recording job result", finish_body, &finished);
 	set_slot_job(NULL);
@@ -528,6 +541,37 @@ free_job(ClaimedJob *job)
 
 /* ---- main loop ---------------------------------------------------------- */
 
+/*
+ * After an executor died under a job, wait until the launcher has started a
+ * new one before claiming: the re-queued job would otherwise be claimed at
+ * once, meet the dying executor's socket and use up its second attempt.
+ * Bounded, so that a launcher that cannot start an executor does not stall
+ * the queue silently (the run then fails with a clear error).
+ */
+static void
+wait_for_executor(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		pid_t		current;
+		pid_t		lost;
+
+		SpinLockAcquire(&pi_shared->mutex);
+		current = pi_shared->executor_pid;
+		lost = pi_shared->executor_lost_pid;
+		SpinLockRelease(&pi_shared->mutex);
+		if ((current != 0 && current != lost) ||
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), EXECUTOR_WAIT_MS))
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 static void
 take_slot(int slot)
 {
@@ -591,6 +635,7 @@ pi_worker_main(Datum main_arg)
 			last_rescue = GetCurrentTimestamp();
 		}
 
+		wait_for_executor();
 		run_in_transaction("pi worker: claiming a job", claim_body, &job);
 		if (job.id_text != NULL)
 		{

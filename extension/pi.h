@@ -62,6 +62,7 @@ typedef struct PiShared
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	pid_t		executor_pid;
+	pid_t		executor_lost_pid;	/* an executor a worker saw die under a job */
 	int			nslots;
 	PiWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } PiShared;
