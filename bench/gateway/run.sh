@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # bench/gateway/run.sh: what the gateway adds to a call.  p50/p99 of
-# print(1) over REST /api/execute and over SQL (psql -c in a loop would
-# measure psql start-up, so SQL is timed inside one session with
-# clock_timestamp), in the same run; then /health with wrk as the HTTP
-# floor and /api/execute with wrk (32 connections) for clean 503s.
-#   N (200) calls per path; WRK_SECONDS (10)
+# print(1) over REST /api/execute (wrk) and over SQL (pgbench), each with a
+# C client on one connection, in the same run; then /health with wrk as the
+# HTTP floor and /api/execute with wrk (32 connections) for clean 503s.
+#   SECONDS_EACH (10) per path; WRK_SECONDS (10)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lib/cluster.sh"
-N=${N:-200}; WRK_SECONDS=${WRK_SECONDS:-10}
+WRK_SECONDS=${WRK_SECONDS:-10}
 GW=$ROOT/gateway/pi-gateway
 [ -x "$GW" ] || make -C "$ROOT" -f gateway/gateway.mk gateway/pi-gateway >/dev/null || exit 1
 pi_cluster_start || exit 1
@@ -18,30 +17,32 @@ DATABASE_URL="host=$PI_TEST_DIR port=$PI_TEST_PORT dbname=$PI_TEST_DB user=postg
 trap 'kill $GWPID 2>/dev/null; pi_cluster_cleanup' EXIT
 wait_until 10 curl -sf "$U/health"
 
-python3 - "$U" "$KEY" "$N" <<'PY' >"$PI_TEST_DIR/rest.txt"
-import http.client, sys, time, urllib.parse
-u = urllib.parse.urlparse(sys.argv[1]); key = sys.argv[2]; n = int(sys.argv[3])
-c = http.client.HTTPConnection(u.hostname, u.port)
-body = '{"code":"print(1)"}'
-for i in range(n + 10):
-    t = time.perf_counter()
-    c.request("POST", "/api/execute", body, {"X-API-Key": key, "Content-Type": "application/json"})
-    r = c.getresponse(); r.read()
-    if i >= 10: print((time.perf_counter() - t) * 1000)
-PY
-pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; printf "%.2f", a[i]}'; }
-grep -o '[0-9.]*$' "$PI_TEST_DIR/rest.txt" >"$PI_TEST_DIR/r"
-# server-side timing: the NOTICE lines (psql writes them to stderr)
-pi_psql 2>&1 >/dev/null <<SQL | grep -o '[0-9.]*$' >"$PI_TEST_DIR/s"
-DO \$\$ DECLARE t timestamptz; BEGIN
-  FOR i IN 1..$N LOOP t := clock_timestamp(); PERFORM pi.execute('print(1)');
-    RAISE NOTICE '%', extract(epoch FROM clock_timestamp() - t) * 1000; END LOOP; END \$\$;
-SQL
-R50=$(pct 50 <"$PI_TEST_DIR/r"); R99=$(pct 99 <"$PI_TEST_DIR/r")
-S50=$(pct 50 <"$PI_TEST_DIR/s"); S99=$(pct 99 <"$PI_TEST_DIR/s")
-echo "print(1) over REST: p50 ${R50} ms, p99 ${R99} ms ($N calls, keep-alive)"
-echo "print(1) over SQL:  p50 ${S50} ms, p99 ${S99} ms ($N calls, server-side timing)"
-echo "REST adds p50 $(echo "$R50 - $S50" | bc) ms (target <= 1 ms)"
+# Both paths with a C client over one kept-alive connection, so that the
+# difference is what the gateway adds: wrk for REST, pgbench for SQL.
+SECONDS_EACH=${SECONDS_EACH:-10}
+cat >"$PI_TEST_DIR/post1.lua" <<LUA
+wrk.method = "POST"; wrk.body = '{"code":"print(1)"}'
+wrk.headers["X-API-Key"] = "$KEY"; wrk.headers["Content-Type"] = "application/json"
+LUA
+# wrk --latency prints "50%  3.21ms"; convert us/ms/s to ms
+wrk_pct() {
+  awk -v p="$1%" '$1 == p { v = $2; u = v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
+    if (u == "us") v /= 1000; else if (u == "s") v *= 1000; printf "%.2f", v }' "$2"
+}
+wrk -t1 -c1 -d"${SECONDS_EACH}s" --latency -s "$PI_TEST_DIR/post1.lua" "$U/api/execute" >"$PI_TEST_DIR/rest.txt"
+R50=$(wrk_pct 50 "$PI_TEST_DIR/rest.txt"); R99=$(wrk_pct 99 "$PI_TEST_DIR/rest.txt")
+printf "SELECT pi.execute('print(1)');\n" | as_pg tee "$PI_TEST_DIR/p1.sql" >/dev/null
+as_pg mkdir -p "$PI_TEST_DIR/pgb"
+(cd "$PI_TEST_DIR/pgb" && as_pg "$PI_PGBIN/pgbench" -n -c1 -T"$SECONDS_EACH" -f "$PI_TEST_DIR/p1.sql" \
+  --log --log-prefix="$PI_TEST_DIR/pgb/log" -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" "$PI_TEST_DB" >/dev/null 2>&1)
+pgb_pct() {
+  cat "$PI_TEST_DIR"/pgb/log* | awk '{print $3}' | sort -n |
+    awk -v p="$1" '{v[NR]=$1} END {i=int(p/100*NR+0.999999); if(i<1)i=1; printf "%.2f", v[i]/1000}'
+}
+S50=$(pgb_pct 50); S99=$(pgb_pct 99)
+echo "print(1) over REST: p50 ${R50} ms, p99 ${R99} ms (wrk, 1 kept-alive connection, ${SECONDS_EACH}s)"
+echo "print(1) over SQL:  p50 ${S50} ms, p99 ${S99} ms (pgbench, 1 connection, ${SECONDS_EACH}s)"
+echo "REST adds p50 $(awk -v r="$R50" -v s="$S50" 'BEGIN { printf "%.2f", r - s }') ms (target <= 1 ms)"
 if command -v wrk >/dev/null; then
   echo "--- wrk /health, 4 connections, ${WRK_SECONDS}s (HTTP floor)"
   wrk -t2 -c4 -d"${WRK_SECONDS}s" "$U/health" | grep -E 'Requests/sec|Latency'
