@@ -97,7 +97,16 @@ jail_write_file(const char *path, const char *data, char *err, size_t errlen)
 
 	if (fd < 0)
 		return jail_error(err, errlen, errno, "open %s for writing", path);
-	n = write(fd, data, len);
+	/*
+	 * Writing a memory limit makes the kernel reclaim down to it, which a
+	 * signal (the zygote's SIGCHLD) can interrupt: try again.
+	 */
+	for (int tries = 0; tries < 100; tries++)
+	{
+		n = write(fd, data, len);
+		if (!(n < 0 && errno == EINTR))
+			break;
+	}
 	if (n != (ssize_t) len)
 	{
 		int			save = (n < 0) ? errno : EIO;
