@@ -53,7 +53,17 @@ typedef struct ExecutorConfig
 	int			max_sync;		/* concurrent "sync" runs (pi.execute) */
 	int			max_async;		/* concurrent "async" runs (job workers) */
 	bool		sandbox_off;	/* --sandbox off: runs are NOT confined */
+	int			prefork;		/* ready stateless kernels kept (--prefork) */
+	int			max_sessions;	/* live session kernels (--max-sessions) */
+	int			session_idle_timeout_s; /* --session-idle-timeout */
 } ExecutorConfig;
+
+#define EXECUTOR_DEFAULT_MAX_SESSIONS		16
+#define EXECUTOR_DEFAULT_SESSION_IDLE_S	1800
+/* how long a session kernel gets to answer SIGINT before SIGKILL */
+#define EXECUTOR_INTERRUPT_GRACE_MS		2000.0
+/* stateless kernels being torn down at once (exit costs CPU) */
+#define EXECUTOR_MAX_EXITING			2
 
 /*
  * Whether runs are sandboxed.  ON: every run goes through jail_clone and
@@ -75,6 +85,7 @@ extern char executor_sandbox_error[512];	/* why, when UNAVAILABLE */
 /* One parsed 'Q' request; strings are owned by the connection. */
 typedef struct RunRequest
 {
+	bool		is_reset;		/* op "reset_session" */
 	bool		is_async;
 	char	   *code;
 	size_t		code_len;
@@ -124,6 +135,8 @@ typedef enum ConnState
 	CONN_FLUSHING
 } ConnState;
 
+struct Kernel;
+
 typedef struct Conn
 {
 	int			fd;
@@ -136,24 +149,59 @@ typedef struct Conn
 	size_t		out_sent;
 
 	RunRequest	req;
-	char	   *temp_workspace; /* NULL for a session workspace */
+	bool		is_session;		/* session_id and workspace: a session run */
 
-	pid_t		pid;
-	JailCgroup	cg;				/* the run's cgroup (sandbox on) */
+	struct Kernel *kernel;		/* while RUNNING */
+	const char *kernel_use;		/* session runs: "started" or "reused" */
+	bool		state_reset;	/* session runs: earlier state was lost */
+	char	   *notice;			/* session runs: why, or other news */
+	bool		interrupted;	/* session run: SIGINT sent, waiting */
 	bool		oom;			/* the memory cgroup OOM-killed in the run */
 	double		started;
 	double		elapsed_ms;
 	int			wait_status;
+	bool		died;			/* the kernel died during the cell */
 	Capture		out_cap;
 	Capture		err_cap;
-	int			result_fd;
-	Buf			line;			/* partial result-channel line */
 	bool		line_overflow;
 	struct json_t *final;			/* the runner's final line */
 	bool		cancelled;
 	bool		timed_out;
 	bool		client_gone;
 } Conn;
+
+/*
+ * A kernel: a sandboxed child forked from the zygote that waits on a
+ * control pipe for cells (executor_kernel.c).  A stateless kernel runs one
+ * cell and is then killed; a session kernel keeps its namespace and waits
+ * for the session's next cell.
+ */
+typedef struct Kernel
+{
+	pid_t		pid;
+	bool		is_session;
+	char	   *session_id;		/* session kernels */
+	char	   *workspace;		/* host path bound at /workspace */
+	char	   *temp_workspace; /* pool kernels: removed after the reap */
+	JailCgroup	cg;
+	int			memory_mb;		/* limit at creation (RLIMIT_AS hard) */
+	int			cg_memory_mb;	/* what the cgroup says now */
+	int			max_file_size_mb;
+	int			ctl_fd;			/* write end of the control pipe */
+	int			out_fd;
+	int			err_fd;
+	int			res_fd;
+	Buf			ctl_out;		/* cells and query answers not yet written */
+	Buf			line;			/* partial result-channel line */
+	bool		line_overflow;
+	Conn	   *conn;			/* the cell running now, or NULL */
+	double		last_used;
+	int			cells;
+	bool		stopping;		/* killed, waiting for the reap */
+	bool		reaped;			/* exited: freed at the end of the loop turn */
+	bool		retired;		/* stateless and done: to be killed */
+	char	   *stop_notice;	/* session: why its state is gone */
+} Kernel;
 
 /* executor_main.c */
 extern void executor_log(const char *fmt,...)
@@ -163,6 +211,35 @@ extern double executor_now_ms(void);
 /* executor_loop.c */
 extern int	executor_loop_run(const ExecutorConfig *config, int listen_fd);
 extern void conn_hangup(Conn *c);
+extern void conn_kill_run(Conn *c);
+
+/* executor_kernel.c */
+extern Kernel **kernels;
+extern int	nkernels;
+extern void kernels_init(const ExecutorConfig *cfg, pid_t zygote);
+extern Kernel *kernel_spawn(const char *workspace, bool is_session,
+							const char *session_id, int memory_mb,
+							int max_file_size_mb, const char **errtype,
+							const char **err);
+extern Kernel *kernel_take_pooled(const RunRequest *req);
+extern Kernel *kernel_find_session(const char *session_id);
+extern int	kernel_count_sessions(void);
+extern Kernel *kernel_lru_idle_session(void);
+extern void kernel_stop(Kernel *k, const char *notice);
+extern void kernel_retire(Kernel *k);
+extern bool kernel_pool_wanted(void);
+extern void kernel_pool_refill_one(void);
+extern void kernel_kill_retired(void);
+extern void kernel_reap_idle(double now);
+extern bool kernel_send_cell(Kernel *k, const Conn *c);
+extern void kernel_send_line(Kernel *k, const char *json);
+extern void kernel_flush_ctl(Kernel *k);
+extern void kernel_set_memory(Kernel *k, int memory_mb);
+extern Kernel *kernel_by_pid(pid_t pid);
+extern void kernel_free(Kernel *k);
+extern void kernel_shutdown_all(void);
+extern char *kernel_take_notice(const char *session_id);
+extern void kernel_put_notice(const char *session_id, const char *notice);
 
 /* executor_frames.c */
 extern void buf_append(Buf *b, const void *data, size_t len);
@@ -173,16 +250,18 @@ extern void conn_send_frame(Conn *c, char tag, struct json_t *payload);
 extern void conn_flush(Conn *c);
 extern void conn_answer(Conn *c, const char *status, struct json_t *error);
 extern void conn_answer_run(Conn *c);
+extern void conn_answer_json(Conn *c, struct json_t *result);
 extern const char *parse_request(Conn *c, const char *payload, size_t len);
-extern bool capture_read(Capture *cap);
-extern bool result_read(Conn *c);
+extern bool capture_read(Capture *cap, int fd);
+extern bool result_read(Kernel *k);
+extern void cell_finished(Kernel *k);
 extern void close_fd(int *fd);
 
 /* executor_child.c */
 extern bool executor_child_prepare(void);
 extern void executor_before_fork(void);
 extern void executor_after_fork_parent(void);
-extern void executor_child_main(const RunRequest *req, int stdout_fd,
+extern void executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd,
 								int stderr_fd, int result_fd,
 								pid_t zygote_pid, int sync_fd)
 			__attribute__((noreturn));

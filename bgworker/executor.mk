@@ -24,6 +24,7 @@ PI_EXEC_LIBS = $(shell $(PI_PYTHON_CONFIG) --ldflags --embed) -ljansson
 PI_EXEC_OBJS = \
 	bgworker/executor_main.exec.o \
 	bgworker/executor_loop.exec.o \
+	bgworker/executor_kernel.exec.o \
 	bgworker/executor_frames.exec.o \
 	bgworker/executor_child.exec.o \
 	bgworker/sandbox.exec.o \

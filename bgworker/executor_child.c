@@ -4,13 +4,14 @@
  *	  The Python side of the zygote: importing the embedded runner once at
  *	  start-up, and everything a forked child does from fork() to _exit().
  *
- * A child never returns into the event loop and never runs the zygote's
- * atexit handlers or Python finalisation: it ends with _exit().  Its
- * descriptors after set-up are exactly
+ * A child (a kernel, executor_kernel.c) never returns into the event loop
+ * and never runs the zygote's atexit handlers or Python finalisation: it
+ * ends with _exit().  Its descriptors after set-up are exactly
  *	 0	/dev/null
  *	 1	stdout pipe to the zygote
  *	 2	stderr pipe to the zygote
  *	 3	result channel: newline-delimited JSON lines written by runner.py
+ *	 4	control pipe: cells and pi.query answers from the zygote
  * so nothing of the zygote (the listening socket, other runs' pipes and
  * client connections) is reachable from user code.
  *
@@ -35,12 +36,13 @@
 #include "runner_py.h"
 
 #define CHILD_RESULT_FD 3
+#define CHILD_CONTROL_FD 4
 
 /* Exit codes of a child that could not run the code at all. */
 #define CHILD_EXIT_SETUP_FAILED 71
 #define CHILD_EXIT_RUNNER_FAILED 70
 
-/* runner.run, looked up once in the zygote and inherited by every child */
+/* runner.serve, looked up once in the zygote and inherited by every child */
 static PyObject *runner_run = NULL;
 
 /*
@@ -62,7 +64,7 @@ executor_child_prepare(void)
 	Py_DECREF(code);
 	if (module == NULL)
 		goto fail;
-	runner_run = PyObject_GetAttrString(module, "run");
+	runner_run = PyObject_GetAttrString(module, "serve");
 	warm = PyObject_CallMethod(module, "warm_up", NULL);
 	Py_DECREF(module);
 	if (runner_run == NULL || warm == NULL)
@@ -103,22 +105,22 @@ child_close_other_fds(void)
 	long		maxfd;
 	int			fd;
 
-	if (close_range(CHILD_RESULT_FD + 1, ~0U, 0) == 0)
+	if (close_range(CHILD_CONTROL_FD + 1, ~0U, 0) == 0)
 		return;
 	maxfd = sysconf(_SC_OPEN_MAX);
 	if (maxfd < 0 || maxfd > 65536)
 		maxfd = 65536;
-	for (fd = CHILD_RESULT_FD + 1; fd < maxfd; fd++)
+	for (fd = CHILD_CONTROL_FD + 1; fd < maxfd; fd++)
 		close(fd);
 }
 
 /*
- * Put the pipes at 1, 2 and 3 and /dev/null at 0.  The zygote keeps its own
- * 0-2 open, so the pipe ends are all >= 3; the order below stays correct
- * even when one of them is exactly 3.
+ * Put the pipes at 1, 2, 3 and 4 and /dev/null at 0.  The zygote keeps its
+ * own 0-2 open, so the pipe ends are all >= 3; one of them may sit exactly
+ * at 3 or 4, so every end is first moved above 4.
  */
 static bool
-child_setup_fds(int stdout_fd, int stderr_fd, int result_fd)
+child_setup_fds(int ctl_fd, int stdout_fd, int stderr_fd, int result_fd)
 {
 	int			devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -126,13 +128,17 @@ child_setup_fds(int stdout_fd, int stderr_fd, int result_fd)
 	 * No /dev/null only when jail_enter failed half-way through building
 	 * the root: still set up 1-3, so the SandboxError is reported.
 	 */
+	ctl_fd = fcntl(ctl_fd, F_DUPFD_CLOEXEC, CHILD_CONTROL_FD + 1);
+	result_fd = fcntl(result_fd, F_DUPFD_CLOEXEC, CHILD_CONTROL_FD + 1);
+	if (ctl_fd < 0 || result_fd < 0)
+		return false;
 	if (devnull < 0)
 		close(0);
 	else if (dup2(devnull, 0) < 0)
 		return false;
 	if (dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
 		return false;
-	if (dup2(result_fd, CHILD_RESULT_FD) < 0)
+	if (dup2(result_fd, CHILD_RESULT_FD) < 0 || dup2(ctl_fd, CHILD_CONTROL_FD) < 0)
 		return false;
 	child_close_other_fds();
 	return true;
@@ -146,7 +152,11 @@ static void __attribute__((noreturn))
 child_fail(const char *type, const char *message)
 {
 	json_t	   *line;
+	char		c;
 
+	/* a kernel: report it as the answer to the first cell */
+	while (read(CHILD_CONTROL_FD, &c, 1) == 1 && c != '\n')
+		;
 	line = json_pack("{s:s, s:n, s:{s:s, s:s}, s:[], s:[]}",
 					 "type", "final", "result",
 					 "error", "type", type, "message", message,
@@ -171,9 +181,9 @@ py_text_or_none(const char *text)
 	return PyUnicode_DecodeUTF8(text, strlen(text), "replace");
 }
 
-/* Call runner.run(code, workspace_is_session, session_id, job_id, fd, ...). */
+/* Call runner.serve(control_fd, result_fd, one_shot, workspace_is_session, ...). */
 static bool
-child_call_runner(const RunRequest *req, bool jailed)
+child_call_runner(const Kernel *k, bool jailed)
 {
 	PyObject   *args;
 	PyObject   *kwargs;
@@ -208,15 +218,11 @@ child_call_runner(const RunRequest *req, bool jailed)
 		Py_INCREF(env);
 	}
 
-	args = Py_BuildValue("(NNNNi)",
-						 PyUnicode_DecodeUTF8(req->code, req->code_len, "replace"),
-						 PyBool_FromLong(req->workspace_is_session),
-						 py_text_or_none(req->session_id),
-						 py_text_or_none(req->job_id),
-						 CHILD_RESULT_FD);
-	kwargs = Py_BuildValue("{s:i, s:i, s:N}",
-						   "memory_mb", req->memory_mb,
-						   "max_file_size_mb", req->max_file_size_mb,
+	args = Py_BuildValue("(iiNN)", CHILD_CONTROL_FD, CHILD_RESULT_FD,
+						 PyBool_FromLong(!k->is_session),
+						 PyBool_FromLong(k->temp_workspace == NULL));
+	kwargs = Py_BuildValue("{s:N, s:N}",
+						   "session_id", py_text_or_none(k->session_id),
 						   "environment", env);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
@@ -258,10 +264,11 @@ executor_after_fork_parent(void)
  * jail_enter, and the working directory already is /workspace.
  */
 void
-executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
+executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd, int stderr_fd,
 					int result_fd, pid_t zygote_pid, int sync_fd)
 {
 	const char *err;
+	RunRequest	limits;
 	char		jail_err[512] = "";
 	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
 	bool		jail_failed = false;
@@ -277,7 +284,7 @@ executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
 		JailSpec	spec;
 
 		memset(&spec, 0, sizeof(spec));
-		spec.workspace = req->workspace;
+		spec.workspace = k->workspace;
 		spec.tmp_size_mb = EXECUTOR_TMP_MB;
 		spec.shm_size_mb = EXECUTOR_SHM_MB;
 		spec.hostname = NULL;
@@ -287,7 +294,7 @@ executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
 								 sizeof(jail_err)) < 0;
 	}
 
-	if (!child_setup_fds(stdout_fd, stderr_fd, result_fd))
+	if (!child_setup_fds(ctl_fd, stdout_fd, stderr_fd, result_fd))
 		_exit(CHILD_EXIT_SETUP_FAILED);
 	if (jail_failed)
 		child_fail("SandboxError", jail_err);
@@ -299,17 +306,22 @@ executor_child_main(const RunRequest *req, int stdout_fd, int stderr_fd,
 			_exit(CHILD_EXIT_SETUP_FAILED);
 	}
 
-	if ((err = sandbox_enter(req)) != NULL)
+	/* the kernel's ceilings; runner.py lowers them per cell (and sets CPU) */
+	memset(&limits, 0, sizeof(limits));
+	limits.memory_mb = k->memory_mb;
+	limits.max_file_size_mb = k->max_file_size_mb;
+	limits.timeout_ms = 0;
+	if ((err = sandbox_enter(&limits)) != NULL)
 		child_fail("SandboxError", err);
 
-	if (!jailed && chdir(req->workspace) != 0)
+	if (!jailed && chdir(k->workspace) != 0)
 	{
 		char		msg[512];
 
 		snprintf(msg, sizeof(msg), "could not enter the workspace \"%s\": %s",
-				 req->workspace, strerror(errno));
+				 k->workspace, strerror(errno));
 		child_fail("WorkspaceError", msg);
 	}
 
-	_exit(child_call_runner(req, jailed) ? 0 : CHILD_EXIT_RUNNER_FAILED);
+	_exit(child_call_runner(k, jailed) ? 0 : CHILD_EXIT_RUNNER_FAILED);
 }

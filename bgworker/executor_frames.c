@@ -201,6 +201,12 @@ conn_finish(Conn *c, json_t *result)
 	json_decref(result);
 }
 
+void
+conn_answer_json(Conn *c, json_t *result)
+{
+	conn_finish(c, result);
+}
+
 json_t *
 make_error(const char *type, const char *message)
 {
@@ -326,6 +332,13 @@ conn_answer_run(Conn *c)
 		json_object_set_new(r, "figures", json_array());
 	if (!json_is_array(json_object_get(r, "files")))
 		json_object_set_new(r, "files", json_array());
+	if (c->is_session)
+		json_object_set_new(r, "session",
+							json_pack("{s:s, s:s, s:b, s:s?}",
+									  "id", c->req.session_id,
+									  "kernel", c->kernel_use ? c->kernel_use : "started",
+									  "state_reset", c->state_reset,
+									  "notice", c->notice));
 	conn_finish(c, r);
 }
 
@@ -376,8 +389,23 @@ parse_request(Conn *c, const char *payload, size_t len)
 				output;
 	struct stat st;
 
+	const char *op = NULL;
+
+	if (root != NULL && json_is_object(root))
+		op = json_string_value(json_object_get(root, "op"));
 	if (root == NULL || !json_is_object(root))
 		err = "the request is not a JSON object";
+	else if (op != NULL && strcmp(op, "run") != 0 && strcmp(op, "reset_session") != 0)
+		err = "\"op\" must be \"run\" or \"reset_session\"";
+	else if (op != NULL && strcmp(op, "reset_session") == 0)
+	{
+		if (!get_text(root, "session_id", &c->req.session_id) || c->req.session_id == NULL)
+			err = "\"reset_session\" needs a \"session_id\"";
+		else
+			c->req.is_reset = true;
+		json_decref(root);
+		return err;
+	}
 	else if ((kind = json_string_value(json_object_get(root, "kind"))) == NULL ||
 			 (strcmp(kind, "sync") != 0 && strcmp(kind, "async") != 0))
 		err = "\"kind\" must be \"sync\" or \"async\"";
@@ -410,6 +438,7 @@ parse_request(Conn *c, const char *payload, size_t len)
 		c->req.max_file_size_mb = (int) fsize;
 		c->req.max_output_bytes = (size_t) output;
 		c->req.workspace_is_session = c->req.workspace != NULL;
+		c->is_session = c->req.workspace != NULL && c->req.session_id != NULL;
 	}
 	json_decref(root);
 	return err;
@@ -420,14 +449,14 @@ parse_request(Conn *c, const char *payload, size_t len)
 
 /* Read what is available on stdout or stderr; false at end of file. */
 bool
-capture_read(Capture *cap)
+capture_read(Capture *cap, int fd)
 {
 	char		chunk[EXECUTOR_READ_CHUNK];
 	int			rounds;
 
-	for (rounds = 0; rounds < 16; rounds++)
+	for (rounds = 0; rounds < 64; rounds++)
 	{
-		ssize_t		n = read(cap->fd, chunk, sizeof(chunk));
+		ssize_t		n = read(fd, chunk, sizeof(chunk));
 		size_t		keep;
 
 		if (n < 0 && errno == EINTR)
@@ -436,6 +465,8 @@ capture_read(Capture *cap)
 			return true;
 		if (n <= 0)
 			return false;
+		if (cap == NULL)
+			continue;			/* output of an idle kernel: dropped */
 		/* past the cap keep draining, or the child would block on a full pipe */
 		keep = cap->kept.len < cap->limit ? cap->limit - cap->kept.len : 0;
 		if (keep > (size_t) n)
@@ -446,22 +477,51 @@ capture_read(Capture *cap)
 	return true;
 }
 
-/* One complete line of the result channel: progress or the final line. */
+/* A pi.query()/pi.datasets() call of the running cell: an 'S' frame. */
 static void
-result_line(Conn *c, const char *line, size_t len)
+forward_query(Kernel *k, json_t *obj)
+{
+	Conn	   *c = k->conn;
+	json_t	   *q;
+
+	if (c == NULL || c->client_gone || c->dead)
+	{
+		kernel_send_line(k, "{\"ok\":false,\"error\":\"the run's client is gone\",\"hint\":null}");
+		return;
+	}
+	if (json_is_true(json_object_get(obj, "datasets")))
+		q = json_pack("{s:b}", "datasets", 1);
+	else
+		q = json_pack("{s:O?, s:O?}", "sql", json_object_get(obj, "sql"),
+					  "max_rows", json_object_get(obj, "max_rows"));
+	if (q != NULL)
+		conn_send_frame(c, PI_FRAME_QUERY, q);
+	json_decref(q);
+}
+
+/* One complete line of the result channel: progress, query or final. */
+static void
+result_line(Kernel *k, const char *line, size_t len)
 {
 	json_t	   *obj = json_loadb(line, len, 0, NULL);
 	const char *type = json_string_value(json_object_get(obj, "type"));
+	Conn	   *c = k->conn;
 
 	if (type != NULL && strcmp(type, "final") == 0)
 	{
-		json_decref(c->final);
-		c->final = obj;
-		return;
+		if (c != NULL)
+		{
+			json_decref(c->final);
+			c->final = obj;
+			cell_finished(k);
+			return;
+		}
 	}
-	if (type != NULL && strcmp(type, "progress") == 0 &&
-		json_is_number(json_object_get(obj, "progress")) &&
-		!c->client_gone && c->out.len - c->out_sent < EXECUTOR_PROGRESS_BACKLOG)
+	else if (type != NULL && strcmp(type, "query") == 0)
+		forward_query(k, obj);
+	else if (type != NULL && strcmp(type, "progress") == 0 && c != NULL &&
+			 json_is_number(json_object_get(obj, "progress")) &&
+			 !c->client_gone && c->out.len - c->out_sent < EXECUTOR_PROGRESS_BACKLOG)
 	{
 		json_t	   *p = json_pack("{s:O, s:O?}",
 								  "progress", json_object_get(obj, "progress"),
@@ -476,14 +536,14 @@ result_line(Conn *c, const char *line, size_t len)
 
 /* Read the result channel and split it into lines; false at end of file. */
 bool
-result_read(Conn *c)
+result_read(Kernel *k)
 {
 	char		chunk[EXECUTOR_READ_CHUNK];
 	int			rounds;
 
-	for (rounds = 0; rounds < 16; rounds++)
+	for (rounds = 0; rounds < 16 && k->res_fd >= 0; rounds++)
 	{
-		ssize_t		n = read(c->result_fd, chunk, sizeof(chunk));
+		ssize_t		n = read(k->res_fd, chunk, sizeof(chunk));
 		char	   *start = chunk;
 		char	   *nl;
 
@@ -495,20 +555,22 @@ result_read(Conn *c)
 			return false;
 		while ((nl = memchr(start, '\n', chunk + n - start)) != NULL)
 		{
-			buf_append(&c->line, start, nl - start);
-			if (!c->line_overflow)
-				result_line(c, c->line.data, c->line.len);
-			c->line.len = 0;
-			c->line_overflow = false;
+			buf_append(&k->line, start, nl - start);
+			if (!k->line_overflow)
+				result_line(k, k->line.data, k->line.len);
+			else if (k->conn != NULL)
+				k->conn->line_overflow = true;
+			k->line.len = 0;
+			k->line_overflow = false;
 			start = nl + 1;
 		}
-		if (c->line.len + (chunk + n - start) > EXECUTOR_RESULT_LINE_MAX)
+		if (k->line.len + (chunk + n - start) > EXECUTOR_RESULT_LINE_MAX)
 		{
-			c->line_overflow = true;	/* drop this line, keep reading */
-			c->line.len = 0;
+			k->line_overflow = true;	/* drop this line, keep reading */
+			k->line.len = 0;
 		}
 		else
-			buf_append(&c->line, start, chunk + n - start);
+			buf_append(&k->line, start, chunk + n - start);
 	}
 	return true;
 }

@@ -6,9 +6,17 @@
  *
  * One connection is one run (executor_protocol.h) and moves through
  *	 READING	waiting for the 'Q' frame
- *	 QUEUED		request parsed, no free slot of its kind yet
- *	 RUNNING	child forked; its stdout, stderr and result channel are read
+ *	 QUEUED		request parsed, no free slot of its kind (or its session's
+ *				kernel is busy)
+ *	 RUNNING	the cell runs in a kernel (executor_kernel.c): a ready
+ *				stateless kernel of the pool, or the session's live one;
+ *				the kernel's stdout, stderr and result channel are read
  *	 FLUSHING	'R' frame composed, being written; then the socket closes
+ *
+ * The 'R' frame goes out as soon as the kernel's final line has arrived
+ * and its output is drained; a stateless kernel is killed and reaped
+ * afterwards, off the critical path, and the pool is refilled when the
+ * loop has nothing else to do.
  *
  * What goes over the wire (request parsing, frames, captured output) is
  * in executor_frames.c.  The loop is single-threaded and never calls into
@@ -23,7 +31,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,26 +62,83 @@ static Conn **conns;
 static int	nconns;
 static int	running[2];			/* by kind: [0] sync, [1] async */
 static unsigned long long next_seq;
-static unsigned long long run_counter;
 static pid_t zygote_pid;
 static pid_t parent_pid;
 static int	signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t shutdown_requested;
 
+static int
+conn_kind(const Conn *c)
+{
+	return c->req.is_async ? 1 : 0;
+}
+
 static void
+set_notice(Conn *c, const char *text)
+{
+	free(c->notice);
+	c->notice = text ? strdup(text) : NULL;
+}
+
+/*
+ * Stop the cell of a running connection (timeout, cancel, hang-up).  A
+ * stateless kernel is killed.  A session kernel first gets SIGINT (a
+ * KeyboardInterrupt in the cell): if its final line follows within
+ * EXECUTOR_INTERRUPT_GRACE_MS the kernel and its variables are kept,
+ * otherwise the next call (from check_deadlines) kills it.
+ */
+void
 conn_kill_run(Conn *c)
 {
-	if (c->pid > 0)
+	Kernel	   *k = c->kernel;
+
+	if (k == NULL || k->stopping)
+		return;
+	if (k->is_session && !c->interrupted)
 	{
-		/*
-		 * The group, and the run's first process itself: with the sandbox
-		 * it is PID 1 of the run's PID namespace, and its death makes the
-		 * kernel kill everything else in the namespace, whatever process
-		 * group or session the code moved to.
-		 */
-		kill(-c->pid, SIGKILL);
-		kill(c->pid, SIGKILL);
+		c->interrupted = true;
+		kill(k->pid, SIGINT);
+		c->deadline = executor_now_ms() + EXECUTOR_INTERRUPT_GRACE_MS;
+		return;
 	}
+	kernel_stop(k, k->is_session ?
+				"the session's Python state was reset: a cell did not stop within "
+				"2 s of an interrupt, so its kernel was killed; variables and "
+				"imports are gone, files remain" : NULL);
+	c->deadline = NO_DEADLINE;
+}
+
+/* op "reset_session": stop the session's kernel, if it has one. */
+static void
+answer_reset(Conn *c)
+{
+	Kernel	   *k = kernel_find_session(c->req.session_id);
+
+	if (k != NULL)
+		kernel_stop(k, "the session's Python state was reset by pi.reset_session(); "
+					"variables and imports are gone, files remain");
+	conn_answer_json(c, json_pack("{s:s, s:b}", "status", "completed",
+								  "kernel_stopped", k != NULL));
+}
+
+/* An 'A' frame: the client's answer to the cell's pi.query(). */
+static void
+forward_answer(Conn *c, const char *payload, size_t len)
+{
+	json_t	   *a = json_loadb(payload, len, 0, NULL);
+	char	   *text = NULL;
+
+	if (c->kernel == NULL)
+	{
+		json_decref(a);
+		return;
+	}
+	if (a != NULL && json_is_object(a))
+		text = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
+	kernel_send_line(c->kernel, text ? text :
+					 "{\"ok\":false,\"error\":\"the client sent an answer that is not a JSON object\",\"hint\":null}");
+	free(text);
+	json_decref(a);
 }
 
 static void
@@ -89,6 +153,11 @@ handle_frame(Conn *c, char tag, const char *payload, size_t len)
 			conn_answer(c, "failed", make_error("BadRequest", err));
 			return;
 		}
+		if (c->req.is_reset)
+		{
+			answer_reset(c);
+			return;
+		}
 		c->state = CONN_QUEUED;
 		c->seq = next_seq++;
 		c->deadline = executor_now_ms() + c->req.timeout_ms;
@@ -98,9 +167,14 @@ handle_frame(Conn *c, char tag, const char *payload, size_t len)
 					make_error("Cancelled", "the run was cancelled before it started"));
 	else if (tag == PI_FRAME_CANCEL && c->state == CONN_RUNNING)
 	{
-		c->cancelled = true;
-		conn_kill_run(c);
+		if (!c->cancelled && !c->timed_out)
+		{
+			c->cancelled = true;
+			conn_kill_run(c);
+		}
 	}
+	else if (tag == PI_FRAME_ANSWER && c->state == CONN_RUNNING)
+		forward_answer(c, payload, len);
 	else if (c->state == CONN_READING)
 		conn_answer(c, "failed",
 					make_error("BadRequest", "the first frame must be a 'Q' request"));
@@ -175,208 +249,130 @@ conn_read(Conn *c)
 	}
 }
 
-/* ------------------------------------------------------------ workspaces */
-
-static int
-unlock_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) ftw;
-	if (flag == FTW_D || flag == FTW_DNR)
-		chmod(path, (st->st_mode & 07777) | S_IRWXU);
-	return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	if (remove(path) != 0 && errno != ENOENT)
-		executor_log("could not remove \"%s\": %m", path);
-	return 0;
-}
-
-/*
- * Remove a temporary workspace.  Directories are made writable first, since
- * the code may have chmod-ed them; links are removed, never followed.
- */
-static void
-remove_tree(const char *path)
-{
-	nftw(path, unlock_entry, 16, FTW_PHYS);
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ------------------------------------------------------------------- runs */
 
-static int
-conn_kind(const Conn *c)
-{
-	return c->req.is_async ? 1 : 0;
-}
-
-/* The message of a failed start-up step, naming the step and errno. */
-static const char *
-start_error(const char *what)
-{
-	static char msg[300];
-
-	snprintf(msg, sizeof(msg), "could not start the Python process: %s: %s",
-			 what, strerror(errno));
-	return msg;
-}
-
-/*
- * Fork the child of a queued run; NULL on success, else why not (and
- * *errtype the error type to report).
- *
- * With the sandbox on, the child is created by jail_clone() (fork with
- * every namespace created in the same call) and waits on the sync pipe,
- * inside jail_enter(), until the parent has put it into its own memory
- * and pids cgroup: no user code runs outside its limits.
- */
-static const char *
-start_run(Conn *c, const char **errtype)
-{
-	int			out[2] = {-1, -1},
-				err[2] = {-1, -1},
-				res[2] = {-1, -1},
-				sync[2] = {-1, -1};
-	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
-	sigset_t	all,
-				old;
-
-	*errtype = "ExecutorError";
-	if (c->req.workspace == NULL)
-	{
-		char		path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s/.runs/%d-%llu",
-				 config->workspace_root, (int) zygote_pid, ++run_counter);
-		if (mkdir(path, 0700) != 0)
-			return start_error("mkdir of the temporary workspace");
-		c->temp_workspace = strdup(path);
-		c->req.workspace = strdup(path);
-	}
-	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
-		pipe2(res, O_CLOEXEC) != 0 || (jailed && jail_sync_pipe(sync) != 0))
-	{
-		close_fd(&out[0]), close_fd(&out[1]), close_fd(&err[0]);
-		close_fd(&err[1]), close_fd(&res[0]), close_fd(&res[1]);
-		close_fd(&sync[0]), close_fd(&sync[1]);
-		return start_error("pipe");
-	}
-
-	/* no handler of ours may run in the child before it resets them */
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	c->started = executor_now_ms();
-	executor_before_fork();
-	c->pid = jailed ? jail_clone(&executor_jail) : fork();
-	if (c->pid == 0)
-	{
-		if (jailed)
-			close(sync[1]);
-		executor_child_main(&c->req, out[1], err[1], res[1], zygote_pid,
-							jailed ? sync[0] : -1);
-	}
-	executor_after_fork_parent();
-	sigprocmask(SIG_SETMASK, &old, NULL);
-
-	close_fd(&out[1]), close_fd(&err[1]), close_fd(&res[1]), close_fd(&sync[0]);
-	if (c->pid < 0)
-	{
-		close_fd(&out[0]), close_fd(&err[0]), close_fd(&res[0]);
-		close_fd(&sync[1]);
-		if (jailed)
-		{
-			*errtype = "SandboxError";
-			return start_error("clone with the sandbox's namespaces");
-		}
-		return start_error("fork");
-	}
-	/* also here, so a kill right after fork finds the group */
-	setpgid(c->pid, c->pid);
-
-	if (jailed)
-	{
-		JailLimits	limits;
-		char		why[512];
-
-		limits.memory_bytes = (uint64_t) c->req.memory_mb << 20;
-		limits.pids_max = EXECUTOR_PIDS_MAX;
-		if (jail_cgroup_attach(&executor_jail, c->pid, &limits, &c->cg,
-							   why, sizeof(why)) < 0 ||
-			jail_sync_release(sync[1]) < 0)
-		{
-			static char msg[700];
-
-			/* the child is still waiting on the sync pipe: no code ran */
-			snprintf(msg, sizeof(msg),
-					 "could not put the run into its cgroup: %s", why);
-			close_fd(&sync[1]);
-			kill(c->pid, SIGKILL);
-			while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-				;
-			jail_cgroup_release(&c->cg);
-			c->pid = 0;
-			close_fd(&out[0]), close_fd(&err[0]), close_fd(&res[0]);
-			*errtype = "SandboxError";
-			return msg;
-		}
-		/* jail_sync_release closed sync[1] */
-	}
-
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(err[0], F_SETFL, O_NONBLOCK);
-	fcntl(res[0], F_SETFL, O_NONBLOCK);
-	c->out_cap.fd = out[0];
-	c->out_cap.limit = c->req.max_output_bytes;
-	c->err_cap.fd = err[0];
-	c->err_cap.limit = c->req.max_output_bytes;
-	c->result_fd = res[0];
-	c->state = CONN_RUNNING;
-	c->deadline = c->started + c->req.timeout_ms;
-	running[conn_kind(c)]++;
-	return NULL;
-}
-
-/*
- * The child is reaped.  Whatever it wrote before exiting is in the pipes
- * (a blocked writer does not exit), so one non-blocking drain gets it all;
- * anything it left running in its process group is killed first, so no
- * straggler can keep a pipe open.
- */
+/* The cell of c is over (final line, or the kernel died): answer. */
 static void
-run_exited(Conn *c, int status)
+conn_run_over(Conn *c)
 {
-	c->wait_status = status;
-	c->elapsed_ms = executor_now_ms() - c->started;
-	kill(-c->pid, SIGKILL);
-	c->pid = 0;
-	if (c->out_cap.fd >= 0)
-		capture_read(&c->out_cap);
-	if (c->err_cap.fd >= 0)
-		capture_read(&c->err_cap);
-	if (c->result_fd >= 0)
-		result_read(c);
-	close_fd(&c->out_cap.fd);
-	close_fd(&c->err_cap.fd);
-	close_fd(&c->result_fd);
 	running[conn_kind(c)]--;
-	/* the cgroup says whether the kernel's OOM killer ended the run */
-	c->oom = jail_cgroup_oom(&c->cg);
-
-	if (c->client_gone)
+	c->kernel = NULL;
+	if (c->client_gone || c->dead)
+	{
 		c->dead = true;
+		c->state = CONN_FLUSHING;
+	}
 	else
 		conn_answer_run(c);
+}
 
-	/* clean-up after the answer is on its way */
-	jail_cgroup_release(&c->cg);
-	if (c->temp_workspace != NULL)
-		remove_tree(c->temp_workspace);
+/*
+ * The kernel's final line of the cell has arrived (executor_frames.c).
+ * Everything the cell printed before it is already in the pipes: drain
+ * them, answer, and then deal with the kernel.
+ */
+void
+cell_finished(Kernel *k)
+{
+	Conn	   *c = k->conn;
+
+	if (k->out_fd >= 0 && !capture_read(&c->out_cap, k->out_fd))
+		close_fd(&k->out_fd);
+	if (k->err_fd >= 0 && !capture_read(&c->err_cap, k->err_fd))
+		close_fd(&k->err_fd);
+	c->elapsed_ms = executor_now_ms() - c->started;
+	if (!k->is_session && c->final != NULL &&
+		!json_is_null(json_object_get(c->final, "error")))
+		c->oom = jail_cgroup_oom(&k->cg);
+	if (k->is_session && c->interrupted)
+		set_notice(c, c->cancelled ?
+				   "the cell was interrupted (cancelled); the session's variables are kept" :
+				   "the cell was interrupted; the session's variables are kept");
+	k->conn = NULL;
+	k->cells++;
+	k->last_used = executor_now_ms();
+	conn_run_over(c);
+	if (!k->is_session)
+		kernel_retire(k);
+}
+
+/* What ended a kernel, for notices. */
+static void
+describe_death(const Kernel *k, int status, bool oom, char *out, size_t outlen)
+{
+	if (oom)
+		snprintf(out, outlen, "it ran out of memory (limit %d MB) and was killed",
+				 k->cg_memory_mb);
+	else if (WIFSIGNALED(status))
+		snprintf(out, outlen, "it was killed by signal %d (SIG%s)",
+				 WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?
+				 sigabbrev_np(WTERMSIG(status)) : "?");
+	else
+		snprintf(out, outlen, "it exited with code %d", WEXITSTATUS(status));
+}
+
+/* A kernel was reaped. */
+static void
+kernel_exited(Kernel *k, int status)
+{
+	Conn	   *c;
+	bool		oom = jail_cgroup_oom(&k->cg);
+	char		why[200];
+	char		msg[600];
+
+	k->pid = 0;
+	/* what it wrote before dying: output, and maybe its final line */
+	c = k->conn;
+	if (k->out_fd >= 0)
+		capture_read(c ? &c->out_cap : NULL, k->out_fd);
+	if (k->err_fd >= 0)
+		capture_read(c ? &c->err_cap : NULL, k->err_fd);
+	if (k->res_fd >= 0)
+		result_read(k);
+	close_fd(&k->out_fd);
+	close_fd(&k->err_fd);
+	close_fd(&k->res_fd);
+	close_fd(&k->ctl_fd);
+	describe_death(k, status, oom, why, sizeof(why));
+
+	c = k->conn;				/* NULL if the final line was in the pipe */
+	if (c != NULL)
+	{
+		c->wait_status = status;
+		c->died = true;
+		c->oom = oom;
+		c->elapsed_ms = executor_now_ms() - c->started;
+		if (k->is_session)
+		{
+			c->state_reset = true;
+			if (k->stop_notice != NULL)
+				set_notice(c, k->stop_notice);
+			else
+			{
+				snprintf(msg, sizeof(msg),
+						 "the session's Python kernel died during this run (%s); "
+						 "its variables were lost, files remain; the next run starts a new kernel",
+						 why);
+				set_notice(c, msg);
+				snprintf(msg, sizeof(msg),
+						 "the session's Python state was reset: its previous kernel died "
+						 "during a run (%s); variables and imports are gone, files remain",
+						 why);
+				kernel_put_notice(k->session_id, msg);
+			}
+		}
+		k->conn = NULL;
+		conn_run_over(c);
+	}
+	else if (k->is_session && !k->stopping)
+	{
+		snprintf(msg, sizeof(msg),
+				 "the session's Python state was reset: its kernel died while idle "
+				 "(%s); variables and imports are gone, files remain", why);
+		kernel_put_notice(k->session_id, msg);
+	}
+	k->stopping = true;
+	k->reaped = true;
 }
 
 static void
@@ -384,39 +380,121 @@ reap_children(void)
 {
 	pid_t		pid;
 	int			status;
-	int			i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 	{
-		for (i = 0; i < nconns; i++)
-		{
-			if (conns[i]->state == CONN_RUNNING && conns[i]->pid == pid)
-			{
-				run_exited(conns[i], status);
-				break;
-			}
-		}
+		Kernel	   *k = kernel_by_pid(pid);
+
+		if (k != NULL)
+			kernel_exited(k, status);
 	}
 }
 
-/* The oldest queued run of a kind, or NULL. */
-static Conn *
-oldest_queued(int kind)
+/* Free reaped kernels (never while a poll entry may still point at one). */
+static void
+sweep_kernels(void)
 {
-	Conn	   *best = NULL;
-	int			i;
+	int			i = 0;
 
-	for (i = 0; i < nconns; i++)
+	while (i < nkernels)
 	{
-		Conn	   *c = conns[i];
-
-		if (!c->dead && c->state == CONN_QUEUED && conn_kind(c) == kind &&
-			(best == NULL || c->seq < best->seq))
-			best = c;
+		if (kernels[i]->reaped)
+			kernel_free(kernels[i]);	/* moves the last one here */
+		else
+			i++;
 	}
-	return best;
 }
 
+/* Hand c's cell to kernel k. */
+static void
+start_cell(Conn *c, Kernel *k)
+{
+	kernel_set_memory(k, c->req.memory_mb);
+	k->conn = c;
+	c->kernel = k;
+	c->started = executor_now_ms();
+	c->state = CONN_RUNNING;
+	c->deadline = c->started + c->req.timeout_ms;
+	c->out_cap.limit = c->req.max_output_bytes;
+	c->err_cap.limit = c->req.max_output_bytes;
+	running[conn_kind(c)]++;
+	if (!kernel_send_cell(k, c))
+	{
+		c->cancelled = true;
+		conn_kill_run(c);
+	}
+}
+
+static void
+start_failed(Conn *c, const char *errtype, const char *err)
+{
+	executor_log("%s", err);
+	conn_answer(c, "failed", make_error(errtype, err));
+}
+
+/*
+ * Start c if it can start now; false if it has to wait (its session's
+ * kernel is busy, or every session kernel is busy and none may be added).
+ */
+static bool
+try_start(Conn *c)
+{
+	const char *errtype;
+	const char *err;
+	Kernel	   *k;
+
+	if (!c->is_session)
+	{
+		k = c->req.workspace_is_session ? NULL : kernel_take_pooled(&c->req);
+		if (k == NULL)
+			k = kernel_spawn(c->req.workspace_is_session ? c->req.workspace : NULL,
+							 false, NULL, c->req.memory_mb, c->req.max_file_size_mb,
+							 &errtype, &err);
+		if (k == NULL)
+			start_failed(c, errtype, err);
+		else
+			start_cell(c, k);
+		return true;
+	}
+
+	k = kernel_find_session(c->req.session_id);
+	if (k != NULL && k->conn != NULL)
+		return false;
+	if (k != NULL)
+	{
+		c->kernel_use = "reused";
+		start_cell(c, k);
+		return true;
+	}
+	if (kernel_count_sessions() >= config->max_sessions)
+	{
+		Kernel	   *victim = kernel_lru_idle_session();
+		char		msg[400];
+
+		if (victim == NULL)
+			return false;
+		snprintf(msg, sizeof(msg),
+				 "the session's Python state was reset: its kernel was stopped to make "
+				 "room for another session (at most %d live kernels, pi.max_sessions; "
+				 "the least recently used goes first); variables and imports are gone, "
+				 "files remain", config->max_sessions);
+		kernel_stop(victim, msg);
+	}
+	k = kernel_spawn(c->req.workspace, true, c->req.session_id, c->req.memory_mb,
+					 c->req.max_file_size_mb, &errtype, &err);
+	if (k == NULL)
+	{
+		start_failed(c, errtype, err);
+		return true;
+	}
+	c->kernel_use = "started";
+	c->notice = kernel_take_notice(c->req.session_id);
+	c->state_reset = c->notice != NULL;
+	start_cell(c, k);
+	return true;
+}
+
+/* Start queued runs in arrival order while their kind has free slots. */
 static void
 start_queued_runs(void)
 {
@@ -425,38 +503,82 @@ start_queued_runs(void)
 	for (kind = 0; kind < 2; kind++)
 	{
 		int			slots = kind ? config->max_async : config->max_sync;
-		Conn	   *c;
+		unsigned long long after = 0;
+		bool		first = true;
 
-		while (running[kind] < slots && (c = oldest_queued(kind)) != NULL)
+		while (running[kind] < slots)
 		{
-			const char *errtype;
-			const char *err;
+			Conn	   *best = NULL;
+			int			i;
 
+			for (i = 0; i < nconns; i++)
+			{
+				Conn	   *c = conns[i];
+
+				if (!c->dead && c->state == CONN_QUEUED && conn_kind(c) == kind &&
+					(first || c->seq > after) &&
+					(best == NULL || c->seq < best->seq))
+					best = c;
+			}
+			if (best == NULL)
+				break;
+			first = false;
+			after = best->seq;
 			if (executor_sandbox_mode == SANDBOX_UNAVAILABLE)
 			{
 				/* never run code unconfined unless pi.sandbox = off */
-				conn_answer(c, "failed",
+				conn_answer(best, "failed",
 							make_error("SandboxUnavailable", executor_sandbox_error));
 				continue;
 			}
-			err = start_run(c, &errtype);
-			if (err != NULL)
-			{
-				executor_log("%s", err);
-				if (c->temp_workspace != NULL)
-					remove_tree(c->temp_workspace);
-				conn_answer(c, "failed", make_error(errtype, err));
-			}
+			(void) try_start(best);
 		}
 	}
 }
 
-/* A queued run waited its whole timeout for a slot. */
+/* Whether a queued run is waiting (then the pool is not refilled now). */
+static bool
+any_startable_queued(void)
+{
+	int			i;
+
+	for (i = 0; i < nconns; i++)
+	{
+		Conn	   *c = conns[i];
+
+		if (!c->dead && c->state == CONN_QUEUED && !c->is_session &&
+			running[conn_kind(c)] < (conn_kind(c) ? config->max_async : config->max_sync))
+			return true;
+	}
+	return false;
+}
+
+/* A queued run waited its whole timeout for a slot or its session. */
 static void
 answer_busy(Conn *c)
 {
-	char		msg[300];
+	char		msg[400];
+	Kernel	   *k = c->is_session ? kernel_find_session(c->req.session_id) : NULL;
 
+	if (k != NULL && k->conn != NULL)
+	{
+		snprintf(msg, sizeof(msg),
+				 "session %s is busy: another run of it is still executing, and runs "
+				 "of one session take turns; this run waited its whole timeout (%g s). "
+				 "Retry when the other run has finished",
+				 c->req.session_id, c->req.timeout_ms / 1000.0);
+		conn_answer(c, "busy", make_error("SessionBusy", msg));
+		return;
+	}
+	if (c->is_session && kernel_count_sessions() >= config->max_sessions &&
+		kernel_lru_idle_session() == NULL)
+	{
+		snprintf(msg, sizeof(msg),
+				 "all %d session kernels are busy (pi.max_sessions); retry shortly",
+				 config->max_sessions);
+		conn_answer(c, "busy", make_error("ExecutorBusy", msg));
+		return;
+	}
 	if (c->req.is_async)
 		snprintf(msg, sizeof(msg),
 				 "all %d Python executor slots for async runs are busy; retry shortly or raise pi.max_concurrent_jobs",
@@ -489,13 +611,15 @@ check_deadlines(double now)
 				answer_busy(c);
 				break;
 			case CONN_RUNNING:
-				c->timed_out = !c->cancelled && !c->client_gone;
-				conn_kill_run(c);
-				/* the answer follows when SIGCHLD reports the kill */
+				if (!c->cancelled && !c->client_gone)
+					c->timed_out = true;
 				c->deadline = NO_DEADLINE;
+				/* the answer follows the final line or the reap */
+				conn_kill_run(c);
 				break;
 		}
 	}
+	kernel_reap_idle(now);
 }
 
 /* ------------------------------------------------------------ connections */
@@ -523,7 +647,6 @@ accept_connections(int listen_fd)
 		c->fd = fd;
 		c->state = CONN_READING;
 		c->deadline = executor_now_ms() + REQUEST_TIMEOUT_MS;
-		c->out_cap.fd = c->err_cap.fd = c->result_fd = -1;
 		conns = realloc(conns, sizeof(Conn *) * (nconns + 1));
 		conns[nconns++] = c;
 	}
@@ -533,12 +656,8 @@ static void
 conn_free(Conn *c)
 {
 	close_fd(&c->fd);
-	close_fd(&c->out_cap.fd);
-	close_fd(&c->err_cap.fd);
-	close_fd(&c->result_fd);
 	buf_free(&c->in);
 	buf_free(&c->out);
-	buf_free(&c->line);
 	buf_free(&c->out_cap.kept);
 	buf_free(&c->err_cap.kept);
 	json_decref(c->final);
@@ -546,7 +665,7 @@ conn_free(Conn *c)
 	free(c->req.workspace);
 	free(c->req.session_id);
 	free(c->req.job_id);
-	free(c->temp_workspace);
+	free(c->notice);
 	free(c);
 }
 
@@ -616,29 +735,32 @@ drain_signal_pipe(void)
 
 /* ------------------------------------------------------------- the loop */
 
-/* Which descriptor of which connection a pollfd entry stands for. */
+/* Which descriptor a pollfd entry stands for. */
 typedef enum PollWhat
 {
 	POLL_CLIENT,
 	POLL_STDOUT,
 	POLL_STDERR,
-	POLL_RESULT
+	POLL_RESULT,
+	POLL_CONTROL
 } PollWhat;
 
 typedef struct PollRef
 {
 	Conn	   *conn;
+	Kernel	   *kernel;
 	PollWhat	what;
 } PollRef;
 
 static void
 add_poll(struct pollfd *pfds, PollRef *refs, int *n, int fd, short events,
-		 Conn *c, PollWhat what)
+		 Conn *c, Kernel *k, PollWhat what)
 {
 	pfds[*n].fd = fd;
 	pfds[*n].events = events;
 	pfds[*n].revents = 0;
 	refs[*n].conn = c;
+	refs[*n].kernel = k;
 	refs[*n].what = what;
 	(*n)++;
 }
@@ -650,28 +772,37 @@ build_poll_set(struct pollfd *pfds, PollRef *refs, int listen_fd)
 	int			n = 0;
 	int			i;
 
-	add_poll(pfds, refs, &n, signal_pipe[0], POLLIN, NULL, POLL_CLIENT);
+	add_poll(pfds, refs, &n, signal_pipe[0], POLLIN, NULL, NULL, POLL_CLIENT);
 	if (nconns < MAX_CONNECTIONS)
-		add_poll(pfds, refs, &n, listen_fd, POLLIN, NULL, POLL_CLIENT);
+		add_poll(pfds, refs, &n, listen_fd, POLLIN, NULL, NULL, POLL_CLIENT);
 	for (i = 0; i < nconns; i++)
 	{
 		Conn	   *c = conns[i];
 		short		ev = 0;
 
-		if (c->dead)
+		if (c->dead || c->client_gone)
 			continue;
-		if (c->state != CONN_FLUSHING && !c->client_gone)
+		if (c->state != CONN_FLUSHING)
 			ev |= POLLIN;
 		if (c->out_sent < c->out.len)
 			ev |= POLLOUT;
-		if (ev != 0 && !c->client_gone)
-			add_poll(pfds, refs, &n, c->fd, ev, c, POLL_CLIENT);
-		if (c->out_cap.fd >= 0)
-			add_poll(pfds, refs, &n, c->out_cap.fd, POLLIN, c, POLL_STDOUT);
-		if (c->err_cap.fd >= 0)
-			add_poll(pfds, refs, &n, c->err_cap.fd, POLLIN, c, POLL_STDERR);
-		if (c->result_fd >= 0)
-			add_poll(pfds, refs, &n, c->result_fd, POLLIN, c, POLL_RESULT);
+		if (ev != 0)
+			add_poll(pfds, refs, &n, c->fd, ev, c, NULL, POLL_CLIENT);
+	}
+	for (i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (k->reaped)
+			continue;
+		if (k->out_fd >= 0)
+			add_poll(pfds, refs, &n, k->out_fd, POLLIN, NULL, k, POLL_STDOUT);
+		if (k->err_fd >= 0)
+			add_poll(pfds, refs, &n, k->err_fd, POLLIN, NULL, k, POLL_STDERR);
+		if (k->res_fd >= 0)
+			add_poll(pfds, refs, &n, k->res_fd, POLLIN, NULL, k, POLL_RESULT);
+		if (k->ctl_fd >= 0 && k->ctl_out.len > 0)
+			add_poll(pfds, refs, &n, k->ctl_fd, POLLOUT, NULL, k, POLL_CONTROL);
 	}
 	return n;
 }
@@ -680,33 +811,46 @@ static void
 dispatch(const struct pollfd *pfd, const PollRef *ref)
 {
 	Conn	   *c = ref->conn;
+	Kernel	   *k = ref->kernel;
 
-	if (c->dead)
+	if (c != NULL)
+	{
+		if (c->dead)
+			return;
+		if (pfd->revents & POLLOUT)
+			conn_flush(c);
+		if (!c->dead && (pfd->revents & (POLLIN | POLLHUP | POLLERR)))
+		{
+			if (c->state == CONN_FLUSHING)
+				c->dead = (pfd->revents & (POLLHUP | POLLERR)) != 0;
+			else
+				conn_read(c);
+		}
+		return;
+	}
+	if (k == NULL || k->reaped)
 		return;
 	switch (ref->what)
 	{
-		case POLL_CLIENT:
-			if (pfd->revents & POLLOUT)
-				conn_flush(c);
-			if (!c->dead && (pfd->revents & (POLLIN | POLLHUP | POLLERR)))
-			{
-				if (c->state == CONN_FLUSHING)
-					c->dead = (pfd->revents & (POLLHUP | POLLERR)) != 0;
-				else
-					conn_read(c);
-			}
-			break;
 		case POLL_STDOUT:
-			if (c->out_cap.fd == pfd->fd && !capture_read(&c->out_cap))
-				close_fd(&c->out_cap.fd);
+			if (k->out_fd == pfd->fd &&
+				!capture_read(k->conn ? &k->conn->out_cap : NULL, k->out_fd))
+				close_fd(&k->out_fd);
 			break;
 		case POLL_STDERR:
-			if (c->err_cap.fd == pfd->fd && !capture_read(&c->err_cap))
-				close_fd(&c->err_cap.fd);
+			if (k->err_fd == pfd->fd &&
+				!capture_read(k->conn ? &k->conn->err_cap : NULL, k->err_fd))
+				close_fd(&k->err_fd);
 			break;
 		case POLL_RESULT:
-			if (c->result_fd == pfd->fd && !result_read(c))
-				close_fd(&c->result_fd);
+			if (k->res_fd == pfd->fd && !result_read(k))
+				close_fd(&k->res_fd);
+			break;
+		case POLL_CONTROL:
+			if (k->ctl_fd == pfd->fd)
+				kernel_flush_ctl(k);
+			break;
+		default:
 			break;
 	}
 }
@@ -724,26 +868,15 @@ poll_timeout(double now)
 	return next <= now ? 0 : (int) (next - now) + 1;
 }
 
-/* Stop every run and wait for it, so no child outlives the zygote. */
+/* Stop every kernel and wait for it, so no child outlives the zygote. */
 static void
 shutdown_runs(void)
 {
 	int			i;
 
+	kernel_shutdown_all();
 	for (i = 0; i < nconns; i++)
-	{
-		Conn	   *c = conns[i];
-
-		if (c->state == CONN_RUNNING && c->pid > 0)
-		{
-			conn_kill_run(c);
-			waitpid(c->pid, NULL, 0);
-			jail_cgroup_release(&c->cg);
-			if (c->temp_workspace != NULL)
-				remove_tree(c->temp_workspace);
-		}
-		conn_free(c);
-	}
+		conn_free(conns[i]);
 	nconns = 0;
 }
 
@@ -761,6 +894,7 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 	config = cfg;
 	zygote_pid = getpid();
 	parent_pid = getppid();
+	kernels_init(cfg, zygote_pid);
 	if (!setup_signals())
 	{
 		executor_log("could not set up signal handling: %m");
@@ -770,8 +904,10 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 	while (!shutdown_requested)
 	{
 		int			n,
-					i;
-		size_t		size = sizeof(struct pollfd) * (2 + 4 * (size_t) nconns);
+					i,
+					ready;
+		size_t		slots = 2 + (size_t) nconns + 4 * (size_t) nkernels;
+		bool		refill;
 
 		if (getppid() != parent_pid)
 		{
@@ -779,32 +915,43 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 			rc = 1;
 			break;
 		}
-		pfds = realloc(pfds, size);
-		refs = realloc(refs, sizeof(PollRef) * (2 + 4 * (size_t) nconns));
+		pfds = realloc(pfds, sizeof(struct pollfd) * slots);
+		refs = realloc(refs, sizeof(PollRef) * slots);
 		n = build_poll_set(pfds, refs, listen_fd);
-		if (poll(pfds, n, poll_timeout(executor_now_ms())) < 0 && errno != EINTR)
+
+		/*
+		 * The pool is refilled only when nothing else is ready: a fork
+		 * blocks the loop for milliseconds.
+		 */
+		refill = kernel_pool_wanted() && !any_startable_queued();
+		ready = poll(pfds, n, refill ? 0 : poll_timeout(executor_now_ms()));
+		if (ready < 0 && errno != EINTR)
 		{
 			executor_log("poll failed: %m");
 			rc = 1;
 			break;
 		}
-		for (i = 0; i < n; i++)
+		if (ready == 0 && refill)
+			kernel_pool_refill_one();
+		for (i = 0; i < n && ready > 0; i++)
 		{
 			if (pfds[i].revents == 0)
 				continue;
-			if (pfds[i].fd == signal_pipe[0])
+			if (pfds[i].fd == signal_pipe[0] && refs[i].conn == NULL && refs[i].kernel == NULL)
 			{
 				drain_signal_pipe();
 				reap_children();
 			}
-			else if (pfds[i].fd == listen_fd && refs[i].conn == NULL)
+			else if (pfds[i].fd == listen_fd && refs[i].conn == NULL && refs[i].kernel == NULL)
 				accept_connections(listen_fd);
 			else
 				dispatch(&pfds[i], &refs[i]);
 		}
 		check_deadlines(executor_now_ms());
 		sweep_connections();
+		sweep_kernels();
 		start_queued_runs();
+		kernel_kill_retired();
 	}
 	if (shutdown_requested)
 		executor_log("shutting down");

@@ -86,7 +86,8 @@ usage_exit(const char *why)
 {
 	executor_log("%s", why);
 	executor_log("usage: pi-executor --socket PATH --workspace-root DIR "
-				 "--max-sync N --max-async N [--sandbox on|off]");
+				 "--max-sync N --max-async N [--sandbox on|off] [--prefork N] "
+				 "[--max-sessions N] [--session-idle-timeout SECONDS]");
 	exit(2);
 }
 
@@ -116,6 +117,9 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		{"max-sync", required_argument, NULL, 'y'},
 		{"max-async", required_argument, NULL, 'a'},
 		{"sandbox", required_argument, NULL, 'x'},
+		{"prefork", required_argument, NULL, 'p'},
+		{"max-sessions", required_argument, NULL, 'm'},
+		{"session-idle-timeout", required_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -123,6 +127,9 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 	memset(config, 0, sizeof(*config));
 	config->max_sync = 2;
 	config->max_async = 2;
+	config->prefork = -1;		/* default: min(2, max_sync) */
+	config->max_sessions = EXECUTOR_DEFAULT_MAX_SESSIONS;
+	config->session_idle_timeout_s = EXECUTOR_DEFAULT_SESSION_IDLE_S;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
@@ -138,6 +145,25 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 				break;
 			case 'a':
 				config->max_async = parse_slots(optarg, "--max-async");
+				break;
+			case 'p':
+				config->prefork = strcmp(optarg, "0") == 0 ? 0 :
+					parse_slots(optarg, "--prefork");
+				break;
+			case 'm':
+				config->max_sessions = parse_slots(optarg, "--max-sessions");
+				break;
+			case 'i':
+				{
+					char	   *end;
+					long		n;
+
+					errno = 0;
+					n = strtol(optarg, &end, 10);
+					if (errno != 0 || *end != '\0' || n < 1 || n > 86400 * 365)
+						usage_exit("--session-idle-timeout must be 1..31536000 seconds");
+					config->session_idle_timeout_s = (int) n;
+				}
 				break;
 			case 'x':
 				if (strcmp(optarg, "off") == 0)
@@ -155,6 +181,8 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		usage_exit("unexpected argument");
 	if (config->socket_path == NULL || config->workspace_root == NULL)
 		usage_exit("--socket and --workspace-root are required");
+	if (config->prefork < 0)
+		config->prefork = config->max_sync < 2 ? config->max_sync : 2;
 }
 
 static int
@@ -492,9 +520,11 @@ main(int argc, char **argv)
 	if (listen_fd < 0)
 		return 1;
 	executor_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
-				 "with %d sync and %d async slots; sandbox %s",
+				 "with %d sync and %d async slots, %d pre-forked kernels, "
+				 "at most %d session kernels (idle timeout %d s); sandbox %s",
 				 executor_now_ms() - started, rss_kb() / 1024,
 				 config.socket_path, config.max_sync, config.max_async,
+				 config.prefork, config.max_sessions, config.session_idle_timeout_s,
 				 executor_sandbox_mode == SANDBOX_ON ? "on" :
 				 executor_sandbox_mode == SANDBOX_OFF ? "OFF (unsafe)" :
 				 "unavailable (runs refused)");

@@ -12,7 +12,9 @@
  *	 RLIMIT_CPU		the wall-clock timeout rounded up, plus one second: a
  *					backstop should the zygote's wall-clock kill ever be
  *					late.  The hard limit one second above the soft one
- *					turns an ignored SIGXCPU into SIGKILL.
+ *					turns an ignored SIGXCPU into SIGKILL.  A kernel
+ *					(timeout_ms 0 here) sets it per cell instead, relative
+ *					to the CPU time it has used (runner.py).
  *	 RLIMIT_FSIZE	max_file_size_mb, per file written.
  *	 RLIMIT_CORE	0: a core of a 4 GB process would fill the disk.
  *
@@ -60,7 +62,8 @@ limits_apply(const RunRequest *req)
 
 	if ((err = set_limit(RLIMIT_AS, "RLIMIT_AS", mem, mem)) != NULL)
 		return err;
-	if ((err = set_limit(RLIMIT_CPU, "RLIMIT_CPU", cpu, cpu + 1)) != NULL)
+	if (req->timeout_ms > 0 &&
+		(err = set_limit(RLIMIT_CPU, "RLIMIT_CPU", cpu, cpu + 1)) != NULL)
 		return err;
 	if ((err = set_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", fsize, fsize)) != NULL)
 		return err;

@@ -1,10 +1,12 @@
-"""The Python side of one pi-executor run.
+"""The Python side of a pi-executor kernel.
 
 This module is compiled into the pi-executor binary and imported once by the
-zygote, after numpy, pandas and matplotlib.  Every run happens in a forked
-child, which calls run() exactly once and then exits; whatever the user's
-code changes (globals, modules, monkey patches) dies with that child, so
-nothing leaks into the next run.
+zygote, after numpy, pandas and matplotlib.  Every kernel is a forked child
+that calls serve(): it reads cells from its control pipe (fd 4), one JSON
+line each, and runs them.  A stateless kernel runs exactly one cell and is
+then killed, so whatever the user's code changes (globals, modules, monkey
+patches) dies with it and nothing leaks into the next run.  A session kernel
+keeps one __main__ namespace across its cells, like a notebook kernel.
 
 run() executes the code like a notebook cell (the value of a trailing
 expression is the result), captures open matplotlib figures and changed
@@ -23,6 +25,8 @@ import linecache
 import math
 import os
 import re
+import resource
+import signal
 import struct
 import sys
 import time
@@ -345,7 +349,69 @@ def _changed_files(before, after):
 
 # --- the pi module and the streams ----------------------------------------------
 
-def _make_pi_module(channel, workspace, session_id, job_id):
+class QueryError(Exception):
+    """pi.query() or pi.datasets() was refused; .hint says what to do."""
+
+    def __init__(self, message, hint=None):
+        super().__init__(message if not hint else "%s (hint: %s)" % (message, hint))
+        self.message = message
+        self.hint = hint
+
+
+class _Control:
+    """The control pipe (fd 4): cells and answers, one JSON object a line."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.pending = b""
+
+    def read(self):
+        """The next object, or None at end of file."""
+        while b"\n" not in self.pending:
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+
+_DATETIME_TYPES = ("date", "timestamp", "timestamp without time zone",
+                   "timestamp with time zone", "timestamptz")
+_NUMBER_TYPES = ("smallint", "integer", "bigint", "int2", "int4", "int8",
+                 "real", "double precision", "float4", "float8", "numeric")
+
+
+def _frame(result):
+    """A DataFrame from pi.query's answer {columns: [{name, type}], rows}."""
+    columns = result.get("columns") or []
+    names = [c.get("name") for c in columns]
+    rows = result.get("rows") or []
+    frame = pd.DataFrame.from_records(rows, columns=names) if rows else \
+        pd.DataFrame({n: [] for n in names})
+    # duplicate names are legal in SQL: work by position
+    for i, col in enumerate(columns):
+        kind = str(col.get("type") or "").lower()
+        series = frame.iloc[:, i]
+        try:
+            if kind in _DATETIME_TYPES or kind.startswith("timestamp"):
+                series = pd.to_datetime(series, utc=kind.endswith("tz")
+                                        or "with time zone" in kind)
+            elif kind in ("smallint", "integer", "bigint", "int2", "int4", "int8"):
+                series = series.astype("Int64") if series.isna().any() else series.astype("int64")
+            elif kind in _NUMBER_TYPES:
+                series = pd.to_numeric(series)
+            elif kind in ("boolean", "bool"):
+                series = series.astype("boolean") if series.isna().any() else series.astype(bool)
+        except (ValueError, TypeError, OverflowError):
+            pass
+        frame.isetitem(i, series)
+    frame.attrs["truncated"] = bool(result.get("truncated"))
+    frame.attrs["row_count"] = result.get("row_count")
+    return frame
+
+
+def _make_pi_module(channel, control, workspace, session_id, job_id):
     pi = types.ModuleType("pi", "Power Interpreter run context.")
 
     def progress(fraction, message=None):
@@ -359,7 +425,38 @@ def _make_pi_module(channel, workspace, session_id, job_id):
             message = str(message)[:MAX_PROGRESS_MESSAGE]
         channel.send({"type": "progress", "progress": fraction, "message": message})
 
+    def _ask(request):
+        channel.send(request)
+        answer = control.read()
+        if answer is None:
+            raise QueryError("the executor closed the connection")
+        if not answer.get("ok"):
+            raise QueryError(answer.get("error") or "the query failed", answer.get("hint"))
+        return answer.get("result") or {}
+
+    def query(sql, max_rows=1000):
+        """Run one read-only SELECT over schema pi_data (the same rules as
+        SQL's pi.query) and return a pandas DataFrame.  Refused statements
+        raise pi.QueryError."""
+        if not isinstance(sql, str):
+            raise TypeError("pi.query: sql must be a string")
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int):
+            raise TypeError("pi.query: max_rows must be an integer")
+        return _frame(_ask({"type": "query", "sql": sql, "max_rows": max_rows}))
+
+    def datasets():
+        """The loaded datasets (pi.list_datasets) as a DataFrame."""
+        result = _ask({"type": "query", "datasets": True})
+        if isinstance(result, list):
+            return pd.DataFrame(result)
+        if isinstance(result, dict) and "columns" in result:
+            return _frame(result)
+        return pd.DataFrame(result)
+
     pi.progress = progress
+    pi.query = query
+    pi.datasets = datasets
+    pi.QueryError = QueryError
     pi.workspace = workspace
     pi.session_id = session_id
     pi.job_id = job_id
@@ -410,25 +507,52 @@ def _reset_environment(environment):
     os.environ.update(fixed)
 
 
-def run(code, workspace_is_session, session_id, job_id, result_fd,
-        memory_mb=0, max_file_size_mb=0, environment=None):
-    """Run code in the current directory (the workspace); write the final line.
+_in_cell = [False]
 
-    With the sandbox the current directory is /workspace, the session
-    workspace (or the run's temporary one) bound there."""
-    _reset_environment(environment)
-    channel = _Channel(result_fd)
-    _setup_streams()
-    # The legacy numpy generator was seeded once in the zygote; without this
-    # every run would draw the same "random" numbers.
-    np.random.seed()
-    workspace = os.getcwd()
-    limits = {"memory_mb": memory_mb, "max_file_size_mb": max_file_size_mb}
-    _make_pi_module(channel, workspace, session_id, job_id)
+
+def _on_sigint(signum, frame):
+    # The zygote interrupts a session's cell on timeout or cancel; between
+    # cells (writing the final line, waiting for the next) it is ignored.
+    if _in_cell[0]:
+        raise KeyboardInterrupt("the cell was interrupted (time limit or cancel)")
+
+
+def _apply_limits(cell, one_shot):
+    """The run's own limits, below the kernel's ceilings.
+
+    RLIMIT_AS and RLIMIT_FSIZE: soft = hard = the run's value (never above
+    the ceiling set when the kernel was made).  RLIMIT_CPU counts the whole
+    life of the process, so it is the CPU already used plus the timeout; a
+    stateless kernel gets hard = soft + 1 (SIGKILL backstop), a session
+    kernel keeps an open hard limit so later cells can still be given time."""
+    for res, value in ((resource.RLIMIT_AS, cell.get("memory_mb")),
+                       (resource.RLIMIT_FSIZE, cell.get("max_file_size_mb"))):
+        if not value:
+            continue
+        value = int(value) << 20
+        soft, hard = resource.getrlimit(res)
+        if hard != resource.RLIM_INFINITY and value > hard:
+            value = hard
+        resource.setrlimit(res, (value, value if one_shot else hard))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = int(math.ceil(usage.ru_utime + usage.ru_stime)) + int(cell.get("timeout_s") or 300) + 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if one_shot:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    elif hard == resource.RLIM_INFINITY or cpu <= hard:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
+
+
+def _run_cell(cell, channel, control, namespace, workspace, workspace_is_session, one_shot):
+    limits = {"memory_mb": cell.get("memory_mb", 0),
+              "max_file_size_mb": cell.get("max_file_size_mb", 0)}
+    _make_pi_module(channel, control, workspace, cell.get("session_id"), cell.get("job_id"))
     before = _snapshot(workspace) if workspace_is_session else None
-
-    result, error = _execute(code, _main_namespace(), limits)
-
+    try:
+        _in_cell[0] = True
+        result, error = _execute(cell.get("code", ""), namespace, limits)
+    finally:
+        _in_cell[0] = False
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -441,5 +565,74 @@ def run(code, workspace_is_session, session_id, job_id, result_fd,
     files = []
     if workspace_is_session:
         files = _changed_files(before, _snapshot(workspace))
+    if one_shot:
+        # the zygote answers once the final line is in: nothing may follow
+        # on stdout/stderr, so close them first
+        for fd in (1, 2):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     channel.send({"type": "final", "result": result, "error": error,
                   "figures": figures, "files": files})
+
+
+def _warm_kernel(workspace, workspace_is_session):
+    """Run the runner's own machinery once on a no-op cell, in a scratch
+    namespace, while the kernel waits for its first cell: the copy-on-write
+    faults of a fresh fork (the compiler, exec, the result and JSON code)
+    are paid here, off the critical path, instead of in the user's run."""
+    try:
+        scratch = {"__builtins__": builtins, "np": np, "pd": pd, "plt": plt}
+        _execute("_w = [1]\nprint(end='')\n_w[0] + 1", scratch, {"memory_mb": 0, "max_file_size_mb": 0})
+        json.dumps(_sanitise({"type": "final", "result": _describe(2), "error": None,
+                              "figures": [], "files": []}), ensure_ascii=True, allow_nan=False)
+        if workspace_is_session:
+            _changed_files({}, _snapshot(workspace))
+        _make_pi_module(None, None, workspace, None, None)
+        plt.get_fignums()
+        linecache.cache.pop(CELL, None)
+    except Exception:
+        pass
+
+
+def serve(control_fd, result_fd, one_shot, workspace_is_session,
+          session_id=None, environment=None):
+    """The kernel's loop: wait for a cell on the control pipe, run it, write
+    the final line on the result channel; a stateless kernel (one_shot) then
+    waits to be killed.
+
+    With the sandbox the current directory is /workspace: the session
+    workspace, or the kernel's temporary one."""
+    _reset_environment(environment)
+    channel = _Channel(result_fd)
+    control = _Control(control_fd)
+    _setup_streams()
+    signal.signal(signal.SIGINT, _on_sigint)
+    # The legacy numpy generator was seeded once in the zygote; without this
+    # every run would draw the same "random" numbers.
+    np.random.seed()
+    workspace = os.getcwd()
+    _warm_kernel(workspace, workspace_is_session)
+    namespace = None
+    while True:
+        try:
+            cell = control.read()
+        except KeyboardInterrupt:
+            continue
+        if cell is None:
+            os._exit(0)
+        if cell.get("type") != "cell":
+            continue
+        _apply_limits(cell, one_shot)
+        if namespace is None:
+            namespace = _main_namespace()
+        _run_cell(cell, channel, control, namespace, workspace,
+                  workspace_is_session, one_shot)
+        if one_shot:
+            while True:         # the zygote kills us when it suits it
+                try:
+                    if control.read() is None:
+                        os._exit(0)
+                except KeyboardInterrupt:
+                    pass

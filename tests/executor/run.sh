@@ -206,15 +206,23 @@ for _ in $(seq 1 20); do
 	group_alive "$HPID" || break
 	sleep 0.1
 done
+# the executor's only children now are its pre-forked kernels (2) and the
+# live kernel of session_files's session (1)
+for _ in $(seq 1 30); do
+	[ "$(pgrep -P "$EXEC_PID" | wc -l)" -le 3 ] && break
+	sleep 0.1
+done
 if grep -q '^EOF' "$TMP/hangup.out" && [ -n "$HPID" ] && ! group_alive "$HPID" \
-	&& [ -z "$(pgrep -P "$EXEC_PID")" ]; then
+	&& [ "$(pgrep -P "$EXEC_PID" | wc -l)" -le 3 ]; then
 	pass hangup_kills_child
 else
 	fail hangup_kills_child "$TMP/hangup.out"
 fi
 
-# temporary workspaces are gone once their runs are
-if [ -z "$(ls -A "$TMP/root/.runs")" ]; then
+# temporary workspaces are gone once their runs are (the pre-forked
+# kernels, 2, each hold one)
+sleep 0.3
+if [ "$(ls -A "$TMP/root/.runs" | wc -l)" -le 2 ]; then
 	pass temp_workspaces_removed
 else
 	fail temp_workspaces_removed

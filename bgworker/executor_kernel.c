@@ -1,0 +1,666 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor_kernel.c
+ *	  Kernels: sandboxed children of the zygote that wait for cells on a
+ *	  control pipe instead of running code at once.
+ *
+ * Fork and sandbox set-up cost milliseconds (the zygote is ~85 MB), so
+ * they are taken off the critical path:
+ *	 - a pool of --prefork ready stateless kernels, each with a private temp
+ *	   workspace at /workspace; a run takes one, runs exactly one cell in it
+ *	   and the kernel is killed after the 'R' frame is out (at most
+ *	   EXECUTOR_MAX_EXITING at once, their exit costs CPU); the loop refills
+ *	   the pool when it has nothing else to do;
+ *	 - one live kernel per session (a notebook kernel): created on the
+ *	   session's first run, reused afterwards, stopped after
+ *	   --session-idle-timeout or when --max-sessions are live (LRU first).
+ *
+ * A kernel's descriptors (executor_child.c): 0 /dev/null, 1 stdout pipe,
+ * 2 stderr pipe, 3 result channel, 4 control pipe (cells and pi.query
+ * answers, one JSON object per line).  This file never calls into Python.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "executor.h"
+#include "jail_int.h"
+
+Kernel	  **kernels;
+int			nkernels;
+
+static const ExecutorConfig *config;
+static pid_t zygote_pid;
+static unsigned long long kernel_counter;
+static int	pool_memory_mb = EXECUTOR_DEFAULT_MEMORY_MB;
+static int	pool_file_size_mb = EXECUTOR_DEFAULT_FILE_SIZE_MB;
+
+void
+kernels_init(const ExecutorConfig *cfg, pid_t zygote)
+{
+	config = cfg;
+	zygote_pid = zygote;
+}
+
+/* ------------------------------------------------------------ workspaces */
+
+static int
+unlock_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) ftw;
+	if (flag == FTW_D || flag == FTW_DNR)
+		chmod(path, (st->st_mode & 07777) | S_IRWXU);
+	return 0;
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	if (remove(path) != 0 && errno != ENOENT)
+		executor_log("could not remove \"%s\": %m", path);
+	return 0;
+}
+
+/*
+ * Remove a temporary workspace.  Directories are made writable first, since
+ * the code may have chmod-ed them; links are removed, never followed.
+ */
+static void
+remove_tree(const char *path)
+{
+	nftw(path, unlock_entry, 16, FTW_PHYS);
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---------------------------------------------------------------- notices */
+
+/*
+ * Why a session's state is gone, kept until its next run reads it.  The
+ * table is small and bounded: the oldest entry makes room.
+ */
+#define MAX_NOTICES 1024
+typedef struct Notice
+{
+	char	   *session_id;
+	char	   *text;
+} Notice;
+static Notice notices[MAX_NOTICES];
+static int	nnotices;
+
+void
+kernel_put_notice(const char *session_id, const char *text)
+{
+	int			i;
+
+	if (session_id == NULL)
+		return;
+	for (i = 0; i < nnotices; i++)
+		if (strcmp(notices[i].session_id, session_id) == 0)
+		{
+			free(notices[i].text);
+			notices[i].text = strdup(text);
+			return;
+		}
+	if (nnotices == MAX_NOTICES)
+	{
+		free(notices[0].session_id);
+		free(notices[0].text);
+		memmove(&notices[0], &notices[1], sizeof(Notice) * (MAX_NOTICES - 1));
+		nnotices--;
+	}
+	notices[nnotices].session_id = strdup(session_id);
+	notices[nnotices].text = strdup(text);
+	nnotices++;
+}
+
+char *
+kernel_take_notice(const char *session_id)
+{
+	int			i;
+
+	for (i = 0; i < nnotices; i++)
+		if (strcmp(notices[i].session_id, session_id) == 0)
+		{
+			char	   *text = notices[i].text;
+
+			free(notices[i].session_id);
+			notices[i] = notices[--nnotices];
+			return text;
+		}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- spawning */
+
+static const char *
+spawn_error(const char *what)
+{
+	static char msg[300];
+
+	snprintf(msg, sizeof(msg), "could not start the Python process: %s: %s",
+			 what, strerror(errno));
+	return msg;
+}
+
+static void
+close_pair(int p[2])
+{
+	close_fd(&p[0]);
+	close_fd(&p[1]);
+}
+
+/*
+ * Fork a kernel.  With the sandbox on, the child is created by jail_clone()
+ * (fork with every namespace created in the same call) and waits on the
+ * sync pipe, inside jail_enter(), until the parent has put it into its own
+ * memory and pids cgroup: no user code runs outside its limits.
+ *
+ * workspace NULL: a private temporary workspace (a pool kernel).
+ */
+Kernel *
+kernel_spawn(const char *workspace, bool is_session, const char *session_id,
+			 int memory_mb, int max_file_size_mb, const char **errtype,
+			 const char **err)
+{
+	int			ctl[2] = {-1, -1},
+				out[2] = {-1, -1},
+				errp[2] = {-1, -1},
+				res[2] = {-1, -1},
+				sync[2] = {-1, -1};
+	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
+	sigset_t	all,
+				old;
+	Kernel	   *k = calloc(1, sizeof(Kernel));
+
+	*errtype = "ExecutorError";
+	*err = NULL;
+	if (k == NULL)
+	{
+		*err = "out of memory";
+		return NULL;
+	}
+	k->ctl_fd = k->out_fd = k->err_fd = k->res_fd = -1;
+	k->is_session = is_session;
+	k->session_id = session_id ? strdup(session_id) : NULL;
+	k->memory_mb = k->cg_memory_mb = memory_mb;
+	k->max_file_size_mb = max_file_size_mb;
+	if (workspace == NULL)
+	{
+		char		path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/.runs/%d-%llu",
+				 config->workspace_root, (int) zygote_pid, ++kernel_counter);
+		if (mkdir(path, 0700) != 0)
+		{
+			*err = spawn_error("mkdir of the temporary workspace");
+			goto fail;
+		}
+		k->temp_workspace = strdup(path);
+		k->workspace = strdup(path);
+	}
+	else
+		k->workspace = strdup(workspace);
+
+	if (pipe2(ctl, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+		pipe2(errp, O_CLOEXEC) != 0 || pipe2(res, O_CLOEXEC) != 0 ||
+		(jailed && jail_sync_pipe(sync) != 0))
+	{
+		*err = spawn_error("pipe");
+		close_pair(ctl), close_pair(out), close_pair(errp);
+		close_pair(res), close_pair(sync);
+		goto fail;
+	}
+
+	/* no handler of ours may run in the child before it resets them */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	executor_before_fork();
+	k->pid = jailed ? jail_clone(&executor_jail) : fork();
+	if (k->pid == 0)
+	{
+		if (jailed)
+			close(sync[1]);
+		executor_child_main(k, ctl[0], out[1], errp[1], res[1], zygote_pid,
+							jailed ? sync[0] : -1);
+	}
+	executor_after_fork_parent();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+
+	close_fd(&ctl[0]), close_fd(&out[1]), close_fd(&errp[1]);
+	close_fd(&res[1]), close_fd(&sync[0]);
+	if (k->pid < 0)
+	{
+		close_pair(ctl), close_pair(out), close_pair(errp);
+		close_pair(res), close_pair(sync);
+		if (jailed)
+		{
+			*errtype = "SandboxError";
+			*err = spawn_error("clone with the sandbox's namespaces");
+		}
+		else
+			*err = spawn_error("fork");
+		goto fail;
+	}
+	/* also here, so a kill right after fork finds the group */
+	setpgid(k->pid, k->pid);
+
+	if (jailed)
+	{
+		JailLimits	limits;
+		char		why[512];
+
+		limits.memory_bytes = (uint64_t) memory_mb << 20;
+		limits.pids_max = EXECUTOR_PIDS_MAX;
+		if (jail_cgroup_attach(&executor_jail, k->pid, &limits, &k->cg,
+							   why, sizeof(why)) < 0 ||
+			jail_sync_release(sync[1]) < 0)
+		{
+			static char msg[700];
+
+			/* the child is still waiting on the sync pipe: no code ran */
+			snprintf(msg, sizeof(msg),
+					 "could not put the run into its cgroup: %s", why);
+			close_fd(&sync[1]);
+			kill(k->pid, SIGKILL);
+			while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			jail_cgroup_release(&k->cg);
+			k->pid = 0;
+			close_pair(ctl), close_pair(out), close_pair(errp), close_pair(res);
+			*errtype = "SandboxError";
+			*err = msg;
+			goto fail;
+		}
+		/* jail_sync_release closed sync[1] */
+	}
+
+	fcntl(ctl[1], F_SETFL, O_NONBLOCK);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	fcntl(res[0], F_SETFL, O_NONBLOCK);
+	k->ctl_fd = ctl[1];
+	k->out_fd = out[0];
+	k->err_fd = errp[0];
+	k->res_fd = res[0];
+	k->last_used = executor_now_ms();
+	kernels = realloc(kernels, sizeof(Kernel *) * (nkernels + 1));
+	kernels[nkernels++] = k;
+	return k;
+
+fail:
+	if (k->temp_workspace != NULL)
+		remove_tree(k->temp_workspace);
+	free(k->temp_workspace);
+	free(k->workspace);
+	free(k->session_id);
+	free(k);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ lookup */
+
+Kernel *
+kernel_by_pid(pid_t pid)
+{
+	int			i;
+
+	for (i = 0; i < nkernels; i++)
+		if (kernels[i]->pid == pid)
+			return kernels[i];
+	return NULL;
+}
+
+Kernel *
+kernel_find_session(const char *session_id)
+{
+	int			i;
+
+	for (i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (k->is_session && !k->stopping &&
+			strcmp(k->session_id, session_id) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+int
+kernel_count_sessions(void)
+{
+	int			i,
+				n = 0;
+
+	for (i = 0; i < nkernels; i++)
+		if (kernels[i]->is_session && !kernels[i]->stopping)
+			n++;
+	return n;
+}
+
+Kernel *
+kernel_lru_idle_session(void)
+{
+	Kernel	   *best = NULL;
+	int			i;
+
+	for (i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (k->is_session && !k->stopping && k->conn == NULL &&
+			(best == NULL || k->last_used < best->last_used))
+			best = k;
+	}
+	return best;
+}
+
+static bool
+is_pooled(const Kernel *k)
+{
+	return !k->is_session && k->temp_workspace != NULL && k->conn == NULL &&
+		!k->stopping && !k->retired && k->cells == 0;
+}
+
+static int
+pool_size(void)
+{
+	int			i,
+				n = 0;
+
+	for (i = 0; i < nkernels; i++)
+		if (is_pooled(kernels[i]))
+			n++;
+	return n;
+}
+
+/*
+ * A ready stateless kernel whose limits fit the request, or NULL.  A pool
+ * kernel's RLIMIT_AS hard limit was set at its creation and can only go
+ * down, so a request for more memory than that needs a fresh kernel.
+ */
+Kernel *
+kernel_take_pooled(const RunRequest *req)
+{
+	int			i;
+
+	pool_memory_mb = req->memory_mb;
+	pool_file_size_mb = req->max_file_size_mb;
+	for (i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (is_pooled(k))
+		{
+			if (k->memory_mb < req->memory_mb ||
+				k->max_file_size_mb < req->max_file_size_mb)
+			{
+				kernel_retire(k);
+				continue;
+			}
+			return k;
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------- pool */
+
+bool
+kernel_pool_wanted(void)
+{
+	return executor_sandbox_mode != SANDBOX_UNAVAILABLE &&
+		pool_size() < config->prefork;
+}
+
+void
+kernel_pool_refill_one(void)
+{
+	const char *errtype;
+	const char *err;
+
+	if (kernel_spawn(NULL, false, NULL, pool_memory_mb, pool_file_size_mb,
+					 &errtype, &err) == NULL)
+		executor_log("could not pre-fork a kernel: %s", err);
+}
+
+/* -------------------------------------------------------------- stopping */
+
+void
+kernel_stop(Kernel *k, const char *notice)
+{
+	if (k->stopping)
+		return;
+	k->stopping = true;
+	if (notice != NULL && k->is_session)
+	{
+		free(k->stop_notice);
+		k->stop_notice = strdup(notice);
+		kernel_put_notice(k->session_id, notice);
+	}
+	if (k->pid > 0)
+	{
+		/*
+		 * The group, and the kernel itself: with the sandbox it is PID 1 of
+		 * its PID namespace, and its death makes the kernel kill everything
+		 * else in the namespace.
+		 */
+		kill(-k->pid, SIGKILL);
+		kill(k->pid, SIGKILL);
+	}
+}
+
+/* A stateless kernel that has answered: killed when few others are exiting. */
+void
+kernel_retire(Kernel *k)
+{
+	k->retired = true;
+	kernel_kill_retired();
+}
+
+void
+kernel_kill_retired(void)
+{
+	int			exiting = 0,
+				i;
+
+	for (i = 0; i < nkernels; i++)
+		if (kernels[i]->stopping)
+			exiting++;
+	for (i = 0; i < nkernels && exiting < EXECUTOR_MAX_EXITING; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (k->retired && !k->stopping && k->conn == NULL)
+		{
+			kernel_stop(k, NULL);
+			exiting++;
+		}
+	}
+}
+
+/* Stop session kernels idle for longer than --session-idle-timeout. */
+void
+kernel_reap_idle(double now)
+{
+	int			i;
+
+	for (i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (k->is_session && !k->stopping && k->conn == NULL &&
+			now - k->last_used > config->session_idle_timeout_s * 1000.0)
+		{
+			char		msg[300];
+
+			snprintf(msg, sizeof(msg),
+					 "the session's Python state was reset: its kernel was stopped "
+					 "after %d s without a run (pi.session_idle_timeout); "
+					 "variables and imports are gone, files remain",
+					 config->session_idle_timeout_s);
+			kernel_stop(k, msg);
+		}
+	}
+}
+
+/* Free a reaped kernel: its fds, cgroup and temporary workspace. */
+void
+kernel_free(Kernel *k)
+{
+	int			i;
+
+	for (i = 0; i < nkernels; i++)
+		if (kernels[i] == k)
+		{
+			kernels[i] = kernels[--nkernels];
+			break;
+		}
+	close_fd(&k->ctl_fd);
+	close_fd(&k->out_fd);
+	close_fd(&k->err_fd);
+	close_fd(&k->res_fd);
+	jail_cgroup_release(&k->cg);
+	if (k->temp_workspace != NULL)
+		remove_tree(k->temp_workspace);
+	buf_free(&k->ctl_out);
+	buf_free(&k->line);
+	free(k->temp_workspace);
+	free(k->workspace);
+	free(k->session_id);
+	free(k->stop_notice);
+	free(k);
+}
+
+/* Stop every kernel and wait for it, so no child outlives the zygote. */
+void
+kernel_shutdown_all(void)
+{
+	while (nkernels > 0)
+	{
+		Kernel	   *k = kernels[0];
+
+		if (k->pid > 0)
+		{
+			kill(-k->pid, SIGKILL);
+			kill(k->pid, SIGKILL);
+			while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		kernel_free(k);
+	}
+}
+
+/* --------------------------------------------------------- control pipe */
+
+void
+kernel_flush_ctl(Kernel *k)
+{
+	size_t		sent = 0;
+
+	while (k->ctl_fd >= 0 && sent < k->ctl_out.len)
+	{
+		ssize_t		n = write(k->ctl_fd, k->ctl_out.data + sent, k->ctl_out.len - sent);
+
+		if (n > 0)
+			sent += n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		else
+		{
+			/* the kernel is gone; its reap answers the run */
+			sent = k->ctl_out.len;
+			break;
+		}
+	}
+	if (sent > 0)
+		buf_consume(&k->ctl_out, sent);
+}
+
+void
+kernel_send_line(Kernel *k, const char *json)
+{
+	buf_append(&k->ctl_out, json, strlen(json));
+	buf_append(&k->ctl_out, "\n", 1);
+	kernel_flush_ctl(k);
+}
+
+/* Write a memory limit into the kernel's cgroup (a run's own limit). */
+void
+kernel_set_memory(Kernel *k, int memory_mb)
+{
+	char		path[PATH_MAX + 64];
+	char		value[32];
+	char		err[256];
+	bool		up = memory_mb > k->cg_memory_mb;
+	const char *first,
+			   *second = NULL;
+
+	if (memory_mb == k->cg_memory_mb || k->cg.memory_path[0] == '\0')
+		return;
+	snprintf(value, sizeof(value), "%" PRIu64, (uint64_t) memory_mb << 20);
+	if (k->cg.mode == JAIL_CGROUP_V2)
+		first = "memory.max";
+	else
+	{
+		/* v1: memsw may never be below the memory limit */
+		first = up && executor_jail.cg_has_memsw ? "memory.memsw.limit_in_bytes" : "memory.limit_in_bytes";
+		if (executor_jail.cg_has_memsw)
+			second = up ? "memory.limit_in_bytes" : "memory.memsw.limit_in_bytes";
+	}
+	snprintf(path, sizeof(path), "%s/%s", k->cg.memory_path, first);
+	if (jail_write_file(path, value, err, sizeof(err)) < 0)
+		executor_log("%s", err);
+	if (second != NULL)
+	{
+		snprintf(path, sizeof(path), "%s/%s", k->cg.memory_path, second);
+		if (jail_write_file(path, value, err, sizeof(err)) < 0)
+			executor_log("%s", err);
+	}
+	k->cg_memory_mb = memory_mb;
+}
+
+/* Hand a cell to the kernel: one JSON line on its control pipe. */
+bool
+kernel_send_cell(Kernel *k, const Conn *c)
+{
+	json_t	   *cell;
+	char	   *text;
+
+	cell = json_pack("{s:s, s:s%, s:i, s:i, s:i, s:s?, s:s?}",
+					 "type", "cell",
+					 "code", c->req.code, c->req.code_len,
+					 "memory_mb", c->req.memory_mb,
+					 "max_file_size_mb", c->req.max_file_size_mb,
+					 "timeout_s", (c->req.timeout_ms + 999) / 1000,
+					 "session_id", c->req.session_id,
+					 "job_id", c->req.job_id);
+	if (cell == NULL)
+		return false;
+	text = json_dumps(cell, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(cell);
+	if (text == NULL)
+		return false;
+	kernel_send_line(k, text);
+	free(text);
+	return true;
+}
