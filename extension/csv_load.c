@@ -290,7 +290,9 @@ analyse_record(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *r, int6
 			}
 			continue;
 		}
-		col->types &= csv_value_types(v, len);
+		/* a column that is already text learns nothing from more values */
+		if (col->types != 0)
+			col->types &= csv_value_types(v, len);
 		col->seen_value = true;
 	}
 	a->rows++;

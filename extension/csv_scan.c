@@ -71,7 +71,8 @@ record_add_field(CsvRecord *record, int start, int len, bool quoted)
 
 /*
  * Parse the next record.  With at_eof, input that ends without a line end
- * still makes a last record.
+ * still makes a last record.  Unquoted fields point into the input itself;
+ * only quoted fields, which need their quotes undone, are copied.
  */
 CsvStatus
 csv_next_record(CsvScanner *scanner, CsvRecord *record, bool at_eof)
@@ -85,45 +86,25 @@ csv_next_record(CsvScanner *scanner, CsvRecord *record, bool at_eof)
 	int			end = p->len;
 	int			i = p->cursor;
 	int64		lines = 0;
-	bool		in_quotes = false;
-	bool		quoted = false;
-	int			field_start;
 
 	if (i >= end)
 		return at_eof ? CSV_EOF : CSV_NEED_MORE;
 
 	record->nfields = 0;
 	resetStringInfo(f);
-	field_start = 0;
 
-	while (i < end)
+	for (;;)
 	{
-		char		c = s[i];
+		int			start = i;
+		bool		quoted = false;
+		int			fstart = f->len;
+		char		c;
 
-		if (in_quotes)
+		if (i < end && s[i] == quote)
 		{
-			if (c == escape && escape != quote && i + 1 < end &&
-				(s[i + 1] == quote || s[i + 1] == escape))
-			{
-				appendStringInfoChar(f, s[i + 1]);
-				i += 2;
-				continue;
-			}
-			if (c == quote)
-			{
-				if (escape == quote && i + 1 < end && s[i + 1] == quote)
-				{
-					appendStringInfoChar(f, quote);
-					i += 2;
-					continue;
-				}
-				if (escape == quote && i + 1 >= end && !at_eof)
-					return CSV_NEED_MORE;	/* can't tell "" from " yet */
-				in_quotes = false;
-				i++;
-				continue;
-			}
-			/* copy the run up to the next quote or escape in one go */
+			quoted = true;
+			i++;
+			for (;;)
 			{
 				int			run = i;
 
@@ -133,73 +114,85 @@ csv_next_record(CsvScanner *scanner, CsvRecord *record, bool at_eof)
 						lines++;
 					run++;
 				}
-				if (run > i)
+				appendBinaryStringInfo(f, s + i, run - i);
+				i = run;
+				if (i >= end)
+					return at_eof ? CSV_UNCLOSED_QUOTE : CSV_NEED_MORE;
+				if (i + 1 >= end && !at_eof)
+					return CSV_NEED_MORE;	/* can't tell "" from " yet */
+				if (escape != quote && s[i] == escape && i + 1 < end &&
+					(s[i + 1] == quote || s[i + 1] == escape))
 				{
-					appendBinaryStringInfo(f, s + i, run - i);
-					i = run;
+					appendStringInfoChar(f, s[i + 1]);
+					i += 2;
 					continue;
 				}
+				if (s[i] == quote && escape == quote && i + 1 < end && s[i + 1] == quote)
+				{
+					appendStringInfoChar(f, quote);
+					i += 2;
+					continue;
+				}
+				if (s[i] == quote)
+				{
+					i++;		/* the closing quote */
+					break;
+				}
+				appendStringInfoChar(f, s[i]);	/* a lone escape character */
+				i++;
 			}
-			appendStringInfoChar(f, c);
-			i++;
-			continue;
+			/* text after the closing quote is kept, as COPY would reject it */
+			while (i < end && s[i] != delim && s[i] != '\n' && s[i] != '\r')
+				appendStringInfoChar(f, s[i++]);
 		}
+		else
+		{
+			while (i < end && s[i] != delim && s[i] != '\n' && s[i] != '\r')
+				i++;
+		}
+
+		if (i >= end && !at_eof)
+			return CSV_NEED_MORE;
+
+		/* offsets for now (negative: in the input); buffers may still move */
+		if (quoted)
+			record_add_field(record, fstart, f->len - fstart, true);
+		else
+			record_add_field(record, -(start + 1), i - start, false);
+
+		if (i >= end)
+			break;				/* the last record, without a line end */
+		c = s[i];
 		if (c == delim)
 		{
-			record_add_field(record, field_start, f->len - field_start, quoted);
-			field_start = f->len;
-			quoted = false;
 			i++;
 			continue;
 		}
-		if (c == '\n' || c == '\r')
+		if (c == '\r')
 		{
-			if (c == '\r')
+			if (i + 1 >= end && !at_eof)
+				return CSV_NEED_MORE;
+			if (i + 1 < end && s[i + 1] == '\n')
 			{
-				if (i + 1 >= end && !at_eof)
-					return CSV_NEED_MORE;
-				if (i + 1 < end && s[i + 1] == '\n')
-				{
-					scanner->saw_crlf = true;
-					i++;
-				}
-				else
-					scanner->saw_cr_only = true;
+				scanner->saw_crlf = true;
+				i++;
 			}
 			else
-				scanner->saw_lf = true;
-			i++;
-			lines++;
-			goto record_done;
+				scanner->saw_cr_only = true;
 		}
-		if (c == quote && f->len == field_start && !quoted)
-		{
-			in_quotes = true;
-			quoted = true;
-			i++;
-			continue;
-		}
-		/* copy the run up to the next special byte in one go */
-		{
-			int			run = i + 1;
-
-			while (run < end && s[run] != delim && s[run] != '\n' &&
-				   s[run] != '\r' && s[run] != quote)
-				run++;
-			appendBinaryStringInfo(f, s + i, run - i);
-			i = run;
-		}
+		else
+			scanner->saw_lf = true;
+		i++;
+		lines++;
+		break;
 	}
 
-	if (!at_eof)
-		return CSV_NEED_MORE;
-	if (in_quotes)
-		return CSV_UNCLOSED_QUOTE;
-
-record_done:
-	record_add_field(record, field_start, f->len - field_start, quoted);
 	for (int k = 0; k < record->nfields; k++)
-		record->fields[k] = f->data + (intptr_t) record->fields[k];
+	{
+		intptr_t	off = (intptr_t) record->fields[k];
+
+		record->fields[k] = off < 0 ? p->data + (-off - 1) : f->data + off;
+	}
 	record->first_line = scanner->line;
 	scanner->line += lines;
 	p->cursor = i;
@@ -461,8 +454,22 @@ csv_valid_utf8(const char *s, int len, int *bad_at)
 
 	while (i < len)
 	{
-		unsigned char c = u[i];
+		unsigned char c;
 		int			n;
+
+		/* plain ASCII eight bytes at a time: the common case */
+		while (i + 8 <= len)
+		{
+			uint64		w;
+
+			memcpy(&w, u + i, 8);
+			if (w & UINT64CONST(0x8080808080808080))
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		c = u[i];
 
 		if (c < 0x80)
 		{
