@@ -128,6 +128,8 @@ connect_socket(const char *path)
 	return fd;
 }
 
+static const char *opt_op;		/* --op: "op" member of the request */
+
 static char *
 build_request(const Options *o)
 {
@@ -138,7 +140,11 @@ build_request(const Options *o)
 							  "max_output_bytes", (json_int_t) o->max_output,
 							  "workspace", o->workspace,
 							  "session_id", o->session_id, "job_id");
-	char	   *text = json_dumps(q, JSON_COMPACT);
+	char	   *text;
+
+	if (opt_op != NULL)
+		json_object_set_new(q, "op", json_string(opt_op));
+	text = json_dumps(q, JSON_COMPACT);
 
 	json_decref(q);
 	return text;
@@ -277,6 +283,7 @@ main(int argc, char **argv)
 		{"hangup-after-ms", required_argument, NULL, 'H'},
 		{"repeat", required_argument, NULL, 'r'},
 		{"stall-ms", required_argument, NULL, 'S'},
+		{"op", required_argument, NULL, 'O'},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
@@ -299,6 +306,7 @@ main(int argc, char **argv)
 			case 'H': o.hangup_after_ms = atol(optarg); break;
 			case 'r': o.repeat = atol(optarg); break;
 			case 'S': o.stall_ms = atol(optarg); break;
+			case 'O': opt_op = optarg; break;
 			default: return 2;
 		}
 	}

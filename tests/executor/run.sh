@@ -26,6 +26,7 @@ FAILED=0
 cleanup()
 {
 	[ -n "${EXEC_PID:-}" ] && kill "$EXEC_PID" 2>/dev/null && wait "$EXEC_PID" 2>/dev/null
+	[ -n "${K_PID:-}" ] && kill "$K_PID" 2>/dev/null && wait "$K_PID" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -49,7 +50,8 @@ run()
 # matches NAME JQ-FILTER: the 'R' frame of run NAME satisfies the filter
 matches()
 {
-	grep '^R ' "$TMP/$1.out" | cut -c3- | jq -e "$2" > /dev/null 2>&1
+	grep -q '^R ' "$TMP/$1.out" 2>/dev/null &&
+		grep '^R ' "$TMP/$1.out" | cut -c3- | jq -e "$2" > /dev/null 2>&1
 }
 
 # check NAME JQ-FILTER: a test that passes when matches does
@@ -227,6 +229,104 @@ if [ "$(ls -A "$TMP/root/.runs" | wc -l)" -le 2 ]; then
 else
 	fail temp_workspaces_removed
 fi
+
+
+# --- kernels: a second executor with --max-sessions 2, a 3 s idle timeout
+cd "$TMP"
+env -i "$EXECUTOR" --socket k.sock --workspace-root "$TMP/kroot" \
+	--max-sync 4 --max-async 2 --max-sessions 2 --session-idle-timeout 3 \
+	2> "$TMP/kexecutor.log" &
+K_PID=$!
+cd "$ROOT"
+for _ in $(seq 1 100); do
+	grep -q "ready in" "$TMP/kexecutor.log" 2>/dev/null && break
+	sleep 0.1
+done
+SOCK=k.sock
+S1=aaaaaaaa-0000-0000-0000-000000000001
+S2=aaaaaaaa-0000-0000-0000-000000000002
+S3=aaaaaaaa-0000-0000-0000-000000000003
+mkdir -p "$TMP/ws/1" "$TMP/ws/2" "$TMP/ws/3"
+srun() { local name=$1 sid=$2; shift 2; run "$name" --workspace "$TMP/ws/${sid: -1}" --session-id "$sid" "$@"; }
+
+# pool reuse: every stateless run starts from fresh state
+run pool_a <<< $'import builtins\nbuiltins.mark = 1\nglobal_x = 1'
+run pool_b <<< $'import builtins\n[hasattr(builtins, "mark"), "global_x" in globals()]'
+run pool_c <<< $'import builtins\n[hasattr(builtins, "mark"), "global_x" in globals()]'
+check pool_a '.status == "completed"'
+if matches pool_b '.result.json == [false, false]' && matches pool_c '.result.json == [false, false]'; then
+	pass pool_runs_stateless
+else
+	fail pool_runs_stateless "$TMP/pool_c.out"
+fi
+
+srun sess_first "$S1" <<< $'import json\nx = 41\ndef f(v):\n    return v + 1'
+srun sess_second "$S1" <<< 'f(x)'
+check sess_first '.status == "completed" and .session.kernel == "started" and .session.state_reset == false'
+check sess_second '.result.json == 42 and .session.kernel == "reused" and .session.id == "'$S1'"'
+
+# a second run of a busy session waits, then gets SessionBusy
+srun busy_long "$S1" <<< $'import time\ntime.sleep(2.5)\nx = 100' --timeout-ms 10000 &
+BL=$!
+sleep 0.5
+srun busy_short "$S1" <<< 'x' --timeout-ms 700
+check busy_short '.status == "busy" and .error.type == "SessionBusy"'
+wait $BL
+srun busy_after "$S1" <<< 'x'
+check busy_after '.result.json == 100'
+
+# a timeout interrupts the cell and keeps the variables
+srun interrupt "$S1" <<< $'import time\ny = 7\ntime.sleep(30)' --timeout-ms 1000
+check interrupt '.status == "timeout" and .session.state_reset == false
+	and (.session.notice | contains("variables are kept"))'
+srun after_interrupt "$S1" <<< 'x + y'
+check after_interrupt '.result.json == 107 and .session.kernel == "reused"'
+
+# SIGKILL of the kernel: the next run says the state was reset
+srun whoami "$S1" <<< $'open("kernel-ns-pid", "w").write("x")'
+# the session kernel is the executor's child whose cwd is S1's workspace
+for p in $(pgrep -P "$K_PID"); do
+	[ "$(readlink /proc/$p/root/workspace 2>/dev/null; ls /proc/$p/root/workspace/kernel-ns-pid 2>/dev/null)" ] && SK=$p
+done
+[ -n "${SK:-}" ] && kill -9 "$SK"
+sleep 0.3
+srun after_kill "$S1" <<< '"x" in globals()'
+check after_kill '.result.json == false and .session.kernel == "started"
+	and .session.state_reset == true and (.session.notice | contains("died"))'
+
+# reset_session op
+run reset_op --session-id "$S1" --op reset_session --code ''
+check reset_op '.status == "completed" and .kernel_stopped == true'
+run reset_op_none --session-id "$S3" --op reset_session --code ''
+check reset_op_none '.status == "completed" and .kernel_stopped == false'
+srun after_reset "$S1" <<< '1'
+check after_reset '.session.kernel == "started" and .session.state_reset == true'
+
+# LRU eviction with --max-sessions 2: S1 (oldest) goes when S3 starts
+srun lru_s2 "$S2" <<< 'z = 2'
+sleep 0.1
+srun lru_s3 "$S3" <<< 'z = 3'
+srun lru_s1 "$S1" <<< '"z" in globals()'
+check lru_s1 '.session.state_reset == true and (.session.notice | contains("make room"))'
+srun lru_s3b "$S3" <<< 'z'
+# S2 was least recently used when S1 came back
+check lru_s3b '.result.json == 3 and .session.kernel == "reused"'
+
+# files and state of two sessions stay apart
+srun iso_a "$S3" <<< $'secret = "s3"\nopen("only3.txt", "w").write("3")'
+srun iso_b "$S1" <<< $'import os\n["secret" in globals(), os.path.exists("only3.txt")]'
+check iso_b '.result.json == [false, false]'
+
+# idle reaping after 3 s
+sleep 4
+srun idle_reaped "$S3" <<< '"z" in globals()'
+check idle_reaped '.result.json == false and .session.state_reset == true
+	and (.session.notice | contains("without a run"))'
+
+kill "$K_PID"
+wait "$K_PID" 2>/dev/null
+K_PID=
+SOCK=pi_executor.sock
 
 # --- optional measurement
 if [ -n "${PI_EXEC_BENCH:-}" ]; then
