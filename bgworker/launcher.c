@@ -137,9 +137,12 @@ start_executor(void)
 	const char *root = pi_workspace_root_path();
 	char	   *max_sync = psprintf("%d", pi_max_sync_executions);
 	char	   *max_async = psprintf("%d", pi_max_concurrent_jobs);
+	char	   *idle = psprintf("%d", pi_session_idle_timeout);
+	char	   *max_sessions = psprintf("%d", pi_max_sessions);
 	char	   *argv[] = {"pi-executor", "--socket", PI_EXECUTOR_SOCKET_NAME,
 		"--workspace-root", (char *) root, "--max-sync", max_sync,
-		"--max-async", max_async, "--sandbox", pi_sandbox ? "on" : "off", NULL};
+		"--max-async", max_async, "--sandbox", pi_sandbox ? "on" : "off",
+		"--session-idle-timeout", idle, "--max-sessions", max_sessions, NULL};
 	pid_t		pid;
 
 	if (access(path, X_OK) != 0)

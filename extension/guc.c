@@ -30,6 +30,8 @@ int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
 bool		pi_record_sync_runs = true;
 bool		pi_sandbox = true;
+int			pi_session_idle_timeout = 1800;
+int			pi_max_sessions = 16;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
 int			pi_session_ttl = 7 * 86400;
@@ -109,6 +111,18 @@ pi_define_settings(void)
 							 "off runs code unconfined: unsafe, logged at every executor start.",
 							 &pi_sandbox, true,
 							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.session_idle_timeout",
+							"Idle time after which a session's live Python kernel is stopped.",
+							"Its variables are lost (the next run says so); files remain.",
+							&pi_session_idle_timeout, 1800, 1, 86400 * 365,
+							PGC_POSTMASTER, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_sessions",
+							"Number of live session kernels (Python state kept between runs).",
+							"When full, the least recently used idle kernel is stopped first.",
+							&pi_max_sessions, 16, 1, 256,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pi.record_sync_runs",
 							 "Record every pi.execute call in pi.jobs (kind sync).",
