@@ -53,9 +53,11 @@ check "sessions isolated" rj '.result.json == [false, false, true]'
 
 echo "# kill -9 of a session kernel"
 ex "$S1" 'open("marker-s1", "w").write("1")' >/dev/null
-ZYG=$(pgrep -u postgres -f '^pi-executor' | head -n 1)
+# kernels of every pi-executor (other clusters may run): the one whose
+# /workspace holds this session's marker
+kernels() { for z in $(pgrep -u postgres -f '^pi-executor'); do pgrep -P "$z"; done; }
 SK=
-for p in $(pgrep -P "$ZYG"); do
+for p in $(kernels); do
   [ -e "/proc/$p/root/workspace/marker-s1" ] && SK=$p
 done
 check "found the session's kernel" "[ -n '$SK' ]"
@@ -118,7 +120,7 @@ echo "# pi.close_session stops the kernel"
 ex "$S2" 'z = 1' >/dev/null
 pi_sql "SELECT pi.close_session('$S2')" >/dev/null
 n=0
-for p in $(pgrep -P "$ZYG"); do
+for p in $(kernels); do
   [ -e "/proc/$p/root/workspace/mine.txt" ] && n=$((n + 1))
 done
 check "close_session left no kernel" "[ $n -eq 0 ]"
