@@ -238,6 +238,7 @@ extern void kernel_set_memory(Kernel *k, int memory_mb);
 extern Kernel *kernel_by_pid(pid_t pid);
 extern void kernel_free(Kernel *k);
 extern void kernel_shutdown_all(void);
+extern void kernel_release_cgroups(bool wait);
 extern char *kernel_take_notice(const char *session_id);
 extern void kernel_put_notice(const char *session_id, const char *notice);
 

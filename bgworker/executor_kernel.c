@@ -521,6 +521,60 @@ kernel_reap_idle(double now)
 	}
 }
 
+/*
+ * Cgroups of reaped kernels, removed later: right after the exit the
+ * memory cgroup may still be busy uncharging pages, and jail_cgroup_release
+ * would sleep in the loop until rmdir succeeds.  One non-blocking rmdir per
+ * loop turn instead; after ~5 s the blocking release is the fallback.
+ */
+typedef struct PendingCg
+{
+	JailCgroup	cg;
+	double		since;
+} PendingCg;
+static PendingCg *pending_cgs;
+static int	npending_cgs;
+
+static bool
+try_rmdir(char *path)
+{
+	if (path[0] == '\0')
+		return true;
+	if (rmdir(path) == 0 || errno == ENOENT)
+	{
+		path[0] = '\0';
+		return true;
+	}
+	return false;
+}
+
+void
+kernel_release_cgroups(bool wait)
+{
+	double		now = executor_now_ms();
+	int			i = 0;
+
+	while (i < npending_cgs)
+	{
+		PendingCg  *p = &pending_cgs[i];
+		bool		same = strcmp(p->cg.pids_path, p->cg.memory_path) == 0;
+		bool		done;
+
+		if (same)
+			p->cg.pids_path[0] = '\0';
+		done = try_rmdir(p->cg.memory_path) & try_rmdir(p->cg.pids_path);
+		if (!done && (wait || now - p->since > 5000.0))
+		{
+			jail_cgroup_release(&p->cg);
+			done = true;
+		}
+		if (done)
+			pending_cgs[i] = pending_cgs[--npending_cgs];
+		else
+			i++;
+	}
+}
+
 /* Free a reaped kernel: its fds, cgroup and temporary workspace. */
 void
 kernel_free(Kernel *k)
@@ -537,7 +591,13 @@ kernel_free(Kernel *k)
 	close_fd(&k->out_fd);
 	close_fd(&k->err_fd);
 	close_fd(&k->res_fd);
-	jail_cgroup_release(&k->cg);
+	if (k->cg.memory_path[0] != '\0' || k->cg.pids_path[0] != '\0')
+	{
+		pending_cgs = realloc(pending_cgs, sizeof(PendingCg) * (npending_cgs + 1));
+		pending_cgs[npending_cgs].cg = k->cg;
+		pending_cgs[npending_cgs].since = executor_now_ms();
+		npending_cgs++;
+	}
 	if (k->temp_workspace != NULL)
 		remove_tree(k->temp_workspace);
 	buf_free(&k->ctl_out);
@@ -566,6 +626,7 @@ kernel_shutdown_all(void)
 		}
 		kernel_free(k);
 	}
+	kernel_release_cgroups(true);
 }
 
 /* --------------------------------------------------------- control pipe */

@@ -952,6 +952,7 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 		sweep_kernels();
 		start_queued_runs();
 		kernel_kill_retired();
+		kernel_release_cgroups(false);
 	}
 	if (shutdown_requested)
 		executor_log("shutting down");
