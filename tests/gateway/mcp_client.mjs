@@ -35,10 +35,7 @@ async function streamable() {
   check("execute_code runs", !r.isError && text(r).includes("hello") && text(r).includes("42"), JSON.stringify(r).slice(0, 300));
   check("structuredContent", r.structuredContent?.status === "completed");
   r = await client.callTool({ name: "execute_code", arguments: { code: "print(x * 2)" } });
-  if (process.env.PI_SESSION_STATE === "0")
-    console.log("ok - mcp: variable kept across calls # SKIP the extension does not keep Python state per session yet");
-  else
-    check("variable kept across calls", text(r).includes("84"), text(r));
+  check("variable kept across calls", text(r).includes("84"), text(r));
 
   r = await client.callTool({ name: "execute_code", arguments: { code: "import matplotlib.pyplot as plt\nplt.plot([1,2,3],[4,1,9])\nplt.show()" } });
   const img = (r.content || []).find((c) => c.type === "image");

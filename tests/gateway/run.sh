@@ -161,17 +161,13 @@ if [ ! -d "$NODE_DIR/node_modules/@modelcontextprotocol/sdk" ]; then
      @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 >/dev/null 2>&1)
 fi
 ln -sfn "$NODE_DIR/node_modules" "$HERE/node_modules"
-# does the extension keep Python state per session yet?  (not the gateway's job)
-S1=$(pi_sql "SELECT pi.create_session()")
-pi_sql "SELECT pi.execute('v = 1', 60, '$S1')" >/dev/null
-STATE_KEPT=$([ "$(pi_sql "SELECT pi.execute('print(v)', 60, '$S1')->>'stdout'")" = 1 ] && echo 1 || echo 0)
 while IFS= read -r line; do
   case "$line" in
     "ok - "*) pass "${line#ok - }" ;;
     "not ok - "*) fail "${line#not ok - }" ;;
     *) echo "  $line" ;;
   esac
-done < <(PI_SESSION_STATE=$STATE_KEPT node "$HERE/mcp_client.mjs" "$U" "$KEY" 2>&1)
+done < <(node "$HERE/mcp_client.mjs" "$U" "$KEY" 2>&1)
 
 echo "# --stdio"
 pi_wait_ready 60
