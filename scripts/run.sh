@@ -11,9 +11,8 @@
 # Idempotent: when it is already running with the same settings it only
 # prints how to reach it.
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 
-PGBIN=$(pg_config --bindir 2>/dev/null || true)
-[ -x "$PGBIN/initdb" ] || PGBIN=/usr/lib/postgresql/15/bin
 PGPORT=${PGPORT:-5433}
 PI_DB=pi
 
@@ -21,18 +20,6 @@ PI_HOME=${PI_HOME:-./.pi}
 mkdir -p "$PI_HOME"
 PI_HOME=$(cd "$PI_HOME" && pwd -P)
 
-as_pg() {
-  if [ "$(id -u)" = "$(id -u postgres)" ]; then
-    (cd / && "$@")
-  elif [ "$(id -u)" = 0 ]; then
-    (cd / && runuser -u postgres -- "$@")
-  else
-    (cd / && sudo -u postgres -- "$@")
-  fi
-}
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
 
 # The postgres user must be able to reach PI_HOME (a parent directory such as
 # a 0700 home or CI workspace may forbid it).  If it cannot, keep the cluster

@@ -1,24 +1,14 @@
 #!/usr/bin/env bash
 # Stop the service started by scripts/run.sh (fine if it is not running).
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 
-PGBIN=$(pg_config --bindir 2>/dev/null || true)
-[ -x "$PGBIN/pg_ctl" ] || PGBIN=/usr/lib/postgresql/15/bin
 PI_HOME=${PI_HOME:-./.pi}
 if [ ! -d "$PI_HOME" ]; then
   echo "Power Interpreter is not running (no $PI_HOME)"; exit 0
 fi
 PI_HOME=$(cd "$PI_HOME" && pwd -P)
 
-as_pg() {
-  if [ "$(id -u)" = "$(id -u postgres)" ]; then
-    (cd / && "$@")
-  elif [ "$(id -u)" = 0 ]; then
-    (cd / && runuser -u postgres -- "$@")
-  else
-    (cd / && sudo -u postgres -- "$@")
-  fi
-}
 
 STATE=$PI_HOME
 [ -f "$PI_HOME/state-dir" ] && STATE=$(cat "$PI_HOME/state-dir")

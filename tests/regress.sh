@@ -6,21 +6,11 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PGBIN=$(pg_config --bindir 2>/dev/null || true)
-[ -x "$PGBIN/postgres" ] || PGBIN=/usr/lib/postgresql/15/bin
+. "$ROOT/scripts/common.sh"
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
 PG_REGRESS=$(cd "$PGXS_DIR" && pwd)/src/test/regress/pg_regress
 [ -x "$PG_REGRESS" ] || PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 
-as_pg() {
-  if [ "$(id -u)" = "$(id -u postgres)" ]; then
-    (cd / && "$@")
-  elif [ "$(id -u)" = 0 ]; then
-    (cd / && runuser -u postgres -- "$@")
-  else
-    (cd / && sudo -n -u postgres -- "$@")
-  fi
-}
 
 shopt -s nullglob
 tests=()

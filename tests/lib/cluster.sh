@@ -20,19 +20,7 @@ PI_FAILED=${PI_FAILED:-0}
 PI_TEST_DIR=
 PI_TEST_PORT=
 
-# Run a command as the postgres user, from / (the caller's directory may not
-# be readable by postgres).
-as_pg() {
-  local pguid
-  pguid=$(id -u postgres)
-  if [ "$(id -u)" = "$pguid" ]; then
-    (cd / && "$@")
-  elif [ "$(id -u)" = 0 ]; then
-    (cd / && runuser -u postgres -- "$@")
-  else
-    (cd / && sudo -n -u postgres -- "$@")
-  fi
-}
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/common.sh"
 
 # Print a TCP port on 127.0.0.1 that nobody listens on.
 pi_free_port() {
