@@ -17,6 +17,7 @@
 #ifndef PI_EXECUTOR_H
 #define PI_EXECUTOR_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -34,6 +35,23 @@
 #define EXECUTOR_DEFAULT_MEMORY_MB		4096
 #define EXECUTOR_DEFAULT_FILE_SIZE_MB	500
 #define EXECUTOR_DEFAULT_OUTPUT_BYTES	(1024 * 1024)
+#define EXECUTOR_DEFAULT_WORKSPACE_MB	2048
+
+/*
+ * Workspace quota checks (executor_quota.c).  While a cell runs its
+ * workspace is measured every INTERVAL (a walk starts at most that often),
+ * and once more after the cell; a walk looks at STEP_ENTRIES entries per
+ * loop turn, its further steps STEP_GAP apart, and stops counting at
+ * MAX_ENTRIES (then the workspace counts as over the quota).  The
+ * overshoot is what the cell can write between two completed walks: about
+ * INTERVAL plus the walk's own duration (a few ms for ordinary
+ * workspaces) at the disk's write speed, and never more than one file of
+ * pi.max_file_size_mb past the check that stops the cell.
+ */
+#define EXECUTOR_QUOTA_INTERVAL_MS		250.0
+#define EXECUTOR_QUOTA_STEP_GAP_MS		10.0
+#define EXECUTOR_QUOTA_STEP_ENTRIES		4096
+#define EXECUTOR_QUOTA_MAX_ENTRIES		1000000L
 
 /*
  * Sandbox sizes of one run (docs/sandbox.md).  The private /tmp and
@@ -56,6 +74,7 @@ typedef struct ExecutorConfig
 	int			prefork;		/* ready stateless kernels kept (--prefork) */
 	int			max_sessions;	/* live session kernels (--max-sessions) */
 	int			session_idle_timeout_s; /* --session-idle-timeout */
+	int			blas_threads;	/* --blas-threads: BLAS/OpenMP threads per run */
 } ExecutorConfig;
 
 #define EXECUTOR_DEFAULT_MAX_SESSIONS		16
@@ -82,6 +101,13 @@ extern SandboxMode executor_sandbox_mode;
 extern JailConfig executor_jail;		/* valid when SANDBOX_ON */
 extern char executor_sandbox_error[512];	/* why, when UNAVAILABLE */
 
+/*
+ * The fixed environment of every run ("NAME=value", NULL-terminated):
+ * jail_default_env with the BLAS/OpenMP thread counts of --blas-threads.
+ */
+extern const char *const *executor_run_env;
+extern int	executor_blas_threads;	/* --blas-threads */
+
 /* One parsed 'Q' request; strings are owned by the connection. */
 typedef struct RunRequest
 {
@@ -93,6 +119,7 @@ typedef struct RunRequest
 	int			memory_mb;
 	int			max_file_size_mb;
 	size_t		max_output_bytes;
+	int			workspace_quota_mb;	/* pi.max_workspace_mb */
 	char	   *workspace;		/* session workspace or the run's temp dir */
 	bool		workspace_is_session;
 	char	   *session_id;		/* NULL when not given */
@@ -137,6 +164,21 @@ typedef enum ConnState
 
 struct Kernel;
 
+/* An incremental walk of a workspace (executor_quota.c). */
+typedef struct QuotaWalk
+{
+	bool		active;			/* started and not complete */
+	int			root_fd;		/* O_PATH of the workspace; 0 = none */
+	DIR		   *dir;			/* the directory being read */
+	char	   *dir_rel;		/* its path below the workspace */
+	char	  **pending;		/* directories still to read */
+	int			npending;
+	int			cap;
+	unsigned long long bytes;	/* counted so far */
+	long		entries;
+	bool		too_many;		/* stopped at EXECUTOR_QUOTA_MAX_ENTRIES */
+} QuotaWalk;
+
 typedef struct Conn
 {
 	int			fd;
@@ -168,6 +210,15 @@ typedef struct Conn
 	bool		cancelled;
 	bool		timed_out;
 	bool		client_gone;
+
+	/* the workspace quota of the running cell */
+	QuotaWalk	qwalk;
+	double		quota_next;		/* next walk step, while RUNNING */
+	double		quota_walk_started;
+	bool		quota_final;	/* the final line is in; waiting for the walk */
+	bool		quota_exceeded;
+	unsigned long long quota_used;	/* bytes, when exceeded */
+	bool		quota_too_many; /* exceeded by the number of entries */
 } Conn;
 
 /*
@@ -257,6 +308,11 @@ extern bool capture_read(Capture *cap, int fd);
 extern bool result_read(Kernel *k);
 extern void cell_finished(Kernel *k);
 extern void close_fd(int *fd);
+
+/* executor_quota.c */
+extern void quota_walk_start(QuotaWalk *w, const char *root);
+extern bool quota_walk_step(QuotaWalk *w, long budget);
+extern void quota_walk_free(QuotaWalk *w);
 
 /* executor_child.c */
 extern bool executor_child_prepare(void);

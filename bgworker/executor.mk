@@ -27,6 +27,7 @@ PI_EXEC_OBJS = \
 	bgworker/executor_kernel.exec.o \
 	bgworker/executor_frames.exec.o \
 	bgworker/executor_child.exec.o \
+	bgworker/executor_quota.exec.o \
 	bgworker/sandbox.exec.o \
 	bgworker/limits.exec.o
 

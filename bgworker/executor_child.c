@@ -198,9 +198,9 @@ child_call_runner(const Kernel *k, bool jailed)
 	if (jailed)
 	{
 		env = PyList_New(0);
-		for (i = 0; env != NULL && jail_default_env[i] != NULL; i++)
+		for (i = 0; env != NULL && executor_run_env[i] != NULL; i++)
 		{
-			PyObject   *item = PyUnicode_FromString(jail_default_env[i]);
+			PyObject   *item = PyUnicode_FromString(executor_run_env[i]);
 
 			if (item == NULL || PyList_Append(env, item) < 0)
 				Py_CLEAR(env);
@@ -221,9 +221,10 @@ child_call_runner(const Kernel *k, bool jailed)
 	args = Py_BuildValue("(iiNN)", CHILD_CONTROL_FD, CHILD_RESULT_FD,
 						 PyBool_FromLong(!k->is_session),
 						 PyBool_FromLong(k->temp_workspace == NULL));
-	kwargs = Py_BuildValue("{s:N, s:N}",
+	kwargs = Py_BuildValue("{s:N, s:N, s:i}",
 						   "session_id", py_text_or_none(k->session_id),
-						   "environment", env);
+						   "environment", env,
+						   "blas_threads", executor_blas_threads);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);
@@ -288,7 +289,7 @@ executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd, int stderr_fd,
 		spec.tmp_size_mb = EXECUTOR_TMP_MB;
 		spec.shm_size_mb = EXECUTOR_SHM_MB;
 		spec.hostname = NULL;
-		spec.env = jail_default_env;
+		spec.env = executor_run_env;
 		spec.sync_fd = sync_fd;
 		jail_failed = jail_enter(&executor_jail, &spec, jail_err,
 								 sizeof(jail_err)) < 0;

@@ -270,6 +270,29 @@ death_error(const Conn *c)
 	return make_error("ExitedWithoutResult", msg);
 }
 
+/* WorkspaceQuotaExceeded: the workspace grew past pi.max_workspace_mb. */
+static json_t *
+quota_error(const Conn *c)
+{
+	char		msg[600];
+	const char *what = c->req.workspace_is_session ? "the session workspace" :
+		"the run's temporary workspace";
+
+	if (c->quota_too_many)
+		snprintf(msg, sizeof(msg),
+				 "%s holds more than %ld files and directories, more than a quota "
+				 "check counts (pi.max_workspace_mb is %d MB); delete files with "
+				 "pi.delete_file() or from Python",
+				 what, EXECUTOR_QUOTA_MAX_ENTRIES, c->req.workspace_quota_mb);
+	else
+		snprintf(msg, sizeof(msg),
+				 "%s holds %llu MB, over pi.max_workspace_mb (%d MB); delete files "
+				 "with pi.delete_file() or from Python, or raise pi.max_workspace_mb",
+				 what, (c->quota_used + (1ULL << 20) - 1) >> 20,
+				 c->req.workspace_quota_mb);
+	return make_error("WorkspaceQuotaExceeded", msg);
+}
+
 /* Compose the 'R' frame of a run that was started. */
 void
 conn_answer_run(Conn *c)
@@ -291,6 +314,8 @@ conn_answer_run(Conn *c)
 				 c->req.timeout_ms / 1000.0);
 		status = "timeout", error = make_error("TimeoutError", msg);
 	}
+	else if (c->quota_exceeded)
+		status = "failed", error = quota_error(c);
 	else if (c->oom && (final == NULL ||
 						json_is_null(json_object_get(final, "error")) == false))
 	{
@@ -386,7 +411,8 @@ parse_request(Conn *c, const char *payload, size_t len)
 	long long	timeout,
 				mem,
 				fsize,
-				output;
+				output,
+				quota;
 	struct stat st;
 
 	const char *op = NULL;
@@ -419,6 +445,8 @@ parse_request(Conn *c, const char *payload, size_t len)
 		err = "\"max_file_size_mb\" must be an integer between 1 and 1048576";
 	else if (!get_int(root, "max_output_bytes", EXECUTOR_DEFAULT_OUTPUT_BYTES, 0, 64 * 1024 * 1024, &output))
 		err = "\"max_output_bytes\" must be an integer between 0 and 67108864";
+	else if (!get_int(root, "workspace_quota_mb", EXECUTOR_DEFAULT_WORKSPACE_MB, 1, 1048576, &quota))
+		err = "\"workspace_quota_mb\" must be an integer between 1 and 1048576";
 	else if (!get_text(root, "workspace", &c->req.workspace) ||
 			 !get_text(root, "session_id", &c->req.session_id) ||
 			 !get_text(root, "job_id", &c->req.job_id))
@@ -437,6 +465,7 @@ parse_request(Conn *c, const char *payload, size_t len)
 		c->req.memory_mb = (int) mem;
 		c->req.max_file_size_mb = (int) fsize;
 		c->req.max_output_bytes = (size_t) output;
+		c->req.workspace_quota_mb = (int) quota;
 		c->req.workspace_is_session = c->req.workspace != NULL;
 		c->is_session = c->req.workspace != NULL && c->req.session_id != NULL;
 	}

@@ -92,7 +92,7 @@ conn_kill_run(Conn *c)
 {
 	Kernel	   *k = c->kernel;
 
-	if (k == NULL || k->stopping)
+	if (k == NULL || k->stopping || c->quota_final)
 		return;
 	if (k->is_session && !c->interrupted)
 	{
@@ -167,7 +167,7 @@ handle_frame(Conn *c, char tag, const char *payload, size_t len)
 					make_error("Cancelled", "the run was cancelled before it started"));
 	else if (tag == PI_FRAME_CANCEL && c->state == CONN_RUNNING)
 	{
-		if (!c->cancelled && !c->timed_out)
+		if (!c->cancelled && !c->timed_out && !c->quota_final)
 		{
 			c->cancelled = true;
 			conn_kill_run(c);
@@ -257,6 +257,8 @@ conn_run_over(Conn *c)
 {
 	running[conn_kind(c)]--;
 	c->kernel = NULL;
+	c->quota_final = false;
+	quota_walk_free(&c->qwalk);
 	if (c->client_gone || c->dead)
 	{
 		c->dead = true;
@@ -266,10 +268,106 @@ conn_run_over(Conn *c)
 		conn_answer_run(c);
 }
 
+/* The cell of k is over and its quota checked: answer, then the kernel. */
+static void
+cell_done(Kernel *k)
+{
+	Conn	   *c = k->conn;
+
+	if (k->is_session && c->interrupted)
+		set_notice(c, c->quota_exceeded ?
+				   "the cell was interrupted (workspace quota); the session's variables are kept" :
+				   c->cancelled ?
+				   "the cell was interrupted (cancelled); the session's variables are kept" :
+				   "the cell was interrupted; the session's variables are kept");
+	k->conn = NULL;
+	k->cells++;
+	k->last_used = executor_now_ms();
+	conn_run_over(c);
+	if (!k->is_session)
+		kernel_retire(k);
+}
+
+/* Whether the completed walk of c puts its workspace over the quota. */
+static bool
+quota_over(Conn *c)
+{
+	unsigned long long quota = (unsigned long long) c->req.workspace_quota_mb << 20;
+
+	if (!c->qwalk.too_many && c->qwalk.bytes <= quota)
+		return false;
+	c->quota_used = c->qwalk.bytes;
+	c->quota_too_many = c->qwalk.too_many;
+	return true;
+}
+
+/*
+ * One step of c's quota walk, if due.  Over the quota while the cell runs:
+ * stop it like a timeout (a stateless kernel is killed; a session kernel
+ * gets SIGINT, then SIGKILL after the grace).  After the final line: the
+ * answer says so, the kernel (and a session's variables) stay.
+ */
+static void
+quota_check(Conn *c, double now, bool force)
+{
+	Kernel	   *k = c->kernel;
+
+	if (k == NULL || k->stopping || (!force && now < c->quota_next))
+		return;
+	/* a cell being stopped anyway; but a final walk always completes */
+	if (!c->quota_final && (c->quota_exceeded || c->cancelled ||
+							c->timed_out || c->client_gone))
+		return;
+	if (!c->qwalk.active)
+	{
+		quota_walk_start(&c->qwalk, k->workspace);
+		c->quota_walk_started = now;
+	}
+	if (!quota_walk_step(&c->qwalk, EXECUTOR_QUOTA_STEP_ENTRIES))
+	{
+		c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
+		return;
+	}
+	if (quota_over(c))
+	{
+		executor_log("run in %s: workspace holds %llu bytes%s, over its quota of %d MB; stopping it",
+					 k->workspace, c->quota_used,
+					 c->quota_too_many ? " (too many entries)" : "",
+					 c->req.workspace_quota_mb);
+		c->quota_exceeded = true;
+		if (c->quota_final)
+			cell_done(k);
+		else
+			conn_kill_run(c);
+		return;
+	}
+	if (c->quota_final)
+	{
+		cell_done(k);
+		return;
+	}
+	c->quota_next = c->quota_walk_started + EXECUTOR_QUOTA_INTERVAL_MS;
+	if (c->quota_next < now + EXECUTOR_QUOTA_STEP_GAP_MS)
+		c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
+}
+
+/* Quota walks of the running cells that are due. */
+static void
+check_quotas(double now)
+{
+	int			i;
+
+	for (i = 0; i < nconns; i++)
+		if (conns[i]->state == CONN_RUNNING)
+			quota_check(conns[i], now, false);
+}
+
 /*
  * The kernel's final line of the cell has arrived (executor_frames.c).
  * Everything the cell printed before it is already in the pipes: drain
- * them, answer, and then deal with the kernel.
+ * them, measure the workspace once more (a fresh walk: it may take a few
+ * loop turns for a big workspace, the answer waits for it), answer, and
+ * then deal with the kernel.
  */
 void
 cell_finished(Kernel *k)
@@ -284,16 +382,16 @@ cell_finished(Kernel *k)
 	if (!k->is_session && c->final != NULL &&
 		!json_is_null(json_object_get(c->final, "error")))
 		c->oom = jail_cgroup_oom(&k->cg);
-	if (k->is_session && c->interrupted)
-		set_notice(c, c->cancelled ?
-				   "the cell was interrupted (cancelled); the session's variables are kept" :
-				   "the cell was interrupted; the session's variables are kept");
-	k->conn = NULL;
-	k->cells++;
-	k->last_used = executor_now_ms();
-	conn_run_over(c);
-	if (!k->is_session)
-		kernel_retire(k);
+	if (c->quota_exceeded || c->cancelled || c->timed_out || c->client_gone)
+	{
+		cell_done(k);
+		return;
+	}
+	c->quota_final = true;
+	c->deadline = NO_DEADLINE;
+	quota_walk_start(&c->qwalk, k->workspace);
+	c->quota_walk_started = executor_now_ms();
+	quota_check(c, c->quota_walk_started, true);
 }
 
 /* What ended a kernel, for notices. */
@@ -334,6 +432,16 @@ kernel_exited(Kernel *k, int status)
 	close_fd(&k->res_fd);
 	close_fd(&k->ctl_fd);
 	describe_death(k, status, oom, why, sizeof(why));
+
+	c = k->conn;
+	if (c != NULL && c->quota_final)
+	{
+		/* its final line is in; finish the walk now and answer normally */
+		while (!quota_walk_step(&c->qwalk, EXECUTOR_QUOTA_STEP_ENTRIES))
+			;
+		c->quota_exceeded = quota_over(c);
+		cell_done(k);
+	}
 
 	c = k->conn;				/* NULL if the final line was in the pipe */
 	if (c != NULL)
@@ -415,6 +523,9 @@ start_cell(Conn *c, Kernel *k)
 	c->started = executor_now_ms();
 	c->state = CONN_RUNNING;
 	c->deadline = c->started + c->req.timeout_ms;
+	c->quota_next = c->started + EXECUTOR_QUOTA_INTERVAL_MS;
+	c->quota_final = false;
+	quota_walk_free(&c->qwalk);
 	c->out_cap.limit = c->req.max_output_bytes;
 	c->err_cap.limit = c->req.max_output_bytes;
 	running[conn_kind(c)]++;
@@ -611,7 +722,7 @@ check_deadlines(double now)
 				answer_busy(c);
 				break;
 			case CONN_RUNNING:
-				if (!c->cancelled && !c->client_gone)
+				if (!c->cancelled && !c->client_gone && !c->quota_exceeded)
 					c->timed_out = true;
 				c->deadline = NO_DEADLINE;
 				/* the answer follows the final line or the reap */
@@ -661,6 +772,7 @@ conn_free(Conn *c)
 	buf_free(&c->out_cap.kept);
 	buf_free(&c->err_cap.kept);
 	json_decref(c->final);
+	quota_walk_free(&c->qwalk);
 	free(c->req.code);
 	free(c->req.workspace);
 	free(c->req.session_id);
@@ -863,8 +975,13 @@ poll_timeout(double now)
 	int			i;
 
 	for (i = 0; i < nconns; i++)
+	{
 		if (!conns[i]->dead && conns[i]->deadline < next)
 			next = conns[i]->deadline;
+		if (conns[i]->state == CONN_RUNNING && conns[i]->kernel != NULL &&
+			!conns[i]->quota_exceeded && conns[i]->quota_next < next)
+			next = conns[i]->quota_next;
+	}
 	return next <= now ? 0 : (int) (next - now) + 1;
 }
 
@@ -948,6 +1065,7 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 				dispatch(&pfds[i], &refs[i]);
 		}
 		check_deadlines(executor_now_ms());
+		check_quotas(executor_now_ms());
 		sweep_connections();
 		sweep_kernels();
 		start_queued_runs();

@@ -87,7 +87,8 @@ usage_exit(const char *why)
 	executor_log("%s", why);
 	executor_log("usage: pi-executor --socket PATH --workspace-root DIR "
 				 "--max-sync N --max-async N [--sandbox on|off] [--prefork N] "
-				 "[--max-sessions N] [--session-idle-timeout SECONDS]");
+				 "[--max-sessions N] [--session-idle-timeout SECONDS] "
+				 "[--blas-threads N]");
 	exit(2);
 }
 
@@ -120,6 +121,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		{"prefork", required_argument, NULL, 'p'},
 		{"max-sessions", required_argument, NULL, 'm'},
 		{"session-idle-timeout", required_argument, NULL, 'i'},
+		{"blas-threads", required_argument, NULL, 'b'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -130,6 +132,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 	config->prefork = -1;		/* default: min(2, max_sync) */
 	config->max_sessions = EXECUTOR_DEFAULT_MAX_SESSIONS;
 	config->session_idle_timeout_s = EXECUTOR_DEFAULT_SESSION_IDLE_S;
+	config->blas_threads = 1;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
@@ -163,6 +166,18 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 					if (errno != 0 || *end != '\0' || n < 1 || n > 86400 * 365)
 						usage_exit("--session-idle-timeout must be 1..31536000 seconds");
 					config->session_idle_timeout_s = (int) n;
+				}
+				break;
+			case 'b':
+				{
+					char	   *end;
+					long		n;
+
+					errno = 0;
+					n = strtol(optarg, &end, 10);
+					if (errno != 0 || *end != '\0' || n < 1 || n > 64)
+						usage_exit("--blas-threads must be 1..64");
+					config->blas_threads = (int) n;
 				}
 				break;
 			case 'x':
@@ -235,17 +250,76 @@ prepare_workspace_root(ExecutorConfig *config)
 	}
 }
 
+/* The BLAS/OpenMP thread variables, set to --blas-threads (pi.blas_threads). */
+static const char *const blas_thread_vars[] = {
+	"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+	"NUMEXPR_NUM_THREADS", NULL
+};
+
+const char *const *executor_run_env = jail_default_env;
+int			executor_blas_threads = 1;
+
+/*
+ * The fixed environment of every run: jail_default_env with the thread
+ * variables set to n (added where jail_default_env lacks one).
+ */
+static void
+build_run_env(int n)
+{
+	int			count = 0,
+				i,
+				j,
+				out = 0;
+	char	  **env;
+
+	while (jail_default_env[count] != NULL)
+		count++;
+	env = calloc(count + 8, sizeof(char *));
+	if (env == NULL)
+		return;
+	for (i = 0; i < count; i++)
+	{
+		bool		thread_var = false;
+
+		for (j = 0; blas_thread_vars[j] != NULL; j++)
+		{
+			size_t		len = strlen(blas_thread_vars[j]);
+
+			if (strncmp(jail_default_env[i], blas_thread_vars[j], len) == 0 &&
+				jail_default_env[i][len] == '=')
+				thread_var = true;
+		}
+		if (!thread_var)
+			env[out++] = (char *) jail_default_env[i];
+	}
+	for (j = 0; blas_thread_vars[j] != NULL; j++)
+	{
+		char		item[64];
+
+		snprintf(item, sizeof(item), "%s=%d", blas_thread_vars[j], n);
+		env[out++] = strdup(item);
+	}
+	env[out] = NULL;
+	executor_run_env = (const char *const *) env;
+}
+
 /*
  * The environment Python and the libraries see, set before Py_Initialize.
  * The thread variables matter beyond speed: OpenBLAS otherwise sizes its
  * pool by the CPU count and reserves enough address space to break
- * RLIMIT_AS (DESIGN.md).  MPLCONFIGDIR is persistent so matplotlib's font
- * cache is built once per workspace root, not on every start.
+ * RLIMIT_AS (DESIGN.md).  The zygote itself always gets 1: with more,
+ * numexpr and OpenMP start worker threads at import, and a zygote with
+ * threads cannot clone sandboxed kernels.  Runs get --blas-threads in
+ * their fixed environment, and runner.py resizes the pools loaded in the
+ * zygote to it (threadpoolctl, numexpr, OpenBLAS/OpenMP/MKL setters).
+ * MPLCONFIGDIR is persistent so matplotlib's font cache is built once per
+ * workspace root, not on every start.
  */
 static void
 set_environment(const ExecutorConfig *config)
 {
 	char		mplconfig[PATH_MAX + 32];
+	int			j;
 
 	snprintf(mplconfig, sizeof(mplconfig), "%s/.mplconfig", config->workspace_root);
 	clearenv();
@@ -254,11 +328,11 @@ set_environment(const ExecutorConfig *config)
 	setenv("HOME", config->workspace_root, 1);
 	setenv("MPLBACKEND", "Agg", 1);
 	setenv("MPLCONFIGDIR", mplconfig, 1);
-	setenv("OPENBLAS_NUM_THREADS", "1", 1);
-	setenv("OMP_NUM_THREADS", "1", 1);
-	setenv("MKL_NUM_THREADS", "1", 1);
-	setenv("NUMEXPR_NUM_THREADS", "1", 1);
+	for (j = 0; blas_thread_vars[j] != NULL; j++)
+		setenv(blas_thread_vars[j], "1", 1);
 	setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+	executor_blas_threads = config->blas_threads;
+	build_run_env(config->blas_threads);
 }
 
 /*
@@ -521,10 +595,12 @@ main(int argc, char **argv)
 		return 1;
 	executor_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
 				 "with %d sync and %d async slots, %d pre-forked kernels, "
-				 "at most %d session kernels (idle timeout %d s); sandbox %s",
+				 "at most %d session kernels (idle timeout %d s), %d BLAS thread(s) "
+				 "per run; sandbox %s",
 				 executor_now_ms() - started, rss_kb() / 1024,
 				 config.socket_path, config.max_sync, config.max_async,
 				 config.prefork, config.max_sessions, config.session_idle_timeout_s,
+				 config.blas_threads,
 				 executor_sandbox_mode == SANDBOX_ON ? "on" :
 				 executor_sandbox_mode == SANDBOX_OFF ? "OFF (unsafe)" :
 				 "unavailable (runs refused)");

@@ -56,6 +56,7 @@ const char *const jail_default_env[] = {
 	"OPENBLAS_NUM_THREADS=1",
 	"OMP_NUM_THREADS=1",
 	"MKL_NUM_THREADS=1",
+	"NUMEXPR_NUM_THREADS=1",
 	NULL
 };
 

@@ -507,6 +507,47 @@ def _reset_environment(environment):
     os.environ.update(fixed)
 
 
+def _set_thread_pools(n):
+    """Resize the BLAS/OpenMP/numexpr pools loaded in the zygote to n threads.
+
+    The zygote runs with one thread of each (a zygote with threads cannot
+    clone kernels), and these libraries read their variables only when
+    they load; the run's environment says n, and this makes it so.  Best
+    effort: a library that is not loaded or has no setter is left alone."""
+    if n <= 1:
+        return
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(n)
+    except Exception:
+        pass
+    numexpr = sys.modules.get("numexpr")
+    if numexpr is not None:
+        try:
+            numexpr.set_num_threads(n)
+        except Exception:
+            pass
+    try:
+        import ctypes
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps
+                     if len(line.split(None, 5)) == 6}
+        setters = {"libopenblas": "openblas_set_num_threads",
+                   "libgomp": "omp_set_num_threads",
+                   "libomp": "omp_set_num_threads",
+                   "libmkl_rt": "MKL_Set_Num_Threads"}
+        for path in paths:
+            name = os.path.basename(path)
+            for prefix, symbol in setters.items():
+                if name.startswith(prefix):
+                    try:
+                        getattr(ctypes.CDLL(path), symbol)(ctypes.c_int(n))
+                    except (OSError, AttributeError):
+                        pass
+    except Exception:
+        pass
+
+
 _in_cell = [False]
 
 
@@ -597,7 +638,7 @@ def _warm_kernel(workspace, workspace_is_session):
 
 
 def serve(control_fd, result_fd, one_shot, workspace_is_session,
-          session_id=None, environment=None):
+          session_id=None, environment=None, blas_threads=1):
     """The kernel's loop: wait for a cell on the control pipe, run it, write
     the final line on the result channel; a stateless kernel (one_shot) then
     waits to be killed.
@@ -605,6 +646,7 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     With the sandbox the current directory is /workspace: the session
     workspace, or the kernel's temporary one."""
     _reset_environment(environment)
+    _set_thread_pools(blas_threads)
     channel = _Channel(result_fd)
     control = _Control(control_fd)
     _setup_streams()

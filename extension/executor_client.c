@@ -65,9 +65,9 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "job_id", req->job_id);
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
-					 "\"max_output_bytes\":%d}",
+					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d}",
 					 (long long) req->timeout_s * 1000, pi_max_memory_mb,
-					 pi_max_file_size_mb, pi_max_output_bytes);
+					 pi_max_file_size_mb, pi_max_output_bytes, pi_max_workspace_mb);
 	return buf.data;
 }
 

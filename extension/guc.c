@@ -32,6 +32,7 @@ bool		pi_record_sync_runs = true;
 bool		pi_sandbox = true;
 int			pi_session_idle_timeout = 1800;
 int			pi_max_sessions = 16;
+int			pi_blas_threads = 1;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
 int			pi_session_ttl = 7 * 86400;
@@ -122,6 +123,12 @@ pi_define_settings(void)
 							"Number of live session kernels (Python state kept between runs).",
 							"When full, the least recently used idle kernel is stopped first.",
 							&pi_max_sessions, 16, 1, 256,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.blas_threads",
+							"BLAS/OpenMP threads of one Python run (OPENBLAS_NUM_THREADS and the like).",
+							"Pinned so that one run cannot take every core.",
+							&pi_blas_threads, 1, 1, 64,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pi.record_sync_runs",

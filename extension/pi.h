@@ -35,6 +35,7 @@ extern bool pi_record_sync_runs;
 extern bool pi_sandbox;
 extern int	pi_session_idle_timeout;
 extern int	pi_max_sessions;
+extern int	pi_blas_threads;
 extern int	pi_query_timeout;
 extern int	pi_query_max_rows;
 extern int	pi_session_ttl;

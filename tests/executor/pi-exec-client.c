@@ -129,6 +129,7 @@ connect_socket(const char *path)
 }
 
 static const char *opt_op;		/* --op: "op" member of the request */
+static long opt_quota_mb;		/* --workspace-quota-mb, 0: left out */
 
 static char *
 build_request(const Options *o)
@@ -144,6 +145,8 @@ build_request(const Options *o)
 
 	if (opt_op != NULL)
 		json_object_set_new(q, "op", json_string(opt_op));
+	if (opt_quota_mb > 0)
+		json_object_set_new(q, "workspace_quota_mb", json_integer(opt_quota_mb));
 	text = json_dumps(q, JSON_COMPACT);
 
 	json_decref(q);
@@ -284,6 +287,7 @@ main(int argc, char **argv)
 		{"repeat", required_argument, NULL, 'r'},
 		{"stall-ms", required_argument, NULL, 'S'},
 		{"op", required_argument, NULL, 'O'},
+		{"workspace-quota-mb", required_argument, NULL, 'Q'},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
@@ -307,6 +311,7 @@ main(int argc, char **argv)
 			case 'r': o.repeat = atol(optarg); break;
 			case 'S': o.stall_ms = atol(optarg); break;
 			case 'O': opt_op = optarg; break;
+			case 'Q': opt_quota_mb = atol(optarg); break;
 			default: return 2;
 		}
 	}

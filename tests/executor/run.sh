@@ -235,7 +235,7 @@ fi
 cd "$TMP"
 env -i "$EXECUTOR" --socket k.sock --workspace-root "$TMP/kroot" \
 	--max-sync 4 --max-async 2 --max-sessions 2 --session-idle-timeout 3 \
-	2> "$TMP/kexecutor.log" &
+	--blas-threads 3 2> "$TMP/kexecutor.log" &
 K_PID=$!
 cd "$ROOT"
 for _ in $(seq 1 100); do
@@ -322,6 +322,58 @@ sleep 4
 srun idle_reaped "$S3" <<< '"z" in globals()'
 check idle_reaped '.result.json == false and .session.state_reset == true
 	and (.session.notice | contains("without a run"))'
+
+# --blas-threads 3: the fixed environment of every run, pool and session
+BLAS_CODE=$'import os\n[os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")]'
+run blas_pool <<< "$BLAS_CODE"
+srun blas_session "$S3" <<< "$BLAS_CODE"
+if matches blas_pool '.result.json == ["3", "3", "3", "3"]' \
+	&& matches blas_session '.result.json == ["3", "3", "3", "3"]'; then
+	pass blas_threads_env
+else
+	fail blas_threads_env "$TMP/blas_pool.out"
+fi
+
+# --- workspace quota (workspace_quota_mb) inside runs
+S4=aaaaaaaa-0000-0000-0000-000000000004
+mkdir -p "$TMP/ws/4"
+WRITE20=$'import os\nkept = "yes"\nfor i in range(20):\n    with open("f%02d.bin" % i, "wb") as f:\n        f.write(os.urandom(1 << 20))'
+# fast: done before the first periodic check; the check after the cell sees it
+srun quota_after_cell "$S4" --workspace-quota-mb 5 <<< "$WRITE20"
+check quota_after_cell '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
+	and (.error.message | contains("the session workspace holds 20 MB, over pi.max_workspace_mb (5 MB)"))
+	and (.error.message | contains("pi.delete_file()"))
+	and ([.files[].path] | length) == 20'
+srun quota_state_kept "$S4" --workspace-quota-mb 500 <<< 'kept'
+check quota_state_kept '.status == "completed" and .result.json == "yes" and .session.kernel == "reused"'
+rm -f "$TMP"/ws/4/f*.bin
+# slow: stopped while it runs (session: interrupt, variables kept)
+srun quota_during_cell "$S4" --workspace-quota-mb 5 --timeout-ms 30000 <<< $'import os, time\nslow = 1\nfor i in range(200):\n    with open("s%03d.bin" % i, "wb") as f:\n        f.write(os.urandom(1 << 20))\n    time.sleep(0.02)'
+NS=$(ls "$TMP"/ws/4/s*.bin 2>/dev/null | wc -l)
+check quota_during_cell '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
+	and .elapsed_ms < 5000 and .session.state_reset == false
+	and (.session.notice | contains("workspace quota"))'
+# bounded overshoot: 250 ms between checks at ~1 MB per 20 ms
+if [ "$NS" -ge 6 ] && [ "$NS" -le 40 ]; then pass "quota_overshoot_bounded ($NS MB written)"; else fail "quota_overshoot_bounded ($NS MB written)"; fi
+srun quota_blocked "$S4" --workspace-quota-mb 5 <<< 'slow'
+check quota_blocked '.status == "failed" and .error.type == "WorkspaceQuotaExceeded" and .result.json == 1'
+srun quota_delete_py "$S4" --workspace-quota-mb 5 <<< $'import glob, os\nfor p in glob.glob("s*.bin"):\n    os.remove(p)\nslow + 1'
+check quota_delete_py '.status == "completed" and .result.json == 2'
+# links are never followed, and chmod 000 hides nothing
+srun quota_symlink "$S4" --workspace-quota-mb 5 <<< $'import os\nos.symlink("/usr", "usr_link")\nos.symlink("/", "root_link")\nos.makedirs("deep/er", exist_ok=True)\nos.symlink("/usr/lib", "deep/er/lib")\nsorted(os.listdir("."))'
+check quota_symlink '.status == "completed"'
+srun quota_chmod "$S4" --workspace-quota-mb 5 <<< $'import os\nos.mkdir("hidden")\nfor i in range(8):\n    open("hidden/h%d" % i, "wb").write(os.urandom(1 << 20))\nos.chmod("hidden", 0)'
+check quota_chmod '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
+	and (.error.message | test("holds (8|9) MB, over pi.max_workspace_mb \\(5 MB\\)"))'
+chmod 700 "$TMP/ws/4/hidden" 2>/dev/null; rm -rf "$TMP/ws/4/hidden"
+# a stateless run is killed
+run quota_stateless --workspace-quota-mb 5 --timeout-ms 30000 <<< $'import os, time\nfor i in range(1000):\n    open("t%d" % i, "wb").write(os.urandom(1 << 20))\n    time.sleep(0.01)'
+check quota_stateless '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
+	and (.error.message | contains("temporary workspace")) and .elapsed_ms < 5000'
+run quota_default <<< $'open("x", "wb").write(b"x" * 1000)'
+check quota_default '.status == "completed"'
+(cd "$TMP" && "$CLIENT" "$SOCK" --code 1 --workspace-quota-mb 2000000) > "$TMP/quota_range.out" 2>&1
+check quota_range '.status == "failed" and .error.type == "BadRequest" and (.error.message | contains("workspace_quota_mb"))'
 
 kill "$K_PID"
 wait "$K_PID" 2>/dev/null

@@ -3,12 +3,14 @@
 # through SQL on a real cluster: variables kept across pi.execute and
 # pi.submit_job, isolation of two sessions, a kernel killed with SIGKILL,
 # idle reaping (pi.session_idle_timeout), LRU eviction (pi.max_sessions),
-# pi.reset_session / pi.close_session, and pi.query() from Python.
+# pi.reset_session / pi.close_session, pi.query() from Python, the
+# workspace quota inside runs (pi.max_workspace_mb), pi.blas_threads, and
+# path attacks planted from Python and followed later.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/cluster.sh"
 
-pi_cluster_start "pi.session_idle_timeout = 4" "pi.max_sessions = 2" \
+pi_cluster_start "pi.session_idle_timeout = 4" "pi.max_sessions = 2" "pi.blas_threads = 2" \
   || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 S1=$(pi_sql "SELECT pi.create_session('one')")
@@ -115,6 +117,91 @@ ex "$S3" 'idle = 1' >/dev/null
 sleep 6
 r=$(ex "$S3" '"idle" in globals()')
 check "idle kernel was stopped" rj '.result.json == false and .session.state_reset == true and (.session.notice | contains("without a run"))'
+
+echo "# pi.blas_threads = 2"
+r=$(ex "$S1" 'import os
+try:
+    import threadpoolctl
+    pools = [p.get("num_threads") for p in threadpoolctl.threadpool_info()]
+except ImportError:
+    pools = None
+print(os.environ["OPENBLAS_NUM_THREADS"], pools)
+[os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")] + [pools]')
+check "runs see OPENBLAS_NUM_THREADS=2 (and OMP/MKL/NUMEXPR)" rj '.result.json[0:4] == ["2","2","2","2"] and (.stdout | startswith("2 ")) and (.result.json[4] == null or (.result.json[4] | all(. == 2)))' \
+  || echo "# $r" | head -c 600
+r=$(pi_sql "SELECT pi.execute('import os; print(os.environ[\"OPENBLAS_NUM_THREADS\"])')->>'stdout'")
+check "stateless runs too" "[ '$r' = 2 ]"
+
+echo "# workspace quota inside runs (SET pi.max_workspace_mb = 5)"
+S4=$(pi_sql "SELECT pi.create_session('quota')")
+# exq SID CODE: pi.execute with the 5 MB quota
+exq() {
+  pi_psql -c "SET pi.max_workspace_mb = 5" -c "SELECT pi.execute(\$c\$$2\$c\$, 30, '$1')"
+}
+r=$(exq "$S4" 'import os
+before = 1
+for i in range(20):
+    with open("q%02d.bin" % i, "wb") as f:
+        f.write(os.urandom(1 << 20))')
+check "20 MB from Python: WorkspaceQuotaExceeded" rj '.status == "failed" and .error.type == "WorkspaceQuotaExceeded" and (.error.message | test("the session workspace holds [0-9]+ MB, over pi.max_workspace_mb \\(5 MB\\); delete files with pi.delete_file\\(\\) or from Python, or raise pi.max_workspace_mb"))' \
+  || echo "# $r" | head -c 600
+NQ=$(pi_sql "SELECT count(*) FROM pi.list_files('$S4') WHERE path LIKE 'q%.bin'")
+check "the files written are listable ($NQ)" "[ '$NQ' -ge 5 ]"
+r=$(exq "$S4" 'before')
+check "over the quota, the next run is stopped too" rj '.error.type == "WorkspaceQuotaExceeded"'
+ND=$(pi_sql "SELECT count(*) FROM pi.list_files('$S4') f WHERE f.path LIKE 'q%.bin' AND pi.delete_file('$S4', f.path)")
+check "and deletable with pi.delete_file ($ND)" "[ '$ND' = '$NQ' ] && [ \"\$(pi_sql \"SELECT count(*) FROM pi.list_files('$S4')\")\" = 0 ]"
+r=$(exq "$S4" 'open("small.txt", "w").write("ok")
+before + 1')
+check "after deleting, the next run works (variables kept)" rj '.status == "completed" and .result.json == 2 and .session.kernel == "reused"' \
+  || echo "# $r" | head -c 600
+r=$(pi_psql -c "SET pi.max_workspace_mb = 5" -c "SELECT pi.execute(\$c\$import os, time
+for i in range(100):
+    open('t%d' % i, 'wb').write(os.urandom(1 << 20))
+    time.sleep(0.02)\$c\$, 30)")
+check "a stateless run filling its temporary workspace is stopped" rj '.status == "failed" and .error.type == "WorkspaceQuotaExceeded" and (.error.message | contains("temporary workspace"))' \
+  || echo "# $r" | head -c 600
+
+echo "# path attacks planted by one cell, followed by a later cell and by SQL"
+S5=$(pi_sql "SELECT pi.create_session('attacker')")
+r=$(ex "$S5" "import os
+os.symlink('/etc/shadow', 'shadow')
+os.symlink('../$S4', 'other')
+os.symlink('/proc/1/root', 'hostroot')
+os.makedirs('sub', exist_ok=True)
+os.symlink('../../$S4/small.txt', 'sub/stolen.txt')
+sorted(os.listdir('.'))")
+check "one cell plants links to /etc/shadow and ../<other session>" rj '.status == "completed" and (.result.json | index("shadow") != null) and (.result.json | index("other") != null)' \
+  || echo "# $r" | head -c 600
+r=$(ex "$S5" "import os
+def follow(p, how):
+    try:
+        how(p)
+        return 'followed'
+    except OSError as e:
+        return type(e).__name__
+[follow('shadow', lambda p: open(p).read()), follow('other', os.listdir),
+ follow('other/small.txt', lambda p: open(p).read()), follow('sub/stolen.txt', lambda p: open(p).read()),
+ os.path.exists('/etc/shadow'), os.path.exists('/$S4'), os.readlink('other'),
+ sorted(os.listdir('/'))]")
+check "a later cell follows them: no such file (contained)" rj '.result.json[0:4] == ["FileNotFoundError","FileNotFoundError","FileNotFoundError","FileNotFoundError"] and .result.json[4] == false and .result.json[5] == false and (.result.json[7] | index("etc") != null) and (.result.json[7] | map(select(length == 36)) | length) == 0' \
+  || echo "# $r" | head -c 800
+r=$(ex "$S5" "import os
+def follow(p):
+    try:
+        return sorted(os.listdir(p))[:3]
+    except OSError as e:
+        return type(e).__name__
+follow('hostroot')")
+check "a link to /proc/1/root stays in the sandbox's own PID namespace" rj '.status == "completed" and ((.result.json | type) == "string" or (.result.json | index("pi_workspaces") == null))' \
+  || echo "# $r" | head -c 600
+for p in shadow other/small.txt sub/stolen.txt hostroot/etc/passwd; do
+  out=$(pi_sql "SELECT length(pi.read_file('$S5', '$p'))" 2>&1)
+  check "pi.read_file('$p') is refused" "printf '%s' \"\$out\" | grep -q 'ERROR' && printf '%s' \"\$out\" | grep -Eq 'link|out of the session workspace'" \
+    || echo "# $out"
+done
+WS4=$(pi_sql "SELECT workspace FROM pi.sessions WHERE id = '$S4'")
+check "the other session's file is untouched" "[ \"\$(cat '$WS4/small.txt')\" = ok ]"
 
 echo "# pi.close_session stops the kernel"
 ex "$S2" 'z = 1' >/dev/null
