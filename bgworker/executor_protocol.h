@@ -49,6 +49,12 @@
  *	 "memory_mb"		address-space / memory limit of the run
  *	 "max_file_size_mb" largest file the run may write
  *	 "max_output_bytes" cap of stdout and of stderr each
+ *	 "workspace_quota_mb" disk quota of the workspace (pi.max_workspace_mb,
+ *						default 2048): measured while the cell runs (every
+ *						~250 ms, links never followed) and after it; over it,
+ *						the cell is stopped (a stateless kernel is killed, a
+ *						session's cell interrupted like a timeout) and the
+ *						answer is "failed" with WorkspaceQuotaExceeded
  *	 "workspace"		absolute path of the session workspace (a directory
  *						that exists), or null: the executor then creates a
  *						private temporary workspace and removes it afterwards
@@ -59,7 +65,22 @@
  *
  * Result ('R') members: "status" ("completed", "failed", "timeout",
  * "cancelled", "busy"), "stdout", "stderr", "stdout_truncated",
- * "stderr_truncated", "result", "error", "figures", "files", "elapsed_ms".
+ * "stderr_truncated", "result", "error", "figures", "files", "elapsed_ms",
+ * and for a run in a session (session_id and workspace given) "session":
+ * {"id": uuid text, "kernel": "started" (a new kernel: no earlier state) or
+ * "reused" (the live kernel of the earlier runs), "state_reset": bool (the
+ * session had state that is gone: idle timeout, LRU eviction, a crash,
+ * pi.reset_session), "notice": text or null (why, or other news such as
+ * "the cell was interrupted; the session's variables are kept")}.
+ *
+ * "error" is null or {"type", "message", ...}.  Types the executor itself
+ * sets (besides the Python exception names of the user's code): BadRequest,
+ * ExecutorBusy and SessionBusy (status "busy": no free slot, or another run
+ * of the same session still executing, for the run's whole timeout),
+ * Cancelled, TimeoutError, MemoryLimitExceeded, FileSizeLimitExceeded,
+ * WorkspaceQuotaExceeded (the workspace grew past "workspace_quota_mb"),
+ * KilledBySignal, ExitedWithoutResult, SandboxUnavailable, SandboxError,
+ * ExecutorError, WorkspaceError.
  * Every string is valid UTF-8 without NUL characters (both are replaced by
  * U+FFFD), so the payload is always accepted by jsonb_in.
  *
