@@ -268,6 +268,7 @@ extern void conn_kill_run(Conn *c);
 extern Kernel **kernels;
 extern int	nkernels;
 extern void kernels_init(const ExecutorConfig *cfg, pid_t zygote);
+extern bool kernel_recent_cell_running(double ms);
 extern Kernel *kernel_spawn(const char *workspace, bool is_session,
 							const char *session_id, int memory_mb,
 							int max_file_size_mb, const char **errtype,

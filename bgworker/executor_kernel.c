@@ -423,6 +423,26 @@ kernel_take_pooled(const RunRequest *req)
 
 /* ------------------------------------------------------------------- pool */
 
+/*
+ * Is a cell running that started less than ms ago?  A refill fork blocks
+ * the loop for milliseconds (clone of the zygote, cgroup move): deferring
+ * it while a short cell is likely to answer soon keeps that answer fast.
+ */
+bool
+kernel_recent_cell_running(double ms)
+{
+	double		now = executor_now_ms();
+
+	for (int i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+
+		if (k->conn != NULL && !k->stopping && now - k->conn->started < ms)
+			return true;
+	}
+	return false;
+}
+
 bool
 kernel_pool_wanted(void)
 {

@@ -56,6 +56,9 @@
 #define MAX_CONNECTIONS			1024
 #define REQUEST_TIMEOUT_MS		30000.0
 #define NO_DEADLINE				1e300
+/* A pool refill waits this long for a fresh cell to answer first. */
+#define REFILL_DEFER_MS			200.0
+#define REFILL_POLL_MS			20
 
 static const ExecutorConfig *config;
 static Conn **conns;
@@ -1025,6 +1028,8 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 					ready;
 		size_t		slots = 2 + (size_t) nconns + 4 * (size_t) nkernels;
 		bool		refill;
+		bool		defer;
+		int			timeout;
 
 		if (getppid() != parent_pid)
 		{
@@ -1038,10 +1043,18 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 
 		/*
 		 * The pool is refilled only when nothing else is ready: a fork
-		 * blocks the loop for milliseconds.
+		 * blocks the loop for milliseconds.  A cell that started in the last
+		 * REFILL_DEFER_MS is let finish first (most cells are short); the
+		 * poll wakes up again when that time has passed.
 		 */
 		refill = kernel_pool_wanted() && !any_startable_queued();
-		ready = poll(pfds, n, refill ? 0 : poll_timeout(executor_now_ms()));
+		defer = refill && kernel_recent_cell_running(REFILL_DEFER_MS);
+		if (defer)
+			refill = false;
+		timeout = refill ? 0 : poll_timeout(executor_now_ms());
+		if (defer && (timeout < 0 || timeout > REFILL_POLL_MS))
+			timeout = REFILL_POLL_MS;
+		ready = poll(pfds, n, timeout);
 		if (ready < 0 && errno != EINTR)
 		{
 			executor_log("poll failed: %m");
