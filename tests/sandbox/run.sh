@@ -380,10 +380,14 @@ attack tiocsti "$(out EPERM)" "print(sc(16, 1, 0x5412, ctypes.addressof(ctypes.c
 attack tiocsti_high_bits "$(out EPERM)" "print(sc(16, 1, (1 << 32) | 0x5412, ctypes.addressof(ctypes.create_string_buffer(b'x'))))"
 
 echo "# --- descriptors and /proc/self"
-attack leaked_descriptors '.status == "completed" and (.stdout | fromjson | (.[0] == "/dev/null" and (.[1:4] | all(startswith("pipe:"))) and length == 4))' "
-import json
+# 0 /dev/null, 1 stdout, 2 stderr, 3 result channel, 4 the kernel's control
+# pipe (read-only: cells come in there); nothing else of the zygote's
+attack leaked_descriptors '.status == "completed" and (.stdout | fromjson | (.[0] == "/dev/null" and (.[1:5] | all(startswith("pipe:"))) and length == 6 and .[5] == "fd4 read-only"))' "
+import json, fcntl
 fds = sorted(int(f) for f in os.listdir('/proc/self/fd'))
-print(json.dumps([os.readlink('/proc/self/fd/%d' % f) for f in fds if os.path.exists('/proc/self/fd/%d' % f) and f != max(fds)]))"
+links = [os.readlink('/proc/self/fd/%d' % f) for f in fds if os.path.exists('/proc/self/fd/%d' % f) and f != max(fds)]
+links.append('fd4 read-only' if fcntl.fcntl(4, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY else 'fd4 writable')
+print(json.dumps(links))"
 attack proc_self_exe_write \
   '.status == "completed" and (.stdout == "PermissionError:EACCES\n" or .stdout == "OSError:ETXTBSY\n")' \
   "print(tryit(lambda: open('/proc/self/exe', 'r+b')))"
