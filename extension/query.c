@@ -38,6 +38,8 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "access/tupdesc.h"
+#include "tcop/dest.h"
 #include "utils/numeric.h"
 #include "utils/plancache.h"
 #include "utils/resowner.h"
@@ -210,7 +212,8 @@ push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo
 		case NUMERICOID:
 			if (!numeric_is_nan(DatumGetNumeric(value)) && !numeric_is_inf(DatumGetNumeric(value)))
 			{
-				push_numeric(state, value);
+				/* a copy: the value lives in the executor's tuple */
+				push_numeric(state, NumericGetDatum(DatumGetNumericCopy(value)));
 				return;
 			}
 			break;
@@ -229,7 +232,7 @@ push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo
 		case JSONOID:
 		case JSONBOID:
 			{
-				Jsonb	   *jb = type == JSONBOID ? DatumGetJsonbP(value) :
+				Jsonb	   *jb = type == JSONBOID ? DatumGetJsonbPCopy(value) :
 				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 												   CStringGetDatum(OutputFunctionCall(out, value))));
 
@@ -246,25 +249,35 @@ push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo
 }
 
 /*
- * The rows SPI fetched as {columns: [{name, type}], rows: [[...]],
- * row_count, truncated}, built as jsonb directly (no JSON text to parse),
- * allocated in context result_cxt.
+ * A DestReceiver that turns the rows of a SELECT into pi.query's result,
+ * {columns: [{name, type}], rows: [[...]], row_count, truncated}, built as
+ * jsonb directly while the rows stream in (no JSON text to parse, no
+ * materialised tuple table), and that stops the executor after max_rows.
+ * Running without a row count also lets the planner's parallel plans run.
  */
-static Jsonb *
-result_jsonb(int max_rows, MemoryContext result_cxt)
+typedef struct RowsReceiver
 {
-	TupleDesc	desc = SPI_tuptable->tupdesc;
-	uint64		rows = Min(SPI_processed, (uint64) max_rows);
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-	JsonbValue	v;
-	FmgrInfo   *out = palloc(sizeof(FmgrInfo) * Max(desc->natts, 1));
-	MemoryContext cxt;
-	Jsonb	   *jb;
+	DestReceiver pub;
+	MemoryContext cxt;			/* outlives the executor's contexts */
+	JsonbParseState *state;
+	FmgrInfo   *out;
+	TupleDesc	desc;
+	uint64		rows;
+	uint64		max_rows;
+	bool		truncated;
+} RowsReceiver;
 
-	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_string(&state, WJB_KEY, "columns");
-	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+static void
+rows_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	r->desc = CreateTupleDescCopy(desc);
+	r->out = palloc(sizeof(FmgrInfo) * Max(desc->natts, 1));
+	(void) pushJsonbValue(&r->state, WJB_BEGIN_OBJECT, NULL);
+	push_string(&r->state, WJB_KEY, "columns");
+	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
 	for (int c = 0; c < desc->natts; c++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, c);
@@ -272,47 +285,83 @@ result_jsonb(int max_rows, MemoryContext result_cxt)
 		bool		isvarlena;
 
 		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
-		fmgr_info(outfunc, &out[c]);
-		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		push_string(&state, WJB_KEY, "name");
-		push_string(&state, WJB_VALUE, NameStr(att->attname));
-		push_string(&state, WJB_KEY, "type");
-		push_string(&state, WJB_VALUE, format_type_be(att->atttypid));
-		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		fmgr_info_cxt(outfunc, &r->out[c], r->cxt);
+		(void) pushJsonbValue(&r->state, WJB_BEGIN_OBJECT, NULL);
+		push_string(&r->state, WJB_KEY, "name");
+		push_string(&r->state, WJB_VALUE, NameStr(att->attname));
+		push_string(&r->state, WJB_KEY, "type");
+		push_string(&r->state, WJB_VALUE, format_type_be(att->atttypid));
+		(void) pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
 	}
-	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
+	push_string(&r->state, WJB_KEY, "rows");
+	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
+	MemoryContextSwitchTo(old);
+}
 
-	push_string(&state, WJB_KEY, "rows");
-	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (uint64 r = 0; r < rows; r++)
+static bool
+rows_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowsReceiver *r = (RowsReceiver *) self;
+	MemoryContext old;
+
+	if (r->rows >= r->max_rows)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-
-		(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-		for (int c = 0; c < desc->natts; c++)
-		{
-			bool		isnull;
-			Datum		value = SPI_getbinval(tuple, desc, c + 1, &isnull);
-
-			push_value(&state, value, isnull, TupleDescAttr(desc, c)->atttypid, &out[c]);
-		}
-		(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+		r->truncated = true;
+		return false;			/* stop the executor */
 	}
-	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	old = MemoryContextSwitchTo(r->cxt);
+	slot_getallattrs(slot);
+	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
+	for (int c = 0; c < r->desc->natts; c++)
+		push_value(&r->state, slot->tts_values[c], slot->tts_isnull[c],
+				   TupleDescAttr(r->desc, c)->atttypid, &r->out[c]);
+	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
+	r->rows++;
+	MemoryContextSwitchTo(old);
+	return true;
+}
 
-	push_string(&state, WJB_KEY, "row_count");
+static void
+rows_noop(DestReceiver *self)
+{
+}
+
+static void
+rows_init(RowsReceiver *r, uint64 max_rows)
+{
+	memset(r, 0, sizeof(*r));
+	r->pub.receiveSlot = rows_receive;
+	r->pub.rStartup = rows_startup;
+	r->pub.rShutdown = rows_noop;
+	r->pub.rDestroy = rows_noop;
+	r->pub.mydest = DestNone;
+	r->cxt = CurrentMemoryContext;
+	r->max_rows = max_rows;
+}
+
+/* Close the result object and return it, allocated in result_cxt. */
+static Jsonb *
+rows_finish(RowsReceiver *r, MemoryContext result_cxt)
+{
+	JsonbValue	v;
+	JsonbValue *res;
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	Jsonb	   *jb;
+
+	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
+	push_string(&r->state, WJB_KEY, "row_count");
 	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum((int64) rows)));
-	(void) pushJsonbValue(&state, WJB_VALUE, &v);
-	push_string(&state, WJB_KEY, "truncated");
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum((int64) r->rows)));
+	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
+	push_string(&r->state, WJB_KEY, "truncated");
 	v.type = jbvBool;
-	v.val.boolean = SPI_processed > (uint64) max_rows;
-	(void) pushJsonbValue(&state, WJB_VALUE, &v);
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-
-	cxt = MemoryContextSwitchTo(result_cxt);
+	v.val.boolean = r->truncated;
+	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
+	res = pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
+	MemoryContextSwitchTo(result_cxt);
 	jb = JsonbValueToJsonb(res);
-	MemoryContextSwitchTo(cxt);
+	MemoryContextSwitchTo(old);
 	return jb;
 }
 
@@ -325,16 +374,25 @@ run_checked(const char *sql, int max_rows)
 	Jsonb	   *result;
 	MemoryContext outer = CurrentMemoryContext;
 
+	RowsReceiver receiver;
+	SPIExecuteOptions options;
+
 	SPI_connect();
-	plan = SPI_prepare(sql, 0, NULL);
+	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "pi.query could not prepare the statement: %s",
 			 SPI_result_code_string(SPI_result));
 	check_prepared(plan);
-	rc = SPI_execute_plan(plan, NULL, NULL, true, (long) max_rows + 1);
-	if (rc != SPI_OK_SELECT)
+
+	rows_init(&receiver, (uint64) max_rows);
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
+	rc = SPI_execute_plan_extended(plan, &options);
+	/* SPI says "utility" for a SELECT whose rows went to another receiver */
+	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || receiver.state == NULL)
 		refuse("the statement is not a SELECT", "Write a SELECT over tables of schema pi_data.");
-	result = result_jsonb(max_rows, outer);
+	result = rows_finish(&receiver, outer);
 	SPI_finish();
 	return result;
 }
@@ -431,11 +489,19 @@ list_datasets_json(void)
 	Jsonb	   *result;
 	MemoryContext outer = CurrentMemoryContext;
 
+	RowsReceiver receiver;
+	SPIExecuteOptions options;
+
 	SPI_connect();
-	if (SPI_execute("SELECT name, rows, bytes, columns, source_file, loaded_at"
-					" FROM pi.datasets ORDER BY name", true, 0) != SPI_OK_SELECT)
+	rows_init(&receiver, (uint64) pi_query_max_rows);
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
+	if (SPI_execute_extended("SELECT name, rows, bytes, columns, source_file, loaded_at"
+							 " FROM pi.datasets ORDER BY name", &options) < 0 ||
+		receiver.state == NULL)
 		elog(ERROR, "could not list the datasets");
-	result = result_jsonb(pi_query_max_rows, outer);
+	result = rows_finish(&receiver, outer);
 	json = JsonbToCString(NULL, &result->root, VARSIZE(result));
 	SPI_finish();
 	return json;
