@@ -55,6 +55,7 @@ typedef struct CsvAnalysis
 	int64		nskip;
 	int64		maxskip;
 	bool		needs_rewrite;	/* COPY cannot take the file as it is */
+	bool		two_cores;		/* analysed in two halves at once */
 	const char *rewrite_reason;
 } CsvAnalysis;
 

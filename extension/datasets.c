@@ -528,11 +528,11 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	escape_json(&result, o.encoding ? o.encoding : "UTF8");
 	appendStringInfo(&result,
 					 ", \"rejected_rows\": %lld, \"rejected\": [%s], \"blank_lines\": %lld"
-					 ", \"copy_path\": \"%s\", \"analysis_ms\": %.1f, \"elapsed_ms\": %.1f"
+					 ", \"copy_path\": \"%s\", \"analysis_cores\": %d, \"analysis_ms\": %.1f, \"elapsed_ms\": %.1f"
 					 ", \"stdout\": \"\", \"stderr\": \"\", \"result\": null, \"error\": null"
 					 ", \"figures\": [], \"files\": []}",
 					 (long long) a.rejected, a.rejects_json.data, (long long) a.blank_lines,
-					 a.needs_rewrite ? "rewrite" : "direct",
+					 a.needs_rewrite ? "rewrite" : "direct", a.two_cores ? 2 : 1,
 					 (double) (analysed - started) / 1000.0,
 					 (double) (GetCurrentTimestamp() - started) / 1000.0);
 	return result.data;

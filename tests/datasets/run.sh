@@ -62,6 +62,31 @@ check "1600 columns load" "[ \"$LAST_STATUS\" = completed ]"
 check "1600 columns are there" \
   "[ \"\$(pi_sql \"SELECT jsonb_array_length(columns) FROM pi.datasets WHERE name = 'wide_ok'\")\" = 1600 ]"
 
+echo "# large files are analysed on two cores; the halves must agree with one pass"
+as_pg /usr/bin/python3 -c "
+with open('$WS/split_types.csv', 'w') as f:
+    f.write('id,v,d\\n')
+    n = 2000000
+    for i in range(n):
+        v = '%d.5' % i if i == n - 10 else str(i)
+        d = '2024-02-30' if i == n - 5 else '2024-01-%02d' % (1 + i % 28)
+        f.write('%d,%s,%s\\n' % (i, v, d))
+with open('$WS/split_quotes.csv', 'w') as f:
+    f.write('id,note,x\\n')
+    for i in range(1100000):
+        f.write('%d,\"first, line\\nsecond %d\",%d\\n' % (i, i, i % 7))
+"
+load split_types.csv split_types
+check "two-core analysis: completed, on two cores" \
+  "[ \"$LAST_STATUS\" = completed ] && [ \"\$(pi_sql \"SELECT pi.job_result('$LAST_JOB')->>'analysis_cores'\")\" = 2 ]"
+check "a decimal near the end makes the column numeric, an impossible date near the end makes it text" \
+  "[ \"\$(pi_sql \"SELECT string_agg(c->>'type', ',' ORDER BY o) FROM pi.datasets, jsonb_array_elements(columns) WITH ORDINALITY AS t(c, o) WHERE name = 'split_types'\")\" = 'integer,numeric,text' ]"
+check "every row loaded" "[ \"\$(pi_sql 'SELECT count(*) FROM pi_data.split_types')\" = 2000000 ]"
+load split_quotes.csv split_quotes
+check "quoted newlines around the split: completed" "[ \"$LAST_STATUS\" = completed ]"
+check "quoted newlines around the split: every row, newlines kept" \
+  "[ \"\$(pi_sql \"SELECT count(*) || '/' || count(*) FILTER (WHERE position(chr(10) in note) > 0) FROM pi_data.split_quotes\")\" = 1100000/1100000 ]"
+
 echo "# progress of a large load, and cancelling one"
 as_pg /usr/bin/python3 -c "
 import random
