@@ -20,6 +20,7 @@ OBJS = \
 	extension/query.o \
 	extension/csv_scan.o \
 	extension/csv_load.o \
+	extension/csv_parallel.o \
 	extension/datasets.o \
 	bgworker/launcher.o \
 	bgworker/worker.o

@@ -61,6 +61,14 @@ typedef struct CsvAnalysis
 
 typedef void (*CsvProgressFn) (int64 bytes_done, int64 bytes_total);
 
+/* Shared by csv_load.c and csv_parallel.c. */
+#define READ_CHUNK		(1024 * 1024)
+#define SNIFF_BYTES		(64 * 1024)
+extern char csv_sniff_delimiter(const char *buf, int len, char quote);
+extern bool csv_looks_like_header(const CsvRecord *r);
+extern void csv_setup_columns(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *first);
+extern bool csv_analyse_two_cores(int fd, const CsvLoadOptions *o, CsvAnalysis *a);
+
 extern void csv_analyse(int fd, const CsvLoadOptions *options, CsvAnalysis *analysis,
 						CsvProgressFn progress);
 extern void csv_convert_header(CsvAnalysis *analysis, const CsvLoadOptions *options);

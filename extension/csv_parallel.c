@@ -1,0 +1,325 @@
+/*-------------------------------------------------------------------------
+ *
+ * csv_parallel.c
+ *	  pi.load_csv's analysis of a large file on two cores.
+ *
+ * A large file is analysed in two halves at once: this process takes the
+ * first, a thread the second.  The thread touches nothing of PostgreSQL (no
+ * palloc, no ereport, all signals blocked): it reads the mapped file and
+ * fills plain arrays.  Anything unusual (a ragged row, bad UTF-8, a value
+ * that breaks an overridden type, an unclosed quote) or a split point that
+ * turns out to lie inside a quoted field makes the caller fall back to the
+ * one-pass analysis, which reports such things precisely.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include "csv_load.h"
+
+#define PARALLEL_MIN_BYTES	(32 * 1024 * 1024)
+
+typedef struct PartScan
+{
+	const char *s;				/* the mapped file */
+	size_t		begin;			/* first byte of the part */
+	size_t		limit;			/* records start before this offset */
+	size_t		file_end;
+	CsvDialect	dialect;
+	int			ncolumns;
+	const int  *overrides;		/* per column: mask, or -1 */
+	bool		check_utf8;
+	/* results */
+	size_t		end;			/* offset after the last record */
+	int64		rows;
+	int64		blank_lines;
+	unsigned char *types;
+	bool	   *seen;
+	bool	   *markers;
+	bool	   *quoted_empty;
+	bool		anomaly;
+	bool		dot_line;
+	bool		cr_only;
+	bool		crlf;
+	bool		lf;
+} PartScan;
+
+static void
+part_field(PartScan *p, int col, const char *v, size_t len, bool quoted)
+{
+	int			bad_at;
+
+	if (p->check_utf8 && !csv_valid_utf8(v, (int) len, &bad_at))
+	{
+		p->anomaly = true;
+		return;
+	}
+	if (len == 0)
+	{
+		if (quoted)
+			p->quoted_empty[col] = true;
+		return;
+	}
+	if (csv_is_null_marker(v, (int) len) || (len == 3 && memcmp(v, "NaN", 3) == 0))
+	{
+		p->markers[col] = true;
+		if (len == 3)
+			p->types[col] &= CSV_NUMBERS;
+		return;
+	}
+	if (p->overrides[col] >= 0)
+	{
+		if (p->overrides[col] != 0 && (csv_value_types(v, (int) len) & p->overrides[col]) == 0)
+			p->anomaly = true;
+		return;
+	}
+	if (p->types[col] != 0)
+		p->types[col] &= csv_value_types(v, (int) len);
+	p->seen[col] = true;
+}
+
+/* Scan the records of one part; quoted fields are typed as written. */
+static void *
+scan_part(void *arg)
+{
+	PartScan   *p = (PartScan *) arg;
+	const char *s = p->s;
+	const char	delim = p->dialect.delimiter,
+				quote = p->dialect.quote,
+				escape = p->dialect.escape;
+	size_t		i = p->begin;
+	size_t		end = p->file_end;
+
+	while (i < p->limit && i < end && !p->anomaly)
+	{
+		int			nfields = 0;
+		const char *first = s + i;
+		size_t		first_len = 0;
+		bool		first_quoted = false;
+
+		for (;;)
+		{
+			size_t		start = i;
+			bool		quoted = false;
+
+			if (i < end && s[i] == quote)
+			{
+				quoted = true;
+				start = ++i;
+				for (;;)
+				{
+					while (i < end && s[i] != quote && s[i] != escape)
+						i++;
+					if (i >= end)
+					{
+						p->anomaly = true;	/* unclosed quote */
+						return NULL;
+					}
+					if (i + 1 < end && (s[i + 1] == quote || (escape != quote && s[i + 1] == escape)) &&
+						(s[i] == escape || escape == quote))
+					{
+						i += 2;
+						continue;
+					}
+					if (s[i] == quote)
+						break;
+					i++;		/* a lone escape character */
+				}
+				if (nfields < p->ncolumns)
+					part_field(p, nfields, s + start, i - start, true);
+				i++;			/* the closing quote */
+				if (i < end && s[i] != delim && s[i] != '\n' && s[i] != '\r')
+				{
+					p->anomaly = true;	/* text after a closing quote */
+					return NULL;
+				}
+			}
+			else
+			{
+				while (i < end && s[i] != delim && s[i] != '\n' && s[i] != '\r')
+					i++;
+				if (nfields < p->ncolumns)
+					part_field(p, nfields, s + start, i - start, false);
+			}
+			if (nfields == 0)
+			{
+				first = s + start;
+				first_len = i - start - (quoted ? 1 : 0);
+				first_quoted = quoted;
+			}
+			nfields++;
+			if (i < end && s[i] == delim)
+			{
+				i++;
+				continue;
+			}
+			break;
+		}
+		/* the line end */
+		if (i < end && s[i] == '\r')
+		{
+			if (i + 1 < end && s[i + 1] == '\n')
+			{
+				p->crlf = true;
+				i++;
+			}
+			else
+				p->cr_only = true;
+			i++;
+		}
+		else if (i < end)
+		{
+			p->lf = true;
+			i++;
+		}
+
+		if (nfields == 1 && first_len == 0 && !first_quoted && p->ncolumns > 1)
+			p->blank_lines++;
+		else if (nfields != p->ncolumns)
+			p->anomaly = true;
+		else
+		{
+			if (nfields == 1 && first_len == 2 && !first_quoted && memcmp(first, "\\.", 2) == 0)
+				p->dot_line = true;
+			p->rows++;
+		}
+	}
+	p->end = i;
+	return NULL;
+}
+
+static void
+part_init(PartScan *p, const char *map, size_t begin, size_t limit, size_t size,
+		  const CsvAnalysis *a, const int *overrides, bool check_utf8)
+{
+	memset(p, 0, sizeof(*p));
+	p->s = map;
+	p->begin = begin;
+	p->limit = limit;
+	p->file_end = size;
+	p->dialect = a->dialect;
+	p->ncolumns = a->ncolumns;
+	p->overrides = overrides;
+	p->check_utf8 = check_utf8;
+	p->types = palloc(a->ncolumns);
+	memset(p->types, CSV_ALL_TYPES, a->ncolumns);
+	p->seen = palloc0(sizeof(bool) * a->ncolumns);
+	p->markers = palloc0(sizeof(bool) * a->ncolumns);
+	p->quoted_empty = palloc0(sizeof(bool) * a->ncolumns);
+}
+
+static void
+part_merge(CsvAnalysis *a, const PartScan *p)
+{
+	for (int c = 0; c < a->ncolumns; c++)
+	{
+		CsvColumn  *col = &a->columns[c];
+
+		col->types &= p->types[c];
+		col->seen_value |= p->seen[c];
+		col->marker_nulls |= p->markers[c];
+		col->quoted_empty |= p->quoted_empty[c];
+	}
+	a->rows += p->rows;
+	a->blank_lines += p->blank_lines;
+	if (p->blank_lines > 0)
+	{
+		a->needs_rewrite = true;
+		a->rewrite_reason = "the file has blank lines";
+	}
+	if (p->dot_line)
+	{
+		a->needs_rewrite = true;
+		a->rewrite_reason = "a line holds only \\.";
+	}
+}
+
+/*
+ * Analyse a large file on two cores.  Returns false, having changed nothing
+ * the caller keeps, when the one-pass analysis must do it instead.
+ */
+bool
+csv_analyse_two_cores(int fd, const CsvLoadOptions *o, CsvAnalysis *a)
+{
+	size_t		size = (size_t) a->file_bytes;
+	char	   *map;
+	CsvScanner	scanner;
+	CsvRecord	record = {0};
+	size_t		start;
+	size_t		mid;
+	int		   *overrides;
+	PartScan	head,
+				tail;
+	pthread_t	thread;
+	sigset_t	all,
+				old;
+	bool		ok;
+	const char *nl;
+
+	if (a->file_bytes < PARALLEL_MIN_BYTES || o->skip_bad_rows)
+		return false;
+	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return false;
+	(void) madvise(map, size, MADV_SEQUENTIAL);
+
+	/* the dialect, the header and the columns, from the first megabyte */
+	if (size >= 2 && ((unsigned char) map[0] == 0xFF || (unsigned char) map[0] == 0xFE))
+		goto fallback;
+	a->bom_bytes = (size >= 3 && memcmp(map, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+	a->dialect.delimiter = o->delimiter >= 0 ? (char) o->delimiter :
+		csv_sniff_delimiter(map + a->bom_bytes, (int) Min(size, SNIFF_BYTES) - a->bom_bytes, o->quote);
+	csv_scanner_init(&scanner, &a->dialect);
+	csv_scanner_feed(&scanner, map + a->bom_bytes, (int) Min(size, READ_CHUNK) - a->bom_bytes);
+	if (csv_next_record(&scanner, &record, false) != CSV_RECORD)
+		goto fallback;
+	a->header = o->header >= 0 ? o->header : csv_looks_like_header(&record);
+	csv_setup_columns(a, o, &record);
+	start = a->header ? a->bom_bytes + scanner.pending.cursor : a->bom_bytes;
+
+	nl = memchr(map + start + (size - start) / 2, '\n', size - start - (size - start) / 2);
+	if (nl == NULL)
+		goto fallback;
+	mid = (size_t) (nl - map) + 1;
+
+	overrides = palloc(sizeof(int) * a->ncolumns);
+	for (int c = 0; c < a->ncolumns; c++)
+		overrides[c] = a->columns[c].override;
+	part_init(&head, map, start, mid, size, a, overrides, o->encoding == NULL);
+	part_init(&tail, map, mid, size, size, a, overrides, o->encoding == NULL);
+
+	/* the thread must never run one of PostgreSQL's signal handlers */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_create(&thread, NULL, scan_part, &tail) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok)
+		goto fallback;
+	(void) scan_part(&head);
+	pthread_join(thread, NULL);
+
+	if (head.anomaly || tail.anomaly || head.end != mid ||
+		head.cr_only || tail.cr_only || ((head.crlf || tail.crlf) && (head.lf || tail.lf)))
+		goto fallback;
+	part_merge(a, &head);
+	part_merge(a, &tail);
+	a->two_cores = true;
+	munmap(map, size);
+	return true;
+
+fallback:
+	munmap(map, size);
+	/* undo what the attempt set up; the one-pass analysis starts afresh */
+	a->columns = NULL;
+	a->ncolumns = 0;
+	a->rows = 0;
+	a->blank_lines = 0;
+	a->bom_bytes = 0;
+	a->needs_rewrite = false;
+	return false;
+}
+
