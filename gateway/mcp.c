@@ -63,8 +63,15 @@ static void
 session_unref_locked(McpSession *s)
 {
 	if (--s->refcount == 0)
+	{
+		/* a legacy SSE session holds a reference on its stream */
+		if (s->stream && mcp_stream_release)
+			mcp_stream_release(s->stream);
 		free(s);
+	}
 }
+
+void		(*mcp_stream_release) (void *stream) = NULL;
 
 McpSession *
 mcp_session_new(const char *version)

@@ -461,6 +461,7 @@ mcp_sse_open(Request *req)
 		free(endpoint);
 		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
 	}
+	mcp_stream_release = (void (*) (void *)) sse_unref;
 	s = mcp_session_new("2024-11-05");
 	st = sse_new();
 	st->refcount = 2;			/* the session's and the response's */

@@ -15,6 +15,8 @@
 /* mcp.c */
 extern json_t *mcp_rpc_error(json_t *id, int code, const char *message);
 extern void **mcp_session_stream(McpSession *s);
+/* Called when a session that holds a legacy SSE stream is freed. */
+extern void (*mcp_stream_release) (void *stream);
 
 /* mcp_content.c */
 extern json_t *mcp_execute_content(json_t *out);
