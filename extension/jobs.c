@@ -210,26 +210,38 @@ pi_cancel_job(PG_FUNCTION_ARGS)
 
 	/*
 	 * A pending job is dequeued in place.  If a worker is claiming it right
-	 * now, the UPDATE waits for the claim and then finds it running.
+	 * now, the UPDATE waits for the claim and then finds it running, but the
+	 * statement's snapshot still shows it pending, so the flagging UPDATE
+	 * misses it: a fresh statement (new snapshot) tries again.
 	 */
-	outcome = job_query_jsonb(
-							  "WITH dequeued AS ("
-							  "  UPDATE pi.jobs SET status = 'cancelled', finished_at = clock_timestamp(),"
-							  "   result = pi.ended_result('cancelled', 'Cancelled',"
-							  "     'the job was cancelled before it started')"
-							  "  WHERE id = $1 AND status = 'pending' RETURNING id),"
-							  " flagged AS ("
-							  "  UPDATE pi.jobs SET cancel_requested = true"
-							  "  WHERE id = $1 AND status = 'running' AND NOT EXISTS (SELECT 1 FROM dequeued)"
-							  "  RETURNING id)"
-							  " SELECT to_jsonb(CASE"
-							  "  WHEN EXISTS (SELECT 1 FROM dequeued) THEN 'dequeued'"
-							  "  WHEN EXISTS (SELECT 1 FROM flagged) THEN 'flagged'"
-							  "  WHEN EXISTS (SELECT 1 FROM pi.jobs WHERE id = $1) THEN 'finished'"
-							  "  ELSE 'unknown' END)",
-							  job_id);
-	what = outcome ? JsonbToCString(NULL, &outcome->root, VARSIZE(outcome)) : "\"unknown\"";
+	for (int attempt = 0;; attempt++)
+	{
+		Jsonb	   *now;
 
+		outcome = job_query_jsonb(
+								  "WITH dequeued AS ("
+								  "  UPDATE pi.jobs SET status = 'cancelled', finished_at = clock_timestamp(),"
+								  "   result = pi.ended_result('cancelled', 'Cancelled',"
+								  "     'the job was cancelled before it started')"
+								  "  WHERE id = $1 AND status = 'pending' RETURNING id),"
+								  " flagged AS ("
+								  "  UPDATE pi.jobs SET cancel_requested = true"
+								  "  WHERE id = $1 AND status = 'running' AND NOT EXISTS (SELECT 1 FROM dequeued)"
+								  "  RETURNING id)"
+								  " SELECT to_jsonb(CASE"
+								  "  WHEN EXISTS (SELECT 1 FROM dequeued) THEN 'dequeued'"
+								  "  WHEN EXISTS (SELECT 1 FROM flagged) THEN 'flagged'"
+								  "  WHEN EXISTS (SELECT 1 FROM pi.jobs WHERE id = $1) THEN 'finished'"
+								  "  ELSE 'unknown' END)",
+								  job_id);
+		what = outcome ? JsonbToCString(NULL, &outcome->root, VARSIZE(outcome)) : "\"unknown\"";
+		if (strcmp(what, "\"finished\"") != 0 || attempt >= 2)
+			break;
+		now = job_query_jsonb("SELECT to_jsonb(status IN ('pending', 'running'))"
+							  " FROM pi.jobs WHERE id = $1", job_id);
+		if (now == NULL || strcmp(JsonbToCString(NULL, &now->root, VARSIZE(now)), "true") != 0)
+			break;
+	}
 	if (strcmp(what, "\"unknown\"") == 0)
 		report_unknown_job(job_id);
 	if (strcmp(what, "\"dequeued\"") == 0)
