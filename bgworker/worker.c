@@ -369,6 +369,45 @@ finish_body(void *arg)
 			 f->job->id_text, rc);
 }
 
+/*
+ * pi_run_code, with an error (the executor did not come up within its
+ * wait, a broken frame, a failed lease renewal) turned into a lost run:
+ * logged, the job re-queued once, and this worker carrying on instead of
+ * exiting.
+ */
+static PiRunOutcome
+run_code_caught(const PiRunRequest *req, const PiRunCallbacks *callbacks, char **result_json,
+				bool *errored)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	volatile PiRunOutcome outcome = PI_RUN_EXECUTOR_LOST;
+
+	*errored = false;
+	PG_TRY();
+	{
+		outcome = pi_run_code(req, callbacks, result_json);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+		ereport(LOG,
+				(errmsg("pi worker %d: running job %s failed: %s",
+						my_slot + 1, req->job_id, edata->message)));
+		FreeErrorData(edata);
+		outcome = PI_RUN_EXECUTOR_LOST;
+		*errored = true;
+	}
+	PG_END_TRY();
+	return outcome;
+}
+
 static void
 run_job(ClaimedJob *job)
 {
@@ -378,6 +417,7 @@ run_job(ClaimedJob *job)
 	char	   *result_json = NULL;
 	char	   *activity = psprintf("pi worker: running job %s", job->id_text);
 	pid_t		executor;
+	bool		errored;
 
 	req.kind = "async";
 	req.code = job->code;
@@ -396,9 +436,9 @@ run_job(ClaimedJob *job)
 	SpinLockAcquire(&pi_shared->mutex);
 	executor = pi_shared->executor_pid;
 	SpinLockRelease(&pi_shared->mutex);
-	if (pi_run_code(&req, &callbacks, &result_json) == PI_RUN_RESULT)
+	if (run_code_caught(&req, &callbacks, &result_json, &errored) == PI_RUN_RESULT)
 		finished.result_json = result_json;
-	else
+	else if (!errored)
 	{
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor stopped while running job %s",
