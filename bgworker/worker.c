@@ -195,6 +195,19 @@ rescue_body(void *arg)
 	if (rc > 0)
 		ereport(LOG, (errmsg("pi worker %d: removed %d expired session(s) and their workspaces",
 							 my_slot + 1, rc)));
+
+	/* and history past pi.job_retention, a bounded batch at a time */
+	if (my_slot == 0 &&
+		SPI_execute_with_args("DELETE FROM pi.jobs WHERE id IN (SELECT id FROM pi.jobs"
+							  " WHERE status IN ('completed', 'failed', 'timeout', 'cancelled')"
+							  " AND finished_at < now() - make_interval(secs => $1)"
+							  " LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(pi_job_retention)},
+							  NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "pi worker: deleting old jobs failed");
+	if (my_slot == 0 && SPI_processed > 0)
+		ereport(LOG, (errmsg("pi worker %d: deleted %llu job(s) older than pi.job_retention",
+							 my_slot + 1, (unsigned long long) SPI_processed)));
 }
 
 /* ---- claim ------------------------------------------------------------- */

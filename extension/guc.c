@@ -36,6 +36,7 @@ int			pi_blas_threads = 1;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
 int			pi_session_ttl = 7 * 86400;
+int			pi_job_retention = 30 * 86400;
 
 void
 pi_define_settings(void)
@@ -149,6 +150,11 @@ pi_define_settings(void)
 	DefineCustomIntVariable("pi.session_ttl",
 							"Sessions unused for this long are removed with their workspace.",
 							NULL, &pi_session_ttl, 7 * 86400, 60, 365 * 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.job_retention",
+							"Finished jobs and recorded runs older than this are deleted from pi.jobs.",
+							NULL, &pi_job_retention, 30 * 86400, 3600, 3650 * 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pi");

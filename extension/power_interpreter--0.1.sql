@@ -49,6 +49,8 @@ CREATE INDEX jobs_pending_idx ON pi.jobs (submitted_at, id) WHERE status = 'pend
 CREATE INDEX jobs_running_idx ON pi.jobs (lease_until) WHERE status = 'running';
 CREATE INDEX jobs_session_idx ON pi.jobs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX jobs_submitted_idx ON pi.jobs (submitted_at);
+/* The retention sweep (pi.job_retention). */
+CREATE INDEX jobs_finished_idx ON pi.jobs (finished_at) WHERE finished_at IS NOT NULL;
 
 /*
  * The result of a job that ended without producing one of its own (cancelled

@@ -209,6 +209,17 @@ check "(i) the cancelled run was killed: no late write" \
 check "(i) pi.execute works after the cancels" pi_wait_ready 30
 fi
 
+if want j; then
+echo "# (j) finished jobs older than pi.job_retention leave pi.jobs; newer ones stay"
+pi_sql "INSERT INTO pi.jobs (code, timeout_s, status, submitted_at, finished_at)
+        VALUES ('print(\"ancient\")', 10, 'completed', now() - interval '40 days', now() - interval '40 days'),
+               ('print(\"recent\")', 10, 'completed', now() - interval '1 day', now() - interval '1 day')" >/dev/null
+check "(j) the job finished 40 days ago is deleted within 20 s" \
+  wait_sql 20 "SELECT count(*) FROM pi.jobs WHERE code = 'print(\"ancient\")'" 0
+check "(j) the job finished a day ago stays" \
+  "[ \"\$(pi_sql \"SELECT count(*) FROM pi.jobs WHERE code = 'print(\\\"recent\\\")'\")\" = 1 ]"
+fi
+
 if want d || want e || want f; then
   check "no pi-executor process left orphaned by the kills and restarts" wait_until 20 _no_new_orphans \
     || ps -eo pid,ppid,etime,args | awk '$2 == 1 && /pi-executor/' | sed 's/^/#     /'
