@@ -123,7 +123,8 @@ pi_result_to_jsonb(const char *result_json, const char *kind)
 }
 
 /*
- * Record a sync run in pi.jobs (kind 'sync') so that the history shows it.
+ * Record a sync run in pi.jobs (kind 'sync') so that the history shows it,
+ * without the figures' PNG data, which the caller already has.
  * This happens in the caller's transaction: a caller that rolls back also
  * rolls back the record, and a read-only transaction records nothing.
  */
@@ -151,7 +152,12 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, session_id, code, timeout_s, status, "
 							  "attempts, submitted_at, started_at, finished_at, result) "
-							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6, $7)",
+							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6,"
+							  /* the caller has the images; the history keeps their metadata */
+							  " CASE WHEN jsonb_typeof($7 -> 'figures') = 'array' THEN"
+							  "  jsonb_set($7, '{figures}', coalesce((SELECT jsonb_agg(f - 'png_base64')"
+							  "   FROM jsonb_array_elements($7 -> 'figures') f), '[]'::jsonb))"
+							  " ELSE $7 END)",
 							  7, (Oid[]) {UUIDOID, TEXTOID, INT4OID, TEXTOID,
 								  TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID},
 							  values, nulls, false, 0) != SPI_OK_INSERT)

@@ -72,5 +72,8 @@ SELECT pi.execute('print(1)', 10, '00000000-0000-0000-0000-000000000000');
 SELECT r->>'status' AS status, r->>'stdout' AS stdout, r->'error' AS error
 FROM pi.execute(E'import importlib\nmods = ["numpy", "pandas", "matplotlib", "seaborn", "plotly", "scipy", "sklearn", "statsmodels.api", "openpyxl", "xlsxwriter", "tabulate", "pdfminer.high_level", "pypdf"]\nfor m in mods:\n    importlib.import_module(m)\nprint(len(mods), "imported")', 120) r;
 
--- sync runs are recorded in pi.jobs
+-- sync runs are recorded in pi.jobs; figures without their PNG data
 SELECT kind, status FROM pi.jobs WHERE kind = 'sync' AND code = 'x = 5';
+SELECT jsonb_array_length(result->'figures') AS figures, result->'figures'->0 ? 'png_base64' AS has_png,
+       result->'figures'->0 ? 'width' AS has_width
+FROM pi.jobs WHERE kind = 'sync' AND code LIKE 'fig, ax = plt.subplots(figsize=(4, 3))%';
