@@ -351,7 +351,8 @@ finish_body(void *arg)
 								   " status = CASE WHEN $2::jsonb ->> 'status' IN"
 								   "   ('completed', 'failed', 'timeout', 'cancelled')"
 								   "   THEN $2::jsonb ->> 'status' ELSE 'failed' END,"
-								   " result = $2::jsonb, finished_at = clock_timestamp(), lease_until = NULL,"
+								   " result = pi.note_session_kernel(session_id, $2::jsonb),"
+								   " finished_at = clock_timestamp(), lease_until = NULL,"
 								   " progress = CASE WHEN $2::jsonb ->> 'status' = 'completed' THEN 1"
 								   "   ELSE progress END"
 								   " WHERE id = $1 AND status = 'running' AND worker_boot = $3",

@@ -165,6 +165,34 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 	SPI_finish();
 }
 
+/* pi.note_session_kernel: track whether the session holds Python state. */
+static Jsonb *
+note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
+{
+	Jsonb	   *noted = result;
+	bool		isnull;
+	Datum		value;
+	MemoryContext outer = CurrentMemoryContext;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pi.note_session_kernel($1, $2)",
+							  2, (Oid[]) {UUIDOID, JSONBOID},
+							  (Datum[]) {UUIDPGetDatum(session_id), JsonbPGetDatum(result)},
+							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(outer);
+
+			noted = DatumGetJsonbPCopy(value);
+			MemoryContextSwitchTo(spi);
+		}
+	}
+	SPI_finish();
+	return noted;
+}
+
 /*
  * pi.execute(code text, timeout_s int DEFAULT 60, session_id uuid DEFAULT NULL)
  * returns jsonb
@@ -202,6 +230,8 @@ pi_execute(PG_FUNCTION_ARGS)
 				 errhint("Run the code again; if this repeats, see the server log.")));
 
 	result = pi_result_to_jsonb(result_json, "sync");
+	if (session_id && !XactReadOnly)
+		result = note_session_kernel(session_id, result);
 	record_sync_run(code, timeout_s, session_id, started, GetCurrentTimestamp(), result);
 	PG_RETURN_JSONB_P(result);
 }

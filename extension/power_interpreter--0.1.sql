@@ -10,7 +10,8 @@ CREATE TABLE pi.sessions (
 	label text,
 	workspace text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	last_used_at timestamptz NOT NULL DEFAULT now()
+	last_used_at timestamptz NOT NULL DEFAULT now(),
+	kernel_live boolean NOT NULL DEFAULT false	/* a run left Python state behind */
 );
 
 /*
@@ -64,6 +65,34 @@ AS $$
 	SELECT pg_catalog.jsonb_build_object('status', status, 'stdout', '', 'stderr', '',
 		'result', NULL, 'figures', '[]'::jsonb, 'files', '[]'::jsonb, 'elapsed_ms', 0,
 		'error', pg_catalog.jsonb_build_object('type', error_type, 'message', message))
+$$;
+
+/*
+ * Keep the promise that a run says when its session's Python state was lost
+ * also across a restart of the executor (which forgets every kernel): a
+ * session whose last run left state behind, and whose kernel now had to be
+ * started afresh without the executor saying why, gets the notice here.
+ */
+CREATE FUNCTION pi.note_session_kernel(sid uuid, result jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	had_state boolean;
+BEGIN
+	IF sid IS NULL OR pg_catalog.jsonb_typeof(result -> 'session') IS DISTINCT FROM 'object' THEN
+		RETURN result;
+	END IF;
+	SELECT s.kernel_live INTO had_state FROM pi.sessions s WHERE s.id = sid FOR UPDATE;
+	UPDATE pi.sessions SET kernel_live = true WHERE id = sid;
+	IF had_state AND result -> 'session' ->> 'kernel' = 'started'
+		AND (result -> 'session' ->> 'state_reset') IS DISTINCT FROM 'true' THEN
+		RETURN pg_catalog.jsonb_set(pg_catalog.jsonb_set(result, '{session,state_reset}', 'true'),
+			'{session,notice}', pg_catalog.to_jsonb(
+			'the session''s Python state was reset: the executor restarted since its last run; its files are kept'::text));
+	END IF;
+	RETURN result;
+END
 $$;
 
 CREATE FUNCTION pi.create_session(label text DEFAULT NULL)

@@ -216,12 +216,21 @@ pi_stop_kernel(const char *session_id)
 Datum
 pi_reset_session(PG_FUNCTION_ARGS)
 {
+	bool		stopped;
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("session_id must not be null"),
 				 errhint("Pass the id that pi.create_session() returned.")));
 	(void) pi_session_workspace(PG_GETARG_UUID_P(0), true);
-	PG_RETURN_BOOL(pi_stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out,
-																	  PG_GETARG_DATUM(0)))));
+	stopped = pi_stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
+
+	/* the next run starts a fresh kernel that the caller asked for */
+	SPI_connect();
+	(void) SPI_execute_with_args("UPDATE pi.sessions SET kernel_live = false WHERE id = $1",
+								 1, (Oid[]) {UUIDOID}, (Datum[]) {PG_GETARG_DATUM(0)},
+								 NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_BOOL(stopped);
 }

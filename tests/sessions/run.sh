@@ -203,6 +203,23 @@ done
 WS4=$(pi_sql "SELECT workspace FROM pi.sessions WHERE id = '$S4'")
 check "the other session's file is untouched" "[ \"\$(cat '$WS4/small.txt')\" = ok ]"
 
+echo "# a restart of the executor loses every kernel: the next run of the session says so"
+S7=$(pi_sql "SELECT pi.create_session('executor restart')")
+ex "$S7" 'w = 7' >/dev/null
+PM=$(as_pg head -n 1 "$PI_TEST_DATA/postmaster.pid")
+ZYGOTE=
+for l in $(pgrep -P "$PM" -f 'pi launcher'); do ZYGOTE=$(pgrep -P "$l" -f '^pi-executor' | tail -n 1); done
+check "found this cluster's executor" "[ -n '$ZYGOTE' ]"
+[ -n "$ZYGOTE" ] && kill -9 "$ZYGOTE"
+pi_wait_ready 60
+r=$(ex "$S7" '"w" in globals()')
+check "after an executor restart the run says the state was reset" \
+  rj '.result.json == false and .session.kernel == "started" and .session.state_reset == true and (.session.notice | contains("executor restarted"))'
+r=$(ex "$S7" 'w = 8; w')
+r=$(ex "$S7" 'w')
+check "and the next runs keep state again, without a notice" \
+  rj '.result.json == 8 and .session.kernel == "reused" and .session.state_reset == false'
+
 echo "# pi.close_session stops the kernel"
 ex "$S2" 'z = 1' >/dev/null
 pi_sql "SELECT pi.close_session('$S2')" >/dev/null
