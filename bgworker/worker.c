@@ -384,6 +384,24 @@ finish_body(void *arg)
 }
 
 /*
+ * In a PG_CATCH block: take the error out of the error state (copied into
+ * ctx) and end any transaction it left open, so the worker can go on.
+ */
+static ErrorData *
+recover_from_error(MemoryContext ctx)
+{
+	ErrorData  *edata;
+
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(ctx);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	RESUME_INTERRUPTS();
+	return edata;
+}
+
+/*
  * pi_run_code, with an error (the executor did not come up within its
  * wait, a broken frame, a failed lease renewal) turned into a lost run:
  * logged, the job re-queued once, and this worker carrying on instead of
@@ -403,14 +421,8 @@ run_code_caught(const PiRunRequest *req, const PiRunCallbacks *callbacks, char *
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = recover_from_error(ctx);
 
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		RESUME_INTERRUPTS();
 		ereport(LOG,
 				(errmsg("pi worker %d: running job %s failed: %s",
 						my_slot + 1, req->job_id, edata->message)));
@@ -553,16 +565,9 @@ run_load_job(ClaimedJob *job)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-		bool		cancelled;
+		ErrorData  *edata = recover_from_error(ctx);
+		bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		RESUME_INTERRUPTS();
-		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 		ereport(LOG,
 				(errmsg("pi worker %d: load job %s failed: %s", my_slot + 1, job->id_text,
 						edata->message)));
