@@ -1,6 +1,8 @@
-# Power Interpreter: PGXS build of the extension library, its install script
-# and the pi-executor binary (bgworker/executor.mk), plus the service and
-# test entry points that README.md gives.
+# Power Interpreter: PGXS build of the extension library (extension/ and
+# bgworker/), its install script, the pi-executor program
+# (executor/executor.mk, with the jail/ sandbox library) and pi-gateway
+# (gateway/gateway.mk), plus the service and test entry points that
+# README.md gives.  docs/architecture.md maps the folders to the processes.
 
 EXTENSION = power_interpreter
 MODULE_big = power_interpreter
@@ -25,8 +27,7 @@ OBJS = \
 	bgworker/launcher.o \
 	bgworker/worker.o
 
-# -iquote: bgworker/limits.h must not shadow the system <limits.h>
-PG_CPPFLAGS = -I$(srcdir)/extension -iquote $(srcdir)/bgworker
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/include
 PG_CFLAGS = -Wno-declaration-after-statement
 
 # JIT bitcode would need clang at build time, which a fresh machine lacks.
@@ -37,12 +38,12 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: every object depends on our headers.
-$(OBJS): $(wildcard extension/*.h) bgworker/executor_protocol.h
+$(OBJS): $(wildcard extension/*.h) $(wildcard include/*.h)
 
-include bgworker/executor.mk
+include executor/executor.mk
 include gateway/gateway.mk
 
-all: bgworker/pi-executor gateway/pi-gateway
+all: executor/pi-executor gateway/pi-gateway
 install: install-executor install-gateway
 clean: clean-executor clean-gateway
 

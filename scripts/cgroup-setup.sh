@@ -1,7 +1,7 @@
 #!/bin/bash
 # scripts/cgroup-setup.sh
 #	As root, once per boot: create the parent cgroups under which the
-#	sandbox (bgworker/cgroup.c) makes one cgroup per run, and hand them to
+#	sandbox (jail/cgroup.c) makes one cgroup per run, and hand them to
 #	the server's user.  An unprivileged user cannot create cgroups at the
 #	top of a hierarchy, so without this runs fall back to RLIMIT_AS and
 #	RLIMIT_NPROC (per process, tmpfs not counted) and pi-executor says so

@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/executor/run.sh
-#	End-to-end tests of bgworker/pi-executor: starts the executor on a
+#	End-to-end tests of executor/pi-executor: starts the executor on a
 #	temporary socket and workspace root, runs snippets through the test
 #	client (pi-exec-client) and checks the 'P'/'R' frames with jq.
 #
@@ -12,9 +12,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-make -s -f bgworker/executor.mk bgworker/pi-executor tests/executor/pi-exec-client || exit 2
+make -s -f executor/executor.mk executor/pi-executor tests/executor/pi-exec-client || exit 2
 
-EXECUTOR=$ROOT/bgworker/pi-executor
+EXECUTOR=$ROOT/executor/pi-executor
 CLIENT=$ROOT/tests/executor/pi-exec-client
 TMP=$(mktemp -d /tmp/pi-executor-test.XXXXXX)
 SOCK=pi_executor.sock			# relative, as the launcher passes it

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * jail-selftest.c
- *	  Standalone driver of the sandbox library (bgworker/jail.h), without
+ *	  Standalone driver of the sandbox library (jail/jail.h), without
  *	  PostgreSQL or the executor: it performs the same calls the zygote
  *	  makes for one run and then execs a program inside the sandbox, so
  *	  tests/sandbox/selftest.sh can throw escape probes at it.  (The

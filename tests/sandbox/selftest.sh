@@ -2,14 +2,14 @@
 # tests/sandbox/selftest.sh
 #	Escape probes against the sandbox library alone (no PostgreSQL, no
 #	executor): each probe runs /usr/bin/python3 -c inside jail-selftest,
-#	which makes the zygote's calls from bgworker/jail.h, and asserts the
+#	which makes the zygote's calls from jail/jail.h, and asserts the
 #	specific containment (the errno, the signal, the cgroup OOM kill), not
 #	just "it failed".  The suite through pi.execute lives beside this one;
 #	this one pins down the kernel mechanisms.
 #
 #	usage: tests/sandbox/selftest.sh [--as USER]
 #		--as postgres	re-run as that user (root only), as in production
-#	Build first: make -f bgworker/jail.mk jail-selftest
+#	Build first: make -f jail/jail.mk jail-selftest
 #	For the cgroup probes: scripts/cgroup-setup.sh (as root) first; without
 #	a delegated memory cgroup they are reported as failures, not skipped.
 set -u
@@ -22,7 +22,7 @@ fi
 SELFTEST=${SELFTEST:-$here/jail-selftest}
 PY=/usr/bin/python3
 if [ ! -x "$SELFTEST" ]; then
-	echo "selftest: $SELFTEST not built (make -f bgworker/jail.mk jail-selftest)" >&2
+	echo "selftest: $SELFTEST not built (make -f jail/jail.mk jail-selftest)" >&2
 	exit 2
 fi
 
@@ -100,7 +100,7 @@ echo "# sandbox self-test as $(id -un) (uid $(id -u))"
 
 # --- identity and privileges ---------------------------------------------
 # supplementary groups: only the own gid or the overflow gid (host groups
-# that are not mapped, see bgworker/userns.c)
+# that are not mapped, see jail/userns.c)
 probe "runs as the unprivileged inside uid/gid 1000" '^1000 1000 \[\]$' \
 	'print(os.getuid(), os.getgid(), [g for g in os.getgroups() if g not in (1000, 65534)])'
 probe "no capabilities, no_new_privs, seccomp filter" \

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * executor_frames.c
+ * frames.c
  *	  What the zygote reads and writes for a run: the request it parses,
  *	  the frames it sends, and the run's output on its way into them
  *	  (capped stdout/stderr made valid UTF-8, result-channel lines).
  *
  * Nothing here decides when a run starts or stops; that is the event
- * loop's business (executor_loop.c).  These functions never block: the
+ * business of cell.c and schedule.c.  These functions never block: the
  * client socket and the child's pipes are non-blocking, and what a slow
  * client cannot take yet waits in the connection's output buffer.
  *
@@ -30,48 +30,10 @@
 #include "executor.h"
 #include "executor_protocol.h"
 
-/* ---------------------------------------------------------------- buffers */
 
-/* Grow b to hold extra more bytes; an allocation failure ends the zygote. */
-static void
-buf_reserve(Buf *b, size_t extra)
-{
-	size_t		need = b->len + extra;
 
-	if (need <= b->cap)
-		return;
-	b->cap = b->cap ? b->cap : 4096;
-	while (b->cap < need)
-		b->cap *= 2;
-	b->data = realloc(b->data, b->cap);
-	if (b->data == NULL)
-	{
-		executor_log("out of memory; exiting");
-		_exit(1);				/* the launcher restarts us */
-	}
-}
 
-void
-buf_append(Buf *b, const void *data, size_t len)
-{
-	buf_reserve(b, len);
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-}
 
-void
-buf_consume(Buf *b, size_t n)
-{
-	memmove(b->data, b->data + n, b->len - n);
-	b->len -= n;
-}
-
-void
-buf_free(Buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
 
 /*
  * Make captured bytes a JSON string that jsonb accepts: every byte that is
@@ -147,13 +109,13 @@ conn_send_frame(Conn *c, char tag, json_t *payload)
 
 	if (text == NULL)
 	{
-		executor_log("could not serialise a %c frame", tag);
+		pi_log("could not serialise a %c frame", tag);
 		return;
 	}
 	len = strlen(text);
 	if (len > PI_FRAME_MAX_PAYLOAD)
 	{
-		executor_log("dropping a %c frame of %zu bytes (limit %u)",
+		pi_log("dropping a %c frame of %zu bytes (limit %u)",
 					 tag, len, PI_FRAME_MAX_PAYLOAD);
 		free(text);
 		return;
@@ -473,141 +435,8 @@ parse_request(Conn *c, const char *payload, size_t len)
 	return err;
 }
 
-/* Kill the run's whole process group: the child and anything it spawned. */
-/* ------------------------------------------------------------ run output */
 
-/* Read what is available on stdout or stderr; false at end of file. */
-bool
-capture_read(Capture *cap, int fd)
-{
-	char		chunk[EXECUTOR_READ_CHUNK];
-	int			rounds;
 
-	for (rounds = 0; rounds < 64; rounds++)
-	{
-		ssize_t		n = read(fd, chunk, sizeof(chunk));
-		size_t		keep;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return true;
-		if (n <= 0)
-			return false;
-		if (cap == NULL)
-			continue;			/* output of an idle kernel: dropped */
-		/* past the cap keep draining, or the child would block on a full pipe */
-		keep = cap->kept.len < cap->limit ? cap->limit - cap->kept.len : 0;
-		if (keep > (size_t) n)
-			keep = n;
-		buf_append(&cap->kept, chunk, keep);
-		cap->dropped += n - keep;
-	}
-	return true;
-}
 
-/* A pi.query()/pi.datasets() call of the running cell: an 'S' frame. */
-static void
-forward_query(Kernel *k, json_t *obj)
-{
-	Conn	   *c = k->conn;
-	json_t	   *q;
 
-	if (c == NULL || c->client_gone || c->dead)
-	{
-		kernel_send_line(k, "{\"ok\":false,\"error\":\"the run's client is gone\",\"hint\":null}");
-		return;
-	}
-	if (json_is_true(json_object_get(obj, "datasets")))
-		q = json_pack("{s:b}", "datasets", 1);
-	else
-		q = json_pack("{s:O?, s:O?}", "sql", json_object_get(obj, "sql"),
-					  "max_rows", json_object_get(obj, "max_rows"));
-	if (q != NULL)
-		conn_send_frame(c, PI_FRAME_QUERY, q);
-	json_decref(q);
-}
-
-/* One complete line of the result channel: progress, query or final. */
-static void
-result_line(Kernel *k, const char *line, size_t len)
-{
-	json_t	   *obj = json_loadb(line, len, 0, NULL);
-	const char *type = json_string_value(json_object_get(obj, "type"));
-	Conn	   *c = k->conn;
-
-	if (type != NULL && strcmp(type, "final") == 0)
-	{
-		if (c != NULL)
-		{
-			json_decref(c->final);
-			c->final = obj;
-			cell_finished(k);
-			return;
-		}
-	}
-	else if (type != NULL && strcmp(type, "query") == 0)
-		forward_query(k, obj);
-	else if (type != NULL && strcmp(type, "progress") == 0 && c != NULL &&
-			 json_is_number(json_object_get(obj, "progress")) &&
-			 !c->client_gone && c->out.len - c->out_sent < EXECUTOR_PROGRESS_BACKLOG)
-	{
-		json_t	   *p = json_pack("{s:O, s:O?}",
-								  "progress", json_object_get(obj, "progress"),
-								  "message", json_object_get(obj, "message"));
-
-		if (p != NULL)
-			conn_send_frame(c, PI_FRAME_PROGRESS, p);
-		json_decref(p);
-	}
-	json_decref(obj);
-}
-
-/* Read the result channel and split it into lines; false at end of file. */
-bool
-result_read(Kernel *k)
-{
-	char		chunk[EXECUTOR_READ_CHUNK];
-	int			rounds;
-
-	for (rounds = 0; rounds < 16 && k->res_fd >= 0; rounds++)
-	{
-		ssize_t		n = read(k->res_fd, chunk, sizeof(chunk));
-		char	   *start = chunk;
-		char	   *nl;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return true;
-		if (n <= 0)
-			return false;
-		while ((nl = memchr(start, '\n', chunk + n - start)) != NULL)
-		{
-			buf_append(&k->line, start, nl - start);
-			if (!k->line_overflow)
-				result_line(k, k->line.data, k->line.len);
-			else if (k->conn != NULL)
-				k->conn->line_overflow = true;
-			k->line.len = 0;
-			k->line_overflow = false;
-			start = nl + 1;
-		}
-		if (k->line.len + (chunk + n - start) > EXECUTOR_RESULT_LINE_MAX)
-		{
-			k->line_overflow = true;	/* drop this line, keep reading */
-			k->line.len = 0;
-		}
-		else
-			buf_append(&k->line, start, chunk + n - start);
-	}
-	return true;
-}
-
-void
-close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}

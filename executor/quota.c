@@ -67,7 +67,7 @@ walk_push(QuotaWalk *w, const char *rel)
 		w->pending = realloc(w->pending, sizeof(char *) * w->cap);
 		if (w->pending == NULL)
 		{
-			executor_log("out of memory; exiting");
+			pi_log("out of memory; exiting");
 			_exit(1);
 		}
 	}

@@ -8,8 +8,9 @@
  *
  * The sandbox is a small library so that the executor only needs a few
  * calls; each kernel mechanism lives in its own file (userns.c, mountns.c,
- * pidns.c, netns.c, cgroup.c, privileges.c, seccomp_policy.c, nsjail
- * style) and jail.c composes them in one fixed order.  docs/sandbox.md
+ * pidns.c, netns.c, cgroup.c, privileges.c, rlimits.c,
+ * seccomp_policy.c, nsjail style) and jail.c composes them in one fixed
+ * order.  docs/sandbox.md
  * explains the order and the seccomp policy.
  *
  * Call sequence (zygote = the long-lived process that forks every run):
@@ -24,6 +25,7 @@
  *		 jail_enter(&cfg, &spec, err, errlen)		namespaces ... seccomp;
  *													waits for the parent's
  *													byte before the last step
+ *		 jail_rlimits_apply(&rl, err, errlen)		the run's rlimits
  *		 ... run the code, _exit() ...
  *	 parent (pid > 0):
  *		 close(sync[0]);
@@ -47,9 +49,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-/* Log prefix, the same as the executor's so lines interleave readably. */
-#define JAIL_LOG_PREFIX "pi-executor: "
 
 /*
  * The one unprivileged identity inside every sandbox.  1000 is the first
@@ -117,6 +116,18 @@ typedef struct JailCgroup
 	char		pids_path[PATH_MAX];
 } JailCgroup;
 
+/*
+ * Per-process resource limits of a run (rlimits.c), set in the child
+ * after jail_enter and before any user code.  0 leaves a limit unset.
+ */
+typedef struct JailRlimits
+{
+	int			memory_mb;		/* RLIMIT_AS, soft = hard */
+	int			max_file_size_mb;	/* RLIMIT_FSIZE, per file written */
+	int			cpu_seconds;	/* RLIMIT_CPU soft; hard is one second more */
+	int			nproc;			/* RLIMIT_NPROC: only inside a user namespace */
+} JailRlimits;
+
 /* The fixed environment of a run, for JailSpec.env. */
 extern const char *const jail_default_env[];
 
@@ -136,5 +147,6 @@ extern void jail_cgroup_release(JailCgroup *cg);
 /* child, per run */
 extern int	jail_enter(const JailConfig *cfg, const JailSpec *spec,
 					   char *err, size_t errlen);
+extern int	jail_rlimits_apply(const JailRlimits *rl, char *err, size_t errlen);
 
 #endif							/* PI_JAIL_H */

@@ -1,13 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * executor.h
- *	  Types and entry points shared by the parts of the pi-executor binary:
- *	  start-up (executor_main.c), the zygote's event loop
- *	  (executor_loop.c) and the forked child that runs one piece of Python
- *	  (executor_child.c).
+ *	  Types and entry points shared by the parts of the pi-executor
+ *	  program.  The files, from the lowest layer up (a file calls only
+ *	  files listed before it; tests/layout/check.sh verifies it):
  *
- * The wire format the executor speaks is in executor_protocol.h; this
- * header only holds what the executor itself needs internally.  It does not
+ *	   util.c		buffers, clock, descriptors (plus jail/log.c, the logger)
+ *	   settings.c	sandbox mode, runs' environment, BLAS threads
+ *	   quota.c		the incremental workspace walk
+ *	   frames.c		requests parsed, frames and answers written
+ *	   child.c		a forked kernel's side: sandbox, then runner.py
+ *	   kernel.c		the kernel table: spawn, pool, sessions, stop, reap
+ *	   output.c		a kernel's stdout, stderr and result channel
+ *	   cell.c		the life of one cell: start, stop, finish, answer
+ *	   requests.c	connections and the frames that come in on them
+ *	   schedule.c	slots, queue, sessions' turns, deadlines
+ *	   loop.c		poll, dispatch, signals
+ *	   main.c		start-up: command line, Python, socket
+ *
+ * The wire format the executor speaks is in include/executor_protocol.h;
+ * this header only holds what the executor itself needs internally.  It does not
  * include Python.h, so the event loop stays free of the Python C API (the
  * loop never calls into Python: a Python call there could block or run
  * arbitrary finalisers in the one process that serves every run).
@@ -23,8 +35,8 @@
 #include <sys/types.h>
 
 #include "jail.h"
-
-#define EXECUTOR_LOG_PREFIX "pi-executor: "
+#include "log.h"
+#include "util.h"
 
 /*
  * Defaults for request members a client leaves out.  They mirror the GUC
@@ -76,6 +88,9 @@ typedef struct ExecutorConfig
 	int			session_idle_timeout_s; /* --session-idle-timeout */
 	int			blas_threads;	/* --blas-threads: BLAS/OpenMP threads per run */
 } ExecutorConfig;
+
+/* a deadline that never comes */
+#define NO_DEADLINE					1e300
 
 #define EXECUTOR_DEFAULT_MAX_SESSIONS		16
 #define EXECUTOR_DEFAULT_SESSION_IDLE_S	1800
@@ -137,13 +152,6 @@ typedef struct RunRequest
 #define EXECUTOR_PROGRESS_BACKLOG	(1024 * 1024)
 #define EXECUTOR_RESULT_LINE_MAX	(192U * 1024 * 1024)
 #define EXECUTOR_READ_CHUNK			65536
-
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-} Buf;
 
 /* stdout or stderr of a run: kept up to limit, the rest only counted */
 typedef struct Capture
@@ -254,17 +262,34 @@ typedef struct Kernel
 	char	   *stop_notice;	/* session: why its state is gone */
 } Kernel;
 
-/* executor_main.c */
-extern void executor_log(const char *fmt,...)
-			__attribute__((format(printf, 1, 2)));
-extern double executor_now_ms(void);
+/* settings.c */
+extern const char *const executor_blas_thread_vars[];
+extern bool executor_settings_set_blas_threads(int n);
 
-/* executor_loop.c */
-extern int	executor_loop_run(const ExecutorConfig *config, int listen_fd);
-extern void conn_hangup(Conn *c);
-extern void conn_kill_run(Conn *c);
+/* quota.c */
+extern void quota_walk_start(QuotaWalk *w, const char *root);
+extern bool quota_walk_step(QuotaWalk *w, long budget);
+extern void quota_walk_free(QuotaWalk *w);
 
-/* executor_kernel.c */
+/* frames.c */
+extern struct json_t *make_error(const char *type, const char *message);
+extern void conn_send_frame(Conn *c, char tag, struct json_t *payload);
+extern void conn_flush(Conn *c);
+extern void conn_answer(Conn *c, const char *status, struct json_t *error);
+extern void conn_answer_run(Conn *c);
+extern void conn_answer_json(Conn *c, struct json_t *result);
+extern const char *parse_request(Conn *c, const char *payload, size_t len);
+
+/* child.c */
+extern bool executor_child_prepare(void);
+extern void executor_before_fork(void);
+extern void executor_after_fork_parent(void);
+extern void executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd,
+								int stderr_fd, int result_fd,
+								pid_t zygote_pid, int sync_fd)
+			__attribute__((noreturn));
+
+/* kernel.c */
 extern Kernel **kernels;
 extern int	nkernels;
 extern void kernels_init(const ExecutorConfig *cfg, pid_t zygote);
@@ -294,34 +319,37 @@ extern void kernel_release_cgroups(bool wait);
 extern char *kernel_take_notice(const char *session_id);
 extern void kernel_put_notice(const char *session_id, const char *notice);
 
-/* executor_frames.c */
-extern void buf_append(Buf *b, const void *data, size_t len);
-extern void buf_consume(Buf *b, size_t n);
-extern void buf_free(Buf *b);
-extern struct json_t *make_error(const char *type, const char *message);
-extern void conn_send_frame(Conn *c, char tag, struct json_t *payload);
-extern void conn_flush(Conn *c);
-extern void conn_answer(Conn *c, const char *status, struct json_t *error);
-extern void conn_answer_run(Conn *c);
-extern void conn_answer_json(Conn *c, struct json_t *result);
-extern const char *parse_request(Conn *c, const char *payload, size_t len);
+/* output.c: on_final gets each final line of the kernel's cell */
+typedef void (*ResultFinalFn) (Kernel *k, void *arg);
 extern bool capture_read(Capture *cap, int fd);
-extern bool result_read(Kernel *k);
-extern void cell_finished(Kernel *k);
-extern void close_fd(int *fd);
+extern bool result_read(Kernel *k, ResultFinalFn on_final, void *arg);
 
-/* executor_quota.c */
-extern void quota_walk_start(QuotaWalk *w, const char *root);
-extern bool quota_walk_step(QuotaWalk *w, long budget);
-extern void quota_walk_free(QuotaWalk *w);
+/* cell.c */
+extern void cell_start(Conn *c, Kernel *k);
+extern void conn_kill_run(Conn *c);
+extern void cell_check_quota(Conn *c, double now, bool force);
+extern bool cell_read_results(Kernel *k);
+extern void cell_kernel_exited(Kernel *k, int status);
+extern int	cells_running(bool async);
 
-/* executor_child.c */
-extern bool executor_child_prepare(void);
-extern void executor_before_fork(void);
-extern void executor_after_fork_parent(void);
-extern void executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd,
-								int stderr_fd, int result_fd,
-								pid_t zygote_pid, int sync_fd)
-			__attribute__((noreturn));
+/* requests.c */
+extern Conn **conns;
+extern int	nconns;
+extern bool requests_can_accept(void);
+extern void accept_connections(int listen_fd);
+extern void conn_read(Conn *c);
+extern void conn_hangup(Conn *c);
+extern void conn_free(Conn *c);
+extern void sweep_connections(void);
+
+/* schedule.c */
+extern void schedule_init(const ExecutorConfig *cfg);
+extern void start_queued_runs(void);
+extern bool any_startable_queued(void);
+extern void check_deadlines(double now);
+extern void check_quotas(double now);
+
+/* loop.c */
+extern int	executor_loop_run(const ExecutorConfig *config, int listen_fd);
 
 #endif							/* PI_EXECUTOR_H */

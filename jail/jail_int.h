@@ -3,11 +3,10 @@
  * jail_int.h
  *	  Interfaces between jail.c and the one-file-per-mechanism parts of
  *	  the sandbox (userns.c, mountns.c, pidns.c, netns.c, cgroup.c,
- *	  privileges.c, seccomp_policy.c).  Not for the executor: it uses
- *	  jail.h only.
+ *	  privileges.c, seccomp_policy.c).  The executor uses jail.h only.
  *
  * Every function returns 0 on success and -1 on failure, having written a
- * message "<step>: <reason>" into err through jail_error().
+ * message "<step>: <reason>" into err through jail_error() (util.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -15,15 +14,8 @@
 #define PI_JAIL_INT_H
 
 #include "jail.h"
-
-/* jail.c */
-extern int	jail_error(char *err, size_t errlen, int errnum,
-					   const char *fmt,...)
-			__attribute__((format(printf, 4, 5)));
-extern void jail_log(const char *fmt,...)
-			__attribute__((format(printf, 1, 2)));
-extern int	jail_write_file(const char *path, const char *data,
-							char *err, size_t errlen);
+#include "log.h"
+#include "util.h"
 
 /* userns.c */
 extern int	userns_write_maps(uid_t outer_uid, gid_t outer_gid,

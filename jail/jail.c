@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,73 +51,8 @@ const char *const jail_default_env[] = {
 	"TZ=UTC",
 	"PYTHONDONTWRITEBYTECODE=1",
 	"PYTHONUNBUFFERED=1",
-	/* one BLAS/OpenMP thread per run, so one run cannot take every core */
-	"OPENBLAS_NUM_THREADS=1",
-	"OMP_NUM_THREADS=1",
-	"MKL_NUM_THREADS=1",
-	"NUMEXPR_NUM_THREADS=1",
 	NULL
 };
-
-int
-jail_error(char *err, size_t errlen, int errnum, const char *fmt,...)
-{
-	va_list		ap;
-	size_t		n;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	n = strlen(err);
-	if (errnum != 0 && n < errlen)
-		snprintf(err + n, errlen - n, ": %s (errno %d)", strerror(errnum), errnum);
-	return -1;
-}
-
-void
-jail_log(const char *fmt,...)
-{
-	va_list		ap;
-	char		line[1024];
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, JAIL_LOG_PREFIX "sandbox: %s\n", line);
-}
-
-int
-jail_write_file(const char *path, const char *data, char *err, size_t errlen)
-{
-	int			fd = open(path, O_WRONLY | O_CLOEXEC);
-	size_t		len = strlen(data);
-	ssize_t		n;
-
-	if (fd < 0)
-		return jail_error(err, errlen, errno, "open %s for writing", path);
-	/*
-	 * Writing a memory limit makes the kernel reclaim down to it, which a
-	 * signal (the zygote's SIGCHLD) can interrupt: try again.
-	 */
-	for (int tries = 0; tries < 100; tries++)
-	{
-		n = write(fd, data, len);
-		if (!(n < 0 && errno == EINTR))
-			break;
-	}
-	if (n != (ssize_t) len)
-	{
-		int			save = (n < 0) ? errno : EIO;
-
-		close(fd);
-		return jail_error(err, errlen, save, "write \"%.40s\" to %s", data, path);
-	}
-	if (close(fd) < 0)
-		return jail_error(err, errlen, errno, "close %s", path);
-	return 0;
-}
 
 int
 jail_sync_pipe(int fds[2])

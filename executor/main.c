@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * executor_main.c
+ * main.c
  *	  Start-up of pi-executor: command line, the process's own environment,
  *	  CPython with the preloaded data stack (the "zygote"), and the
- *	  listening socket.  The event loop itself is in executor_loop.c.
+ *	  listening socket.  The event loop itself is in loop.c.
  *
  * The launcher background worker fork+execs this binary with an empty
  * environment, stdin on /dev/null and stdout/stderr on the server log, in
@@ -54,38 +54,13 @@ static const char *const preload_modules[] = {
 /* Upper bound for --max-sync/--max-async: one child, three pipes each. */
 #define EXECUTOR_MAX_SLOTS 256
 
-/* The sandbox: prepared once here, used by executor_loop.c for every run. */
-SandboxMode executor_sandbox_mode = SANDBOX_UNAVAILABLE;
-JailConfig	executor_jail;
-char		executor_sandbox_error[512] = "the sandbox was not prepared";
 
-void
-executor_log(const char *fmt,...)
-{
-	va_list		ap;
-	char		line[2048];
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* one write per line, so lines of concurrent processes do not mix */
-	dprintf(STDERR_FILENO, EXECUTOR_LOG_PREFIX "%s\n", line);
-}
-
-double
-executor_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
 
 static void __attribute__((noreturn))
 usage_exit(const char *why)
 {
-	executor_log("%s", why);
-	executor_log("usage: pi-executor --socket PATH --workspace-root DIR "
+	pi_log("%s", why);
+	pi_log("usage: pi-executor --socket PATH --workspace-root DIR "
 				 "--max-sync N --max-async N [--sandbox on|off] [--prefork N] "
 				 "[--max-sessions N] [--session-idle-timeout SECONDS] "
 				 "[--blas-threads N]");
@@ -102,7 +77,7 @@ parse_slots(const char *text, const char *name)
 	n = strtol(text, &end, 10);
 	if (errno != 0 || *end != '\0' || n < 1 || n > EXECUTOR_MAX_SLOTS)
 	{
-		executor_log("invalid value for %s: \"%s\" (expected 1..%d)",
+		pi_log("invalid value for %s: \"%s\" (expected 1..%d)",
 					 name, text, EXECUTOR_MAX_SLOTS);
 		exit(2);
 	}
@@ -223,13 +198,13 @@ prepare_workspace_root(ExecutorConfig *config)
 
 	if (mkdir(config->workspace_root, 0700) != 0 && errno != EEXIST)
 	{
-		executor_log("could not create workspace root \"%s\": %m",
+		pi_log("could not create workspace root \"%s\": %m",
 					 config->workspace_root);
 		exit(1);
 	}
 	if (realpath(config->workspace_root, root) == NULL)
 	{
-		executor_log("could not resolve workspace root \"%s\": %m",
+		pi_log("could not resolve workspace root \"%s\": %m",
 					 config->workspace_root);
 		exit(1);
 	}
@@ -239,69 +214,18 @@ prepare_workspace_root(ExecutorConfig *config)
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (mkdir(path, 0700) != 0)
 	{
-		executor_log("could not create \"%s\": %m", path);
+		pi_log("could not create \"%s\": %m", path);
 		exit(1);
 	}
 	snprintf(path, sizeof(path), "%s/.mplconfig", root);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 	{
-		executor_log("could not create \"%s\": %m", path);
+		pi_log("could not create \"%s\": %m", path);
 		exit(1);
 	}
 }
 
-/* The BLAS/OpenMP thread variables, set to --blas-threads (pi.blas_threads). */
-static const char *const blas_thread_vars[] = {
-	"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-	"NUMEXPR_NUM_THREADS", NULL
-};
 
-const char *const *executor_run_env = jail_default_env;
-int			executor_blas_threads = 1;
-
-/*
- * The fixed environment of every run: jail_default_env with the thread
- * variables set to n (added where jail_default_env lacks one).
- */
-static void
-build_run_env(int n)
-{
-	int			count = 0,
-				i,
-				j,
-				out = 0;
-	char	  **env;
-
-	while (jail_default_env[count] != NULL)
-		count++;
-	env = calloc(count + 8, sizeof(char *));
-	if (env == NULL)
-		return;
-	for (i = 0; i < count; i++)
-	{
-		bool		thread_var = false;
-
-		for (j = 0; blas_thread_vars[j] != NULL; j++)
-		{
-			size_t		len = strlen(blas_thread_vars[j]);
-
-			if (strncmp(jail_default_env[i], blas_thread_vars[j], len) == 0 &&
-				jail_default_env[i][len] == '=')
-				thread_var = true;
-		}
-		if (!thread_var)
-			env[out++] = (char *) jail_default_env[i];
-	}
-	for (j = 0; blas_thread_vars[j] != NULL; j++)
-	{
-		char		item[64];
-
-		snprintf(item, sizeof(item), "%s=%d", blas_thread_vars[j], n);
-		env[out++] = strdup(item);
-	}
-	env[out] = NULL;
-	executor_run_env = (const char *const *) env;
-}
 
 /*
  * The environment Python and the libraries see, set before Py_Initialize.
@@ -328,11 +252,14 @@ set_environment(const ExecutorConfig *config)
 	setenv("HOME", config->workspace_root, 1);
 	setenv("MPLBACKEND", "Agg", 1);
 	setenv("MPLCONFIGDIR", mplconfig, 1);
-	for (j = 0; blas_thread_vars[j] != NULL; j++)
-		setenv(blas_thread_vars[j], "1", 1);
+	for (j = 0; executor_blas_thread_vars[j] != NULL; j++)
+		setenv(executor_blas_thread_vars[j], "1", 1);
 	setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
-	executor_blas_threads = config->blas_threads;
-	build_run_env(config->blas_threads);
+	if (!executor_settings_set_blas_threads(config->blas_threads))
+	{
+		pi_log("out of memory building the runs' environment");
+		exit(1);
+	}
 }
 
 /*
@@ -366,7 +293,7 @@ sweep_stale_cgroups(const char *parent)
 	}
 	closedir(d);
 	if (removed > 0)
-		executor_log("removed %d stale run cgroup(s) under %s", removed, parent);
+		pi_log("removed %d stale run cgroup(s) under %s", removed, parent);
 }
 
 /*
@@ -386,7 +313,7 @@ prepare_sandbox(const ExecutorConfig *config)
 	if (config->sandbox_off)
 	{
 		executor_sandbox_mode = SANDBOX_OFF;
-		executor_log("WARNING: sandbox is OFF, code runs unconfined "
+		pi_log("WARNING: sandbox is OFF, code runs unconfined "
 					 "(pi.sandbox = off): it can read the data directory, "
 					 "reach the network and PostgreSQL's socket");
 		return;
@@ -398,8 +325,8 @@ prepare_sandbox(const ExecutorConfig *config)
 		snprintf(executor_sandbox_error, sizeof(executor_sandbox_error),
 				 "the kernel refused the sandbox (%s); no code runs without it. "
 				 "Set pi.sandbox = off to run unsandboxed (unsafe)", err);
-		executor_log("sandbox unavailable: %s", err);
-		executor_log("every run will fail with SandboxUnavailable until this is fixed "
+		pi_log("sandbox unavailable: %s", err);
+		pi_log("every run will fail with SandboxUnavailable until this is fixed "
 					 "(or pi.sandbox = off is set, which is unsafe)");
 		return;
 	}
@@ -408,10 +335,10 @@ prepare_sandbox(const ExecutorConfig *config)
 	if (strcmp(executor_jail.cg_pids_parent, executor_jail.cg_memory_parent) != 0)
 		sweep_stale_cgroups(executor_jail.cg_pids_parent);
 	if (executor_jail.cg_memory_parent[0] != '\0')
-		executor_log("memory limit in force: cgroup per run (whole process tree, "
+		pi_log("memory limit in force: cgroup per run (whole process tree, "
 					 "tmpfs included) + RLIMIT_AS per process");
 	else
-		executor_log("memory limit in force: RLIMIT_AS per process only "
+		pi_log("memory limit in force: RLIMIT_AS per process only "
 					 "(no delegated memory cgroup; run scripts/cgroup-setup.sh as root)");
 }
 
@@ -453,7 +380,7 @@ start_python(void)
 	PyConfig_Clear(&pyconfig);
 	if (PyStatus_Exception(status))
 	{
-		executor_log("could not initialise Python: %s",
+		pi_log("could not initialise Python: %s",
 					 status.err_msg ? status.err_msg : "unknown error");
 		return false;
 	}
@@ -464,7 +391,7 @@ start_python(void)
 
 		if (module == NULL)
 		{
-			executor_log("could not import %s:", preload_modules[i]);
+			pi_log("could not import %s:", preload_modules[i]);
 			PyErr_Print();
 			return false;
 		}
@@ -491,7 +418,7 @@ open_listen_socket(const char *path)
 
 	if (strlen(path) >= sizeof(addr.sun_path))
 	{
-		executor_log("socket path \"%s\" is too long (at most %zu bytes)",
+		pi_log("socket path \"%s\" is too long (at most %zu bytes)",
 					 path, sizeof(addr.sun_path) - 1);
 		return -1;
 	}
@@ -502,12 +429,12 @@ open_listen_socket(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 	{
-		executor_log("could not create socket: %m");
+		pi_log("could not create socket: %m");
 		return -1;
 	}
 	/* a stale socket of a previous executor would make bind fail */
 	if (unlink(path) != 0 && errno != ENOENT)
-		executor_log("could not remove old socket \"%s\": %m", path);
+		pi_log("could not remove old socket \"%s\": %m", path);
 	/* 0600 from the start: no window in which others could connect */
 	{
 		mode_t		old = umask(0177);
@@ -516,14 +443,14 @@ open_listen_socket(const char *path)
 		umask(old);
 		if (rc != 0)
 		{
-			executor_log("could not bind socket \"%s\": %m", path);
+			pi_log("could not bind socket \"%s\": %m", path);
 			close(fd);
 			return -1;
 		}
 	}
 	if (listen(fd, 64) != 0)
 	{
-		executor_log("could not listen on socket \"%s\": %m", path);
+		pi_log("could not listen on socket \"%s\": %m", path);
 		close(fd);
 		return -1;
 	}
@@ -587,13 +514,13 @@ main(int argc, char **argv)
 				 "the kernel refused the sandbox (the zygote has %d threads after "
 				 "loading Python; it must have one); no code runs without it. "
 				 "Set pi.sandbox = off to run unsandboxed (unsafe)", thread_count());
-		executor_log("sandbox unavailable: %s", executor_sandbox_error);
+		pi_log("sandbox unavailable: %s", executor_sandbox_error);
 	}
 
 	listen_fd = open_listen_socket(config.socket_path);
 	if (listen_fd < 0)
 		return 1;
-	executor_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
+	pi_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
 				 "with %d sync and %d async slots, %d pre-forked kernels, "
 				 "at most %d session kernels (idle timeout %d s), %d BLAS thread(s) "
 				 "per run; sandbox %s",

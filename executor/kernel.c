@@ -74,7 +74,7 @@ remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	(void) flag;
 	(void) ftw;
 	if (remove(path) != 0 && errno != ENOENT)
-		executor_log("could not remove \"%s\": %m", path);
+		pi_log("could not remove \"%s\": %m", path);
 	return 0;
 }
 
@@ -458,7 +458,7 @@ kernel_pool_refill_one(void)
 
 	if (kernel_spawn(NULL, false, NULL, pool_memory_mb, pool_file_size_mb,
 					 &errtype, &err) == NULL)
-		executor_log("could not pre-fork a kernel: %s", err);
+		pi_log("could not pre-fork a kernel: %s", err);
 }
 
 /* -------------------------------------------------------------- stopping */
@@ -710,12 +710,12 @@ kernel_set_memory(Kernel *k, int memory_mb)
 	}
 	snprintf(path, sizeof(path), "%s/%s", k->cg.memory_path, first);
 	if (jail_write_file(path, value, err, sizeof(err)) < 0)
-		executor_log("%s", err);
+		pi_log("%s", err);
 	if (second != NULL)
 	{
 		snprintf(path, sizeof(path), "%s/%s", k->cg.memory_path, second);
 		if (jail_write_file(path, value, err, sizeof(err)) < 0)
-			executor_log("%s", err);
+			pi_log("%s", err);
 	}
 	k->cg_memory_mb = memory_mb;
 }

@@ -1,0 +1,331 @@
+/*-------------------------------------------------------------------------
+ *
+ * cell.c
+ *	  The life of one cell: started in a kernel, stopped (timeout, cancel,
+ *	  hang-up, quota), finished by its final line or by the kernel's death,
+ *	  measured against the workspace quota, and answered.
+ *
+ * A connection in CONN_RUNNING has exactly one kernel and the kernel has
+ * exactly this connection; both links are cut in one place
+ * (conn_run_over), which also gives the run's slot back.  After the
+ * answer, a stateless kernel is retired (killed off the critical path)
+ * and a session kernel waits for the session's next cell.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "executor.h"
+
+static int	running[2];			/* by kind: [0] sync, [1] async */
+
+static int
+conn_kind(const Conn *c)
+{
+	return c->req.is_async ? 1 : 0;
+}
+
+static void
+set_notice(Conn *c, const char *text)
+{
+	free(c->notice);
+	c->notice = text ? strdup(text) : NULL;
+}
+
+/*
+ * Stop the cell of a running connection (timeout, cancel, hang-up).  A
+ * stateless kernel is killed.  A session kernel first gets SIGINT (a
+ * KeyboardInterrupt in the cell): if its final line follows within
+ * EXECUTOR_INTERRUPT_GRACE_MS the kernel and its variables are kept,
+ * otherwise the next call (from check_deadlines) kills it.
+ */
+void
+conn_kill_run(Conn *c)
+{
+	Kernel	   *k = c->kernel;
+
+	if (k == NULL || k->stopping || c->quota_final)
+		return;
+	if (k->is_session && !c->interrupted)
+	{
+		c->interrupted = true;
+		kill(k->pid, SIGINT);
+		c->deadline = executor_now_ms() + EXECUTOR_INTERRUPT_GRACE_MS;
+		return;
+	}
+	kernel_stop(k, k->is_session ?
+				"the session's Python state was reset: a cell did not stop within "
+				"2 s of an interrupt, so its kernel was killed; variables and "
+				"imports are gone, files remain" : NULL);
+	c->deadline = NO_DEADLINE;
+}
+
+/* The cell of c is over (final line, or the kernel died): answer. */
+static void
+conn_run_over(Conn *c)
+{
+	running[conn_kind(c)]--;
+	c->kernel = NULL;
+	c->quota_final = false;
+	quota_walk_free(&c->qwalk);
+	if (c->client_gone || c->dead)
+	{
+		c->dead = true;
+		c->state = CONN_FLUSHING;
+	}
+	else
+		conn_answer_run(c);
+}
+
+/* The cell of k is over and its quota checked: answer, then the kernel. */
+static void
+cell_done(Kernel *k)
+{
+	Conn	   *c = k->conn;
+
+	if (k->is_session && c->interrupted)
+		set_notice(c, c->quota_exceeded ?
+				   "the cell was interrupted (workspace quota); the session's variables are kept" :
+				   c->cancelled ?
+				   "the cell was interrupted (cancelled); the session's variables are kept" :
+				   "the cell was interrupted; the session's variables are kept");
+	k->conn = NULL;
+	k->cells++;
+	k->last_used = executor_now_ms();
+	conn_run_over(c);
+	if (!k->is_session)
+		kernel_retire(k);
+}
+
+/* Whether the completed walk of c puts its workspace over the quota. */
+static bool
+quota_over(Conn *c)
+{
+	unsigned long long quota = (unsigned long long) c->req.workspace_quota_mb << 20;
+
+	if (!c->qwalk.too_many && c->qwalk.bytes <= quota)
+		return false;
+	c->quota_used = c->qwalk.bytes;
+	c->quota_too_many = c->qwalk.too_many;
+	return true;
+}
+
+/*
+ * One step of c's quota walk, if due.  Over the quota while the cell runs:
+ * stop it like a timeout (a stateless kernel is killed; a session kernel
+ * gets SIGINT, then SIGKILL after the grace).  After the final line: the
+ * answer says so, the kernel (and a session's variables) stay.
+ */
+void
+cell_check_quota(Conn *c, double now, bool force)
+{
+	Kernel	   *k = c->kernel;
+
+	if (k == NULL || k->stopping || (!force && now < c->quota_next))
+		return;
+	/* a cell being stopped anyway; but a final walk always completes */
+	if (!c->quota_final && (c->quota_exceeded || c->cancelled ||
+							c->timed_out || c->client_gone))
+		return;
+	if (!c->qwalk.active)
+	{
+		quota_walk_start(&c->qwalk, k->workspace);
+		c->quota_walk_started = now;
+	}
+	if (!quota_walk_step(&c->qwalk, EXECUTOR_QUOTA_STEP_ENTRIES))
+	{
+		c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
+		return;
+	}
+	if (quota_over(c))
+	{
+		pi_log("run in %s: workspace holds %llu bytes%s, over its quota of %d MB; stopping it",
+					 k->workspace, c->quota_used,
+					 c->quota_too_many ? " (too many entries)" : "",
+					 c->req.workspace_quota_mb);
+		c->quota_exceeded = true;
+		if (c->quota_final)
+			cell_done(k);
+		else
+			conn_kill_run(c);
+		return;
+	}
+	if (c->quota_final)
+	{
+		cell_done(k);
+		return;
+	}
+	c->quota_next = c->quota_walk_started + EXECUTOR_QUOTA_INTERVAL_MS;
+	if (c->quota_next < now + EXECUTOR_QUOTA_STEP_GAP_MS)
+		c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
+}
+
+
+/*
+ * The kernel's final line of the cell has arrived (output.c).
+ * Everything the cell printed before it is already in the pipes: drain
+ * them, measure the workspace once more (a fresh walk: it may take a few
+ * loop turns for a big workspace, the answer waits for it), answer, and
+ * then deal with the kernel.
+ */
+static void
+cell_finished(Kernel *k, void *arg)
+{
+	Conn	   *c = k->conn;
+
+	(void) arg;
+
+	if (k->out_fd >= 0 && !capture_read(&c->out_cap, k->out_fd))
+		close_fd(&k->out_fd);
+	if (k->err_fd >= 0 && !capture_read(&c->err_cap, k->err_fd))
+		close_fd(&k->err_fd);
+	c->elapsed_ms = executor_now_ms() - c->started;
+	if (!k->is_session && c->final != NULL &&
+		!json_is_null(json_object_get(c->final, "error")))
+		c->oom = jail_cgroup_oom(&k->cg);
+	if (c->quota_exceeded || c->cancelled || c->timed_out || c->client_gone)
+	{
+		cell_done(k);
+		return;
+	}
+	c->quota_final = true;
+	c->deadline = NO_DEADLINE;
+	quota_walk_start(&c->qwalk, k->workspace);
+	c->quota_walk_started = executor_now_ms();
+	cell_check_quota(c, c->quota_walk_started, true);
+}
+
+/* What ended a kernel, for notices. */
+static void
+describe_death(const Kernel *k, int status, bool oom, char *out, size_t outlen)
+{
+	if (oom)
+		snprintf(out, outlen, "it ran out of memory (limit %d MB) and was killed",
+				 k->cg_memory_mb);
+	else if (WIFSIGNALED(status))
+		snprintf(out, outlen, "it was killed by signal %d (SIG%s)",
+				 WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?
+				 sigabbrev_np(WTERMSIG(status)) : "?");
+	else
+		snprintf(out, outlen, "it exited with code %d", WEXITSTATUS(status));
+}
+
+/* A kernel was reaped: answer its cell, if one ran, and say what ended it. */
+void
+cell_kernel_exited(Kernel *k, int status)
+{
+	Conn	   *c;
+	bool		oom = jail_cgroup_oom(&k->cg);
+	char		why[200];
+	char		msg[600];
+
+	k->pid = 0;
+	/* what it wrote before dying: output, and maybe its final line */
+	c = k->conn;
+	if (k->out_fd >= 0)
+		capture_read(c ? &c->out_cap : NULL, k->out_fd);
+	if (k->err_fd >= 0)
+		capture_read(c ? &c->err_cap : NULL, k->err_fd);
+	if (k->res_fd >= 0)
+		result_read(k, cell_finished, NULL);
+	close_fd(&k->out_fd);
+	close_fd(&k->err_fd);
+	close_fd(&k->res_fd);
+	close_fd(&k->ctl_fd);
+	describe_death(k, status, oom, why, sizeof(why));
+
+	c = k->conn;
+	if (c != NULL && c->quota_final)
+	{
+		/* its final line is in; finish the walk now and answer normally */
+		while (!quota_walk_step(&c->qwalk, EXECUTOR_QUOTA_STEP_ENTRIES))
+			;
+		c->quota_exceeded = quota_over(c);
+		cell_done(k);
+	}
+
+	c = k->conn;				/* NULL if the final line was in the pipe */
+	if (c != NULL)
+	{
+		c->wait_status = status;
+		c->died = true;
+		c->oom = oom;
+		c->elapsed_ms = executor_now_ms() - c->started;
+		if (k->is_session)
+		{
+			c->state_reset = true;
+			if (k->stop_notice != NULL)
+				set_notice(c, k->stop_notice);
+			else
+			{
+				snprintf(msg, sizeof(msg),
+						 "the session's Python kernel died during this run (%s); "
+						 "its variables were lost, files remain; the next run starts a new kernel",
+						 why);
+				set_notice(c, msg);
+				snprintf(msg, sizeof(msg),
+						 "the session's Python state was reset: its previous kernel died "
+						 "during a run (%s); variables and imports are gone, files remain",
+						 why);
+				kernel_put_notice(k->session_id, msg);
+			}
+		}
+		k->conn = NULL;
+		conn_run_over(c);
+	}
+	else if (k->is_session && !k->stopping)
+	{
+		snprintf(msg, sizeof(msg),
+				 "the session's Python state was reset: its kernel died while idle "
+				 "(%s); variables and imports are gone, files remain", why);
+		kernel_put_notice(k->session_id, msg);
+	}
+	k->stopping = true;
+	k->reaped = true;
+}
+
+/* Hand c's cell to kernel k. */
+void
+cell_start(Conn *c, Kernel *k)
+{
+	kernel_set_memory(k, c->req.memory_mb);
+	k->conn = c;
+	c->kernel = k;
+	c->started = executor_now_ms();
+	c->state = CONN_RUNNING;
+	c->deadline = c->started + c->req.timeout_ms;
+	c->quota_next = c->started + EXECUTOR_QUOTA_INTERVAL_MS;
+	c->quota_final = false;
+	quota_walk_free(&c->qwalk);
+	c->out_cap.limit = c->req.max_output_bytes;
+	c->err_cap.limit = c->req.max_output_bytes;
+	running[conn_kind(c)]++;
+	if (!kernel_send_cell(k, c))
+	{
+		c->cancelled = true;
+		conn_kill_run(c);
+	}
+}
+
+/* Read k's result channel; its final line finishes the cell. */
+bool
+cell_read_results(Kernel *k)
+{
+	return result_read(k, cell_finished, NULL);
+}
+
+/* Runs in their cells now, by kind (async = job workers). */
+int
+cells_running(bool async)
+{
+	return running[async ? 1 : 0];
+}

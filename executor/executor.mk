@@ -1,0 +1,74 @@
+# executor/executor.mk
+#	Build of the pi-executor program (the event loop, the zygote that
+#	embeds CPython, kernels, runner.py) and its test client.  Included by
+#	the top-level PGXS Makefile; also usable alone:
+#
+#		make -f executor/executor.mk executor/pi-executor
+#		make -f executor/executor.mk install-executor
+#
+# The executor is a plain program, not a server module, so it is compiled
+# with its own flags rather than PGXS's CFLAGS: the pattern rule names the
+# folder, which GNU make prefers to PGXS's generic %.o rule.  Python must be
+# Debian's libpython3.11 (the one whose dist-packages hold numpy and
+# pandas), hence the absolute path of python3.11-config.
+
+PI_PYTHON_CONFIG ?= /usr/bin/python3.11-config
+PG_CONFIG ?= pg_config
+bindir ?= $(shell $(PG_CONFIG) --bindir)
+INSTALL_PROGRAM ?= install -m 755
+MKDIR_P ?= mkdir -p
+
+PI_EXEC_CC ?= $(or $(CC),cc)
+PI_EXEC_CFLAGS ?= -std=gnu11 -Wall -Wextra -O2 -g
+PI_EXEC_CPPFLAGS = $(shell $(PI_PYTHON_CONFIG) --includes) -Iexecutor -Ijail -Iinclude
+PI_EXEC_LIBS = $(shell $(PI_PYTHON_CONFIG) --ldflags --embed) -ljansson
+
+PI_EXEC_OBJS = \
+	executor/util.o \
+	executor/settings.o \
+	executor/quota.o \
+	executor/frames.o \
+	executor/child.o \
+	executor/kernel.o \
+	executor/output.o \
+	executor/cell.o \
+	executor/requests.o \
+	executor/schedule.o \
+	executor/loop.o \
+	executor/main.o
+
+PI_EXEC_HEADERS = $(wildcard executor/*.h) include/executor_protocol.h
+
+# The kernel sandbox library (JAIL_OBJS, JAIL_LIBS = -lseccomp).
+include jail/jail.mk
+
+executor/%.o: executor/%.c $(PI_EXEC_HEADERS) $(JAIL_HEADERS)
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) $(PI_EXEC_CPPFLAGS) -c -o $@ $<
+
+executor/child.o: executor/runner_py.h
+
+# runner.py as a NUL-terminated C array (od is in coreutils; xxd may not be).
+executor/runner_py.h: executor/runner.py
+	{ echo '/* generated from runner.py by executor.mk; do not edit */'; \
+	  echo 'static const char pi_runner_source[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
+
+executor/pi-executor: $(PI_EXEC_OBJS) $(JAIL_OBJS)
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -o $@ $(PI_EXEC_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
+
+tests/executor/pi-exec-client: tests/executor/pi-exec-client.c include/executor_protocol.h
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -Iinclude -o $@ $< -ljansson
+
+.PHONY: install-executor clean-executor check-executor
+
+install-executor: executor/pi-executor
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) executor/pi-executor '$(DESTDIR)$(bindir)/pi-executor'
+
+check-executor: executor/pi-executor tests/executor/pi-exec-client
+	bash tests/executor/run.sh
+
+clean-executor: clean-jail
+	rm -f executor/pi-executor $(PI_EXEC_OBJS) executor/runner_py.h \
+		executor/runner_py.h.tmp tests/executor/pi-exec-client

@@ -1,0 +1,158 @@
+/*-------------------------------------------------------------------------
+ *
+ * output.c
+ *	  What a kernel sends while a cell runs: its stdout and stderr (kept up
+ *	  to the run's cap, the rest counted) and its result channel, one JSON
+ *	  line per event: progress (relayed as a 'P' frame), pi.query() calls
+ *	  (relayed as an 'S' frame) and the cell's final line.
+ *
+ * Every read is non-blocking and bounded per call, so one chatty kernel
+ * cannot hold the loop.  A line longer than EXECUTOR_RESULT_LINE_MAX is
+ * dropped and flagged.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "executor.h"
+#include "executor_protocol.h"
+
+/* Read what is available on stdout or stderr; false at end of file. */
+bool
+capture_read(Capture *cap, int fd)
+{
+	char		chunk[EXECUTOR_READ_CHUNK];
+	int			rounds;
+
+	for (rounds = 0; rounds < 64; rounds++)
+	{
+		ssize_t		n = read(fd, chunk, sizeof(chunk));
+		size_t		keep;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false;
+		if (cap == NULL)
+			continue;			/* output of an idle kernel: dropped */
+		/* past the cap keep draining, or the child would block on a full pipe */
+		keep = cap->kept.len < cap->limit ? cap->limit - cap->kept.len : 0;
+		if (keep > (size_t) n)
+			keep = n;
+		buf_append(&cap->kept, chunk, keep);
+		cap->dropped += n - keep;
+	}
+	return true;
+}
+
+/* A pi.query()/pi.datasets() call of the running cell: an 'S' frame. */
+static void
+forward_query(Kernel *k, json_t *obj)
+{
+	Conn	   *c = k->conn;
+	json_t	   *q;
+
+	if (c == NULL || c->client_gone || c->dead)
+	{
+		kernel_send_line(k, "{\"ok\":false,\"error\":\"the run's client is gone\",\"hint\":null}");
+		return;
+	}
+	if (json_is_true(json_object_get(obj, "datasets")))
+		q = json_pack("{s:b}", "datasets", 1);
+	else
+		q = json_pack("{s:O?, s:O?}", "sql", json_object_get(obj, "sql"),
+					  "max_rows", json_object_get(obj, "max_rows"));
+	if (q != NULL)
+		conn_send_frame(c, PI_FRAME_QUERY, q);
+	json_decref(q);
+}
+
+/* One complete line of the result channel: progress, query or final. */
+static void
+result_line(Kernel *k, const char *line, size_t len,
+			ResultFinalFn on_final, void *arg)
+{
+	json_t	   *obj = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(obj, "type"));
+	Conn	   *c = k->conn;
+
+	if (type != NULL && strcmp(type, "final") == 0)
+	{
+		if (c != NULL)
+		{
+			json_decref(c->final);
+			c->final = obj;
+			on_final(k, arg);
+			return;
+		}
+	}
+	else if (type != NULL && strcmp(type, "query") == 0)
+		forward_query(k, obj);
+	else if (type != NULL && strcmp(type, "progress") == 0 && c != NULL &&
+			 json_is_number(json_object_get(obj, "progress")) &&
+			 !c->client_gone && c->out.len - c->out_sent < EXECUTOR_PROGRESS_BACKLOG)
+	{
+		json_t	   *p = json_pack("{s:O, s:O?}",
+								  "progress", json_object_get(obj, "progress"),
+								  "message", json_object_get(obj, "message"));
+
+		if (p != NULL)
+			conn_send_frame(c, PI_FRAME_PROGRESS, p);
+		json_decref(p);
+	}
+	json_decref(obj);
+}
+
+/*
+ * Read the result channel and split it into lines; false at end of file.
+ * The cell's final line is handed to on_final (with arg): what a final
+ * line means is the cell's business (cell.c), not this file's.
+ */
+bool
+result_read(Kernel *k, ResultFinalFn on_final, void *arg)
+{
+	char		chunk[EXECUTOR_READ_CHUNK];
+	int			rounds;
+
+	for (rounds = 0; rounds < 16 && k->res_fd >= 0; rounds++)
+	{
+		ssize_t		n = read(k->res_fd, chunk, sizeof(chunk));
+		char	   *start = chunk;
+		char	   *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false;
+		while ((nl = memchr(start, '\n', chunk + n - start)) != NULL)
+		{
+			buf_append(&k->line, start, nl - start);
+			if (!k->line_overflow)
+				result_line(k, k->line.data, k->line.len, on_final, arg);
+			else if (k->conn != NULL)
+				k->conn->line_overflow = true;
+			k->line.len = 0;
+			k->line_overflow = false;
+			start = nl + 1;
+		}
+		if (k->line.len + (chunk + n - start) > EXECUTOR_RESULT_LINE_MAX)
+		{
+			k->line_overflow = true;	/* drop this line, keep reading */
+			k->line.len = 0;
+		}
+		else
+			buf_append(&k->line, start, chunk + n - start);
+	}
+	return true;
+}

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.h
+ *	  The lowest layer of pi-executor (util.c): growable byte buffers,
+ *	  closing a descriptor once, the monotonic clock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_EXECUTOR_UTIL_H
+#define PI_EXECUTOR_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+extern void buf_reserve(Buf *b, size_t extra);
+extern void buf_append(Buf *b, const void *data, size_t len);
+extern void buf_consume(Buf *b, size_t n);
+extern void buf_free(Buf *b);
+extern void close_fd(int *fd);
+extern double executor_now_ms(void);
+
+#endif							/* PI_EXECUTOR_UTIL_H */
