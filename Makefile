@@ -25,9 +25,10 @@ OBJS = \
 	extension/csv_parallel.o \
 	extension/datasets.o \
 	bgworker/launcher.o \
-	bgworker/worker.o
+	bgworker/worker.o \
+	common/tree_remove.o
 
-PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/include
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/include -I$(srcdir)/common
 PG_CFLAGS = -Wno-declaration-after-statement
 
 # JIT bitcode would need clang at build time, which a fresh machine lacks.

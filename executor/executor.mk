@@ -20,7 +20,7 @@ MKDIR_P ?= mkdir -p
 
 PI_EXEC_CC ?= $(or $(CC),cc)
 PI_EXEC_CFLAGS ?= -std=gnu11 -Wall -Wextra -O2 -g
-PI_EXEC_CPPFLAGS = $(shell $(PI_PYTHON_CONFIG) --includes) -Iexecutor -Ijail -Iinclude
+PI_EXEC_CPPFLAGS = $(shell $(PI_PYTHON_CONFIG) --includes) -Iexecutor -Ijail -Iinclude -Icommon
 PI_EXEC_LIBS = $(shell $(PI_PYTHON_CONFIG) --ldflags --embed) -ljansson
 
 PI_EXEC_OBJS = \
@@ -37,10 +37,16 @@ PI_EXEC_OBJS = \
 	executor/loop.o \
 	executor/main.o
 
+# Shared with the extension library, hence -fPIC (common/*.h: plain C).
+PI_COMMON_OBJS = common/tree_remove.o
+
 PI_EXEC_HEADERS = $(wildcard executor/*.h) include/executor_protocol.h
 
 # The kernel sandbox library (JAIL_OBJS, JAIL_LIBS = -lseccomp).
 include jail/jail.mk
+
+common/%.o: common/%.c $(wildcard common/*.h)
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -fPIC -Icommon -c -o $@ $<
 
 executor/%.o: executor/%.c $(PI_EXEC_HEADERS) $(JAIL_HEADERS)
 	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) $(PI_EXEC_CPPFLAGS) -c -o $@ $<
@@ -54,8 +60,8 @@ executor/runner_py.h: executor/runner.py
 	  od -An -v -tx1 $< | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 
-executor/pi-executor: $(PI_EXEC_OBJS) $(JAIL_OBJS)
-	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -o $@ $(PI_EXEC_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
+executor/pi-executor: $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS)
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -o $@ $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
 
 tests/executor/pi-exec-client: tests/executor/pi-exec-client.c include/executor_protocol.h
 	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -Iinclude -o $@ $< -ljansson
@@ -70,5 +76,5 @@ check-executor: executor/pi-executor tests/executor/pi-exec-client
 	bash tests/executor/run.sh
 
 clean-executor: clean-jail
-	rm -f executor/pi-executor $(PI_EXEC_OBJS) executor/runner_py.h \
+	rm -f executor/pi-executor $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) executor/runner_py.h \
 		executor/runner_py.h.tmp tests/executor/pi-exec-client

@@ -24,7 +24,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -38,6 +37,7 @@
 #include <jansson.h>
 
 #include "executor.h"
+#include "tree_remove.h"
 #include "jail_int.h"
 
 Kernel	  **kernels;
@@ -58,36 +58,19 @@ kernels_init(const ExecutorConfig *cfg, pid_t zygote)
 
 /* ------------------------------------------------------------ workspaces */
 
-static int
-unlock_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) ftw;
-	if (flag == FTW_D || flag == FTW_DNR)
-		chmod(path, (st->st_mode & 07777) | S_IRWXU);
-	return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	if (remove(path) != 0 && errno != ENOENT)
-		pi_log("could not remove \"%s\": %m", path);
-	return 0;
-}
-
 /*
- * Remove a temporary workspace.  Directories are made writable first, since
- * the code may have chmod-ed them; links are removed, never followed.
+ * Remove a temporary workspace, whatever the code left in it (links,
+ * chmod-ed or very deep folders: common/tree_remove.c).
  */
 static void
 remove_tree(const char *path)
 {
-	nftw(path, unlock_entry, 16, FTW_PHYS);
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (pi_tree_remove(AT_FDCWD, path) < 0)
+		pi_log("could not remove the temporary workspace \"%s\": %m", path);
 }
+
+
+
 
 /* ---------------------------------------------------------------- notices */
 

@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -35,6 +34,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "tree_remove.h"
 #include "executor_protocol.h"
 
 /* The interpreter whose prefix and site-packages we embed (Debian's). */
@@ -175,15 +175,6 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		config->prefork = config->max_sync < 2 ? config->max_sync : 2;
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	remove(path);
-	return 0;
-}
 
 /*
  * Make the workspace root absolute and create the directories the executor
@@ -211,7 +202,21 @@ prepare_workspace_root(ExecutorConfig *config)
 	config->workspace_root = root;
 
 	snprintf(path, sizeof(path), "%s/.runs", root);
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (pi_tree_remove(AT_FDCWD, path) < 0)
+	{
+		char		aside[PATH_MAX + 64];
+
+		/*
+		 * Nothing a run left behind may keep the executor from starting:
+		 * move what could not be removed out of the way and go on.
+		 */
+		snprintf(aside, sizeof(aside), "%s/.runs-stale-%ld-%d",
+				 root, (long) time(NULL), (int) getpid());
+		pi_log("could not remove old temporary workspaces in \"%s\": %m; "
+			   "moved them to \"%s\"", path, aside);
+		if (rename(path, aside) != 0)
+			pi_log("could not move \"%s\" aside: %m", path);
+	}
 	if (mkdir(path, 0700) != 0)
 	{
 		pi_log("could not create \"%s\": %m", path);

@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 
+#include "tree_remove.h"
 #include "workspace_path.h"
 
 /*
@@ -310,22 +311,21 @@ workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg)
 	walk(dirfd, "", 0, &max_entries, visit, arg);
 }
 
-static void
-remove_entry(int dirfd, const char *name, const char *relpath,
-			 const struct stat *st, void *arg)
-{
-	(void) unlinkat(dirfd, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
-}
-
-/* Remove a workspace directory and all it holds; false if it was absent. */
+/*
+ * Remove a workspace directory and all it holds, at any depth and without
+ * following links (common/tree_remove.c); false if it was absent.  What
+ * cannot be removed is logged, not raised: the session row is gone either
+ * way, and the executor's start-up sweep does not touch session folders.
+ */
 bool
 workspace_remove_tree(const char *path)
 {
-	int			fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int			rc = pi_tree_remove(AT_FDCWD, path);
 
-	if (fd < 0)
-		return false;
-	workspace_walk(fd, PG_INT64_MAX, remove_entry, NULL);
-	close(fd);
-	return rmdir(path) == 0;
+	if (rc < 0)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not remove workspace \"%s\": %m", path),
+				 errhint("Remove the folder by hand; no session refers to it any more.")));
+	return rc == 0;
 }
