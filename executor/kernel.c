@@ -38,7 +38,6 @@
 
 #include "executor.h"
 #include "tree_remove.h"
-#include "jail_int.h"
 
 Kernel	  **kernels;
 int			nkernels;
@@ -538,18 +537,6 @@ typedef struct PendingCg
 static PendingCg *pending_cgs;
 static int	npending_cgs;
 
-static bool
-try_rmdir(char *path)
-{
-	if (path[0] == '\0')
-		return true;
-	if (rmdir(path) == 0 || errno == ENOENT)
-	{
-		path[0] = '\0';
-		return true;
-	}
-	return false;
-}
 
 void
 kernel_release_cgroups(bool wait)
@@ -560,12 +547,8 @@ kernel_release_cgroups(bool wait)
 	while (i < npending_cgs)
 	{
 		PendingCg  *p = &pending_cgs[i];
-		bool		same = strcmp(p->cg.pids_path, p->cg.memory_path) == 0;
-		bool		done;
+		bool		done = jail_cgroup_try_release(&p->cg);
 
-		if (same)
-			p->cg.pids_path[0] = '\0';
-		done = try_rmdir(p->cg.memory_path) & try_rmdir(p->cg.pids_path);
 		if (!done && (wait || now - p->since > 5000.0))
 		{
 			jail_cgroup_release(&p->cg);
@@ -672,34 +655,15 @@ kernel_send_line(Kernel *k, const char *json)
 void
 kernel_set_memory(Kernel *k, int memory_mb)
 {
-	char		path[PATH_MAX + 64];
-	char		value[32];
 	char		err[256];
-	bool		up = memory_mb > k->cg_memory_mb;
-	const char *first,
-			   *second = NULL;
 
 	if (memory_mb == k->cg_memory_mb || k->cg.memory_path[0] == '\0')
 		return;
-	snprintf(value, sizeof(value), "%" PRIu64, (uint64_t) memory_mb << 20);
-	if (k->cg.mode == JAIL_CGROUP_V2)
-		first = "memory.max";
-	else
-	{
-		/* v1: memsw may never be below the memory limit */
-		first = up && executor_jail.cg_has_memsw ? "memory.memsw.limit_in_bytes" : "memory.limit_in_bytes";
-		if (executor_jail.cg_has_memsw)
-			second = up ? "memory.limit_in_bytes" : "memory.memsw.limit_in_bytes";
-	}
-	snprintf(path, sizeof(path), "%s/%s", k->cg.memory_path, first);
-	if (jail_write_file(path, value, err, sizeof(err)) < 0)
+	if (jail_cgroup_set_memory(&executor_jail, &k->cg,
+							   (uint64_t) memory_mb << 20,
+							   (uint64_t) k->cg_memory_mb << 20,
+							   err, sizeof(err)) < 0)
 		pi_log("%s", err);
-	if (second != NULL)
-	{
-		snprintf(path, sizeof(path), "%s/%s", k->cg.memory_path, second);
-		if (jail_write_file(path, value, err, sizeof(err)) < 0)
-			pi_log("%s", err);
-	}
 	k->cg_memory_mb = memory_mb;
 }
 

@@ -267,39 +267,6 @@ set_environment(const ExecutorConfig *config)
 	}
 }
 
-/*
- * Remove run cgroups that an executor killed with SIGKILL (the launcher's
- * stop) left behind.  Parents are shared by every cluster of the machine,
- * so only directories older than a minute go: a fresh one may belong to
- * another executor between its mkdir and its attach.  rmdir of a cgroup
- * that still has processes fails, and nothing else is removed.
- */
-static void
-sweep_stale_cgroups(const char *parent)
-{
-	DIR		   *d;
-	struct dirent *e;
-	time_t		now = time(NULL);
-	int			removed = 0;
-
-	if (parent[0] == '\0' || (d = opendir(parent)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL)
-	{
-		char		path[PATH_MAX + 300];
-		struct stat st;
-
-		if (strncmp(e->d_name, "run-", 4) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-			now - st.st_mtime > 60 && rmdir(path) == 0)
-			removed++;
-	}
-	closedir(d);
-	if (removed > 0)
-		pi_log("removed %d stale run cgroup(s) under %s", removed, parent);
-}
 
 /*
  * The kernel sandbox, before Py_Initialize: jail_prepare compiles the
@@ -336,9 +303,12 @@ prepare_sandbox(const ExecutorConfig *config)
 		return;
 	}
 	executor_sandbox_mode = SANDBOX_ON;
-	sweep_stale_cgroups(executor_jail.cg_memory_parent);
-	if (strcmp(executor_jail.cg_pids_parent, executor_jail.cg_memory_parent) != 0)
-		sweep_stale_cgroups(executor_jail.cg_pids_parent);
+	{
+		int			removed = jail_cgroup_sweep_stale(&executor_jail);
+
+		if (removed > 0)
+			pi_log("removed %d stale run cgroup(s)", removed);
+	}
 	if (executor_jail.cg_memory_parent[0] != '\0')
 		pi_log("memory limit in force: cgroup per run (whole process tree, "
 					 "tmpfs included) + RLIMIT_AS per process");

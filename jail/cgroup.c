@@ -396,3 +396,111 @@ jail_cgroup_release(JailCgroup *cg)
 	remove_run_dir(cg->memory_path);
 	remove_run_dir(cg->pids_path);
 }
+
+/*
+ * Remove run cgroups that an executor killed with SIGKILL (the launcher's
+ * stop) left behind.  Parents are shared by every cluster of the machine,
+ * so only directories older than a minute go: a fresh one may belong to
+ * another executor between its mkdir and its attach.  rmdir of a cgroup
+ * that still has processes fails, and nothing else is removed.
+ */
+static int
+sweep_stale_under(const char *parent)
+{
+	DIR		   *d;
+	struct dirent *e;
+	time_t		now = time(NULL);
+	int			removed = 0;
+
+	if (parent[0] == '\0' || (d = opendir(parent)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+	{
+		char		path[PATH_MAX + 300];
+		struct stat st;
+
+		if (strncmp(e->d_name, "run-", 4) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+			now - st.st_mtime > 60 && rmdir(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+int
+jail_cgroup_sweep_stale(const JailConfig *cfg)
+{
+	int			removed = sweep_stale_under(cfg->cg_memory_parent);
+
+	if (strcmp(cfg->cg_pids_parent, cfg->cg_memory_parent) != 0)
+		removed += sweep_stale_under(cfg->cg_pids_parent);
+	return removed;
+}
+
+static bool
+try_rmdir(char *path)
+{
+	if (path[0] == '\0')
+		return true;
+	if (rmdir(path) == 0 || errno == ENOENT)
+	{
+		path[0] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/*
+ * One non-blocking attempt to remove a run's cgroups: right after the exit
+ * a memory cgroup may still be uncharging pages, and rmdir fails then.
+ * True when both are gone; jail_cgroup_release is the blocking fallback.
+ */
+bool
+jail_cgroup_try_release(JailCgroup *cg)
+{
+	if (strcmp(cg->pids_path, cg->memory_path) == 0)
+		cg->pids_path[0] = '\0';
+	return try_rmdir(cg->memory_path) & try_rmdir(cg->pids_path);
+}
+
+/*
+ * Change the memory limit of a run's cgroup from old_bytes to bytes.  In
+ * v1, memsw may never be below the memory limit, so the order of the two
+ * writes depends on the direction.
+ */
+int
+jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,
+					   uint64_t bytes, uint64_t old_bytes,
+					   char *err, size_t errlen)
+{
+	char		path[PATH_MAX + 64];
+	char		value[32];
+	bool		up = bytes > old_bytes;
+	const char *first,
+			   *second = NULL;
+
+	if (cg->memory_path[0] == '\0')
+		return 0;
+	snprintf(value, sizeof(value), "%" PRIu64, bytes);
+	if (cg->mode == JAIL_CGROUP_V2)
+		first = "memory.max";
+	else
+	{
+		first = up && cfg->cg_has_memsw ? "memory.memsw.limit_in_bytes" : "memory.limit_in_bytes";
+		if (cfg->cg_has_memsw)
+			second = up ? "memory.limit_in_bytes" : "memory.memsw.limit_in_bytes";
+	}
+	snprintf(path, sizeof(path), "%s/%s", cg->memory_path, first);
+	if (jail_write_file(path, value, err, errlen) < 0)
+		return -1;
+	if (second != NULL)
+	{
+		snprintf(path, sizeof(path), "%s/%s", cg->memory_path, second);
+		if (jail_write_file(path, value, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}

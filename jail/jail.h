@@ -143,6 +143,11 @@ extern int	jail_cgroup_attach(const JailConfig *cfg, pid_t child,
 							   char *err, size_t errlen);
 extern bool jail_cgroup_oom(const JailCgroup *cg);
 extern void jail_cgroup_release(JailCgroup *cg);
+extern bool jail_cgroup_try_release(JailCgroup *cg);
+extern int	jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,
+								   uint64_t bytes, uint64_t old_bytes,
+								   char *err, size_t errlen);
+extern int	jail_cgroup_sweep_stale(const JailConfig *cfg);
 
 /* child, per run */
 extern int	jail_enter(const JailConfig *cfg, const JailSpec *spec,
