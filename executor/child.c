@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * executor_child.c
+ * child.c
  *	  The Python side of the zygote: importing the embedded runner once at
  *	  start-up, and everything a forked child does from fork() to _exit().
  *
- * A child (a kernel, executor_kernel.c) never returns into the event loop
+ * A child (a kernel, kernel.c) never returns into the event loop
  * and never runs the zygote's atexit handlers or Python finalisation: it
  * ends with _exit().  Its descriptors after set-up are exactly
  *	 0	/dev/null

@@ -36,21 +36,22 @@
 
 #include "jail.h"
 #include "log.h"
+#include "pi_defaults.h"
 #include "util.h"
 
 /*
- * Defaults for request members a client leaves out.  They mirror the GUC
- * defaults of DESIGN.md (pi.max_execution_time, pi.max_memory_mb,
- * pi.max_file_size_mb), so a hand-written request behaves like pi.execute.
+ * Defaults for request members and options a client leaves out: the GUC
+ * defaults of the extension (include/pi_defaults.h), so a hand-written
+ * request behaves like pi.execute.
  */
-#define EXECUTOR_DEFAULT_TIMEOUT_MS		(300 * 1000)
-#define EXECUTOR_DEFAULT_MEMORY_MB		4096
-#define EXECUTOR_DEFAULT_FILE_SIZE_MB	500
-#define EXECUTOR_DEFAULT_OUTPUT_BYTES	(1024 * 1024)
-#define EXECUTOR_DEFAULT_WORKSPACE_MB	2048
+#define EXECUTOR_DEFAULT_TIMEOUT_MS		(PI_DEFAULT_EXECUTION_TIME_S * 1000)
+#define EXECUTOR_DEFAULT_MEMORY_MB		PI_DEFAULT_MEMORY_MB
+#define EXECUTOR_DEFAULT_FILE_SIZE_MB	PI_DEFAULT_FILE_SIZE_MB
+#define EXECUTOR_DEFAULT_OUTPUT_BYTES	PI_DEFAULT_OUTPUT_BYTES
+#define EXECUTOR_DEFAULT_WORKSPACE_MB	PI_DEFAULT_WORKSPACE_MB
 
 /*
- * Workspace quota checks (executor_quota.c).  While a cell runs its
+ * Workspace quota checks (quota.c).  While a cell runs its
  * workspace is measured every INTERVAL (a walk starts at most that often),
  * and once more after the cell; a walk looks at STEP_ENTRIES entries per
  * loop turn, its further steps STEP_GAP apart, and stops counting at
@@ -92,8 +93,8 @@ typedef struct ExecutorConfig
 /* a deadline that never comes */
 #define NO_DEADLINE					1e300
 
-#define EXECUTOR_DEFAULT_MAX_SESSIONS		16
-#define EXECUTOR_DEFAULT_SESSION_IDLE_S	1800
+#define EXECUTOR_DEFAULT_MAX_SESSIONS		PI_DEFAULT_MAX_SESSIONS
+#define EXECUTOR_DEFAULT_SESSION_IDLE_S	PI_DEFAULT_SESSION_IDLE_S
 /* how long a session kernel gets to answer SIGINT before SIGKILL */
 #define EXECUTOR_INTERRUPT_GRACE_MS		2000.0
 /* stateless kernels being torn down at once (exit costs CPU) */
@@ -172,7 +173,7 @@ typedef enum ConnState
 
 struct Kernel;
 
-/* An incremental walk of a workspace (executor_quota.c). */
+/* An incremental walk of a workspace (quota.c). */
 typedef struct QuotaWalk
 {
 	bool		active;			/* started and not complete */
@@ -231,7 +232,7 @@ typedef struct Conn
 
 /*
  * A kernel: a sandboxed child forked from the zygote that waits on a
- * control pipe for cells (executor_kernel.c).  A stateless kernel runs one
+ * control pipe for cells (kernel.c).  A stateless kernel runs one
  * cell and is then killed; a session kernel keeps its namespace and waits
  * for the session's next cell.
  */

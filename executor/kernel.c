@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * executor_kernel.c
+ * kernel.c
  *	  Kernels: sandboxed children of the zygote that wait for cells on a
  *	  control pipe instead of running code at once.
  *
@@ -15,7 +15,7 @@
  *	   session's first run, reused afterwards, stopped after
  *	   --session-idle-timeout or when --max-sessions are live (LRU first).
  *
- * A kernel's descriptors (executor_child.c): 0 /dev/null, 1 stdout pipe,
+ * A kernel's descriptors (child.c): 0 /dev/null, 1 stdout pipe,
  * 2 stderr pipe, 3 result channel, 4 control pipe (cells and pi.query
  * answers, one JSON object per line).  This file never calls into Python.
  *

@@ -7,7 +7,7 @@
  *
  * The launcher background worker fork+execs this binary with an empty
  * environment, stdin on /dev/null and stdout/stderr on the server log, in
- * the data directory (DESIGN.md rule 1).  Everything here runs once; a
+ * the data directory (docs/architecture.md, rule 1).  Everything here runs once; a
  * failure is logged and ends the process with a non-zero status, and the
  * launcher restarts it.
  *
@@ -45,7 +45,7 @@
 /*
  * Modules every run gets for free.  sklearn, statsmodels and scipy are left
  * out on purpose: preloading them doubles the zygote and slows every fork
- * (DESIGN.md, measured); runs that need them import them.
+ * (docs/architecture.md, measured); runs that need them import them.
  */
 static const char *const preload_modules[] = {
 	"numpy", "pandas", "matplotlib", "matplotlib.pyplot", NULL
@@ -107,7 +107,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 	config->prefork = -1;		/* default: min(2, max_sync) */
 	config->max_sessions = EXECUTOR_DEFAULT_MAX_SESSIONS;
 	config->session_idle_timeout_s = EXECUTOR_DEFAULT_SESSION_IDLE_S;
-	config->blas_threads = 1;
+	config->blas_threads = PI_DEFAULT_BLAS_THREADS;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
@@ -236,7 +236,7 @@ prepare_workspace_root(ExecutorConfig *config)
  * The environment Python and the libraries see, set before Py_Initialize.
  * The thread variables matter beyond speed: OpenBLAS otherwise sizes its
  * pool by the CPU count and reserves enough address space to break
- * RLIMIT_AS (DESIGN.md).  The zygote itself always gets 1: with more,
+ * RLIMIT_AS (docs/architecture.md).  The zygote itself always gets 1: with more,
  * numexpr and OpenMP start worker threads at import, and a zygote with
  * threads cannot clone sandboxed kernels.  Runs get --blas-threads in
  * their fixed environment, and runner.py resizes the pools loaded in the
@@ -274,7 +274,7 @@ set_environment(const ExecutorConfig *config)
  * slow every child) and makes a full trial run in a throw-away child, so a
  * kernel that refuses some step is reported now, with the step.  A refusal
  * does not stop the executor: it starts, and answers every run with
- * SandboxUnavailable (executor_loop.c), so the reason reaches the user and
+ * SandboxUnavailable (loop.c), so the reason reaches the user and
  * no code ever runs unconfined unless pi.sandbox = off says so.
  */
 static void

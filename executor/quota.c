@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * executor_quota.c
+ * quota.c
  *	  The workspace disk quota (pi.max_workspace_mb) inside runs: an
  *	  incremental walk of a kernel's workspace from the zygote.
  *
  * The sandboxed code writes to /workspace, a bind mount of a host
  * directory (the session workspace, or the run's temporary one).  While a
- * cell runs, the event loop (executor_loop.c) measures that directory
+ * cell runs, the event loop (loop.c) measures that directory
  * every EXECUTOR_QUOTA_INTERVAL_MS and once more after the cell's final
  * line; over the quota, the cell is stopped and answered with
  * WorkspaceQuotaExceeded.

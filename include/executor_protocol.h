@@ -4,7 +4,7 @@
  *	  The wire protocol between PostgreSQL processes (backends running
  *	  pi.execute, job workers) and the pi-executor process.
  *
- * The executor is a separate binary (DESIGN.md rule 1) that the launcher
+ * The executor is a separate binary (docs/architecture.md, rule 1) that the launcher
  * background worker fork+execs with a clean environment.  It embeds CPython,
  * pre-imports numpy, pandas and matplotlib once (the "zygote"), and forks one
  * child per run.  It listens on a Unix stream socket whose path is given on

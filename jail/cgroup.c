@@ -10,7 +10,7 @@
  * delegates a parent once (scripts/cgroup-setup.sh creates
  * .../power_interpreter and chowns it) and every run gets a child
  * "run-<pid>" of it.  Two kernel interfaces are supported because machines
- * differ (DESIGN.md: the reference machine's cgroup v2 has only hugetlb,
+ * differ (docs/architecture.md: the reference machine's cgroup v2 has only hugetlb,
  * its v1 memory and pids hierarchies work):
  *	- v2, used when the unified hierarchy offers the memory controller in
  *	  the delegated parent: memory.max, memory.swap.max = 0, pids.max,

@@ -7,7 +7,7 @@
  *
  * Why a new root and not just read-only mounts: without it, sandboxed code
  * can connect to PostgreSQL's Unix socket and get superuser through peer
- * authentication (DESIGN.md); a fresh root shows nothing that was not
+ * authentication (docs/architecture.md, "Measured facts"); a fresh root shows nothing that was not
  * put there on purpose.  The root holds:
  *
  *	 /usr, and the /bin /sbin /lib* links	read-only bind of the host's

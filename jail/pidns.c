@@ -8,7 +8,7 @@
  * new PID namespace, only its next child, so unshare(CLONE_NEWPID) needs a
  * second fork.  Creating every namespace in the one clone() saves that
  * fork and the unshare: 2.7 ms per run on the reference machine
- * (DESIGN.md, "Facts measured").
+ * (docs/architecture.md, "Measured facts").
  *
  * Why the raw system call: glibc's clone() wrapper wants a separate stack
  * and a function to run; with a NULL stack the raw call behaves like
@@ -16,7 +16,7 @@
  * what a zygote needs.  Unlike fork() it runs no pthread_atfork handlers
  * and does not reset glibc's internal locks, so the caller must be single
  * threaded when it calls jail_clone() (the zygote is: OpenBLAS threads are
- * pinned to one, see DESIGN.md) and, when Python is initialised, must
+ * pinned to one, see docs/architecture.md) and, when Python is initialised, must
  * call PyOS_BeforeFork()/PyOS_AfterFork_Child()/PyOS_AfterFork_Parent()
  * around it exactly as around fork().
  *

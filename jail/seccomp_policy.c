@@ -28,7 +28,7 @@
  *
  * Why compile once: building the filter with libseccomp costs ~2.3 ms per
  * run, and doing it after Py_Initialize leaves freed chunks that cost
- * every later child ~1.5 ms (DESIGN.md).  So jail_prepare() compiles it
+ * every later child ~1.5 ms (docs/architecture.md).  So jail_prepare() compiles it
  * before Python starts, exports the BPF program through a memfd and keeps
  * the raw instructions; a child only makes one seccomp() call.
  *
