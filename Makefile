@@ -28,6 +28,15 @@ OBJS = \
 	bgworker/worker.o \
 	common/tree_remove.o
 
+# pg_regress files (sql/, expected/).  `make installcheck` runs them against
+# an installed, running server (PGHOST, PGPORT, PGUSER as usual) whose
+# postgresql.conf has shared_preload_libraries = 'power_interpreter' and
+# pi.database = 'contrib_regression': the job workers run jobs in that
+# database.  `make test` runs them in a temporary instance instead
+# (tests/regress.sh), with everything else.
+REGRESS = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=power_interpreter
+
 PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/include -I$(srcdir)/common
 PG_CFLAGS = -Wno-declaration-after-statement
 
