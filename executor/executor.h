@@ -152,6 +152,7 @@ typedef struct RunRequest
 #define EXECUTOR_FLUSH_TIMEOUT_MS	60000.0
 #define EXECUTOR_PROGRESS_BACKLOG	(1024 * 1024)
 #define EXECUTOR_RESULT_LINE_MAX	(192U * 1024 * 1024)
+#define EXECUTOR_RESULT_LINE_MAX_TEXT "192 MiB"
 #define EXECUTOR_READ_CHUNK			65536
 
 /* stdout or stderr of a run: kept up to limit, the rest only counted */
@@ -274,7 +275,7 @@ extern void quota_walk_free(QuotaWalk *w);
 
 /* frames.c */
 extern struct json_t *make_error(const char *type, const char *message);
-extern void conn_send_frame(Conn *c, char tag, struct json_t *payload);
+extern bool conn_send_frame(Conn *c, char tag, struct json_t *payload);
 extern void conn_flush(Conn *c);
 extern void conn_answer(Conn *c, const char *status, struct json_t *error);
 extern void conn_answer_run(Conn *c);

@@ -99,33 +99,45 @@ json_text_from_bytes(const char *s, size_t len, const char *suffix)
 /* -------------------------------------------------------------- answering */
 
 
-/* Queue one frame for the client and try to send it right away. */
-void
+/* Queue one serialised frame for the client and try to send it right away. */
+static void
+conn_send_text(Conn *c, char tag, const char *text, size_t len)
+{
+	uint32_t	netlen = htonl((uint32_t) len);
+
+	buf_append(&c->out, &tag, 1);
+	buf_append(&c->out, &netlen, 4);
+	buf_append(&c->out, text, len);
+	conn_flush(c);
+}
+
+/*
+ * Queue one frame for the client.  False when it could not be serialised
+ * or is over PI_FRAME_MAX_PAYLOAD: the caller decides what the client gets
+ * instead (a progress frame may be skipped, a query must be answered).
+ */
+bool
 conn_send_frame(Conn *c, char tag, json_t *payload)
 {
 	char	   *text = json_dumps(payload, JSON_COMPACT | JSON_ENSURE_ASCII);
 	size_t		len;
-	uint32_t	netlen;
 
 	if (text == NULL)
 	{
-		pi_log("could not serialise a %c frame", tag);
-		return;
+		pi_log("could not serialise a %c frame (out of memory?)", tag);
+		return false;
 	}
 	len = strlen(text);
 	if (len > PI_FRAME_MAX_PAYLOAD)
 	{
-		pi_log("dropping a %c frame of %zu bytes (limit %u)",
-					 tag, len, PI_FRAME_MAX_PAYLOAD);
+		pi_log("not sending a %c frame of %zu bytes (limit %u)",
+			   tag, len, PI_FRAME_MAX_PAYLOAD);
 		free(text);
-		return;
+		return false;
 	}
-	netlen = htonl((uint32_t) len);
-	buf_append(&c->out, &tag, 1);
-	buf_append(&c->out, &netlen, 4);
-	buf_append(&c->out, text, len);
+	conn_send_text(c, tag, text, len);
 	free(text);
-	conn_flush(c);
+	return true;
 }
 
 void
@@ -153,13 +165,86 @@ conn_flush(Conn *c)
 	}
 }
 
-/* Send the 'R' frame (consumes result) and let the connection finish. */
+/* What is kept of each stream when a whole answer does not fit a frame. */
+#define TOO_LARGE_KEEP_BYTES	(1024 * 1024)
+
+/* The beginning of a captured stream, for an answer that had to shrink. */
+static json_t *
+capture_head(const Capture *cap)
+{
+	size_t		keep = cap->kept.len < TOO_LARGE_KEEP_BYTES ? cap->kept.len : TOO_LARGE_KEEP_BYTES;
+	char		marker[200];
+
+	snprintf(marker, sizeof(marker),
+			 "\n[output truncated: the whole answer was too large to send; "
+			 "the first %zu bytes are shown]", keep);
+	return json_text_from_bytes(cap->kept.data ? cap->kept.data : "", keep, marker);
+}
+
+/*
+ * The answer when the real one cannot be sent: over the frame limit (JSON
+ * escaping can multiply captured text by six, figures add more) or not
+ * serialisable.  The run still ends at once with an answer that says
+ * why, the beginning of its output, and what to do.
+ */
+static json_t *
+too_large_answer(Conn *c, size_t size)
+{
+	char		msg[400];
+
+	if (size > 0)
+		snprintf(msg, sizeof(msg),
+				 "the run's answer was %zu bytes once encoded, over the executor's limit "
+				 "of %u bytes, so its result value and figures were dropped and its "
+				 "output cut; print less (pi.max_output_bytes caps each stream) or "
+				 "write large output to a file in the workspace",
+				 size, PI_FRAME_MAX_PAYLOAD);
+	else
+		snprintf(msg, sizeof(msg),
+				 "the run's answer could not be encoded (the executor is short of "
+				 "memory); its result value and figures were dropped and its output "
+				 "cut; retry, or print less");
+	return json_pack("{s:s, s:o, s:o, s:b, s:b, s:n, s:o, s:[], s:[], s:f}",
+					 "status", "failed",
+					 "stdout", capture_head(&c->out_cap),
+					 "stderr", capture_head(&c->err_cap),
+					 "stdout_truncated", 1, "stderr_truncated", 1,
+					 "result", "error", make_error("ResultTooLarge", msg),
+					 "figures", "files", "elapsed_ms", c->elapsed_ms);
+}
+
+/*
+ * Send the 'R' frame (consumes result) and let the connection finish.  An
+ * answer too large for a frame becomes too_large_answer(); every run ends
+ * with an answer.
+ */
 static void
 conn_finish(Conn *c, json_t *result)
 {
+	char	   *text = result ? json_dumps(result, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	size_t		len = text ? strlen(text) : 0;
+
 	c->state = CONN_FLUSHING;
 	c->deadline = executor_now_ms() + EXECUTOR_FLUSH_TIMEOUT_MS;
-	conn_send_frame(c, PI_FRAME_RESULT, result);
+	if (text == NULL || len > PI_FRAME_MAX_PAYLOAD)
+	{
+		json_t	   *small = too_large_answer(c, text ? len : 0);
+
+		pi_log("run answer of %zu bytes replaced by a ResultTooLarge answer", len);
+		free(text);
+		text = small ? json_dumps(small, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+		json_decref(small);
+		if (text == NULL)
+		{
+			/* nothing can be said: the client sees the connection close */
+			c->dead = true;
+			json_decref(result);
+			return;
+		}
+		len = strlen(text);
+	}
+	conn_send_text(c, PI_FRAME_RESULT, text, len);
+	free(text);
 	json_decref(result);
 }
 

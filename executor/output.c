@@ -71,9 +71,27 @@ forward_query(Kernel *k, json_t *obj)
 	else
 		q = json_pack("{s:O?, s:O?}", "sql", json_object_get(obj, "sql"),
 					  "max_rows", json_object_get(obj, "max_rows"));
-	if (q != NULL)
-		conn_send_frame(c, PI_FRAME_QUERY, q);
+	if (q == NULL || !conn_send_frame(c, PI_FRAME_QUERY, q))
+		kernel_send_line(k, "{\"ok\":false,\"error\":\"the query is too large to send "
+						 "(over the executor's frame limit) or the executor is short of memory\","
+						 "\"hint\":\"Send a shorter SQL text.\"}");
 	json_decref(q);
+}
+
+/* The final line of a cell whose result channel sent something unreadable. */
+static json_t *
+unreadable_final(const char *why)
+{
+	char		msg[400];
+
+	snprintf(msg, sizeof(msg),
+			 "the Python kernel sent a result line that could not be read (%s); "
+			 "the cell was ended.  Do not write to file descriptor 3: it is the "
+			 "result channel of the runner", why);
+	return json_pack("{s:s, s:n, s:{s:s, s:s}, s:[], s:[]}",
+					 "type", "final", "result",
+					 "error", "type", "ResultUnreadable", "message", msg,
+					 "figures", "files");
 }
 
 /* One complete line of the result channel: progress, query or final. */
@@ -81,11 +99,30 @@ static void
 result_line(Kernel *k, const char *line, size_t len,
 			ResultFinalFn on_final, void *arg)
 {
-	json_t	   *obj = json_loadb(line, len, 0, NULL);
+	json_error_t jerr;
+	json_t	   *obj = json_loadb(line, len, 0, &jerr);
 	const char *type = json_string_value(json_object_get(obj, "type"));
 	Conn	   *c = k->conn;
 
-	if (type != NULL && strcmp(type, "final") == 0)
+	if (obj == NULL || type == NULL)
+	{
+		/*
+		 * A line nobody can read (written by the code itself on fd 3, or a
+		 * value jansson cannot hold): the cell ends now with an error
+		 * rather than waiting out its timeout for a final line that may
+		 * have been this one.
+		 */
+		if (c != NULL)
+		{
+			json_decref(c->final);
+			c->final = unreadable_final(obj == NULL ? jerr.text :
+										"the line has no \"type\" member");
+			on_final(k, arg);
+		}
+		json_decref(obj);
+		return;
+	}
+	if (strcmp(type, "final") == 0)
 	{
 		if (c != NULL)
 		{
@@ -141,7 +178,14 @@ result_read(Kernel *k, ResultFinalFn on_final, void *arg)
 			if (!k->line_overflow)
 				result_line(k, k->line.data, k->line.len, on_final, arg);
 			else if (k->conn != NULL)
+			{
+				/* the dropped line may have been the final one: end the cell */
 				k->conn->line_overflow = true;
+				json_decref(k->conn->final);
+				k->conn->final = unreadable_final("it was longer than the executor "
+												  "accepts, " EXECUTOR_RESULT_LINE_MAX_TEXT);
+				on_final(k, arg);
+			}
 			k->line.len = 0;
 			k->line_overflow = false;
 			start = nl + 1;

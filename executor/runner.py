@@ -65,9 +65,21 @@ def _clean(text):
     return _UNSAFE_CHARS.sub("\ufffd", text)
 
 
+_INT64_MIN = -(2 ** 63)
+_INT64_MAX = 2 ** 63 - 1
+
+
 def _sanitise(obj):
+    """Make obj safe for every JSON reader on the way (jansson, jsonb).
+
+    Strings lose NUL and lone surrogates; integers outside int64 (2**64, a
+    factorial) become their decimal text, which no reader can overflow on.
+    """
     if isinstance(obj, str):
         return _clean(obj)
+    if isinstance(obj, int) and not isinstance(obj, bool) and \
+            not _INT64_MIN <= obj <= _INT64_MAX:
+        return str(obj)
     if isinstance(obj, dict):
         return {_clean(str(k)): _sanitise(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

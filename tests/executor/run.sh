@@ -102,6 +102,23 @@ check exception_traceback '.status == "failed" and .error.type == "ZeroDivisionE
 run syntax_error <<< $'x = 1\nif x\n    pass'
 check syntax_error '.status == "failed" and .error.type == "SyntaxError" and .error.line == 2'
 
+# --- every value comes back, and an unreadable result line is an answer at once
+run big_int_result <<< '2**64'
+check big_int_result '.status == "completed" and .result.type == "int"
+	and .result.json == "18446744073709551616" and .result.repr == "18446744073709551616"'
+
+run big_float_result <<< '1e20'
+check big_float_result '.status == "completed" and .result.json == 100000000000000000000'
+
+run unreadable_result_line <<< $'import os, time\nos.write(3, b"{not json\\n")\ntime.sleep(20)' --timeout-ms 30000
+check unreadable_result_line '.status == "failed" and .error.type == "ResultUnreadable" and .elapsed_ms < 10000'
+
+# JSON escaping makes 64 MB of control characters ~384 MB per stream: over
+# the 256 MiB frame, the answer still comes, cut and saying why
+run answer_over_frame_limit <<< $'import sys\nsys.stdout.write("\\x01" * (64 << 20))\nsys.stderr.write("\\x02" * (64 << 20))' --max-output 67108864 --timeout-ms 120000
+check answer_over_frame_limit '.status == "failed" and .error.type == "ResultTooLarge"
+	and .stdout_truncated and (.stdout | length) < 2000000'
+
 # --- limits
 run timeout <<< $'import time\nprint("before", flush=True)\ntime.sleep(30)' --timeout-ms 1000
 check timeout '.status == "timeout" and .error.type == "TimeoutError"
