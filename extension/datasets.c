@@ -40,6 +40,7 @@
 #include "utils/uuid.h"
 
 #include "csv_load.h"
+#include "jsonb_util.h"
 #include "pi.h"
 #include "workspace_path.h"
 

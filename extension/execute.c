@@ -21,6 +21,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "jsonb_util.h"
 #include "pi.h"
 
 #define EXECUTE_DEFAULT_TIMEOUT_S 60
@@ -74,18 +75,6 @@ pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name, const c
 				 errmsg("timeout_s %d exceeds %s (%d seconds)", timeout_s, ceiling_name, ceiling),
 				 errhint("%s", hint)));
 	return timeout_s;
-}
-
-/* The text of a top-level string member of a jsonb object, or NULL. */
-char *
-pi_jsonb_string(Jsonb *jb, const char *key)
-{
-	JsonbValue *v;
-
-	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
 /*

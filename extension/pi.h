@@ -126,7 +126,6 @@ extern bool pi_stop_kernel(const char *session_id);
 extern char *pi_checked_code(FunctionCallInfo fcinfo, int argno);
 extern int	pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name,
 							   const char *hint);
-extern char *pi_jsonb_string(Jsonb *jb, const char *key);
 extern Jsonb *pi_result_to_jsonb(const char *result_json, const char *kind);
 
 /* Datasets (datasets.c): the load job, run by a worker. */

@@ -47,6 +47,7 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
+#include "jsonb_util.h"
 #include "pi.h"
 
 #define QUERY_SCHEMA	"pi_data"
