@@ -20,6 +20,7 @@ OBJS = \
 	extension/files.o \
 	extension/query.o \
 	extension/csv_scan.o \
+	extension/csv_header.o \
 	extension/csv_load.o \
 	extension/csv_parallel.o \
 	extension/datasets.o \

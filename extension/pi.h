@@ -18,6 +18,8 @@
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
+#include "csv_load.h"
+
 /* Settings (guc.c).  Times in seconds, sizes in MB unless named otherwise. */
 extern char *pi_database;
 extern int	pi_max_concurrent_jobs;
@@ -129,9 +131,9 @@ extern int	pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_na
 extern Jsonb *pi_result_to_jsonb(const char *result_json, const char *kind);
 
 /* Datasets (datasets.c): the load job, run by a worker. */
-typedef void (*PiLoadProgressFn) (int64 bytes_done, int64 bytes_total);
 extern char *pi_load_csv_run(const char *job_id, const char *workspace,
-							 const char *payload_json, PiLoadProgressFn progress);
+							 const char *payload_json, CsvProgressFn progress,
+							 void *progress_arg);
 
 /* Background workers (bgworker/). */
 extern void pi_register_launcher(void);
