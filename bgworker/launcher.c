@@ -42,7 +42,9 @@
 #include "utils/wait_event.h"
 
 #include "executor_protocol.h"
-#include "pi.h"
+#include "guc.h"
+#include "shmem.h"
+#include "workers.h"
 
 /* A child that dies sooner than this after its start is restarted slowly. */
 #define QUICK_DEATH_MS			5000

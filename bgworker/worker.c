@@ -40,7 +40,12 @@
 #include "utils/uuid.h"
 #include "utils/wait_event.h"
 
-#include "pi.h"
+#include "datasets.h"
+#include "executor_client.h"
+#include "guc.h"
+#include "sessions.h"
+#include "shmem.h"
+#include "workers.h"
 
 /* Lease: renewed every 5 s, lost after 60 s without renewal. */
 #define LEASE_RENEW_MS			5000

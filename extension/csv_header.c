@@ -14,7 +14,9 @@
  */
 #include "postgres.h"
 
+#include "csv_analysis.h"
 #include "csv_header.h"
+#include "csv_scan.h"
 
 /*
  * Fail the load because of the file's content.  The message is already

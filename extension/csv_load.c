@@ -27,9 +27,11 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
+#include "csv_analysis.h"
 #include "csv_header.h"
 #include "csv_load.h"
 #include "csv_parallel.h"
+#include "csv_scan.h"
 
 #define PROGRESS_EVERY	(16 * 1024 * 1024)
 

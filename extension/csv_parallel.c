@@ -19,8 +19,10 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include "csv_analysis.h"
 #include "csv_header.h"
 #include "csv_parallel.h"
+#include "csv_scan.h"
 
 #define PARALLEL_MIN_BYTES	(32 * 1024 * 1024)
 

@@ -39,9 +39,14 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "csv_analysis.h"
 #include "csv_load.h"
+#include "csv_scan.h"
+#include "datasets.h"
+#include "guc.h"
 #include "jsonb_util.h"
-#include "pi.h"
+#include "sessions.h"
+#include "shmem.h"
 #include "workspace_path.h"
 
 #define DATASET_NAME_MAX 50

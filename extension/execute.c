@@ -21,8 +21,11 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "execute.h"
+#include "executor_client.h"
+#include "guc.h"
 #include "jsonb_util.h"
-#include "pi.h"
+#include "sessions.h"
 
 #define EXECUTE_DEFAULT_TIMEOUT_S 60
 
@@ -81,8 +84,8 @@ pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name, const c
  * Turn a result frame into jsonb, refusing the answers that are errors of
  * the service rather than of the user's code.
  */
-Jsonb *
-pi_result_to_jsonb(const char *result_json, const char *kind)
+static Jsonb *
+result_to_jsonb(const char *result_json, const char *kind)
 {
 	Jsonb	   *result;
 	char	   *status;
@@ -218,7 +221,7 @@ pi_execute(PG_FUNCTION_ARGS)
 				 errdetail("The executor process exited before it answered; it is restarted automatically."),
 				 errhint("Run the code again; if this repeats, see the server log.")));
 
-	result = pi_result_to_jsonb(result_json, "sync");
+	result = result_to_jsonb(result_json, "sync");
 	if (session_id && !XactReadOnly)
 		result = note_session_kernel(session_id, result);
 	record_sync_run(code, timeout_s, session_id, started, GetCurrentTimestamp(), result);

@@ -14,7 +14,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "pi.h"
+#include "guc.h"
 
 char	   *pi_database = NULL;
 int			pi_max_concurrent_jobs = 4;

@@ -47,8 +47,9 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
+#include "guc.h"
 #include "jsonb_util.h"
-#include "pi.h"
+#include "query.h"
 
 #define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"

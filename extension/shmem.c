@@ -20,7 +20,8 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-#include "pi.h"
+#include "guc.h"
+#include "shmem.h"
 
 PiShared   *pi_shared = NULL;
 
