@@ -6,8 +6,8 @@
  *	  jobs whose worker died.
  *
  * The loop follows worker_spi: every transaction is opened and closed in
- * run_in_transaction(), and none is open while Python runs (DESIGN.md rule
- * 2).  A job's life in pi.jobs:
+ * run_in_transaction(), and none is open while Python runs (a rule of
+ * docs/architecture.md for async jobs).  A job's life in pi.jobs:
  *
  *	 pending --claim (FOR UPDATE SKIP LOCKED)--> running --finish--> completed,
  *	 failed, timeout or cancelled

@@ -3,9 +3,9 @@
  * execute.c
  *	  pi.execute: run Python synchronously and return its result.
  *
- * The code goes straight to the executor over its socket (DESIGN.md rule
- * 3): no queue row is inserted and waited for, since a worker could not see
- * an uncommitted row.  The wait is interruptible, so query cancel and
+ * The code goes straight to the executor over its socket, as
+ * docs/architecture.md requires of sync runs: no queue row is inserted and
+ * waited for, since a worker could not see an uncommitted row.  The wait is interruptible, so query cancel and
  * statement_timeout stop the run.
  *
  *-------------------------------------------------------------------------

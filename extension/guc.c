@@ -2,7 +2,7 @@
  *
  * guc.c
  *	  The pi.* settings.  Every limit has a name, a default and a unit
- *	  (DESIGN.md rule 6); the defaults are the seed's environment variables
+ *	  (a rule of docs/architecture.md); the defaults are the seed's environment variables
  *	  (MAX_EXECUTION_TIME, MAX_MEMORY_MB, ...), which scripts/run.sh maps
  *	  onto these settings.
  *

@@ -5,7 +5,7 @@
  *
  * A session is a row in pi.sessions and a directory named after its id
  * under pi.workspace_root; everything a sandboxed run of the session may
- * touch lives in that directory (DESIGN.md rule 5).
+ * touch lives in that directory (a rule of docs/architecture.md).
  *
  *-------------------------------------------------------------------------
  */

@@ -31,7 +31,6 @@ typedef struct PiShared
 	slock_t		mutex;			/* protects everything below */
 	int64		boot_id;		/* new at every shared memory (re)initialisation */
 	pid_t		launcher_pid;
-	Latch	   *launcher_latch;
 	pid_t		executor_pid;
 	pid_t		executor_lost_pid;	/* an executor a worker saw die under a job */
 	int			nslots;
