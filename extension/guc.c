@@ -49,7 +49,7 @@ pi_define_settings(void)
 
 	DefineCustomIntVariable("pi.max_concurrent_jobs",
 							"Number of job workers, i.e. async jobs that run at once.",
-							NULL, &pi_max_concurrent_jobs, 4, 1, 64,
+							NULL, &pi_max_concurrent_jobs, 4, 1, PI_MAX_JOB_WORKERS,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	/*

@@ -9,6 +9,9 @@
 #ifndef PI_GUC_H
 #define PI_GUC_H
 
+/* The ceiling of pi.max_concurrent_jobs: job workers, and shared memory slots. */
+#define PI_MAX_JOB_WORKERS 64
+
 extern char *pi_database;
 extern int	pi_max_concurrent_jobs;
 extern int	pi_max_sync_executions;

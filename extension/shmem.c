@@ -87,9 +87,6 @@ pi_shmem_install_hooks(void)
 	shmem_startup_hook = pi_shmem_startup;
 }
 
-/* pi.max_concurrent_jobs's ceiling (guc.c). */
-#define PI_MAX_WORKERS 64
-
 /*
  * Wake every idle job worker.  With a handful of workers waking them all is
  * cheaper than picking one: the losers of the SKIP LOCKED claim find nothing
@@ -99,13 +96,13 @@ pi_shmem_install_hooks(void)
 static void
 pi_wake_now(void)
 {
-	Latch	   *latches[PI_MAX_WORKERS];
+	Latch	   *latches[PI_MAX_JOB_WORKERS];
 	int			n = 0;
 
 	if (pi_shared == NULL)
 		return;
 	SpinLockAcquire(&pi_shared->mutex);
-	for (int i = 0; i < pi_shared->nslots && n < PI_MAX_WORKERS; i++)
+	for (int i = 0; i < pi_shared->nslots && n < PI_MAX_JOB_WORKERS; i++)
 	{
 		PiWorkerSlot *slot = &pi_shared->slots[i];
 
