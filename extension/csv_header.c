@@ -51,7 +51,8 @@ csv_bom_bytes(const char *buf, int64 len)
 
 /*
  * The delimiter whose count per line is the same and highest over the first
- * lines (outside quotes); a comma when nothing stands out.
+ * lines (outside quotes); a comma when nothing stands out.  Blank lines,
+ * which the analysis leaves out, say nothing about the delimiter.
  */
 char
 csv_sniff_delimiter(const char *buf, int len, char quote)
@@ -67,22 +68,29 @@ csv_sniff_delimiter(const char *buf, int len, char quote)
 		int			lines = 0;
 		bool		consistent = true;
 		bool		in_quotes = false;
+		bool		blank = true;
 
 		for (int i = 0; i < len && lines < 20; i++)
 		{
-			if (buf[i] == quote)
-				in_quotes = !in_quotes;
-			else if (!in_quotes && buf[i] == candidates[c])
-				count++;
-			else if (!in_quotes && buf[i] == '\n')
+			if (!in_quotes && buf[i] == '\n')
 			{
+				if (blank)
+					continue;
 				if (first < 0)
 					first = count;
 				else if (count != first)
 					consistent = false;
 				count = 0;
 				lines++;
+				blank = true;
+				continue;
 			}
+			if (buf[i] != '\r')
+				blank = false;
+			if (buf[i] == quote)
+				in_quotes = !in_quotes;
+			else if (!in_quotes && buf[i] == candidates[c])
+				count++;
 		}
 		if (first < 0)
 			first = count;
