@@ -7,8 +7,9 @@
  *
  * Both analyses use these, the one-pass analysis (csv_load.c) and the
  * two-core one (csv_parallel.c), so they live below both.  Apart from
- * csv_setup_columns, which reports bad input, nothing here touches more of
- * PostgreSQL than palloc.
+ * reporting bad input (csv_load_error), nothing here uses more of
+ * PostgreSQL than palloc and StringInfo, which lets tests/unit run it
+ * outside a server.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,7 +31,6 @@ csv_load_error(const char *message, const char *detail, const char *hint)
 			 errmsg("%s", message),
 			 detail ? errdetail("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0));
-	pg_unreachable();
 }
 
 /* Does the file start with a UTF-16 byte order mark (either order)? */

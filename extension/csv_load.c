@@ -24,7 +24,6 @@
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
 #include "utils/json.h"
 
 #include "csv_analysis.h"
