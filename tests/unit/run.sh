@@ -43,4 +43,13 @@ if [ -s "$BUILD/cc.log" ]; then
   exit 1
 fi
 
-cd "$BUILD" && ./unit_tests
+# a crash (an uncaught error aborts) still ends with the summary line
+cd "$BUILD" || exit 1
+./unit_tests | tee "$BUILD/out"
+rc=${PIPESTATUS[0]}
+if ! tail -n 1 "$BUILD/out" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then
+  echo "# the unit tests stopped early (status $rc)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+exit "$rc"
