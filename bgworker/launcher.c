@@ -7,10 +7,10 @@
  * The launcher holds no database connection.  It starts the executor with
  * fork+exec, a clean environment and no inherited descriptors (a rule of
  * docs/architecture.md: no Python in a process attached to shared memory,
- * whose crash would reset every backend), restarts it
- * when it dies, and re-registers job workers that exit.  The executor stays
- * in the launcher's process group, so the postmaster's signals to the
- * launcher at shutdown reach it too, and it dies with the launcher through
+ * whose crash would reset every backend), restarts it when it dies, and
+ * re-registers job workers that exit.  The executor stays in the
+ * launcher's process group, so the postmaster's signals to the launcher at
+ * shutdown reach it too, and it dies with the launcher through
  * PR_SET_PDEATHSIG.
  *
  *-------------------------------------------------------------------------
