@@ -12,6 +12,7 @@ PGFILEDESC = "power_interpreter - sandboxed Python execution inside PostgreSQL"
 OBJS = \
 	extension/pi_main.o \
 	extension/guc.o \
+	extension/jsonb_util.o \
 	extension/shmem.o \
 	extension/executor_client.o \
 	extension/execute.o \
@@ -21,6 +22,7 @@ OBJS = \
 	extension/files.o \
 	extension/query.o \
 	extension/csv_scan.o \
+	extension/csv_header.o \
 	extension/csv_load.o \
 	extension/csv_parallel.o \
 	extension/datasets.o \

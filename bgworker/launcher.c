@@ -5,11 +5,12 @@
  *	  workers and the pi-executor process alive.
  *
  * The launcher holds no database connection.  It starts the executor with
- * fork+exec, a clean environment and no inherited descriptors (DESIGN.md
- * rule 1: no Python in a process attached to shared memory), restarts it
- * when it dies, and re-registers job workers that exit.  The executor stays
- * in the launcher's process group, so the postmaster's signals to the
- * launcher at shutdown reach it too, and it dies with the launcher through
+ * fork+exec, a clean environment and no inherited descriptors (a rule of
+ * docs/architecture.md: no Python in a process attached to shared memory,
+ * whose crash would reset every backend), restarts it when it dies, and
+ * re-registers job workers that exit.  The executor stays in the
+ * launcher's process group, so the postmaster's signals to the launcher at
+ * shutdown reach it too, and it dies with the launcher through
  * PR_SET_PDEATHSIG.
  *
  *-------------------------------------------------------------------------
@@ -42,7 +43,9 @@
 #include "utils/wait_event.h"
 
 #include "executor_protocol.h"
-#include "pi.h"
+#include "guc.h"
+#include "shmem.h"
+#include "workers.h"
 
 /* A child that dies sooner than this after its start is restarted slowly. */
 #define QUICK_DEATH_MS			5000
@@ -344,7 +347,6 @@ pi_launcher_main(Datum main_arg)
 
 	SpinLockAcquire(&pi_shared->mutex);
 	pi_shared->launcher_pid = MyProcPid;
-	pi_shared->launcher_latch = MyLatch;
 	SpinLockRelease(&pi_shared->mutex);
 
 	workers = MemoryContextAllocZero(TopMemoryContext,

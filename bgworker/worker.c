@@ -6,8 +6,8 @@
  *	  jobs whose worker died.
  *
  * The loop follows worker_spi: every transaction is opened and closed in
- * run_in_transaction(), and none is open while Python runs (DESIGN.md rule
- * 2).  A job's life in pi.jobs:
+ * run_in_transaction(), and none is open while Python runs (a rule of
+ * docs/architecture.md for async jobs).  A job's life in pi.jobs:
  *
  *	 pending --claim (FOR UPDATE SKIP LOCKED)--> running --finish--> completed,
  *	 failed, timeout or cancelled
@@ -40,7 +40,12 @@
 #include "utils/uuid.h"
 #include "utils/wait_event.h"
 
-#include "pi.h"
+#include "datasets.h"
+#include "executor_client.h"
+#include "guc.h"
+#include "sessions.h"
+#include "shmem.h"
+#include "workers.h"
 
 /* Lease: renewed every 5 s, lost after 60 s without renewal. */
 #define LEASE_RENEW_MS			5000
@@ -483,8 +488,6 @@ run_job(ClaimedJob *job)
 
 /* ---- load jobs --------------------------------------------------------- */
 
-static ClaimedJob *current_load = NULL;
-
 /*
  * Progress of a load, by bytes: the analysis pass is the first half, COPY
  * the second.  During the analysis no transaction is open and the row is
@@ -492,11 +495,12 @@ static ClaimedJob *current_load = NULL;
  * goes to shared memory, where pi.job_status finds it.
  */
 static void
-load_progress(int64 done, int64 total)
+load_progress(int64 done, int64 total, void *arg)
 {
+	ClaimedJob *job = (ClaimedJob *) arg;
 	double		fraction = total > 0 ? Min((double) done / total, 1.0) : 0;
 
-	if (should_cancel(current_load))
+	if (should_cancel(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("the load was cancelled")));
@@ -505,7 +509,7 @@ load_progress(int64 done, int64 total)
 		char	   *json = psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
 									fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
 
-		on_progress(json, current_load);
+		on_progress(json, job);
 		pfree(json);
 	}
 	else
@@ -556,12 +560,11 @@ run_load_job(ClaimedJob *job)
 	MemoryContext ctx = CurrentMemoryContext;
 	FinishedJob finished = {job, NULL};
 
-	current_load = job;
 	pgstat_report_activity(STATE_RUNNING, psprintf("pi worker: loading %s", job->code));
 	PG_TRY();
 	{
 		finished.result_json = pi_load_csv_run(job->id_text, job->workspace, job->payload,
-											   load_progress);
+											   load_progress, job);
 	}
 	PG_CATCH();
 	{
@@ -574,7 +577,6 @@ run_load_job(ClaimedJob *job)
 		finished.result_json = load_failure_json(edata, cancelled);
 	}
 	PG_END_TRY();
-	current_load = NULL;
 
 	run_in_transaction("pi worker: recording load result", finish_body, &finished);
 	set_slot_job(NULL);

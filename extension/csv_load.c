@@ -12,6 +12,10 @@
  * plain CSV that COPY takes (markers such as NA turned into NULL, skipped
  * rows left out).
  *
+ * The start of the file (BOM, delimiter, header, columns) is read with
+ * csv_header.c; a large file is analysed on two cores (csv_parallel.c)
+ * when that can be done, and by the one pass here otherwise.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,24 +24,17 @@
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
 #include "utils/json.h"
 
+#include "csv_analysis.h"
+#include "csv_header.h"
 #include "csv_load.h"
+#include "csv_parallel.h"
+#include "csv_scan.h"
 
 #define PROGRESS_EVERY	(16 * 1024 * 1024)
 
-/* ---- errors ---------------------------------------------------------- */
-
-static void
-load_error(const char *message, const char *detail, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-			 errmsg("%s", message),
-			 detail ? errdetail("%s", detail) : 0,
-			 hint ? errhint("%s", hint) : 0));
-}
+/* ---- bad rows ---------------------------------------------------------- */
 
 /* Note a bad row: fail at once, or remember it to leave it out. */
 static void
@@ -45,7 +42,7 @@ bad_row(CsvAnalysis *a, const CsvLoadOptions *o, int64 record_no, int64 line,
 		const char *reason)
 {
 	if (!o->skip_bad_rows)
-		load_error(psprintf("line %lld: %s", (long long) line, reason), NULL,
+		csv_load_error(psprintf("line %lld: %s", (long long) line, reason), NULL,
 				   "Fix the file, or pass options {\"on_error\": \"skip\"} to load the other rows.");
 	if (a->rejected < CSV_MAX_REJECTS_SHOWN)
 	{
@@ -65,164 +62,6 @@ bad_row(CsvAnalysis *a, const CsvLoadOptions *o, int64 record_no, int64 line,
 	a->skip_records[a->nskip++] = record_no;
 	a->needs_rewrite = true;
 	a->rewrite_reason = "rows are skipped";
-}
-
-/* ---- dialect and header ----------------------------------------------- */
-
-/*
- * The delimiter whose count per line is the same and highest over the first
- * lines (outside quotes); a comma when nothing stands out.
- */
-char
-csv_sniff_delimiter(const char *buf, int len, char quote)
-{
-	static const char candidates[] = {',', ';', '\t', '|'};
-	char		best = ',';
-	int			best_score = 0;
-
-	for (int c = 0; c < lengthof(candidates); c++)
-	{
-		int			first = -1;
-		int			count = 0;
-		int			lines = 0;
-		bool		consistent = true;
-		bool		in_quotes = false;
-
-		for (int i = 0; i < len && lines < 20; i++)
-		{
-			if (buf[i] == quote)
-				in_quotes = !in_quotes;
-			else if (!in_quotes && buf[i] == candidates[c])
-				count++;
-			else if (!in_quotes && buf[i] == '\n')
-			{
-				if (first < 0)
-					first = count;
-				else if (count != first)
-					consistent = false;
-				count = 0;
-				lines++;
-			}
-		}
-		if (first < 0)
-			first = count;
-		if (first > 0 && consistent && first > best_score)
-		{
-			best = candidates[c];
-			best_score = first;
-		}
-	}
-	return best;
-}
-
-/* A header row has no value that looks like a number, date or boolean. */
-bool
-csv_looks_like_header(const CsvRecord *r)
-{
-	for (int i = 0; i < r->nfields; i++)
-		if (r->lengths[i] > 0 && csv_value_types(r->fields[i], r->lengths[i]) != 0)
-			return false;
-	return true;
-}
-
-/* Lower case, [a-z0-9_], not starting with a digit, at most 63 bytes, unique. */
-static char *
-safe_column_name(const char *original, int index, CsvColumn *columns, int ncolumns)
-{
-	StringInfoData buf;
-	char	   *name;
-	int			suffix = 1;
-
-	initStringInfo(&buf);
-	for (const char *p = original ? original : ""; *p && buf.len < 55; p++)
-	{
-		char		c = *p;
-
-		if (c >= 'A' && c <= 'Z')
-			c = c - 'A' + 'a';
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-			appendStringInfoChar(&buf, c);
-		else if (buf.len > 0 && buf.data[buf.len - 1] != '_')
-			appendStringInfoChar(&buf, '_');
-	}
-	while (buf.len > 0 && buf.data[buf.len - 1] == '_')
-		buf.data[--buf.len] = '\0';
-	if (buf.len == 0)
-		appendStringInfo(&buf, "column_%d", index + 1);
-	else if (buf.data[0] >= '0' && buf.data[0] <= '9')
-	{
-		name = psprintf("c_%s", buf.data);
-		resetStringInfo(&buf);
-		appendStringInfoString(&buf, name);
-	}
-
-	name = pstrdup(buf.data);
-	for (int i = 0; i < ncolumns; i++)
-	{
-		if (columns[i].name && strcmp(columns[i].name, name) == 0)
-		{
-			name = psprintf("%s_%d", buf.data, ++suffix);
-			i = -1;				/* check the new name against all again */
-		}
-	}
-	return name;
-}
-
-void
-csv_setup_columns(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *first)
-{
-	ListCell   *lc;
-
-	a->ncolumns = first->nfields;
-	if (a->ncolumns > CSV_MAX_COLUMNS)
-		load_error(psprintf("the file has %d columns; PostgreSQL tables hold at most %d",
-							a->ncolumns, CSV_MAX_COLUMNS),
-				   NULL, "Split the file into narrower files, or select the columns you need first.");
-	a->columns = palloc0(sizeof(CsvColumn) * a->ncolumns);
-	for (int i = 0; i < a->ncolumns; i++)
-	{
-		CsvColumn  *col = &a->columns[i];
-
-		if (a->header)
-		{
-			int			bad_at;
-
-			/* converted to UTF-8 by csv_convert_header() inside the load's transaction */
-			col->original = pnstrdup(first->fields[i], first->lengths[i]);
-			if (o->encoding == NULL &&
-				!csv_valid_utf8(col->original, strlen(col->original), &bad_at))
-				load_error(psprintf("the header of column %d is not valid UTF-8", i + 1), NULL,
-						   "Save the file as UTF-8, or name its encoding, e.g. options {\"encoding\": \"latin1\"}.");
-		}
-		col->name = safe_column_name(col->original, i, a->columns, i);
-		col->types = CSV_ALL_TYPES;
-		col->override = -1;
-	}
-
-	/* options.types names columns by original header or by safe name */
-	for (lc = list_head(o->type_names); lc; lc = lnext(o->type_names, lc))
-	{
-		const char *colname = lfirst(lc);
-		const char *type;
-		bool		found = false;
-
-		lc = lnext(o->type_names, lc);
-		type = lfirst(lc);
-		for (int i = 0; i < a->ncolumns; i++)
-		{
-			CsvColumn  *col = &a->columns[i];
-
-			if (strcmp(col->name, colname) == 0 ||
-				(col->original && strcmp(col->original, colname) == 0))
-			{
-				col->override = csv_type_from_sql(type);
-				found = true;
-			}
-		}
-		if (!found)
-			load_error(psprintf("options.types names column \"%s\", which the file does not have", colname),
-					   NULL, "Name columns as in the header, or by their loaded names.");
-	}
 }
 
 /* ---- the analysis pass ------------------------------------------------- */
@@ -259,7 +98,7 @@ analyse_record(CsvAnalysis *a, const CsvLoadOptions *o, const CsvRecord *r, int6
 		int			bad_at;
 
 		if (o->encoding == NULL && !csv_valid_utf8(v, len, &bad_at))
-			load_error(psprintf("line %lld, column \"%s\": invalid UTF-8 (byte 0x%02x near byte offset %lld of the file)",
+			csv_load_error(psprintf("line %lld, column \"%s\": invalid UTF-8 (byte 0x%02x near byte offset %lld of the file)",
 								(long long) r->first_line, col->name, (unsigned char) v[bad_at],
 								(long long) (r->end_offset - 1)),
 					   NULL,
@@ -316,11 +155,12 @@ finish_columns(CsvAnalysis *a)
 }
 
 void
-csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progress)
+csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a,
+			CsvProgressFn progress, void *progress_arg)
 {
 	CsvScanner scanner;
 	CsvRecord	record = {0};
-	char	   *chunk = palloc(READ_CHUNK);
+	char	   *chunk = palloc(CSV_READ_CHUNK);
 	int64		offset = 0;
 	int64		record_no = 0;
 	int64		next_progress = PROGRESS_EVERY;
@@ -334,9 +174,9 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progr
 	if (csv_analyse_two_cores(fd, o, a))
 	{
 		if (progress)
-			progress(a->file_bytes, a->file_bytes);
+			progress(a->file_bytes, a->file_bytes, progress_arg);
 		if (a->rows == 0)
-			load_error("the file has a header but no rows", NULL, "Upload a CSV file with at least one data row.");
+			csv_load_error("the file has a header but no rows", NULL, "Upload a CSV file with at least one data row.");
 		finish_columns(a);
 		pfree(chunk);
 		return;
@@ -348,19 +188,17 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progr
 
 		if (!at_eof)
 		{
-			ssize_t		n = read(fd, chunk, READ_CHUNK);
+			ssize_t		n = read(fd, chunk, CSV_READ_CHUNK);
 
 			if (n < 0)
 				ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the CSV file: %m")));
 			if (offset == 0)
 			{
-				if (n >= 2 && ((unsigned char) chunk[0] == 0xFF || (unsigned char) chunk[0] == 0xFE) &&
-					((unsigned char) chunk[1] == 0xFE || (unsigned char) chunk[1] == 0xFF))
-					load_error("the file is UTF-16", NULL, "Save it as UTF-8 and load it again.");
-				if (n >= 3 && memcmp(chunk, "\xEF\xBB\xBF", 3) == 0)
-					a->bom_bytes = 3;
+				if (csv_looks_utf16(chunk, n))
+					csv_load_error("the file is UTF-16", NULL, "Save it as UTF-8 and load it again.");
+				a->bom_bytes = csv_bom_bytes(chunk, n);
 				a->dialect.delimiter = o->delimiter >= 0 ? (char) o->delimiter :
-					csv_sniff_delimiter(chunk + a->bom_bytes, Min(n, SNIFF_BYTES) - a->bom_bytes, o->quote);
+					csv_sniff_delimiter(chunk + a->bom_bytes, Min(n, CSV_SNIFF_BYTES) - a->bom_bytes, o->quote);
 				csv_scanner_init(&scanner, &a->dialect);
 				csv_scanner_feed(&scanner, chunk + a->bom_bytes, n - a->bom_bytes);
 				scanner.consumed = a->bom_bytes;
@@ -371,7 +209,7 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progr
 			offset += n;
 			if (progress && offset >= next_progress)
 			{
-				progress(offset, a->file_bytes);
+				progress(offset, a->file_bytes, progress_arg);
 				next_progress = offset + PROGRESS_EVERY;
 			}
 			CHECK_FOR_INTERRUPTS();
@@ -394,7 +232,7 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progr
 		if (st == CSV_UNCLOSED_QUOTE)
 		{
 			if (!o->skip_bad_rows)
-				load_error(psprintf("line %lld: a quoted field is not closed before the end of the file",
+				csv_load_error(psprintf("line %lld: a quoted field is not closed before the end of the file",
 									(long long) scanner.line),
 						   NULL, "Check the quotes on that line, or pass options {\"on_error\": \"skip\"}.");
 			bad_row(a, o, record_no + 1, scanner.line, "a quoted field is not closed before the end of the file");
@@ -405,9 +243,9 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progr
 	}
 
 	if (first)
-		load_error("the file is empty", NULL, "Upload a CSV file with a header and at least one row.");
+		csv_load_error("the file is empty", NULL, "Upload a CSV file with a header and at least one row.");
 	if (a->rows == 0 && a->rejected == 0)
-		load_error("the file has a header but no rows", NULL, "Upload a CSV file with at least one data row.");
+		csv_load_error("the file has a header but no rows", NULL, "Upload a CSV file with at least one data row.");
 	if (scanner.saw_cr_only || (scanner.saw_crlf && scanner.saw_lf))
 	{
 		a->needs_rewrite = true;
@@ -419,11 +257,17 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a, CsvProgressFn progr
 
 /* ---- the feed to COPY -------------------------------------------------- */
 
+/*
+ * The state of the feed lives here, not with the caller: COPY calls
+ * csv_feed_read() through copy_data_source_cb, which in PostgreSQL 15 takes
+ * no argument to carry it.  One load at a time runs in a process.
+ */
 static struct
 {
 	int			fd;
 	const CsvAnalysis *a;
 	CsvProgressFn progress;
+	void	   *progress_arg;
 	CsvScanner	scanner;
 	CsvRecord	record;
 	StringInfoData out;
@@ -437,12 +281,13 @@ static struct
 } feed;
 
 void
-csv_feed_begin(int fd, const CsvAnalysis *a, CsvProgressFn progress)
+csv_feed_begin(int fd, const CsvAnalysis *a, CsvProgressFn progress, void *progress_arg)
 {
 	memset(&feed, 0, sizeof(feed));
 	feed.fd = fd;
 	feed.a = a;
 	feed.progress = progress;
+	feed.progress_arg = progress_arg;
 	feed.next_progress = PROGRESS_EVERY;
 	if (lseek(fd, a->bom_bytes, SEEK_SET) < 0)
 		ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind the CSV file: %m")));
@@ -558,7 +403,7 @@ csv_feed_read(void *outbuf, int minread, int maxread)
 	CHECK_FOR_INTERRUPTS();
 	if (feed.progress && feed.offset >= feed.next_progress)
 	{
-		feed.progress(feed.offset, feed.a->file_bytes);
+		feed.progress(feed.offset, feed.a->file_bytes, feed.progress_arg);
 		feed.next_progress = feed.offset + PROGRESS_EVERY;
 	}
 	if (!feed.a->needs_rewrite)

@@ -19,7 +19,10 @@
 #include <signal.h>
 #include <sys/mman.h>
 
-#include "csv_load.h"
+#include "csv_analysis.h"
+#include "csv_header.h"
+#include "csv_parallel.h"
+#include "csv_scan.h"
 
 #define PARALLEL_MIN_BYTES	(32 * 1024 * 1024)
 
@@ -268,13 +271,13 @@ csv_analyse_two_cores(int fd, const CsvLoadOptions *o, CsvAnalysis *a)
 	(void) madvise(map, size, MADV_SEQUENTIAL);
 
 	/* the dialect, the header and the columns, from the first megabyte */
-	if (size >= 2 && ((unsigned char) map[0] == 0xFF || (unsigned char) map[0] == 0xFE))
+	if (csv_looks_utf16(map, size))
 		goto fallback;
-	a->bom_bytes = (size >= 3 && memcmp(map, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+	a->bom_bytes = csv_bom_bytes(map, size);
 	a->dialect.delimiter = o->delimiter >= 0 ? (char) o->delimiter :
-		csv_sniff_delimiter(map + a->bom_bytes, (int) Min(size, SNIFF_BYTES) - a->bom_bytes, o->quote);
+		csv_sniff_delimiter(map + a->bom_bytes, (int) Min(size, CSV_SNIFF_BYTES) - a->bom_bytes, o->quote);
 	csv_scanner_init(&scanner, &a->dialect);
-	csv_scanner_feed(&scanner, map + a->bom_bytes, (int) Min(size, READ_CHUNK) - a->bom_bytes);
+	csv_scanner_feed(&scanner, map + a->bom_bytes, (int) Min(size, CSV_READ_CHUNK) - a->bom_bytes);
 	if (csv_next_record(&scanner, &record, false) != CSV_RECORD)
 		goto fallback;
 	a->header = o->header >= 0 ? o->header : csv_looks_like_header(&record);

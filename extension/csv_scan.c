@@ -232,20 +232,30 @@ parse_uint(const char *v, int len)
 	return n;
 }
 
-/* YYYY-MM-DD (or YYYY/MM/DD) with a real month and day. */
+/*
+ * YYYY-MM-DD (or YYYY/MM/DD) with a real month and day; February 29 only in
+ * a leap year, since COPY would refuse it otherwise and fail the load.
+ */
 static bool
 is_date(const char *v, int len)
 {
-	int			month,
+	int			year,
+				month,
 				day;
+	bool		leap;
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 	if (len != 10 || !digits(v, 4) || !digits(v + 5, 2) || !digits(v + 8, 2) ||
 		!((v[4] == '-' && v[7] == '-') || (v[4] == '/' && v[7] == '/')))
 		return false;
+	year = parse_uint(v, 4);
 	month = parse_uint(v + 5, 2);
 	day = parse_uint(v + 8, 2);
-	return month >= 1 && month <= 12 && day >= 1 && day <= mdays[month - 1];
+	/* PostgreSQL has no year 0: 1 BC comes before 1 AD */
+	if (year < 1 || month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
+		return false;
+	leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return month != 2 || day != 29 || leap;
 }
 
 /*

@@ -39,16 +39,19 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "csv_analysis.h"
 #include "csv_load.h"
-#include "pi.h"
+#include "csv_scan.h"
+#include "datasets.h"
+#include "guc.h"
+#include "jsonb_util.h"
+#include "sessions.h"
+#include "shmem.h"
 #include "workspace_path.h"
 
 #define DATASET_NAME_MAX 50
 
 PG_FUNCTION_INFO_V1(pi_load_csv);
-
-/* The file being loaded, closed again on every way out. */
-static int	load_fd = -1;
 
 static void
 checked_dataset_name(const char *name)
@@ -336,8 +339,8 @@ create_table_sql(const char *table, const CsvAnalysis *a)
 }
 
 static uint64
-copy_into(const char *table, const CsvAnalysis *a, const CsvLoadOptions *o,
-		  CsvProgressFn progress)
+copy_into(int fd, const char *table, const CsvAnalysis *a, const CsvLoadOptions *o,
+		  CsvProgressFn progress, void *progress_arg)
 {
 	Oid			relid = RangeVarGetRelid(makeRangeVar("pi_data", (char *) table, -1), NoLock, false);
 	Relation	rel = table_open(relid, RowExclusiveLock);
@@ -350,7 +353,7 @@ copy_into(const char *table, const CsvAnalysis *a, const CsvLoadOptions *o,
 	nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
 	nsitem->p_rte->requiredPerms = ACL_INSERT;
 
-	csv_feed_begin(load_fd, a, progress);
+	csv_feed_begin(fd, a, progress, progress_arg);
 	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, csv_feed_read, NIL,
 						   copy_options(a, o));
 	rows = CopyFrom(cstate);
@@ -391,9 +394,9 @@ columns_json(const CsvAnalysis *a)
  * all in the current transaction.  Returns the table's size in bytes.
  */
 static int64
-load_in_transaction(const char *name, const char *job_id, const char *source,
+load_in_transaction(int fd, const char *name, const char *job_id, const char *source,
 					const CsvAnalysis *a, const CsvLoadOptions *o,
-					CsvProgressFn progress, uint64 *rows)
+					CsvProgressFn progress, void *progress_arg, uint64 *rows)
 {
 	char	   *old_table = NULL;
 	char	   *table;
@@ -412,7 +415,7 @@ load_in_transaction(const char *name, const char *job_id, const char *source,
 	spi_exec(psprintf("DROP TABLE IF EXISTS pi_data.%s", quote_identifier(table)), SPI_OK_UTILITY);
 	spi_exec(create_table_sql(table, a), SPI_OK_UTILITY);
 
-	*rows = copy_into(table, a, o, progress);
+	*rows = copy_into(fd, table, a, o, progress, progress_arg);
 
 	spi_exec(psprintf("GRANT SELECT ON pi_data.%s TO pi_reader", quote_identifier(table)), SPI_OK_UTILITY);
 	spi_exec(psprintf("ANALYZE pi_data.%s", quote_identifier(table)), SPI_OK_UTILITY);
@@ -457,11 +460,12 @@ payload_text(Jsonb *payload, const char *key)
 /*
  * Run the load job described by payload_json; called by a job worker with
  * no transaction open.  Returns the job's result as JSON text; errors are
- * thrown (the worker records them as the job's failure).
+ * thrown (the worker records them as the job's failure).  progress is told
+ * how far each pass over the file has come, with progress_arg.
  */
 char *
 pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_json,
-				CsvProgressFn progress)
+				CsvProgressFn progress, void *progress_arg)
 {
 	Jsonb	   *payload;
 	JsonbValue *optv;
@@ -476,6 +480,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	TimestampTz started = GetCurrentTimestamp();
 	TimestampTz analysed;
 	StringInfoData result;
+	int			fd;
 
 	if (workspace == NULL)
 		ereport(ERROR,
@@ -491,25 +496,26 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	parse_load_options(options, &o);
 
 	memset(&a, 0, sizeof(a));
-	load_fd = open_csv(workspace, path, &st);
+	/* closed again on every way out */
+	fd = open_csv(workspace, path, &st);
 	PG_TRY();
 	{
 		a.file_bytes = st.st_size;
-		csv_analyse(load_fd, &o, &a, progress);
+		csv_analyse(fd, &o, &a, progress, progress_arg);
 		analysed = GetCurrentTimestamp();
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		csv_convert_header(&a, &o);
-		bytes = load_in_transaction(name, job_id, path, &a, &o, progress, &rows);
+		bytes = load_in_transaction(fd, name, job_id, path, &a, &o, progress, progress_arg,
+									&rows);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_FINALLY();
 	{
-		close(load_fd);
-		load_fd = -1;
+		close(fd);
 	}
 	PG_END_TRY();
 

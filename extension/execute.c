@@ -3,9 +3,9 @@
  * execute.c
  *	  pi.execute: run Python synchronously and return its result.
  *
- * The code goes straight to the executor over its socket (DESIGN.md rule
- * 3): no queue row is inserted and waited for, since a worker could not see
- * an uncommitted row.  The wait is interruptible, so query cancel and
+ * The code goes straight to the executor over its socket, as
+ * docs/architecture.md requires of sync runs: no queue row is inserted and
+ * waited for, since a worker could not see an uncommitted row.  The wait is interruptible, so query cancel and
  * statement_timeout stop the run.
  *
  *-------------------------------------------------------------------------
@@ -21,7 +21,11 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "pi.h"
+#include "execute.h"
+#include "executor_client.h"
+#include "guc.h"
+#include "jsonb_util.h"
+#include "sessions.h"
 
 #define EXECUTE_DEFAULT_TIMEOUT_S 60
 
@@ -76,24 +80,12 @@ pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name, const c
 	return timeout_s;
 }
 
-/* The text of a top-level string member of a jsonb object, or NULL. */
-char *
-pi_jsonb_string(Jsonb *jb, const char *key)
-{
-	JsonbValue *v;
-
-	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
 /*
  * Turn a result frame into jsonb, refusing the answers that are errors of
  * the service rather than of the user's code.
  */
-Jsonb *
-pi_result_to_jsonb(const char *result_json, const char *kind)
+static Jsonb *
+result_to_jsonb(const char *result_json, const char *kind)
 {
 	Jsonb	   *result;
 	char	   *status;
@@ -229,7 +221,7 @@ pi_execute(PG_FUNCTION_ARGS)
 				 errdetail("The executor process exited before it answered; it is restarted automatically."),
 				 errhint("Run the code again; if this repeats, see the server log.")));
 
-	result = pi_result_to_jsonb(result_json, "sync");
+	result = result_to_jsonb(result_json, "sync");
 	if (session_id && !XactReadOnly)
 		result = note_session_kernel(session_id, result);
 	record_sync_run(code, timeout_s, session_id, started, GetCurrentTimestamp(), result);

@@ -29,8 +29,11 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "executor_client.h"
 #include "executor_protocol.h"
-#include "pi.h"
+#include "guc.h"
+#include "query.h"
+#include "shmem.h"
 
 /* How long a caller waits for a (re)starting executor before giving up. */
 #define EXECUTOR_CONNECT_WAIT_MS	30000

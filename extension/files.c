@@ -26,7 +26,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "pi.h"
+#include "guc.h"
+#include "sessions.h"
 #include "workspace_path.h"
 
 /* A listing or a quota check looks at this many entries at most. */

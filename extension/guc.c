@@ -2,7 +2,7 @@
  *
  * guc.c
  *	  The pi.* settings.  Every limit has a name, a default and a unit
- *	  (DESIGN.md rule 6); the defaults are the seed's environment variables
+ *	  (a rule of docs/architecture.md); the defaults are the seed's environment variables
  *	  (MAX_EXECUTION_TIME, MAX_MEMORY_MB, ...), which scripts/run.sh maps
  *	  onto these settings.
  *
@@ -14,7 +14,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "pi.h"
+#include "guc.h"
 
 char	   *pi_database = NULL;
 int			pi_max_concurrent_jobs = 4;
@@ -49,7 +49,7 @@ pi_define_settings(void)
 
 	DefineCustomIntVariable("pi.max_concurrent_jobs",
 							"Number of job workers, i.e. async jobs that run at once.",
-							NULL, &pi_max_concurrent_jobs, 4, 1, 64,
+							NULL, &pi_max_concurrent_jobs, 4, 1, PI_MAX_JOB_WORKERS,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	/*

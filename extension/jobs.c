@@ -20,7 +20,10 @@
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
-#include "pi.h"
+#include "execute.h"
+#include "guc.h"
+#include "sessions.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(pi_submit_job);
 PG_FUNCTION_INFO_V1(pi_job_status);

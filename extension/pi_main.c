@@ -12,7 +12,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
-#include "pi.h"
+#include "guc.h"
+#include "shmem.h"
+#include "workers.h"
 
 PG_MODULE_MAGIC;
 

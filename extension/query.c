@@ -3,7 +3,7 @@
  * query.c
  *	  pi.query: read-only SQL over the datasets of schema pi_data.
  *
- * SELECT-only by construction, not by pattern matching (DESIGN.md rule 4).
+ * SELECT-only by construction, not by pattern matching (docs/architecture.md).
  * The text is prepared through SPI and the analysed tree that SPI will run
  * is inspected: exactly one statement, a plain SELECT (no SELECT INTO, no
  * utility command, no data-modifying CTE, no FOR UPDATE/SHARE), every table
@@ -47,7 +47,9 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
-#include "pi.h"
+#include "guc.h"
+#include "jsonb_util.h"
+#include "query.h"
 
 #define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"

@@ -5,7 +5,7 @@
  *
  * A session is a row in pi.sessions and a directory named after its id
  * under pi.workspace_root; everything a sandboxed run of the session may
- * touch lives in that directory (DESIGN.md rule 5).
+ * touch lives in that directory (a rule of docs/architecture.md).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +21,9 @@
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
-#include "pi.h"
+#include "executor_client.h"
+#include "guc.h"
+#include "sessions.h"
 #include "workspace_path.h"
 
 #define SESSION_LABEL_MAX 200
@@ -128,6 +130,29 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 }
 
 /*
+ * Ask the executor to stop the live Python kernel of a session.  Returns
+ * whether one was running.
+ */
+static bool
+stop_kernel(const char *session_id)
+{
+	PiRunRequest req = {0};
+	char	   *result_json;
+	Jsonb	   *result;
+	JsonbValue *stopped;
+
+	req.op = "reset_session";
+	req.kind = "sync";
+	req.timeout_s = 10;
+	req.session_id = session_id;
+	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+		return false;
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
+	stopped = getKeyJsonValueFromContainer(&result->root, "kernel_stopped", 14, NULL);
+	return stopped && stopped->type == jbvBool && stopped->val.boolean;
+}
+
+/*
  * pi.close_session(session_id uuid) returns boolean: the session's row and
  * its workspace are removed; false when there was no such session.  Jobs
  * of the session stay in the history, without their session.
@@ -153,7 +178,7 @@ pi_close_session(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (workspace == NULL)
 		PG_RETURN_BOOL(false);
-	(void) pi_stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
+	(void) stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
 
 	/*
 	 * The directory goes at once, even if this transaction later rolls back:
@@ -186,29 +211,6 @@ pi_expire_sessions(void)
 }
 
 /*
- * Ask the executor to stop the live Python kernel of a session.  Returns
- * whether one was running.
- */
-bool
-pi_stop_kernel(const char *session_id)
-{
-	PiRunRequest req = {0};
-	char	   *result_json;
-	Jsonb	   *result;
-	JsonbValue *stopped;
-
-	req.op = "reset_session";
-	req.kind = "sync";
-	req.timeout_s = 10;
-	req.session_id = session_id;
-	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
-		return false;
-	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
-	stopped = getKeyJsonValueFromContainer(&result->root, "kernel_stopped", 14, NULL);
-	return stopped && stopped->type == jbvBool && stopped->val.boolean;
-}
-
-/*
  * pi.reset_session(session_id uuid) returns boolean: the session's Python
  * state (variables, imports) is dropped; its files stay.  True when a live
  * kernel was stopped.
@@ -224,7 +226,7 @@ pi_reset_session(PG_FUNCTION_ARGS)
 				 errmsg("session_id must not be null"),
 				 errhint("Pass the id that pi.create_session() returned.")));
 	(void) pi_session_workspace(PG_GETARG_UUID_P(0), true);
-	stopped = pi_stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
+	stopped = stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
 
 	/* the next run starts a fresh kernel that the caller asked for */
 	SPI_connect();

@@ -1,10 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  Shared memory of power_interpreter: the launcher's latch, one slot per
- *	  job worker, and the boot id that tells jobs of this server generation
- *	  from jobs a crash left behind.  Also the wake-at-commit of
+ *	  Shared memory of power_interpreter: one slot per job worker, the
+ *	  executor's pid, and the boot id that tells jobs of this server
+ *	  generation from jobs a crash left behind.  Also the wake-at-commit of
  *	  pi.submit_job and the cancel request of pi.cancel_job.
+ *
+ * Only the job workers are woken here.  The launcher claims no jobs, so a
+ * submit has nothing for it; it wakes on its own when the executor exits
+ * (SIGCHLD), when a worker it registered starts or stops (bgw_notify_pid),
+ * and once a second.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,7 +25,8 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-#include "pi.h"
+#include "guc.h"
+#include "shmem.h"
 
 PiShared   *pi_shared = NULL;
 
@@ -82,20 +88,21 @@ pi_shmem_install_hooks(void)
 }
 
 /*
- * Wake every idle job worker (and the launcher).  With a handful of workers
- * waking them all is cheaper than picking one: the losers of the SKIP LOCKED
- * claim find nothing and go back to sleep.
+ * Wake every idle job worker.  With a handful of workers waking them all is
+ * cheaper than picking one: the losers of the SKIP LOCKED claim find nothing
+ * and go back to sleep.  The latches are set after the spinlock is released,
+ * as SetLatch may take a system call.
  */
 static void
 pi_wake_now(void)
 {
-	Latch	   *latches[65];
+	Latch	   *latches[PI_MAX_JOB_WORKERS];
 	int			n = 0;
 
 	if (pi_shared == NULL)
 		return;
 	SpinLockAcquire(&pi_shared->mutex);
-	for (int i = 0; i < pi_shared->nslots && n < 64; i++)
+	for (int i = 0; i < pi_shared->nslots && n < PI_MAX_JOB_WORKERS; i++)
 	{
 		PiWorkerSlot *slot = &pi_shared->slots[i];
 
@@ -131,7 +138,7 @@ pi_xact_callback(XactEvent event, void *arg)
 /*
  * Ask for the workers to be woken when the current transaction commits: a
  * worker woken earlier would not see the new row yet, and a rolled-back
- * submit must never run (DESIGN.md rule 2).
+ * submit must never run (docs/architecture.md, async jobs).
  */
 void
 pi_wake_workers(void)

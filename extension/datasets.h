@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * datasets.h
+ *	  The load job of pi.load_csv (datasets.c), run by a job worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_DATASETS_H
+#define PI_DATASETS_H
+
+#include "csv_load.h"
+
+extern char *pi_load_csv_run(const char *job_id, const char *workspace,
+							 const char *payload_json, CsvProgressFn progress,
+							 void *progress_arg);
+
+#endif							/* PI_DATASETS_H */

@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor_client.h
+ *	  Running code through pi-executor (executor_client.c), from a backend
+ *	  or a job worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXECUTOR_CLIENT_H
+#define EXECUTOR_CLIENT_H
+
+typedef struct PiRunRequest
+{
+	const char *op;				/* NULL ("run") or "reset_session" */
+	const char *kind;			/* "sync" or "async" */
+	const char *code;
+	int			timeout_s;
+	const char *workspace;		/* NULL: temporary workspace */
+	const char *session_id;		/* NULL or uuid text */
+	const char *job_id;			/* NULL or uuid text */
+} PiRunRequest;
+
+/*
+ * Called while a run waits for its result: progress reports (the JSON text
+ * {"progress": number, "message": text or null}), periodic ticks (for
+ * leases), and the question whether the run should be cancelled.
+ */
+typedef struct PiRunCallbacks
+{
+	void		(*on_progress) (const char *progress_json, void *arg);
+	void		(*on_tick) (void *arg);
+	bool		(*should_cancel) (void *arg);
+	int			tick_ms;
+	void	   *arg;
+} PiRunCallbacks;
+
+typedef enum PiRunOutcome
+{
+	PI_RUN_RESULT,				/* the executor answered with a result */
+	PI_RUN_EXECUTOR_LOST		/* the executor went away before answering */
+} PiRunOutcome;
+
+extern PiRunOutcome pi_run_code(const PiRunRequest *req,
+								const PiRunCallbacks *callbacks,
+								char **result_json);
+
+#endif							/* EXECUTOR_CLIENT_H */

@@ -1,0 +1,13 @@
+/*-------------------------------------------------------------------------
+ *
+ * query.h
+ *	  pi.query() calls that Python makes during a run (query.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_QUERY_H
+#define PI_QUERY_H
+
+extern char *pi_answer_query(const char *request_json);
+
+#endif							/* PI_QUERY_H */

@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * workers.h
+ *	  The background workers (bgworker/launcher.c, bgworker/worker.c): the
+ *	  launcher's registration and the entry points the postmaster calls by
+ *	  name.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_WORKERS_H
+#define PI_WORKERS_H
+
+extern void pi_register_launcher(void);
+extern PGDLLEXPORT void pi_launcher_main(Datum main_arg);
+extern PGDLLEXPORT void pi_worker_main(Datum main_arg);
+
+#endif							/* PI_WORKERS_H */
