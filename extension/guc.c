@@ -15,24 +15,25 @@
 #include "utils/memutils.h"
 
 #include "guc.h"
+#include "pi_defaults.h"
 
 char	   *pi_database = NULL;
 int			pi_max_concurrent_jobs = 4;
 int			pi_max_sync_executions = 8;
-int			pi_max_execution_time = 300;
+int			pi_max_execution_time = PI_DEFAULT_EXECUTION_TIME_S;
 int			pi_job_timeout = 600;
 int			pi_max_job_timeout = 86400;
-int			pi_max_memory_mb = 4096;
-int			pi_max_file_size_mb = 500;
-int			pi_max_workspace_mb = 2048;
-int			pi_max_output_bytes = 1024 * 1024;
+int			pi_max_memory_mb = PI_DEFAULT_MEMORY_MB;
+int			pi_max_file_size_mb = PI_DEFAULT_FILE_SIZE_MB;
+int			pi_max_workspace_mb = PI_DEFAULT_WORKSPACE_MB;
+int			pi_max_output_bytes = PI_DEFAULT_OUTPUT_BYTES;
 int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
 bool		pi_record_sync_runs = true;
 bool		pi_sandbox = true;
-int			pi_session_idle_timeout = 1800;
-int			pi_max_sessions = 16;
-int			pi_blas_threads = 1;
+int			pi_session_idle_timeout = PI_DEFAULT_SESSION_IDLE_S;
+int			pi_max_sessions = PI_DEFAULT_MAX_SESSIONS;
+int			pi_blas_threads = PI_DEFAULT_BLAS_THREADS;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
 int			pi_session_ttl = 7 * 86400;
@@ -64,7 +65,7 @@ pi_define_settings(void)
 
 	DefineCustomIntVariable("pi.max_execution_time",
 							"Largest timeout_s that pi.execute accepts.",
-							NULL, &pi_max_execution_time, 300, 1, 86400,
+							NULL, &pi_max_execution_time, PI_DEFAULT_EXECUTION_TIME_S, 1, 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.job_timeout",
@@ -79,22 +80,22 @@ pi_define_settings(void)
 
 	DefineCustomIntVariable("pi.max_memory_mb",
 							"Memory limit of one Python run, in megabytes.",
-							NULL, &pi_max_memory_mb, 4096, 64, 1024 * 1024,
+							NULL, &pi_max_memory_mb, PI_DEFAULT_MEMORY_MB, 64, 1024 * 1024,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_file_size_mb",
 							"Largest file a Python run or an upload may write, in megabytes.",
-							NULL, &pi_max_file_size_mb, 500, 1, 1024 * 1024,
+							NULL, &pi_max_file_size_mb, PI_DEFAULT_FILE_SIZE_MB, 1, 1024 * 1024,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_workspace_mb",
 							"Disk quota of one session workspace, in megabytes.",
-							NULL, &pi_max_workspace_mb, 2048, 1, 1024 * 1024,
+							NULL, &pi_max_workspace_mb, PI_DEFAULT_WORKSPACE_MB, 1, 1024 * 1024,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_output_bytes",
 							"Cap of captured stdout and of stderr, each, per run.",
-							NULL, &pi_max_output_bytes, 1024 * 1024, 1024, 64 * 1024 * 1024,
+							NULL, &pi_max_output_bytes, PI_DEFAULT_OUTPUT_BYTES, 1024, 64 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_code_bytes",
@@ -117,19 +118,19 @@ pi_define_settings(void)
 	DefineCustomIntVariable("pi.session_idle_timeout",
 							"Idle time after which a session's live Python kernel is stopped.",
 							"Its variables are lost (the next run says so); files remain.",
-							&pi_session_idle_timeout, 1800, 1, 86400 * 365,
+							&pi_session_idle_timeout, PI_DEFAULT_SESSION_IDLE_S, 1, 86400 * 365,
 							PGC_POSTMASTER, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_sessions",
 							"Number of live session kernels (Python state kept between runs).",
 							"When full, the least recently used idle kernel is stopped first.",
-							&pi_max_sessions, 16, 1, 256,
+							&pi_max_sessions, PI_DEFAULT_MAX_SESSIONS, 1, 256,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.blas_threads",
 							"BLAS/OpenMP threads of one Python run (OPENBLAS_NUM_THREADS and the like).",
 							"Pinned so that one run cannot take every core.",
-							&pi_blas_threads, 1, 1, 64,
+							&pi_blas_threads, PI_DEFAULT_BLAS_THREADS, 1, 64,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pi.record_sync_runs",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# C unit tests of the pure parsing code of the extension (CSV scanner, type
-# inference, dialect and header detection, the analysis and the feed to
-# COPY), built as a plain program against the server headers with
-# pg_stubs.c standing in for the backend.  Needs no cluster.
+# C unit tests of pure code, built as plain programs.  Needs no cluster.
+#  - the extension's parsing code (CSV scanner, type inference, dialect and
+#    header detection, the analysis and the feed to COPY), against the
+#    server headers with pg_stubs.c standing in for the backend;
+#  - common/tree_remove.c (run as postgres when started as root: root
+#    ignores the folder modes the test plants).
 # Prints "N passed, M failed" as its last line.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -52,4 +54,29 @@ if ! tail -n 1 "$BUILD/out" | grep -qE '^[0-9]+ passed, [0-9]+ failed$'; then
   echo "0 passed, 1 failed"
   exit 1
 fi
-exit "$rc"
+summary=$(tail -n 1 "$BUILD/out")
+p=${summary%% passed*}; f=${summary#*, }; f=${f%% failed}
+
+# common/tree_remove.c
+if "$CC" -std=gnu11 -O2 -Wall -Wextra -Werror -I"$ROOT/common" -o "$BUILD/tree_remove_test" \
+     "$HERE/tree_remove_test.c" "$ROOT/common/tree_remove.c" 2>"$BUILD/cc2.log"; then
+  chmod 755 "$BUILD"
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    runuser -u postgres -- "$BUILD/tree_remove_test" > "$BUILD/out2"
+  else
+    "$BUILD/tree_remove_test" > "$BUILD/out2"
+  fi
+  rc2=$?
+  cat "$BUILD/out2"
+  line=$(tail -n 1 "$BUILD/out2")
+  if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=$((p + BASH_REMATCH[1])); f=$((f + BASH_REMATCH[2]))
+    [ "$rc2" = 0 ] || [ "${BASH_REMATCH[2]}" != 0 ] || f=$((f + 1))
+  else
+    echo "# tree_remove_test stopped early (status $rc2)"; f=$((f + 1))
+  fi
+else
+  cat "$BUILD/cc2.log"; echo "# tree_remove_test did not build"; f=$((f + 1))
+fi
+echo "$p passed, $f failed"
+[ "$f" -eq 0 ]
