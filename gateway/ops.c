@@ -361,7 +361,7 @@ op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 	out = db_exec_json(conn, op->sql, n, values, err);
 	for (int i = 0; i < n; i++)
 		free((char *) values[i]);
-	if (out == NULL && strstr(err->message, "(SQLSTATE 42883)") != NULL &&
+	if (out == NULL && strcmp(err->sqlstate, "42883") == 0 &&
 		PQstatus(conn) == CONNECTION_OK)
 		check_available(conn, op, err);
 	if (out != NULL && strcmp(op->name, "list_datasets") == 0)
