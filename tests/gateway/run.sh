@@ -3,7 +3,8 @@
 # (tests/lib/cluster.sh) and a gateway on a free port, then checks every REST
 # route and error with curl, MCP with the official TypeScript SDK client
 # (Streamable HTTP and legacy SSE), --stdio, restart of PostgreSQL under the
-# gateway, and robustness against malformed and hostile requests.
+# gateway, and robustness against malformed and hostile requests
+# (robustness.sh, hostile.sh; the SQLSTATE table with sqlstate_stub.sh).
 # Prints "N passed, M failed"; exits non-zero on failure.
 #
 #   PI_GATEWAY_NODE_DIR  where npm installs the test clients
@@ -178,6 +179,20 @@ check "stdio: initialize and a tool call" '[ "$(echo "$OUT" | wc -l)" = 2 ] && [
 
 echo "# robustness"
 . "$HERE/robustness.sh"
+
+echo "# hostile input (issue 10)"
+GW_PID=${GWPIDS[0]}
+. "$HERE/hostile.sh"
+
+echo "# SQLSTATE mapping and long error texts (own stub cluster)"
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) pass "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+    *" passed, "*" failed") ;;
+    *) echo "  $line" ;;
+  esac
+done < <(PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" 2>&1)
 
 echo "# PostgreSQL restart under the gateway"
 INFLIGHT_STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" -d '{"code":"import time\ntime.sleep(4)"}' --max-time 30 & sleep 1; pi_cluster_restart immediate >/dev/null; wait)
