@@ -292,7 +292,8 @@ files_download(Request *req)
 	if (sid == NULL || path == NULL)
 		return http_error(req, 400, "invalid_request",
 						  "session_id and path are required query parameters");
-	d = calloc(1, sizeof(Download));
+	if ((d = calloc(1, sizeof(Download))) == NULL)
+		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
 	snprintf(d->session_id, sizeof(d->session_id), "%s", sid);
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	/* the first chunk before the headers, so a missing file is a clean 404 */
@@ -303,6 +304,11 @@ files_download(Request *req)
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FILE_CHUNK_BYTES,
 											 download_reader, d, download_free);
+	if (resp == NULL)
+	{
+		download_free(d);
+		return http_reply(req, 503, NULL);	/* out of memory: close */
+	}
 	MHD_add_response_header(resp, "Content-Type", guess_mime(path));
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	snprintf(disposition, sizeof(disposition), "attachment; filename=\"%.1000s\"",
