@@ -149,7 +149,8 @@ static const Operation operations[] = {
 		"Write a file into the session workspace, where code opens it by its "
 		"relative path (e.g. pd.read_csv('data.csv')). Give text as-is, or "
 		"binary data base64-encoded with encoding='base64'. Set append=true to "
-		"send a large file in parts. Limit: MAX_FILE_SIZE_MB per file.",
+		"send a large file in parts: one call carries at most 64 MiB of JSON "
+		"(48 MiB of file as base64). Limit: MAX_FILE_SIZE_MB per file.",
 		"SELECT pi.write_file($1::uuid, $2, $3::bytea, coalesce($4::boolean, false))",
 		"pi.write_file(uuid,text,bytea,boolean)",
 		{"session_id", "path", "content", "append"}, true, OP_UPLOAD,
