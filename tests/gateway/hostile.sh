@@ -4,7 +4,21 @@
 # mid-character, and bodies over a route's limit.  Each check needs no
 # database (without one an operation fails 503, which is still an answer).
 #
-# Needs: U, KEY, PI_TEST_DIR, GW_PID, and check, req, jq_, is_error.
+# Needs: ROOT, U, KEY, PI_TEST_DIR, GW_PID, and check, pass, fail, req,
+# jq_, is_error.  First the unit test of gateway/utf8.c (utf8_test.c).
+if cc -std=gnu11 -I "$ROOT/gateway" -I "$(pg_config --includedir)" \
+     "$ROOT/tests/gateway/utf8_test.c" "$ROOT/gateway/utf8.c" -ljansson \
+     -o "$PI_TEST_DIR/utf8_test" 2>"$PI_TEST_DIR/utf8_cc.log"; then
+  while IFS= read -r line; do
+    case "$line" in
+      "ok - "*) pass "${line#ok - }" ;;
+      "not ok - "*) fail "${line#not ok - }" ;;
+    esac
+  done < <("$PI_TEST_DIR/utf8_test")
+else
+  fail "utf8_test.c builds" "$(head -c 300 "$PI_TEST_DIR/utf8_cc.log")"
+fi
+
 alive() { curl -s -o /dev/null "$U/health"; }
 raw_status() {   # raw_status BYTES: first line of the reply to raw bytes
   python3 - "${U##*:}" "$1" <<'PY'
