@@ -45,6 +45,12 @@ req() {
 jq_() { python3 -c "import sys,json; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1" <<<"$BODY" 2>/dev/null; }
 is_error() { [ "$STATUS" = "$1" ] && [ -n "$(jq_ 'd["error"]["code"]')" ] && [ -n "$(jq_ 'd["error"]["message"]')" ]; }
 
+echo "# layout"
+if ls "$ROOT"/gateway/*.o >/dev/null 2>&1; then
+  check "no circular dependencies between gateway files" \
+    bash "$ROOT/tests/layout/symbol_cycles.sh" pi-gateway "$ROOT"/gateway/*.o
+fi
+
 echo "# REST"
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$U/health"); check "/health without key is 200" '[ "$STATUS" = 200 ]'
 STATUS=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' "$U/api/execute" -d '{"code":"1"}'); BODY=$(cat "$PI_TEST_DIR/body")
