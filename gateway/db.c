@@ -19,7 +19,6 @@
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,56 +168,66 @@ db_release(PGconn *conn)
 }
 
 /*
- * SQLSTATE -> HTTP.  The pi functions raise standard codes (see
- * extension/): 53000 when every executor slot is busy, 22xxx for bad
- * arguments, 42704 for an unknown session or job, 55000 when the extension
- * is not preloaded.
+ * SQLSTATE -> HTTP status, error code and Retry-After, as data.  The first
+ * entry whose prefix the SQLSTATE starts with wins, so a code comes before
+ * its class.  The pi functions raise standard codes (see extension/).
  */
-static void
-map_sqlstate(const char *state, GwError *err)
+typedef struct SqlstateMap
+{
+	const char *prefix;			/* a whole SQLSTATE, or its first characters */
+	int			http_status;
+	const char *code;
+	int			retry_after;	/* seconds; non-zero for what passes */
+} SqlstateMap;
+
+static const SqlstateMap sqlstate_map[] = {
+	/* undefined_object: an unknown session or job */
+	{"42704", 404, "not_found", 0},
+	/* undefined_file: no such file in the workspace */
+	{"58P01", 404, "not_found", 0},
+	/* system_error: the executor died mid-call or did not answer; it restarts */
+	{"58000", 503, "executor_unavailable", 1},
+	/* query_canceled: the run's timeout or statement_timeout */
+	{"57014", 504, "timeout", 0},
+	/* admin_shutdown, crash_shutdown, cannot_connect_now: a restart */
+	{"57P", 503, "database_unavailable", 1},
+	/* insufficient_resources: every executor slot is busy */
+	{"53000", 503, "executor_busy", 1},
+	/* disk full, out of memory, too many connections: may pass */
+	{"53", 503, "insufficient_resources", 1},
+	/* connection_exception */
+	{"08", 503, "database_unavailable", 1},
+	/* object_not_in_prerequisite_state: the extension is not preloaded yet */
+	{"55000", 503, "database_unavailable", 1},
+	/* transaction_rollback: serialization failure, deadlock; retrying is the cure */
+	{"40", 503, "conflict", 1},
+	/* the request's fault: bad data, constraint, SQL or feature */
+	{"22", 400, "invalid_request", 0},
+	{"23", 400, "invalid_request", 0},
+	{"42", 400, "invalid_request", 0},
+	{"0A", 400, "invalid_request", 0},
+};
+
+/* Anything else, and an error without a SQLSTATE. */
+static const SqlstateMap sqlstate_default = {"", 500, "internal_error", 0};
+
+static const SqlstateMap *
+map_sqlstate(const char *state)
 {
 	if (state == NULL)
-		gw_error_set(err, 500, "internal_error", "%s", err->message);
-	else if (strncmp(state, "53", 2) == 0)
-	{
-		err->http_status = 503;
-		strcpy(err->code, "executor_busy");
-		err->retry_after = 1;
-	}
-	else if (strcmp(state, "42704") == 0 || strcmp(state, "58P01") == 0)
-	{
-		err->http_status = 404;
-		strcpy(err->code, "not_found");
-	}
-	else if (strncmp(state, "22", 2) == 0 || strncmp(state, "42", 2) == 0 ||
-			 strncmp(state, "23", 2) == 0 || strncmp(state, "0A", 2) == 0)
-	{
-		err->http_status = 400;
-		strcpy(err->code, "invalid_request");
-	}
-	else if (strcmp(state, "57014") == 0)
-	{
-		err->http_status = 504;
-		strcpy(err->code, "timeout");
-	}
-	else if (strncmp(state, "08", 2) == 0 || strcmp(state, "55000") == 0 ||
-			 strncmp(state, "57P", 3) == 0)
-	{
-		err->http_status = 503;
-		strcpy(err->code, "database_unavailable");
-		err->retry_after = 1;
-	}
-	else
-	{
-		err->http_status = 500;
-		strcpy(err->code, "internal_error");
-	}
+		return &sqlstate_default;
+	for (size_t i = 0; i < sizeof(sqlstate_map) / sizeof(sqlstate_map[0]); i++)
+		if (strncmp(state, sqlstate_map[i].prefix,
+					strlen(sqlstate_map[i].prefix)) == 0)
+			return &sqlstate_map[i];
+	return &sqlstate_default;
 }
 
 /*
  * Fill err from a failed result (or a NULL one: the connection broke).
  * The message keeps PostgreSQL's primary message and its hint, which is
- * what a user can act on.
+ * what a user can act on, cut between characters to leave room for the
+ * SQLSTATE, which always ends it so a client can find it.
  */
 void
 db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
@@ -226,6 +235,10 @@ db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	const SqlstateMap *map;
+	char		text[2 * sizeof(err->message)];
+	char		suffix[24] = "";
+	size_t		n;
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
@@ -237,20 +250,25 @@ db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
 	}
 	if (primary == NULL)
 	{
-		char		msg[400];
-
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-		msg[strcspn(msg, "\n")] = '\0';
-		snprintf(err->message, sizeof(err->message), "%s", msg);
+		snprintf(text, sizeof(text), "%s", PQerrorMessage(conn));
+		text[strcspn(text, "\n")] = '\0';
 	}
 	else if (hint != NULL)
-		snprintf(err->message, sizeof(err->message), "%s. %s", primary, hint);
+		snprintf(text, sizeof(text), "%s. %s", primary, hint);
 	else
-		snprintf(err->message, sizeof(err->message), "%s", primary);
-	map_sqlstate(state, err);
-	/* keep the SQLSTATE where a client can find it */
-	if (state != NULL && strlen(err->message) + 16 < sizeof(err->message))
-		strcat(strcat(strcat(err->message, " (SQLSTATE "), state), ")");
+		snprintf(text, sizeof(text), "%s", primary);
+
+	map = map_sqlstate(state);
+	gw_error_set(err, map->http_status, map->code, "%s", "");
+	err->retry_after = map->retry_after;
+	if (state != NULL)
+	{
+		gw_utf8_copy(err->sqlstate, sizeof(err->sqlstate), state);
+		snprintf(suffix, sizeof(suffix), " (SQLSTATE %s)", err->sqlstate);
+	}
+	/* text is cut to fit before the suffix, which then fits exactly */
+	n = gw_utf8_copy(err->message, sizeof(err->message) - strlen(suffix), text);
+	memcpy(err->message + n, suffix, strlen(suffix) + 1);
 }
 
 /*

@@ -7,8 +7,8 @@
  * An upload may be as large as MAX_FILE_SIZE_MB (500 MB by default), so the
  * body is never held whole: every full chunk goes to pi.write_file with
  * append = true after the first.  A download reads pi.read_file chunk by
- * chunk as libmicrohttpd asks for more.  The SQL texts are those of the
- * upload_file and download_file operations in ops.c, which MCP uses too.
+ * chunk as libmicrohttpd asks for more.  Each piece is one call of
+ * op_write_file_chunk or op_read_file_chunk (ops.c), which MCP uses too.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,50 +21,6 @@
 
 /* The post processor's own buffer: multipart boundaries and field names. */
 #define POST_PROCESSOR_BUFFER 65536
-
-json_t *
-files_write_chunk(PGconn *conn, const char *session_id, const char *path,
-				  const char *data, size_t len, bool append, GwError *err)
-{
-	const char *values[4] = {session_id, path, data, append ? "true" : "false"};
-	int			lengths[4] = {0, 0, (int) len, 0};
-	int			formats[4] = {0, 0, 1, 0};
-	PGresult   *res;
-	json_t	   *out;
-
-	res = db_exec(conn, op_find("upload_file")->sql, 4, values, lengths,
-				  formats, 0, err);
-	if (res == NULL)
-		return NULL;
-	out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	PQclear(res);
-	return out ? out : json_object();
-}
-
-/* Read up to length bytes at offset; returns malloc'd bytes, *len set. */
-char *
-files_read_chunk(PGconn *conn, const char *session_id, const char *path,
-				 int64_t offset, int64_t length, size_t *len, GwError *err)
-{
-	char		off[24],
-				lim[24];
-	const char *values[4] = {session_id, path, off, lim};
-	PGresult   *res;
-	char	   *out;
-
-	snprintf(off, sizeof(off), "%lld", (long long) offset);
-	snprintf(lim, sizeof(lim), "%lld", (long long) length);
-	res = db_exec(conn, op_find("download_file")->sql, 4, values, NULL, NULL,
-				  1, err);
-	if (res == NULL)
-		return NULL;
-	*len = PQgetisnull(res, 0, 0) ? 0 : (size_t) PQgetlength(res, 0, 0);
-	out = malloc(*len + 1);
-	memcpy(out, PQgetvalue(res, 0, 0), *len);
-	out[*len] = '\0';
-	PQclear(res);
-	return out;
-}
 
 /* ---- upload ---------------------------------------------------------- */
 
@@ -111,7 +67,7 @@ upload_flush(Upload *u)
 	}
 	if (u->conn == NULL && (u->conn = db_acquire(&u->err)) == NULL)
 		return;
-	r = files_write_chunk(u->conn, u->session_id, u->path, u->buf, u->buf_len,
+	r = op_write_file_chunk(u->conn, u->session_id, u->path, u->buf, u->buf_len,
 						  u->chunks > 0, &u->err);
 	if (r == NULL)
 		return;
@@ -171,6 +127,7 @@ upload_field(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+/* The upload's state, made on its first piece; NULL when out of memory. */
 static Upload *
 upload_start(Request *req)
 {
@@ -179,7 +136,14 @@ upload_start(Request *req)
 	const char *sid = http_arg(req, "session_id");
 	const char *path = http_arg(req, "path");
 
-	u->buf = malloc(FILE_CHUNK_BYTES);
+	if (u == NULL || (u->buf = malloc(FILE_CHUNK_BYTES)) == NULL)
+	{
+		free(u);
+		gw_error_set(&req->err, 503, "out_of_memory",
+					 "the gateway is out of memory; retry the upload");
+		req->err.retry_after = 1;
+		return NULL;
+	}
 	snprintf(u->session_id, sizeof(u->session_id), "%s", sid ? sid : "");
 	snprintf(u->path, sizeof(u->path), "%s", path ? path : "");
 	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
@@ -195,7 +159,7 @@ files_upload_data(Request *req, const char *data, size_t len)
 {
 	Upload	   *u = req->state ? req->state : upload_start(req);
 
-	if (u->err.http_status != 0)
+	if (u == NULL || u->err.http_status != 0)
 		return;
 	if (u->pp != NULL)
 	{
@@ -214,15 +178,17 @@ files_upload_finish(Request *req)
 	Upload	   *u = req->state ? req->state : upload_start(req);
 	json_t	   *out;
 
+	if (u == NULL)
+		return http_reply_error(req, &req->err);
 	/* the last partial chunk; an empty upload still creates the file */
 	if (u->buf_len > 0 || u->chunks == 0)
 		upload_flush(u);
 	if (u->err.http_status != 0)
 		return http_reply_error(req, &u->err);
 	out = u->last ? json_incref(u->last) : json_object();
-	json_object_set_new(out, "session_id", json_string(u->session_id));
+	json_object_set_new(out, "session_id", gw_json_string(u->session_id));
 	if (json_object_get(out, "path") == NULL)
-		json_object_set_new(out, "path", json_string(u->path));
+		json_object_set_new(out, "path", gw_json_string(u->path));
 	json_object_set_new(out, "bytes_received", json_integer(u->written));
 	return http_reply_json(req, 200, out);
 }
@@ -255,7 +221,7 @@ static bool
 download_next(Download *d, GwError *err)
 {
 	free(d->chunk);
-	d->chunk = files_read_chunk(d->conn, d->session_id, d->path,
+	d->chunk = op_read_file_chunk(d->conn, d->session_id, d->path,
 								d->next_offset, FILE_CHUNK_BYTES,
 								&d->chunk_len, err);
 	if (d->chunk == NULL)
@@ -326,7 +292,8 @@ files_download(Request *req)
 	if (sid == NULL || path == NULL)
 		return http_error(req, 400, "invalid_request",
 						  "session_id and path are required query parameters");
-	d = calloc(1, sizeof(Download));
+	if ((d = calloc(1, sizeof(Download))) == NULL)
+		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
 	snprintf(d->session_id, sizeof(d->session_id), "%s", sid);
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	/* the first chunk before the headers, so a missing file is a clean 404 */
@@ -337,6 +304,11 @@ files_download(Request *req)
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FILE_CHUNK_BYTES,
 											 download_reader, d, download_free);
+	if (resp == NULL)
+	{
+		download_free(d);
+		return http_reply(req, 503, NULL);	/* out of memory: close */
+	}
 	MHD_add_response_header(resp, "Content-Type", guess_mime(path));
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	snprintf(disposition, sizeof(disposition), "attachment; filename=\"%.1000s\"",

@@ -7,22 +7,36 @@
  *
  * pi-gateway turns every REST or MCP call into exactly one SQL call into the
  * pi schema.  The pieces:
+ * The pieces, each calling only files listed below it (no circles: see
+ * tests/layout/symbol_cycles.sh):
  *	  main.c		configuration, start-up, signals, --stdio
- *	  http.c		libmicrohttpd glue: request bodies, auth, dispatch
  *	  routes.c		the REST route table and its handlers
+ *	  openapi.c		the OpenAPI document, generated from a route table
+ *	  mcp_http.c	MCP transports over HTTP: Streamable HTTP and legacy SSE
  *	  files.c		streamed upload and download
+ *	  http.c		libmicrohttpd glue: request bodies, auth, dispatch
+ *	  metrics.c		Prometheus counters
+ *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
+ *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
  *	  db.c			libpq connection pool, SQLSTATE -> HTTP status
- *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
- *	  mcp_http.c	MCP transports over HTTP: Streamable HTTP and legacy SSE
- *	  metrics.c		Prometheus counters
- *	  openapi.c		the OpenAPI document, generated from the route table
+ *	  common.c		configuration, GwError, random ids
+ *	  utf8.c		making any bytes valid UTF-8 for JSON
+ *
+ * Error convention: a function that can fail takes a GwError *err and
+ * returns NULL or false with err filled by gw_error_set; only the HTTP or
+ * MCP layer turns it into a response.  A lower file reports to a higher one
+ * through such return values or a callback with an arg pointer, never by
+ * calling up.  Text that ends up in JSON is made valid UTF-8 first (every
+ * GwError message is), and a NULL from jansson (out of memory, bad text)
+ * fails one request, never the process.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PI_GATEWAY_H
 #define PI_GATEWAY_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,14 +44,6 @@
 #include <libpq-fe.h>
 
 #define GATEWAY_VERSION "0.1.0"
-
-/*
- * Largest JSON request body.  JSON bodies are parsed in memory, so they get a
- * bound of their own well below MAX_FILE_SIZE_MB: code, SQL and an MCP
- * upload_file of a few megabytes of base64 fit; bulk data goes through the
- * streamed /api/files/upload instead.
- */
-#define MAX_JSON_BODY_BYTES (64 * 1024 * 1024)
 
 /* Uploads and downloads move through PostgreSQL in chunks of this size. */
 #define FILE_CHUNK_BYTES (1024 * 1024)
@@ -64,13 +70,24 @@ typedef struct GwError
 {
 	int			http_status;
 	char		code[40];
-	char		message[512];
+	char		message[512];	/* valid UTF-8, see gw_error_set */
+	char		sqlstate[6];	/* PostgreSQL's, "" when none */
 	int			retry_after;	/* seconds, 0 = none */
 } GwError;
 
+/* common.c */
 extern void gw_error_set(GwError *err, int status, const char *code,
 						 const char *fmt,...) __attribute__((format(printf, 4, 5)));
+extern void gw_error_setv(GwError *err, int status, const char *code,
+						  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 extern json_t *gw_error_json(const GwError *err);
+extern bool gw_const_time_equal(const char *a, const char *b);
+extern void gw_random_hex(char *out, size_t nbytes);
+
+/* utf8.c */
+extern bool gw_utf8_valid(const char *s, size_t len);
+extern size_t gw_utf8_copy(char *dst, size_t dstsize, const char *src);
+extern json_t *gw_json_string(const char *s);
 
 /* db.c */
 extern bool db_init(void);
@@ -108,15 +125,28 @@ typedef struct Operation
 	bool		test_only;		/* only with --test-tools */
 } Operation;
 
+/*
+ * How an operation that runs long tells its caller it is alive: the
+ * caller's function, called with the caller's ctx and a notification it
+ * takes ownership of (possibly NULL when out of memory).
+ */
+typedef void (*ProgressFn) (void *ctx, json_t *notification);
+
 extern const Operation *op_find(const char *name);
 extern const Operation *op_at(int i);
 extern json_t *op_call(const Operation *op, json_t *args, GwError *err);
-extern json_t *op_call_on(PGconn *conn, const Operation *op, json_t *args,
-						  GwError *err);
+extern json_t *op_call_with_progress(const Operation *op, json_t *args,
+									 json_t *token, ProgressFn progress,
+									 void *ctx, GwError *err);
+extern json_t *op_write_file_chunk(PGconn *conn, const char *session_id,
+								   const char *path, const char *data,
+								   size_t len, bool append, GwError *err);
+extern char *op_read_file_chunk(PGconn *conn, const char *session_id,
+								const char *path, int64_t offset,
+								int64_t length, size_t *len, GwError *err);
 
 /* mcp.c */
 typedef struct McpSession McpSession;
-typedef void (*ProgressFn) (void *ctx, json_t *notification);
 
 extern json_t *mcp_handle(McpSession *session, json_t *msg,
 						  ProgressFn progress, void *progress_ctx);
@@ -125,7 +155,6 @@ extern McpSession *mcp_session_get(const char *id);
 extern void mcp_session_put(McpSession *s);
 extern bool mcp_session_end(const char *id);
 extern const char *mcp_session_id(McpSession *s);
-extern const char *mcp_session_version(McpSession *s);
 extern bool mcp_version_supported(const char *v);
 extern void mcp_stdio_loop(void);
 
@@ -133,9 +162,5 @@ extern void mcp_stdio_loop(void);
 extern void metrics_observe(const char *route, int status, double seconds);
 extern void metrics_inflight(int delta);
 extern char *metrics_render(void);
-
-/* util */
-extern bool gw_const_time_equal(const char *a, const char *b);
-extern void gw_random_hex(char *out, size_t nbytes);
 
 #endif							/* PI_GATEWAY_H */

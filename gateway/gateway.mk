@@ -1,13 +1,22 @@
 # gateway/gateway.mk: build and install pi-gateway, the REST + MCP server.
 # Included by the top-level Makefile, which adds gateway/pi-gateway to
-# `all`, install-gateway to `install` and clean-gateway to `clean`.
+# `all`, install-gateway to `install` and clean-gateway to `clean`; also
+# usable alone:
+#
+#	make -f gateway/gateway.mk gateway/pi-gateway
+#
+# Each source compiles to its own object, so a change rebuilds one file and
+# tests/layout/symbol_cycles.sh can check the objects for circular
+# dependencies.  The pattern rule below has a directory prefix, hence a
+# shorter stem than PGXS's generic %.o: %.c, so make picks it (and these
+# flags, not PGXS's) for gateway/*.o.
 #
 # Needs libmicrohttpd-dev, libjansson-dev and libpq-dev.
 
-GATEWAY_SRCS = gateway/main.c gateway/http.c gateway/routes.c \
-	gateway/files.c gateway/ops.c gateway/db.c gateway/mcp.c \
-	gateway/mcp_http.c gateway/mcp_content.c gateway/mcp_test_tools.c \
-	gateway/metrics.c gateway/openapi.c
+GATEWAY_OBJS = gateway/main.o gateway/http.o gateway/routes.o \
+	gateway/files.o gateway/ops.o gateway/db.o gateway/mcp.o \
+	gateway/mcp_http.o gateway/mcp_content.o gateway/mcp_test_tools.o \
+	gateway/metrics.o gateway/openapi.o gateway/common.o gateway/utf8.o
 GATEWAY_HDRS = gateway/gateway.h gateway/http.h gateway/mcp_internal.h
 
 GATEWAY_PG_CONFIG ?= pg_config
@@ -21,14 +30,22 @@ GATEWAY_LIBS = -L$(shell $(GATEWAY_PG_CONFIG) --libdir) -lpq \
 	$(shell pkg-config --libs libmicrohttpd jansson 2>/dev/null || echo -lmicrohttpd -ljansson) \
 	-lpthread
 
-gateway/pi-gateway: $(GATEWAY_SRCS) $(GATEWAY_HDRS) gateway/gateway.mk
-	$(GATEWAY_CC) $(GATEWAY_CFLAGS) $(GATEWAY_CPPFLAGS) -o $@ $(GATEWAY_SRCS) $(GATEWAY_LIBS)
+# Set by PGXS when included from the top Makefile; defaults for use alone.
+bindir ?= $(shell $(GATEWAY_PG_CONFIG) --bindir)
+INSTALL_PROGRAM ?= install -m 755
+MKDIR_P ?= mkdir -p
+
+gateway/%.o: gateway/%.c $(GATEWAY_HDRS) gateway/gateway.mk
+	$(GATEWAY_CC) $(GATEWAY_CFLAGS) $(GATEWAY_CPPFLAGS) -c -o $@ $<
+
+gateway/pi-gateway: $(GATEWAY_OBJS)
+	$(GATEWAY_CC) $(GATEWAY_CFLAGS) -o $@ $(GATEWAY_OBJS) $(GATEWAY_LIBS)
 
 install-gateway: gateway/pi-gateway
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) gateway/pi-gateway '$(DESTDIR)$(bindir)/pi-gateway'
 
 clean-gateway:
-	rm -f gateway/pi-gateway
+	rm -f gateway/pi-gateway $(GATEWAY_OBJS)
 
 .PHONY: install-gateway clean-gateway

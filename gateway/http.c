@@ -34,37 +34,19 @@
 #define CONNECTION_IDLE_TIMEOUT_S 30
 #define CONNECTION_MEMORY_BYTES (64 * 1024)
 
-void
-gw_error_set(GwError *err, int status, const char *code, const char *fmt,...)
-{
-	va_list		ap;
+/*
+ * A parsed JSON body costs far more than its text: jansson spends some 50
+ * to 100 bytes on every value however short, so a 20 MB array of small
+ * numbers grows the process by hundreds of megabytes.  The byte limits of
+ * the routes (routes.c) bound the text; this bounds the values, counted
+ * before parsing.  Real requests hold a few dozen; MCP batches a few
+ * hundred.
+ */
+#define MAX_JSON_VALUES 100000
 
-	err->http_status = status;
-	snprintf(err->code, sizeof(err->code), "%s", code);
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-}
-
-json_t *
-gw_error_json(const GwError *err)
-{
-	return json_pack("{s:{s:s,s:s}}", "error", "code", err->code,
-					 "message", err->message);
-}
-
-/* Compare without an early exit, so timing does not reveal the key. */
-bool
-gw_const_time_equal(const char *a, const char *b)
-{
-	size_t		la = strlen(a),
-				lb = strlen(b);
-	unsigned char diff = (la != lb);
-
-	for (size_t i = 0; i < lb; i++)
-		diff |= (unsigned char) a[i % (la ? la : 1)] ^ (unsigned char) b[i];
-	return diff == 0;
-}
+/* The answer when even an error cannot be built: out of memory. */
+static const char oom_body[] =
+"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the gateway is out of memory; retry the request\"}}";
 
 const char *
 http_arg(Request *req, const char *name)
@@ -78,6 +60,35 @@ http_header(Request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/*
+ * A response carrying body as JSON; takes the reference.  A body jansson
+ * cannot dump (NULL: it could not be built) becomes the out-of-memory
+ * error.  NULL only when libmicrohttpd itself is out of memory.
+ */
+struct MHD_Response *
+http_json_response(json_t *body)
+{
+	char	   *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct MHD_Response *resp;
+
+	json_decref(body);
+	if (text == NULL)
+		resp = MHD_create_response_from_buffer(strlen(oom_body),
+											   (void *) oom_body,
+											   MHD_RESPMEM_PERSISTENT);
+	else
+	{
+		resp = MHD_create_response_from_buffer(strlen(text), text,
+											   MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			free(text);
+	}
+	if (resp != NULL)
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+	return resp;
+}
+
+/* Queue resp (NULL: out of memory, which closes the connection). */
 enum MHD_Result
 http_reply(Request *req, int status, struct MHD_Response *resp)
 {
@@ -85,6 +96,8 @@ http_reply(Request *req, int status, struct MHD_Response *resp)
 
 	req->responded = true;
 	req->status = status;
+	if (resp == NULL)
+		return MHD_NO;
 	r = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -93,29 +106,17 @@ http_reply(Request *req, int status, struct MHD_Response *resp)
 enum MHD_Result
 http_reply_json(Request *req, int status, json_t *body)
 {
-	char	   *text = json_dumps(body, JSON_COMPACT);
-	struct MHD_Response *resp;
-
-	json_decref(body);
-	if (text == NULL)
-		text = strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}");
-	resp = MHD_create_response_from_buffer(strlen(text), text,
-										   MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	return http_reply(req, status, resp);
+	return http_reply(req, status, http_json_response(body));
 }
 
-enum MHD_Result
-http_reply_error(Request *req, const GwError *err)
+/* The response for err, with the headers its status calls for. */
+static struct MHD_Response *
+error_response(const GwError *err)
 {
-	json_t	   *j = gw_error_json(err);
-	char	   *text = json_dumps(j, JSON_COMPACT);
-	struct MHD_Response *resp;
+	struct MHD_Response *resp = http_json_response(gw_error_json(err));
 
-	json_decref(j);
-	resp = MHD_create_response_from_buffer(strlen(text), text,
-										   MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (resp == NULL)
+		return NULL;
 	if (err->retry_after > 0)
 	{
 		char		ra[16];
@@ -125,7 +126,13 @@ http_reply_error(Request *req, const GwError *err)
 	}
 	if (err->http_status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-	return http_reply(req, err->http_status, resp);
+	return resp;
+}
+
+enum MHD_Result
+http_reply_error(Request *req, const GwError *err)
+{
+	return http_reply(req, err->http_status, error_response(err));
 }
 
 enum MHD_Result
@@ -134,32 +141,82 @@ http_error(Request *req, int status, const char *code, const char *fmt,...)
 	GwError		err = {0};
 	va_list		ap;
 
-	err.http_status = status;
-	snprintf(err.code, sizeof(err.code), "%s", code);
 	va_start(ap, fmt);
-	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	gw_error_setv(&err, status, code, fmt, ap);
 	va_end(ap);
 	return http_reply_error(req, &err);
 }
 
 /*
- * Parse the buffered body as a JSON object.  On failure answer 400 naming
- * line and column, and return NULL.  An empty body is an empty object.
+ * An upper bound of the values in a JSON text, without parsing it: each
+ * value but the first follows a comma or opens a container.
+ */
+static size_t
+json_value_bound(const char *text, size_t len)
+{
+	size_t		n = 1;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = text[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == ',' || c == '[' || c == '{')
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Parse the buffered body as any JSON value (jansson flags), within
+ * MAX_JSON_VALUES.  NULL with err set (400 or 413) on failure.  An empty
+ * body is an empty object.
  */
 json_t *
-http_json_body(Request *req)
+http_parse_body(Request *req, size_t flags, GwError *err)
 {
 	json_error_t jerr;
 	json_t	   *j;
 
 	if (req->body_len == 0)
 		return json_object();
-	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (json_value_bound(req->body, req->body_len) > MAX_JSON_VALUES)
+	{
+		gw_error_set(err, 413, "payload_too_large",
+					 "the JSON body holds more than %d values; send bulk data "
+					 "as a file (POST /api/files/upload)", MAX_JSON_VALUES);
+		return NULL;
+	}
+	j = json_loadb(req->body, req->body_len, flags, &jerr);
+	if (j == NULL)
+		gw_error_set(err, 400, "invalid_json",
+					 "invalid JSON at line %d, column %d: %s",
+					 jerr.line, jerr.column, jerr.text);
+	return j;
+}
+
+/*
+ * Parse the buffered body as a JSON object.  On failure answer 400 (or
+ * 413) and return NULL.
+ */
+json_t *
+http_json_body(Request *req)
+{
+	GwError		err = {0};
+	json_t	   *j = http_parse_body(req, JSON_REJECT_DUPLICATES, &err);
+
 	if (j == NULL)
 	{
-		http_error(req, 400, "invalid_json",
-				   "invalid JSON at line %d, column %d: %s",
-				   jerr.line, jerr.column, jerr.text);
+		http_reply_error(req, &err);
 		return NULL;
 	}
 	if (!json_is_object(j))
@@ -208,49 +265,72 @@ authorized(Request *req)
 	return key != NULL && gw_const_time_equal(key, gw_config.api_key);
 }
 
+/* The most bytes req's body may have: its route's, within MAX_FILE_SIZE_MB. */
+static uint64_t
+body_limit(const Request *req)
+{
+	uint64_t	file = (uint64_t) gw_config.max_file_bytes;
+	uint64_t	route = req->route->max_body;
+
+	return (route == BODY_LIMIT_FILE || route > file) ? file : route;
+}
+
+static void
+body_too_large(Request *req, GwError *err)
+{
+	if (req->route->body == BODY_STREAM)
+		gw_error_set(err, 413, "payload_too_large",
+					 "the body is over the limit of %llu bytes (MAX_FILE_SIZE_MB)",
+					 (unsigned long long) body_limit(req));
+	else
+		gw_error_set(err, 413, "payload_too_large",
+					 "a body for %s %s may be at most %llu bytes; upload large "
+					 "files with POST /api/files/upload", req->route->method,
+					 req->route->pattern, (unsigned long long) body_limit(req));
+}
+
+/* 405 names the methods the path does allow, in an Allow header too. */
+static enum MHD_Result
+reply_method_not_allowed(Request *req, const char *allow)
+{
+	GwError		err = {0};
+	struct MHD_Response *resp;
+
+	gw_error_set(&err, 405, "method_not_allowed",
+				 "%s is not allowed on %s (allowed: %s)",
+				 req->method, req->url, allow);
+	resp = error_response(&err);
+	if (resp != NULL)
+		MHD_add_response_header(resp, "Allow", allow);
+	return http_reply(req, 405, resp);
+}
+
 /* First call: everything decided from the request line and headers. */
 static enum MHD_Result
-request_begin(Request *req)
+request_begin(Request *req, const RouteTable *table)
 {
 	char		allow[128] = "";
 	const char *cl;
 
-	for (int i = 0; i < n_routes; i++)
+	for (int i = 0; i < table->n_routes; i++)
 	{
+		const Route *r = &table->routes[i];
 		char		arg[sizeof(req->path_arg)];
 
-		if (!route_matches(routes[i].pattern, req->url, arg, sizeof(arg)))
+		if (!route_matches(r->pattern, req->url, arg, sizeof(arg)))
 			continue;
-		if (strcmp(routes[i].method, req->method) == 0 ||
-			(strcmp(req->method, "HEAD") == 0 &&
-			 strcmp(routes[i].method, "GET") == 0))
+		if (strcmp(r->method, req->method) == 0 ||
+			(strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
 		{
-			req->route = &routes[i];
+			req->route = r;
 			strcpy(req->path_arg, arg);
 			break;
 		}
-		if (strlen(allow) + strlen(routes[i].method) + 3 < sizeof(allow))
-			strcat(strcat(allow, *allow ? ", " : ""), routes[i].method);
+		if (strlen(allow) + strlen(r->method) + 3 < sizeof(allow))
+			strcat(strcat(allow, *allow ? ", " : ""), r->method);
 	}
 	if (req->route == NULL && *allow)
-	{
-		struct MHD_Response *resp;
-		GwError		err = {0};
-		char	   *text;
-		json_t	   *j;
-
-		gw_error_set(&err, 405, "method_not_allowed",
-					 "%s is not allowed on %s (allowed: %s)",
-					 req->method, req->url, allow);
-		j = gw_error_json(&err);
-		text = json_dumps(j, JSON_COMPACT);
-		json_decref(j);
-		resp = MHD_create_response_from_buffer(strlen(text), text,
-											   MHD_RESPMEM_MUST_FREE);
-		MHD_add_response_header(resp, "Content-Type", "application/json");
-		MHD_add_response_header(resp, "Allow", allow);
-		return http_reply(req, 405, resp);
-	}
+		return reply_method_not_allowed(req, allow);
 	if (req->route == NULL)
 		return http_error(req, 404, "not_found", "no route for %s %s",
 						  req->method, req->url);
@@ -259,32 +339,32 @@ request_begin(Request *req)
 						  "missing or wrong API key: send X-API-Key or "
 						  "Authorization: Bearer <key>");
 	cl = http_header(req, "Content-Length");
-	if (cl != NULL && strtoull(cl, NULL, 10) > (uint64_t) gw_config.max_file_bytes)
-		return http_error(req, 413, "payload_too_large",
-						  "the body is %s bytes; the limit is %lld bytes "
-						  "(MAX_FILE_SIZE_MB)", cl,
-						  (long long) gw_config.max_file_bytes);
-	if (cl != NULL && req->route->body == BODY_JSON &&
-		strtoull(cl, NULL, 10) > MAX_JSON_BODY_BYTES)
-		return http_error(req, 413, "payload_too_large",
-						  "a JSON body may be at most %d bytes; upload large "
-						  "files with POST /api/files/upload",
-						  MAX_JSON_BODY_BYTES);
+	if (cl != NULL && strtoull(cl, NULL, 10) > body_limit(req))
+	{
+		GwError		err = {0};
+
+		body_too_large(req, &err);
+		return http_reply_error(req, &err);
+	}
 	return MHD_YES;
 }
 
-/* A piece of body.  Errors are remembered and answered at the end. */
+/*
+ * A piece of body.  Errors are remembered and answered at the end: the
+ * rest of the body is read and dropped, never buffered.
+ */
 static void
 request_body(Request *req, const char *data, size_t len)
 {
 	req->body_total += len;
 	if (req->err.http_status != 0)
 		return;
-	if (req->body_total > (uint64_t) gw_config.max_file_bytes)
+	if (req->body_total > body_limit(req))
 	{
-		gw_error_set(&req->err, 413, "payload_too_large",
-					 "the body is over the limit of %lld bytes (MAX_FILE_SIZE_MB)",
-					 (long long) gw_config.max_file_bytes);
+		body_too_large(req, &req->err);
+		free(req->body);
+		req->body = NULL;
+		req->body_len = req->body_cap = 0;
 		return;
 	}
 	if (req->route->body == BODY_STREAM)
@@ -294,19 +374,21 @@ request_body(Request *req, const char *data, size_t len)
 	}
 	if (req->route->body == BODY_NONE)
 		return;
-	if (req->body_len + len > MAX_JSON_BODY_BYTES)
-	{
-		gw_error_set(&req->err, 413, "payload_too_large",
-					 "a JSON body may be at most %d bytes", MAX_JSON_BODY_BYTES);
-		return;
-	}
 	if (req->body_len + len + 1 > req->body_cap)
 	{
 		size_t		cap = req->body_cap ? req->body_cap : 4096;
+		char	   *grown;
 
 		while (cap < req->body_len + len + 1)
 			cap *= 2;
-		req->body = realloc(req->body, cap);
+		if ((grown = realloc(req->body, cap)) == NULL)
+		{
+			gw_error_set(&req->err, 503, "out_of_memory",
+						 "the gateway is out of memory; retry the request");
+			req->err.retry_after = 1;
+			return;
+		}
+		req->body = grown;
 		req->body_cap = cap;
 	}
 	memcpy(req->body + req->body_len, data, len);
@@ -322,18 +404,19 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	Request    *req = *con_cls;
 
-	(void) cls;
 	(void) version;
 	if (req == NULL)
 	{
-		req = calloc(1, sizeof(Request));
+		/* out of memory: MHD_NO closes this connection only */
+		if ((req = calloc(1, sizeof(Request))) == NULL)
+			return MHD_NO;
 		req->conn = conn;
 		req->method = method;
 		req->url = url;
 		clock_gettime(CLOCK_MONOTONIC, &req->started);
 		*con_cls = req;
 		metrics_inflight(1);
-		return request_begin(req);
+		return request_begin(req, cls);
 	}
 	if (*upload_data_size > 0)
 	{
@@ -382,8 +465,9 @@ log_mhd_error(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+/* Serve table (which must outlive the server) on HOST:PORT. */
 struct MHD_Daemon *
-http_start(void)
+http_start(const RouteTable *table)
 {
 	struct sockaddr_in addr = {0};
 
@@ -399,7 +483,7 @@ http_start(void)
 							MHD_USE_THREAD_PER_CONNECTION |
 							MHD_USE_ERROR_LOG,
 							gw_config.port, NULL, NULL,
-							access_handler, NULL,
+							access_handler, (void *) table,
 							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 							MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
 							MHD_OPTION_CONNECTION_LIMIT, (unsigned) MAX_CONNECTIONS,

@@ -21,9 +21,15 @@ typedef void (*UploadFn) (Request *req, const char *data, size_t len);
 typedef enum BodyKind
 {
 	BODY_NONE,					/* a body is read and ignored */
-	BODY_JSON,					/* buffered (MAX_JSON_BODY_BYTES), parsed */
+	BODY_JSON,					/* buffered whole, then parsed */
 	BODY_STREAM					/* handed to the route's upload function */
 } BodyKind;
+
+/*
+ * Route.max_body for a streamed upload: MAX_FILE_SIZE_MB, known only at
+ * start-up.  Every body is capped by MAX_FILE_SIZE_MB as well.
+ */
+#define BODY_LIMIT_FILE 0
 
 typedef struct Route
 {
@@ -32,6 +38,7 @@ typedef struct Route
 	RouteHandler handler;
 	bool		needs_auth;
 	BodyKind	body;
+	size_t		max_body;		/* bytes; 413 above (or BODY_LIMIT_FILE) */
 	UploadFn	upload;			/* BODY_STREAM only */
 	const char *operation;		/* ops.c name, for the OpenAPI document */
 	const char *summary;
@@ -56,36 +63,38 @@ struct Request
 	void		(*free_state) (void *state);
 };
 
-extern const Route routes[];
-extern const int n_routes;
+typedef struct RouteTable
+{
+	const Route *routes;
+	int			n_routes;
+} RouteTable;
+
+extern const RouteTable route_table;	/* routes.c */
 
 extern const char *http_arg(Request *req, const char *name);
 extern const char *http_header(Request *req, const char *name);
+extern json_t *http_parse_body(Request *req, size_t flags, GwError *err);
 extern json_t *http_json_body(Request *req);
+extern struct MHD_Response *http_json_response(json_t *body);
 extern enum MHD_Result http_reply(Request *req, int status,
 								  struct MHD_Response *resp);
 extern enum MHD_Result http_reply_json(Request *req, int status, json_t *body);
 extern enum MHD_Result http_reply_error(Request *req, const GwError *err);
 extern enum MHD_Result http_error(Request *req, int status, const char *code,
 								  const char *fmt,...) __attribute__((format(printf, 4, 5)));
-extern struct MHD_Daemon *http_start(void);
+extern struct MHD_Daemon *http_start(const RouteTable *table);
 
-/* routes.c / files.c / mcp_http.c / openapi.c handlers */
+/* files.c / mcp_http.c handlers, which routes.c lists */
 extern enum MHD_Result files_upload_finish(Request *req);
 extern void files_upload_data(Request *req, const char *data, size_t len);
 extern enum MHD_Result files_download(Request *req);
-extern json_t *files_write_chunk(PGconn *conn, const char *session_id,
-								 const char *path, const char *data,
-								 size_t len, bool append, GwError *err);
-extern char *files_read_chunk(PGconn *conn, const char *session_id,
-							  const char *path, int64_t offset, int64_t length,
-							  size_t *len, GwError *err);
 extern enum MHD_Result mcp_http_post(Request *req);
 extern enum MHD_Result mcp_http_get(Request *req);
 extern enum MHD_Result mcp_http_delete(Request *req);
 extern enum MHD_Result mcp_sse_open(Request *req);
 extern enum MHD_Result mcp_sse_message(Request *req);
-extern enum MHD_Result openapi_document(Request *req);
-extern bool http_origin_allowed(Request *req);
+
+/* openapi.c */
+extern json_t *openapi_build(const RouteTable *table);
 
 #endif							/* PI_HTTP_H */

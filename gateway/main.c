@@ -16,16 +16,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "http.h"
-
-GatewayConfig gw_config;
 
 static void
 usage(void)
@@ -63,22 +60,6 @@ default_database_url(void)
 		snprintf(url, sizeof(url),
 				 "host=127.0.0.1 port=%s dbname=pi user=postgres", port);
 	return url;
-}
-
-void
-gw_random_hex(char *out, size_t nbytes)
-{
-	unsigned char raw[64];
-	int			fd = open("/dev/urandom", O_RDONLY);
-
-	if (nbytes > sizeof(raw) || fd < 0 || read(fd, raw, nbytes) != (ssize_t) nbytes)
-	{
-		fprintf(stderr, "pi-gateway: cannot read /dev/urandom\n");
-		exit(1);
-	}
-	close(fd);
-	for (size_t i = 0; i < nbytes; i++)
-		sprintf(out + 2 * i, "%02x", raw[i]);
 }
 
 static bool
@@ -158,7 +139,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	daemon = http_start();
+	daemon = http_start(&route_table);
 	if (daemon == NULL)
 	{
 		fprintf(stderr, "pi-gateway: cannot listen on %s:%d\n",

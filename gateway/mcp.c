@@ -45,6 +45,7 @@ struct McpSession
 	int			refcount;
 	bool		ended;
 	void	   *stream;			/* legacy SSE stream, mcp_http.c */
+	void		(*stream_release) (void *stream);
 };
 
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,14 +66,13 @@ session_unref_locked(McpSession *s)
 	if (--s->refcount == 0)
 	{
 		/* a legacy SSE session holds a reference on its stream */
-		if (s->stream && mcp_stream_release)
-			mcp_stream_release(s->stream);
+		if (s->stream && s->stream_release)
+			s->stream_release(s->stream);
 		free(s);
 	}
 }
 
-void		(*mcp_stream_release) (void *stream) = NULL;
-
+/* A new session with a reference for the caller; NULL when out of memory. */
 McpSession *
 mcp_session_new(const char *version)
 {
@@ -80,6 +80,8 @@ mcp_session_new(const char *version)
 	time_t		now = time(NULL);
 	int			slot = -1;
 
+	if (s == NULL)
+		return NULL;
 	gw_random_hex(s->id, 16);
 	snprintf(s->version, sizeof(s->version), "%s", version);
 	s->last_used = now;
@@ -160,32 +162,42 @@ mcp_session_id(McpSession *s)
 	return s->id;
 }
 
-const char *
-mcp_session_version(McpSession *s)
+void
+mcp_session_set_stream(McpSession *s, void *stream,
+					   void (*release) (void *stream))
 {
-	return s->version;
+	s->stream = stream;
+	s->stream_release = release;
 }
 
-void	  **
+void *
 mcp_session_stream(McpSession *s)
 {
-	return &s->stream;
+	return s->stream;
 }
 
 /* ---- JSON-RPC helpers -------------------------------------------------- */
 
-static json_t *
-rpc_result(json_t *id, json_t *result)
-{
-	return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result);
-}
-
+/*
+ * A JSON-RPC error.  message may hold any bytes (a parse error quotes the
+ * input, a name may have been cut mid-character): they are made valid
+ * UTF-8 so the answer cannot fail to build.  NULL only when out of memory.
+ */
 json_t *
 mcp_rpc_error(json_t *id, int code, const char *message)
 {
-	return json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0",
+	return json_pack("{s:s,s:O,s:{s:i,s:o}}", "jsonrpc", "2.0",
 					 "id", id ? id : json_null(), "error", "code", code,
-					 "message", message);
+					 "message", gw_json_string(message));
+}
+
+/* Takes result; one that could not be built answers an internal error. */
+static json_t *
+rpc_result(json_t *id, json_t *result)
+{
+	if (result == NULL)
+		return mcp_rpc_error(id, -32603, "internal error: out of memory");
+	return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result);
 }
 
 /* ---- initialize, tools/list ------------------------------------------- */
@@ -242,6 +254,7 @@ ensure_pi_session(McpSession *s, GwError *err)
 {
 	json_t	   *args,
 			   *out;
+	const char *id;
 
 	if (s->pi_session[0] != '\0')
 		return true;
@@ -250,43 +263,65 @@ ensure_pi_session(McpSession *s, GwError *err)
 	json_decref(args);
 	if (out == NULL)
 		return false;
-	snprintf(s->pi_session, sizeof(s->pi_session), "%s",
-			 json_string_value(json_object_get(out, "session_id")));
+	id = json_string_value(json_object_get(out, "session_id"));
+	if (id == NULL)
+		gw_error_set(err, 500, "internal_error", "create_session returned no session_id");
+	else
+		snprintf(s->pi_session, sizeof(s->pi_session), "%s", id);
 	json_decref(out);
-	return true;
+	return id != NULL;
 }
 
-static json_t *
-tool_error(const char *text)
-{
-	return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text",
-					 "text", text, "isError", 1);
-}
-
+/*
+ * A tool call that failed: isError content naming the error.  The message
+ * is valid UTF-8 (gw_error_set) and the buffer holds it whole, so this is
+ * NULL only when out of memory.
+ */
 static json_t *
 tool_error_from(const GwError *err)
 {
-	char		text[700];
+	char		text[sizeof(err->code) + sizeof(err->message) + 64];
 
 	snprintf(text, sizeof(text), "Error (%s): %s%s", err->code, err->message,
 			 err->retry_after ? " Retry in a moment." : "");
-	return tool_error(text);
+	return json_pack("{s:[{s:s,s:o}],s:b}", "content", "type", "text",
+					 "text", gw_json_string(text), "isError", 1);
 }
 
-json_t *
-mcp_call_tool(McpSession *s, json_t *params, ProgressFn progress, void *ctx)
+/* An operation's result as tool content: text and structuredContent. */
+static json_t *
+generic_content(json_t *out)
 {
-	const char *name = json_string_value(json_object_get(params, "name"));
+	char	   *text = json_dumps(out, JSON_INDENT(2));
+	json_t	   *result = NULL;
+
+	if (text != NULL)
+		result = json_pack("{s:[{s:s,s:s}],s:O}", "content", "type", "text",
+						   "text", text, "structuredContent", out);
+	free(text);
+	return result;
+}
+
+/*
+ * tools/call of an operation.  Any failure, even of arguments, is an
+ * isError result: the tool exists.
+ */
+static json_t *
+call_operation(McpSession *s, const Operation *op, json_t *params,
+			   ProgressFn progress, void *ctx)
+{
 	json_t	   *args = json_object_get(params, "arguments");
 	json_t	   *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
-	const Operation *op = name ? op_find(name) : NULL;
 	GwError		err = {0};
 	json_t	   *out;
 	json_t	   *result;
 
-	if (op == NULL)
-		return NULL;			/* caller answers unknown tool */
 	args = json_is_object(args) ? json_deep_copy(args) : json_object();
+	if (args == NULL)
+	{
+		gw_error_set(&err, 503, "out_of_memory", "the gateway is out of memory");
+		return tool_error_from(&err);
+	}
 	if (op->session_scoped && s != NULL &&
 		json_object_get(args, "session_id") == NULL)
 	{
@@ -313,15 +348,33 @@ mcp_call_tool(McpSession *s, json_t *params, ProgressFn progress, void *ctx)
 	else if (op->kind == OP_DOWNLOAD)
 		result = mcp_download_content(out);
 	else
-	{
-		char	   *text = json_dumps(out, JSON_INDENT(2));
-
-		result = json_pack("{s:[{s:s,s:s}],s:O}", "content", "type", "text",
-						   "text", text, "structuredContent", out);
-		free(text);
-	}
+		result = generic_content(out);
 	json_decref(out);
 	return result;
+}
+
+/*
+ * tools/call: an operation, or with --test-tools a conformance test tool.
+ * Only a name that is neither is "unknown tool".
+ */
+static json_t *
+handle_tools_call(McpSession *s, json_t *id, json_t *params,
+				  ProgressFn progress, void *ctx)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	const Operation *op = name ? op_find(name) : NULL;
+	json_t	   *result = NULL;
+	char		m[300];
+
+	if (op != NULL)
+		return rpc_result(id, call_operation(s, op, params, progress, ctx));
+	if (gw_config.test_tools && name)
+		result = mcp_test_tool_call(name, params, progress, ctx);
+	if (result != NULL)
+		return rpc_result(id, result);
+	/* a long name is cut, maybe mid-character: mcp_rpc_error mends it */
+	snprintf(m, sizeof(m), "unknown tool \"%s\"", name ? name : "");
+	return mcp_rpc_error(id, -32602, m);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -353,20 +406,7 @@ mcp_handle(McpSession *s, json_t *msg, ProgressFn progress, void *ctx)
 	else if (strcmp(method, "tools/list") == 0)
 		result = handle_tools_list();
 	else if (strcmp(method, "tools/call") == 0)
-	{
-		const char *name = json_string_value(json_object_get(params, "name"));
-
-		result = mcp_call_tool(s, params, progress, ctx);
-		if (result == NULL && gw_config.test_tools && name)
-			result = mcp_test_tool_call(name, params, progress, ctx);
-		if (result == NULL)
-		{
-			char		m[300];
-
-			snprintf(m, sizeof(m), "unknown tool \"%s\"", name ? name : "");
-			return mcp_rpc_error(id, -32602, m);
-		}
-	}
+		return handle_tools_call(s, id, params, progress, ctx);
 	else if (strcmp(method, "resources/list") == 0)
 		result = json_pack("{s:[]}", "resources");
 	else if (strcmp(method, "prompts/list") == 0)
@@ -385,18 +425,29 @@ mcp_handle(McpSession *s, json_t *msg, ProgressFn progress, void *ctx)
 
 static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* One message as a line on stdout; NULL (out of memory) writes nothing. */
 static void
 stdio_write(void *ctx, json_t *msg)
 {
-	char	   *text = json_dumps(msg, JSON_COMPACT);
+	char	   *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 
 	(void) ctx;
+	if (text == NULL)
+		return;
 	pthread_mutex_lock(&stdout_lock);
 	fputs(text, stdout);
 	fputc('\n', stdout);
 	fflush(stdout);
 	pthread_mutex_unlock(&stdout_lock);
 	free(text);
+}
+
+/* The ProgressFn of --stdio: write the notification and drop it. */
+static void
+stdio_notify(void *ctx, json_t *notification)
+{
+	stdio_write(ctx, notification);
+	json_decref(notification);
 }
 
 /*
@@ -411,6 +462,11 @@ mcp_stdio_loop(void)
 	size_t		cap = 0;
 	ssize_t		n;
 
+	if (s == NULL)
+	{
+		fprintf(stderr, "pi-gateway: out of memory\n");
+		return;
+	}
 	while ((n = getline(&line, &cap, stdin)) > 0)
 	{
 		json_error_t jerr;
@@ -424,7 +480,7 @@ mcp_stdio_loop(void)
 			resp = mcp_rpc_error(NULL, -32700, jerr.text);
 		}
 		else
-			resp = mcp_handle(s, msg, stdio_write, NULL);
+			resp = mcp_handle(s, msg, stdio_notify, NULL);
 		if (resp != NULL)
 			stdio_write(NULL, resp);
 		json_decref(resp);

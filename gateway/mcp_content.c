@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "gateway.h"
 #include "mcp_internal.h"
 
 /* download_file over MCP: larger files are read in parts with offset. */
@@ -20,12 +20,15 @@
 static const char b64chars[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *
+/* NULL when out of memory */
+static char *
 base64_encode(const unsigned char *data, size_t len)
 {
 	char	   *out = malloc(4 * ((len + 2) / 3) + 1);
 	char	   *p = out;
 
+	if (out == NULL)
+		return NULL;
 	for (size_t i = 0; i < len; i += 3)
 	{
 		unsigned	v = data[i] << 16;
@@ -43,8 +46,11 @@ base64_encode(const unsigned char *data, size_t len)
 	return out;
 }
 
-/* Decode base64, skipping whitespace; NULL on a character outside it. */
-unsigned char *
+/*
+ * Decode base64, skipping whitespace; NULL on a character outside it (or
+ * when out of memory).
+ */
+static unsigned char *
 base64_decode(const char *text, size_t *len)
 {
 	size_t		n = strlen(text);
@@ -53,6 +59,8 @@ base64_decode(const char *text, size_t *len)
 	int			bits = 0;
 
 	*len = 0;
+	if (out == NULL)
+		return NULL;
 	for (const char *c = text; *c && *c != '='; c++)
 	{
 		const char *pos = strchr(b64chars, *c);
@@ -75,16 +83,31 @@ base64_decode(const char *text, size_t *len)
 	return out;
 }
 
+/*
+ * Append a section (title, label, text) to *buf, a line break before and
+ * after.  No fixed buffers: the parts come whole from valid JSON strings,
+ * so the text stays valid UTF-8.  Out of memory leaves *buf as it was.
+ */
+static void
+append_section3(char **buf, const char *title, const char *label,
+				const char *text)
+{
+	size_t		old = *buf ? strlen(*buf) : 0;
+	size_t		add = strlen(title) + strlen(label) + strlen(text) + 4;
+	char	   *grown = realloc(*buf, old + add);
+
+	if (grown == NULL)
+		return;
+	*buf = grown;
+	sprintf(*buf + old, "%s%s%s%s", old ? "\n" : "", title, label, text);
+	if (text[0] && text[strlen(text) - 1] != '\n')
+		strcat(*buf, "\n");
+}
+
 static void
 append_section(char **buf, const char *title, const char *text)
 {
-	size_t		old = *buf ? strlen(*buf) : 0;
-	size_t		add = strlen(title) + strlen(text) + 4;
-
-	*buf = realloc(*buf, old + add);
-	sprintf(*buf + old, "%s%s%s", old ? "\n" : "", title, text);
-	if (text[0] && text[strlen(text) - 1] != '\n')
-		strcat(*buf, "\n");
+	append_section3(buf, title, "", text);
 }
 
 /* The last value: a DataFrame's text table, else its repr. */
@@ -113,16 +136,12 @@ mcp_execute_content(json_t *out)
 	json_t	   *content = json_array();
 	json_t	   *fig;
 	char	   *text = NULL;
-	char		line[200];
 	size_t		i;
 	bool		failed = status && (strcmp(status, "failed") == 0 ||
 									strcmp(status, "timeout") == 0);
 
 	if (status && strcmp(status, "completed") != 0)
-	{
-		snprintf(line, sizeof(line), "Status: %s\n", status);
-		append_section(&text, "", line);
-	}
+		append_section(&text, "Status: ", status);
 	if (json_string_length(json_object_get(out, "stdout")) > 0)
 		append_section(&text, "", json_string_value(json_object_get(out, "stdout")));
 	if (json_string_length(json_object_get(out, "stderr")) > 0)
@@ -133,16 +152,19 @@ mcp_execute_content(json_t *out)
 	if (json_is_object(error))
 	{
 		const char *tb = json_string_value(json_object_get(error, "traceback"));
+		const char *type = json_string_value(json_object_get(error, "type"));
+		const char *msg = json_string_value(json_object_get(error, "message"));
 
-		snprintf(line, sizeof(line), "%s: ",
-				 json_string_value(json_object_get(error, "type")) ?: "Error");
-		append_section(&text, tb ? "" : line,
-					   tb ? tb : json_string_value(json_object_get(error, "message")) ?: "");
+		if (tb != NULL)
+			append_section(&text, "", tb);
+		else
+			append_section3(&text, type ? type : "Error", ": ", msg ? msg : "");
 	}
 	if (text == NULL)
 		append_section(&text, "", status && strcmp(status, "completed") == 0 ?
 					   "(no output)" : "");
-	json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", text));
+	json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text",
+											 "text", text ? text : ""));
 	free(text);
 	json_array_foreach(figures, i, fig)
 	{
@@ -186,18 +208,19 @@ mcp_upload(json_t *args, GwError *err)
 			return NULL;
 		}
 	}
+	else if ((data = malloc((len = json_string_length(json_object_get(args, "content"))) + 1)) != NULL)
+		memcpy(data, content, len);
 	else
 	{
-		len = json_string_length(json_object_get(args, "content"));
-		data = malloc(len + 1);
-		memcpy(data, content, len);
+		gw_error_set(err, 503, "out_of_memory", "the gateway is out of memory");
+		return NULL;
 	}
 	if ((conn = db_acquire(err)) == NULL)
 	{
 		free(data);
 		return NULL;
 	}
-	out = files_write_chunk(conn, sid, path, (char *) data, len,
+	out = op_write_file_chunk(conn, sid, path, (char *) data, len,
 							json_is_true(json_object_get(args, "append")), err);
 	db_release(conn);
 	free(data);
@@ -227,7 +250,7 @@ mcp_download(json_t *args, GwError *err)
 		length = MCP_DOWNLOAD_MAX_BYTES;
 	if ((conn = db_acquire(err)) == NULL)
 		return NULL;
-	data = files_read_chunk(conn, sid, path, offset, length, &len, err);
+	data = op_read_file_chunk(conn, sid, path, offset, length, &len, err);
 	db_release(conn);
 	if (data == NULL)
 		return NULL;
@@ -246,13 +269,20 @@ mcp_download(json_t *args, GwError *err)
 	{
 		char	   *b64 = base64_encode((unsigned char *) data, len);
 
-		out = json_pack("{s:s,s:I,s:I,s:s,s:s}", "path", path, "offset",
-						(json_int_t) offset, "size", (json_int_t) len,
-						"encoding", "base64", "content", b64);
+		out = b64 == NULL ? NULL :
+			json_pack("{s:s,s:I,s:I,s:s,s:s}", "path", path, "offset",
+					  (json_int_t) offset, "size", (json_int_t) len,
+					  "encoding", "base64", "content", b64);
 		free(b64);
 	}
-	json_object_set_new(out, "truncated", json_boolean(len == (size_t) length));
 	free(data);
+	if (out == NULL)
+	{
+		gw_error_set(err, 503, "out_of_memory",
+					 "the gateway is out of memory; read the file in smaller parts");
+		return NULL;
+	}
+	json_object_set_new(out, "truncated", json_boolean(len == (size_t) length));
 	return out;
 }
 
@@ -264,7 +294,7 @@ mcp_download_content(json_t *out)
 	size_t		pl = path ? strlen(path) : 0;
 	json_t	   *content = json_array();
 
-	if (strcmp(enc, "text") == 0)
+	if (enc != NULL && strcmp(enc, "text") == 0)
 		json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text",
 												 json_object_get(out, "content")));
 	else if (pl > 4 && strcmp(path + pl - 4, ".png") == 0)

@@ -45,11 +45,14 @@ typedef struct SseStream
 	char		session_id[33]; /* legacy: end the session with the stream */
 } SseStream;
 
+/* A stream with one reference; NULL when out of memory. */
 static SseStream *
 sse_new(void)
 {
 	SseStream  *st = calloc(1, sizeof(SseStream));
 
+	if (st == NULL)
+		return NULL;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	st->refcount = 1;
@@ -77,11 +80,17 @@ sse_unref(SseStream *st)
 	free(st);
 }
 
+/* Queue text (malloc'd, taken over); out of memory drops it. */
 static void
 sse_push_raw(SseStream *st, char *text)
 {
 	SseEvent   *e = calloc(1, sizeof(SseEvent));
 
+	if (e == NULL)
+	{
+		free(text);
+		return;
+	}
 	e->text = text;
 	e->len = strlen(text);
 	pthread_mutex_lock(&st->lock);
@@ -94,17 +103,23 @@ sse_push_raw(SseStream *st, char *text)
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* One JSON-RPC message as an SSE "message" event. */
+/*
+ * One JSON-RPC message as an SSE "message" event; a ProgressFn, so it
+ * takes msg.  A message that could not be built (NULL) is dropped.
+ */
 static void
 sse_push(void *ctx, json_t *msg)
 {
-	char	   *json = json_dumps(msg, JSON_COMPACT);
-	char	   *text = malloc(strlen(json) + 32);
+	char	   *json = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	char	   *text = json ? malloc(strlen(json) + 32) : NULL;
 
-	sprintf(text, "event: message\ndata: %s\n\n", json);
-	free(json);
 	json_decref(msg);
-	sse_push_raw(ctx, text);
+	if (text != NULL)
+	{
+		sprintf(text, "event: message\ndata: %s\n\n", json);
+		sse_push_raw(ctx, text);
+	}
+	free(json);
 }
 
 static void
@@ -173,6 +188,14 @@ sse_reader_done(void *cls)
 	sse_unref(st);
 }
 
+/* The session's release callback for its legacy stream. */
+static void
+stream_release(void *stream)
+{
+	sse_unref(stream);
+}
+
+/* A response that streams st, taking one reference (NULL: out of memory). */
 static struct MHD_Response *
 sse_response(SseStream *st)
 {
@@ -180,6 +203,11 @@ sse_response(SseStream *st)
 
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
 											 sse_reader, st, sse_reader_done);
+	if (resp == NULL)
+	{
+		sse_reader_done(st);	/* what libmicrohttpd would have called */
+		return NULL;
+	}
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache");
 	return resp;
@@ -208,8 +236,8 @@ loopback_hostport(const char *h, size_t len)
  * talk to us from the browser.  Reject a foreign Origin, and, while we
  * listen on loopback, a foreign Host.
  */
-bool
-http_origin_allowed(Request *req)
+static bool
+origin_allowed(Request *req)
 {
 	const char *origin = http_header(req, "Origin");
 	const char *host = http_header(req, "Host");
@@ -288,7 +316,12 @@ answer_streamed(Request *req, McpSession *s, json_t *msg)
 	ToolRun    *run = calloc(1, sizeof(ToolRun));
 	pthread_t	th;
 
-	run->stream = sse_new();
+	if (run == NULL || (run->stream = sse_new()) == NULL)
+	{
+		free(run);
+		mcp_session_put(s);
+		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
+	}
 	run->stream->refcount = 2;	/* the thread's and the response's */
 	run->session = s;
 	run->msg = json_incref(msg);
@@ -310,7 +343,6 @@ answer_json(Request *req, McpSession *s, json_t *msg, bool is_init)
 {
 	json_t	   *out;
 	struct MHD_Response *resp;
-	char	   *text;
 
 	if (json_is_array(msg))
 	{
@@ -338,11 +370,8 @@ answer_json(Request *req, McpSession *s, json_t *msg, bool is_init)
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 		return http_reply(req, 202, resp);
 	}
-	text = json_dumps(out, JSON_COMPACT);
-	json_decref(out);
-	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	if (is_init)
+	resp = http_json_response(out);
+	if (resp != NULL && is_init)
 		MHD_add_response_header(resp, "Mcp-Session-Id", mcp_session_id(s));
 	return http_reply(req, 200, resp);
 }
@@ -360,26 +389,27 @@ mcp_http_post(Request *req)
 {
 	const char *sid = http_header(req, "Mcp-Session-Id");
 	const char *pv = http_header(req, "MCP-Protocol-Version");
-	json_error_t jerr;
+	GwError		err = {0};
 	json_t	   *msg;
 	McpSession *s;
 	enum MHD_Result r;
 	char		m[300];
 
-	if (!http_origin_allowed(req))
+	if (!origin_allowed(req))
 		return http_error(req, 403, "forbidden_origin",
 						  "Origin or Host is not a local address (DNS rebinding protection); "
 						  "set ALLOWED_ORIGINS to allow a browser origin");
-	msg = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-	if (msg == NULL)
-	{
-		snprintf(m, sizeof(m), "parse error at line %d, column %d: %s",
-				 jerr.line, jerr.column, jerr.text);
-		return reply_rpc_error(req, 400, -32700, m);
-	}
+	if ((msg = http_parse_body(req, 0, &err)) == NULL)
+		return reply_rpc_error(req, err.http_status,
+							   err.http_status == 400 ? -32700 : -32600,
+							   err.message);
 	if (is_initialize(msg))
 	{
-		s = mcp_session_new("2025-03-26");
+		if ((s = mcp_session_new("2025-03-26")) == NULL)
+		{
+			json_decref(msg);
+			return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
+		}
 		r = answer_json(req, s, msg, true);
 		mcp_session_put(s);
 		json_decref(msg);
@@ -419,7 +449,7 @@ mcp_http_delete(Request *req)
 {
 	const char *sid = http_header(req, "Mcp-Session-Id");
 
-	if (!http_origin_allowed(req))
+	if (!origin_allowed(req))
 		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
 	if (sid == NULL)
 		return http_error(req, 400, "invalid_request", "missing Mcp-Session-Id header");
@@ -454,19 +484,22 @@ mcp_sse_open(Request *req)
 {
 	McpSession *s;
 	SseStream  *st;
-	char	   *endpoint = malloc(128);
+	char	   *endpoint;
 
-	if (!http_origin_allowed(req))
+	if (!origin_allowed(req))
+		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
+	endpoint = malloc(128);
+	s = endpoint ? mcp_session_new("2024-11-05") : NULL;
+	st = s ? sse_new() : NULL;
+	if (st == NULL)
 	{
 		free(endpoint);
-		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
+		mcp_session_put(s);
+		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
 	}
-	mcp_stream_release = (void (*) (void *)) sse_unref;
-	s = mcp_session_new("2024-11-05");
-	st = sse_new();
 	st->refcount = 2;			/* the session's and the response's */
 	snprintf(st->session_id, sizeof(st->session_id), "%s", mcp_session_id(s));
-	*mcp_session_stream(s) = st;
+	mcp_session_set_stream(s, st, stream_release);
 	snprintf(endpoint, 128, "event: endpoint\ndata: /messages?sessionId=%s\n\n",
 			 mcp_session_id(s));
 	sse_push_raw(st, endpoint);
@@ -482,25 +515,23 @@ mcp_sse_message(Request *req)
 	SseStream  *st;
 	json_t	   *msg;
 	json_t	   *resp;
-	json_error_t jerr;
+	GwError		err = {0};
 
-	if (!http_origin_allowed(req))
+	if (!origin_allowed(req))
 	{
 		mcp_session_put(s);
 		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
 	}
-	if (s == NULL || *mcp_session_stream(s) == NULL)
+	if (s == NULL || mcp_session_stream(s) == NULL)
 	{
 		mcp_session_put(s);
 		return http_error(req, 404, "not_found", "unknown sessionId: open GET /sse first");
 	}
-	st = *mcp_session_stream(s);
-	msg = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-	if (msg == NULL)
+	st = mcp_session_stream(s);
+	if ((msg = http_parse_body(req, 0, &err)) == NULL)
 	{
 		mcp_session_put(s);
-		return http_error(req, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
-						  jerr.line, jerr.column, jerr.text);
+		return http_reply_error(req, &err);
 	}
 	resp = mcp_handle(s, msg, sse_push, st);
 	if (resp != NULL)

@@ -14,22 +14,20 @@
 
 /* mcp.c */
 extern json_t *mcp_rpc_error(json_t *id, int code, const char *message);
-extern void **mcp_session_stream(McpSession *s);
-/* Called when a session that holds a legacy SSE stream is freed. */
-extern void (*mcp_stream_release) (void *stream);
+
+/*
+ * The legacy SSE transport keeps its stream in the session; release is
+ * called with it when the session is freed.
+ */
+extern void mcp_session_set_stream(McpSession *s, void *stream,
+								   void (*release) (void *stream));
+extern void *mcp_session_stream(McpSession *s);
 
 /* mcp_content.c */
 extern json_t *mcp_execute_content(json_t *out);
 extern json_t *mcp_upload(json_t *args, GwError *err);
 extern json_t *mcp_download(json_t *args, GwError *err);
 extern json_t *mcp_download_content(json_t *out);
-extern char *base64_encode(const unsigned char *data, size_t len);
-extern unsigned char *base64_decode(const char *text, size_t *len);
-
-/* ops.c */
-extern json_t *op_call_with_progress(const Operation *op, json_t *args,
-									 json_t *token, ProgressFn progress,
-									 void *ctx, GwError *err);
 
 /* mcp_test_tools.c: only with --test-tools */
 extern void mcp_test_tools_list(json_t *tools);

@@ -106,6 +106,7 @@ render_jobs(FILE *f)
 	db_release(conn);
 }
 
+/* The Prometheus text, malloc'd; NULL when out of memory. */
 char *
 metrics_render(void)
 {
@@ -114,6 +115,8 @@ metrics_render(void)
 	FILE	   *f = open_memstream(&buf, &len);
 	uint64_t	cum = 0;
 
+	if (f == NULL)
+		return NULL;
 	pthread_mutex_lock(&lock);
 	fprintf(f, "# HELP pi_gateway_requests_total HTTP requests by route and status.\n"
 			"# TYPE pi_gateway_requests_total counter\n");

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * openapi.c
- *	  GET /openapi.json: an OpenAPI 3.1 document generated from the route
+ *	  The OpenAPI 3.1 document of GET /openapi.json, generated from a route
  *	  table and the operations' JSON schemas, so it cannot drift from what
- *	  the server does.
+ *	  the server does.  routes.c serves it; the table comes as an argument,
+ *	  so this file does not depend on the one that lists it.
  *
  *-------------------------------------------------------------------------
  */
@@ -83,6 +84,9 @@ route_operation_object(const Route *r)
 									  "application/octet-stream"));
 	json_object_set_new(responses, "400", error_response("Invalid request or JSON"));
 	json_object_set_new(responses, "401", error_response("Missing or wrong API key"));
+	if (r->body != BODY_NONE)
+		json_object_set_new(responses, "413",
+							error_response("Body over this route's limit or MAX_FILE_SIZE_MB"));
 	json_object_set_new(responses, "503",
 						error_response("PostgreSQL unreachable or executor full (Retry-After)"));
 	json_object_set_new(o, "responses", responses);
@@ -91,15 +95,15 @@ route_operation_object(const Route *r)
 	return o;
 }
 
-enum MHD_Result
-openapi_document(Request *req)
+/* The document, or NULL when out of memory. */
+json_t *
+openapi_build(const RouteTable *table)
 {
 	json_t	   *paths = json_object();
-	json_t	   *doc;
 
-	for (int i = 0; i < n_routes; i++)
+	for (int i = 0; i < table->n_routes; i++)
 	{
-		const Route *r = &routes[i];
+		const Route *r = &table->routes[i];
 		json_t	   *item = json_object_get(paths, r->pattern);
 		char		method[8];
 		int			k;
@@ -114,7 +118,7 @@ openapi_document(Request *req)
 		method[k] = '\0';
 		json_object_set_new(item, method, route_operation_object(r));
 	}
-	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:{s:{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s}},s:[s,s]}},s:[s]}},"
+	return json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:{s:{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s}},s:[s,s]}},s:[s]}},"
 					"s:{s:{s:s,s:s,s:s},s:{s:s,s:s}}},s:[{s:[]},{s:[]}]}",
 					"openapi", "3.1.0",
 					"info", "title", "Power Interpreter", "version", GATEWAY_VERSION,
@@ -128,7 +132,4 @@ openapi_document(Request *req)
 					"securitySchemes", "apiKey", "type", "apiKey", "in", "header",
 					"name", "X-API-Key", "bearer", "type", "http", "scheme", "bearer",
 					"security", "apiKey", "bearer");
-	if (doc == NULL)
-		return http_error(req, 500, "internal_error", "cannot build the OpenAPI document");
-	return http_reply_json(req, 200, doc);
 }

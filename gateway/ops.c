@@ -12,6 +12,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,8 @@ static const Operation operations[] = {
 		"Write a file into the session workspace, where code opens it by its "
 		"relative path (e.g. pd.read_csv('data.csv')). Give text as-is, or "
 		"binary data base64-encoded with encoding='base64'. Set append=true to "
-		"send a large file in parts. Limit: MAX_FILE_SIZE_MB per file.",
+		"send a large file in parts: one call carries at most 64 MiB of JSON "
+		"(48 MiB of file as base64). Limit: MAX_FILE_SIZE_MB per file.",
 		"SELECT pi.write_file($1::uuid, $2, $3::bytea, coalesce($4::boolean, false))",
 		"pi.write_file(uuid,text,bytea,boolean)",
 		{"session_id", "path", "content", "append"}, true, OP_UPLOAD,
@@ -346,7 +348,7 @@ unwrap_datasets(json_t *out)
 	return out;
 }
 
-json_t *
+static json_t *
 op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 {
 	const char *values[6] = {0};
@@ -360,7 +362,7 @@ op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 	out = db_exec_json(conn, op->sql, n, values, err);
 	for (int i = 0; i < n; i++)
 		free((char *) values[i]);
-	if (out == NULL && strstr(err->message, "(SQLSTATE 42883)") != NULL &&
+	if (out == NULL && strcmp(err->sqlstate, "42883") == 0 &&
 		PQstatus(conn) == CONNECTION_OK)
 		check_available(conn, op, err);
 	if (out != NULL && strcmp(op->name, "list_datasets") == 0)
@@ -383,15 +385,68 @@ op_call(const Operation *op, json_t *args, GwError *err)
 }
 
 /*
+ * upload_file and download_file a piece at a time, for the streamed REST
+ * routes (files.c) and MCP (mcp_content.c).  Write len bytes, appending
+ * after the first piece; returns pi.write_file's answer.
+ */
+json_t *
+op_write_file_chunk(PGconn *conn, const char *session_id, const char *path,
+					const char *data, size_t len, bool append, GwError *err)
+{
+	const char *values[4] = {session_id, path, data, append ? "true" : "false"};
+	int			lengths[4] = {0, 0, (int) len, 0};
+	int			formats[4] = {0, 0, 1, 0};
+	PGresult   *res;
+	json_t	   *out;
+
+	res = db_exec(conn, op_find("upload_file")->sql, 4, values, lengths,
+				  formats, 0, err);
+	if (res == NULL)
+		return NULL;
+	out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	return out ? out : json_object();
+}
+
+/* Read up to length bytes at offset; returns malloc'd bytes, *len set. */
+char *
+op_read_file_chunk(PGconn *conn, const char *session_id, const char *path,
+				   int64_t offset, int64_t length, size_t *len, GwError *err)
+{
+	char		off[24],
+				lim[24];
+	const char *values[4] = {session_id, path, off, lim};
+	PGresult   *res;
+	char	   *out;
+
+	snprintf(off, sizeof(off), "%lld", (long long) offset);
+	snprintf(lim, sizeof(lim), "%lld", (long long) length);
+	res = db_exec(conn, op_find("download_file")->sql, 4, values, NULL, NULL,
+				  1, err);
+	if (res == NULL)
+		return NULL;
+	*len = PQgetisnull(res, 0, 0) ? 0 : (size_t) PQgetlength(res, 0, 0);
+	if ((out = malloc(*len + 1)) == NULL)
+	{
+		gw_error_set(err, 503, "out_of_memory",
+					 "the gateway is out of memory; read the file in smaller parts");
+		PQclear(res);
+		return NULL;
+	}
+	memcpy(out, PQgetvalue(res, 0, 0), *len);
+	out[*len] = '\0';
+	PQclear(res);
+	return out;
+}
+
+
+/*
  * The same call, for an MCP client that sent a progressToken: send the
  * query asynchronously and, while PostgreSQL runs it, emit a
  * notifications/progress every PROGRESS_INTERVAL_MS with the seconds
  * elapsed, so the client sees the run is alive.
  */
 #define PROGRESS_INTERVAL_MS 1000
-
-#include <poll.h>
-#include "mcp_internal.h"
 
 static void
 send_progress(ProgressFn progress, void *ctx, json_t *token, int seconds)

@@ -17,6 +17,44 @@
 
 #include "http.h"
 
+/*
+ * The most bytes a route's body may have (413 above), with the reason.  A
+ * JSON body is held whole and then parsed, so these stay well below
+ * MAX_FILE_SIZE_MB, which bounds every body and a streamed upload alone.
+ */
+/* pi.max_code_bytes is 10 MiB by default; JSON escaping adds a little. */
+#define CODE_BODY_BYTES (16 * 1024 * 1024)
+/* one SQL SELECT over the datasets */
+#define QUERY_BODY_BYTES (1024 * 1024)
+/* a label, a path, a dataset name, CSV options */
+#define SMALL_BODY_BYTES (64 * 1024)
+/* nothing reads it; a client has no reason to send more than that */
+#define IGNORED_BODY_BYTES (64 * 1024)
+/*
+ * JSON-RPC messages; upload_file carries a file (or a part of it, with
+ * append) base64-encoded, so this is the largest part a client can send at
+ * once: 48 MiB of file.
+ */
+#define MCP_BODY_BYTES (64 * 1024 * 1024)
+
+/*
+ * Set args[name] to a text from the request (path or query string); false
+ * with a 400 queued when it is not UTF-8, since replacing its bytes would
+ * name another file or session.
+ */
+static bool
+set_text_argument(Request *req, json_t *args, const char *name, const char *v)
+{
+	if (!gw_utf8_valid(v, strlen(v)))
+	{
+		http_error(req, 400, "invalid_request",
+				   "the %s parameter is not valid UTF-8", name);
+		return false;
+	}
+	json_object_set_new(args, name, json_string(v));
+	return true;
+}
+
 /* Gather an operation's arguments from body, path and query string. */
 static json_t *
 route_arguments(Request *req, const Operation *op)
@@ -24,23 +62,27 @@ route_arguments(Request *req, const Operation *op)
 	json_t	   *args;
 
 	if (req->route->body == BODY_JSON)
-	{
-		args = http_json_body(req);
-		if (args == NULL)
-			return NULL;		/* 400 already queued */
-	}
-	else
-		args = json_object();
-	if (req->path_arg[0] != '\0')
-		json_object_set_new(args, "job_id", json_string(req->path_arg));
+		args = http_json_body(req);		/* NULL: 400 already queued */
+	else if ((args = json_object()) == NULL)
+		http_error(req, 503, "out_of_memory", "the gateway is out of memory");
+	if (args == NULL)
+		return NULL;
+	if (req->path_arg[0] != '\0' &&
+		!set_text_argument(req, args, "job_id", req->path_arg))
+		goto fail;
 	for (int i = 0; i < 6 && op->params[i] != NULL; i++)
 	{
 		const char *v = http_arg(req, op->params[i]);
 
-		if (v != NULL && json_object_get(args, op->params[i]) == NULL)
-			json_object_set_new(args, op->params[i], json_string(v));
+		if (v != NULL && json_object_get(args, op->params[i]) == NULL &&
+			!set_text_argument(req, args, op->params[i], v))
+			goto fail;
 	}
 	return args;
+
+fail:
+	json_decref(args);
+	return NULL;
 }
 
 static enum MHD_Result
@@ -94,62 +136,94 @@ route_metrics(Request *req)
 	char	   *text = metrics_render();
 	struct MHD_Response *resp;
 
+	if (text == NULL)
+		return http_error(req, 503, "out_of_memory", "cannot render the metrics");
 	resp = MHD_create_response_from_buffer(strlen(text), text,
 										   MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type",
-							"text/plain; version=0.0.4; charset=utf-8");
+	if (resp == NULL)
+		free(text);
+	else
+		MHD_add_response_header(resp, "Content-Type",
+								"text/plain; version=0.0.4; charset=utf-8");
 	return http_reply(req, 200, resp);
+}
+
+static enum MHD_Result
+route_openapi(Request *req)
+{
+	json_t	   *doc = openapi_build(&route_table);
+
+	if (doc == NULL)
+		return http_error(req, 500, "internal_error", "cannot build the OpenAPI document");
+	return http_reply_json(req, 200, doc);
 }
 
 /*
  * The route table.  Order matters only where patterns overlap: a literal
  * segment before "{id}".
  */
-const Route routes[] = {
-	{"GET", "/health", route_health, false, BODY_NONE, NULL, NULL,
+static const Route routes[] = {
+	{"GET", "/health", route_health, false, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
 	"Liveness: the gateway answers and PostgreSQL with the extension is reachable"},
-	{"GET", "/openapi.json", openapi_document, true, BODY_NONE, NULL, NULL,
+	{"GET", "/openapi.json", route_openapi, true, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
 	"This OpenAPI 3.1 document"},
-	{"GET", "/metrics", route_metrics, true, BODY_NONE, NULL, NULL,
+	{"GET", "/metrics", route_metrics, true, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
 	"Prometheus metrics"},
-	{"POST", "/api/execute", route_operation, true, BODY_JSON, NULL,
-	"execute_code", "Run Python code and wait for the result"},
-	{"POST", "/api/jobs/submit", route_operation, true, BODY_JSON, NULL,
-	"submit_job", "Queue Python code as a background job"},
-	{"GET", "/api/jobs/{id}/status", route_operation, true, BODY_NONE, NULL,
-	"get_job_status", "A job's status and progress"},
-	{"GET", "/api/jobs/{id}/result", route_operation, true, BODY_NONE, NULL,
-	"get_job_result", "A finished job's output"},
-	{"POST", "/api/jobs/{id}/cancel", route_operation, true, BODY_NONE, NULL,
-	"cancel_job", "Cancel a job"},
-	{"POST", "/api/sessions", route_operation, true, BODY_JSON, NULL,
-	"create_session", "Create a session (workspace and Python state)"},
-	{"GET", "/api/files", route_operation, true, BODY_NONE, NULL,
-	"list_files", "List a session's files (?session_id=)"},
-	{"DELETE", "/api/files", route_operation, true, BODY_NONE, NULL,
-	"delete_file", "Delete a file (?session_id=&path=)"},
+	{"POST", "/api/execute", route_operation, true, BODY_JSON, CODE_BODY_BYTES,
+		NULL, "execute_code",
+	"Run Python code and wait for the result"},
+	{"POST", "/api/jobs/submit", route_operation, true, BODY_JSON, CODE_BODY_BYTES,
+		NULL, "submit_job",
+	"Queue Python code as a background job"},
+	{"GET", "/api/jobs/{id}/status", route_operation, true, BODY_NONE,
+		IGNORED_BODY_BYTES, NULL, "get_job_status",
+	"A job's status and progress"},
+	{"GET", "/api/jobs/{id}/result", route_operation, true, BODY_NONE,
+		IGNORED_BODY_BYTES, NULL, "get_job_result",
+	"A finished job's output"},
+	{"POST", "/api/jobs/{id}/cancel", route_operation, true, BODY_NONE,
+		IGNORED_BODY_BYTES, NULL, "cancel_job",
+	"Cancel a job"},
+	{"POST", "/api/sessions", route_operation, true, BODY_JSON, SMALL_BODY_BYTES,
+		NULL, "create_session",
+	"Create a session (workspace and Python state)"},
+	{"GET", "/api/files", route_operation, true, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, "list_files",
+	"List a session's files (?session_id=)"},
+	{"DELETE", "/api/files", route_operation, true, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, "delete_file",
+	"Delete a file (?session_id=&path=)"},
 	{"POST", "/api/files/upload", files_upload_finish, true, BODY_STREAM,
-		files_upload_data, "upload_file",
-	"Upload a file: multipart/form-data (fields session_id, path, file) or a "
+		BODY_LIMIT_FILE, files_upload_data, "upload_file",
+		"Upload a file: multipart/form-data (fields session_id, path, file) or a "
 	"raw body with ?session_id=&path=; streamed to the workspace"},
-	{"GET", "/api/files/download", files_download, true, BODY_NONE, NULL,
-	"download_file", "Download a file (?session_id=&path=), streamed"},
-	{"POST", "/api/data/load-csv", route_operation, true, BODY_JSON, NULL,
-	"load_dataset", "Load a workspace CSV into a dataset (a background job)"},
-	{"POST", "/api/data/query", route_operation, true, BODY_JSON, NULL,
-	"query_dataset", "Run a read-only SELECT over the datasets"},
-	{"GET", "/api/data/datasets", route_operation, true, BODY_NONE, NULL,
-	"list_datasets", "List the datasets"},
-	{"POST", "/mcp", mcp_http_post, true, BODY_JSON, NULL, NULL,
+	{"GET", "/api/files/download", files_download, true, BODY_NONE,
+		IGNORED_BODY_BYTES, NULL, "download_file",
+	"Download a file (?session_id=&path=), streamed"},
+	{"POST", "/api/data/load-csv", route_operation, true, BODY_JSON,
+		SMALL_BODY_BYTES, NULL, "load_dataset",
+	"Load a workspace CSV into a dataset (a background job)"},
+	{"POST", "/api/data/query", route_operation, true, BODY_JSON,
+		QUERY_BODY_BYTES, NULL, "query_dataset",
+	"Run a read-only SELECT over the datasets"},
+	{"GET", "/api/data/datasets", route_operation, true, BODY_NONE,
+		IGNORED_BODY_BYTES, NULL, "list_datasets",
+	"List the datasets"},
+	{"POST", "/mcp", mcp_http_post, true, BODY_JSON, MCP_BODY_BYTES, NULL, NULL,
 	"MCP Streamable HTTP: JSON-RPC messages"},
-	{"GET", "/mcp", mcp_http_get, true, BODY_NONE, NULL, NULL,
+	{"GET", "/mcp", mcp_http_get, true, BODY_NONE, IGNORED_BODY_BYTES, NULL, NULL,
 	"MCP Streamable HTTP: server-to-client SSE stream"},
-	{"DELETE", "/mcp", mcp_http_delete, true, BODY_NONE, NULL, NULL,
+	{"DELETE", "/mcp", mcp_http_delete, true, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
 	"MCP Streamable HTTP: end the session"},
-	{"GET", "/sse", mcp_sse_open, true, BODY_NONE, NULL, NULL,
+	{"GET", "/sse", mcp_sse_open, true, BODY_NONE, IGNORED_BODY_BYTES, NULL, NULL,
 	"MCP legacy HTTP+SSE transport: event stream"},
-	{"POST", "/messages", mcp_sse_message, true, BODY_JSON, NULL, NULL,
+	{"POST", "/messages", mcp_sse_message, true, BODY_JSON, MCP_BODY_BYTES,
+		NULL, NULL,
 	"MCP legacy HTTP+SSE transport: client messages (?sessionId=)"},
 };
 
-const int	n_routes = sizeof(routes) / sizeof(routes[0]);
+const RouteTable route_table = {routes, sizeof(routes) / sizeof(routes[0])};

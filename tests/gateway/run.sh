@@ -3,7 +3,8 @@
 # (tests/lib/cluster.sh) and a gateway on a free port, then checks every REST
 # route and error with curl, MCP with the official TypeScript SDK client
 # (Streamable HTTP and legacy SSE), --stdio, restart of PostgreSQL under the
-# gateway, and robustness against malformed and hostile requests.
+# gateway, and robustness against malformed and hostile requests
+# (robustness.sh, hostile.sh; the SQLSTATE table with sqlstate_stub.sh).
 # Prints "N passed, M failed"; exits non-zero on failure.
 #
 #   PI_GATEWAY_NODE_DIR  where npm installs the test clients
@@ -43,6 +44,12 @@ req() {
 }
 jq_() { python3 -c "import sys,json; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1" <<<"$BODY" 2>/dev/null; }
 is_error() { [ "$STATUS" = "$1" ] && [ -n "$(jq_ 'd["error"]["code"]')" ] && [ -n "$(jq_ 'd["error"]["message"]')" ]; }
+
+echo "# layout"
+if ls "$ROOT"/gateway/*.o >/dev/null 2>&1; then
+  check "no circular dependencies between gateway files" \
+    bash "$ROOT/tests/layout/symbol_cycles.sh" pi-gateway "$ROOT"/gateway/*.o
+fi
 
 echo "# REST"
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$U/health"); check "/health without key is 200" '[ "$STATUS" = 200 ]'
@@ -178,6 +185,20 @@ check "stdio: initialize and a tool call" '[ "$(echo "$OUT" | wc -l)" = 2 ] && [
 
 echo "# robustness"
 . "$HERE/robustness.sh"
+
+echo "# hostile input (issue 10)"
+GW_PID=${GWPIDS[0]}
+. "$HERE/hostile.sh"
+
+echo "# SQLSTATE mapping and long error texts (own stub cluster)"
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) pass "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+    *" passed, "*" failed") ;;
+    *) echo "  $line" ;;
+  esac
+done < <(PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" 2>&1)
 
 echo "# PostgreSQL restart under the gateway"
 INFLIGHT_STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" -d '{"code":"import time\ntime.sleep(4)"}' --max-time 30 & sleep 1; pi_cluster_restart immediate >/dev/null; wait)
