@@ -51,7 +51,7 @@ check_program "pi-gateway" gateway/*.o
 
 # no source file over 800 lines
 long=$(find extension bgworker executor jail common include gateway tests bench scripts \
-         -type f \( -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.sh' -o -name '*.mjs' \) \
+         -type f ! -name runner_py.h \( -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.sh' -o -name '*.mjs' \) \
          -exec awk 'END { if (NR > 800) print FILENAME " (" NR " lines)" }' {} \;)
 if [ -z "$long" ]; then ok "no source file over 800 lines"; else fail "source files over 800 lines"; echo "$long" | sed 's/^/#   /'; fi
 
