@@ -300,6 +300,7 @@ cell_start(Conn *c, Kernel *k)
 	kernel_set_memory(k, c->req.memory_mb);
 	k->conn = c;
 	c->kernel = k;
+	c->oom_detectable = k->cg.memory_path[0] != '\0';
 	c->started = executor_now_ms();
 	c->state = CONN_RUNNING;
 	c->deadline = c->started + c->req.timeout_ms;

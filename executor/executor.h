@@ -209,6 +209,7 @@ typedef struct Conn
 	char	   *notice;			/* session runs: why, or other news */
 	bool		interrupted;	/* session run: SIGINT sent, waiting */
 	bool		oom;			/* the memory cgroup OOM-killed in the run */
+	bool		oom_detectable; /* the kernel has a memory cgroup to ask */
 	double		started;
 	double		elapsed_ms;
 	int			wait_status;
@@ -311,7 +312,7 @@ extern void kernel_pool_refill_one(void);
 extern void kernel_kill_retired(void);
 extern void kernel_reap_idle(double now);
 extern bool kernel_send_cell(Kernel *k, const Conn *c);
-extern void kernel_send_line(Kernel *k, const char *json);
+extern bool kernel_send_line(Kernel *k, const char *json);
 extern void kernel_flush_ctl(Kernel *k);
 extern void kernel_set_memory(Kernel *k, int memory_mb);
 extern Kernel *kernel_by_pid(pid_t pid);

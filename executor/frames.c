@@ -48,7 +48,8 @@ json_text_from_bytes(const char *s, size_t len, const char *suffix)
 	size_t		i = 0;
 	json_t	   *j;
 
-	buf_reserve(&o, len * 3 + strlen(suffix) + 1);
+	if (len > SIZE_MAX / 3 - 256 || !buf_reserve(&o, len * 3 + strlen(suffix) + 1))
+		return NULL;			/* out of memory: the caller's json_pack fails */
 	while (i < len)
 	{
 		unsigned char c = (unsigned char) s[i];
@@ -105,6 +106,14 @@ conn_send_text(Conn *c, char tag, const char *text, size_t len)
 {
 	uint32_t	netlen = htonl((uint32_t) len);
 
+	if (!buf_reserve(&c->out, 5 + len))
+	{
+		/* out of memory: this client loses its answer, nobody else does */
+		pi_log("out of memory queueing a %c frame of %zu bytes; dropping the client",
+			   tag, len);
+		c->dead = true;
+		return;
+	}
 	buf_append(&c->out, &tag, 1);
 	buf_append(&c->out, &netlen, 4);
 	buf_append(&c->out, text, len);
@@ -300,9 +309,17 @@ death_error(const Conn *c)
 		off = snprintf(msg, sizeof(msg),
 					   "the Python process was killed by signal %d (SIG%s)",
 					   sig, abbrev ? abbrev : "?");
-		if (sig == SIGKILL)
+		if (sig == SIGKILL && c->oom_detectable)
 			snprintf(msg + off, sizeof(msg) - off,
-					 "; it may have run out of memory (limit %d MB)",
+					 "; not for memory (its memory cgroup saw no out-of-memory kill, "
+					 "limit %d MB): another process killed it, e.g. an administrator "
+					 "or the system's own OOM killer",
+					 c->req.memory_mb);
+		else if (sig == SIGKILL)
+			snprintf(msg + off, sizeof(msg) - off,
+					 "; either the system ran out of memory (no memory cgroup is "
+					 "delegated here to tell; the run's limit is %d MB) or another "
+					 "process killed it",
 					 c->req.memory_mb);
 		else if (sig == SIGXCPU)
 			snprintf(msg + off, sizeof(msg) - off,

@@ -33,6 +33,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 
 #include <jansson.h>
 
@@ -41,6 +43,7 @@
 
 Kernel	  **kernels;
 int			nkernels;
+static int	kernels_cap;
 
 static const ExecutorConfig *config;
 static pid_t zygote_pid;
@@ -53,6 +56,43 @@ kernels_init(const ExecutorConfig *cfg, pid_t zygote)
 {
 	config = cfg;
 	zygote_pid = zygote;
+}
+
+/*
+ * Whether a workspace path a client sent may be bound read-write into a
+ * kernel: an existing folder strictly beneath the workspace root, reached
+ * without a single link, and not one of the executor's own folders (their
+ * names start with a dot).  The check resolves the path with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from the root, so "..",
+ * links and magic links cannot lead out.  NULL when it may, else why not.
+ */
+static const char *
+workspace_refused(const char *workspace)
+{
+	size_t		rootlen = strlen(config->workspace_root);
+	const char *rel;
+	struct open_how how;
+	int			rootfd,
+				fd;
+
+	if (strncmp(workspace, config->workspace_root, rootlen) != 0 ||
+		workspace[rootlen] != '/')
+		return "the workspace is not beneath the executor's workspace root";
+	rel = workspace + rootlen + 1;
+	if (rel[0] == '\0' || rel[0] == '.')
+		return "the workspace is the root itself or one of the executor's own folders";
+	rootfd = open(config->workspace_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return "the workspace root cannot be opened";
+	memset(&how, 0, sizeof(how));
+	how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	fd = (int) syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	close(rootfd);
+	if (fd < 0)
+		return "the workspace does not exist, is not a folder, or is reached through a link";
+	close(fd);
+	return NULL;
 }
 
 /* ------------------------------------------------------------ workspaces */
@@ -180,7 +220,26 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 	}
 	k->ctl_fd = k->out_fd = k->err_fd = k->res_fd = -1;
 	k->is_session = is_session;
+	/* room in the table first: a forked kernel must never go untracked */
+	if (nkernels == kernels_cap)
+	{
+		Kernel	  **grown = realloc(kernels, sizeof(Kernel *) * (kernels_cap + 16));
+
+		if (grown == NULL)
+		{
+			free(k);
+			*err = "out of memory";
+			return NULL;
+		}
+		kernels = grown;
+		kernels_cap += 16;
+	}
 	k->session_id = session_id ? strdup(session_id) : NULL;
+	if (session_id != NULL && k->session_id == NULL)
+	{
+		*err = "out of memory";
+		goto fail;
+	}
 	k->memory_mb = k->cg_memory_mb = memory_mb;
 	k->max_file_size_mb = max_file_size_mb;
 	if (workspace == NULL)
@@ -196,9 +255,33 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 		}
 		k->temp_workspace = strdup(path);
 		k->workspace = strdup(path);
+		if (k->temp_workspace == NULL)
+		{
+			remove_tree(path);
+			*err = "out of memory";
+			goto fail;
+		}
 	}
 	else
+	{
+		const char *why = workspace_refused(workspace);
+
+		if (why != NULL)
+		{
+			static char msg[PATH_MAX + 200];
+
+			snprintf(msg, sizeof(msg), "refused workspace \"%s\": %s", workspace, why);
+			*errtype = "WorkspaceError";
+			*err = msg;
+			goto fail;
+		}
 		k->workspace = strdup(workspace);
+	}
+	if (k->workspace == NULL)
+	{
+		*err = "out of memory";
+		goto fail;
+	}
 
 	if (pipe2(ctl, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
 		pipe2(errp, O_CLOEXEC) != 0 || pipe2(res, O_CLOEXEC) != 0 ||
@@ -282,8 +365,7 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 	k->err_fd = errp[0];
 	k->res_fd = res[0];
 	k->last_used = executor_now_ms();
-	kernels = realloc(kernels, sizeof(Kernel *) * (nkernels + 1));
-	kernels[nkernels++] = k;
+	kernels[nkernels++] = k;	/* room was made before the fork */
 	return k;
 
 fail:
@@ -579,10 +661,17 @@ kernel_free(Kernel *k)
 	close_fd(&k->res_fd);
 	if (k->cg.memory_path[0] != '\0' || k->cg.pids_path[0] != '\0')
 	{
-		pending_cgs = realloc(pending_cgs, sizeof(PendingCg) * (npending_cgs + 1));
-		pending_cgs[npending_cgs].cg = k->cg;
-		pending_cgs[npending_cgs].since = executor_now_ms();
-		npending_cgs++;
+		PendingCg  *grown = realloc(pending_cgs, sizeof(PendingCg) * (npending_cgs + 1));
+
+		if (grown == NULL)
+			jail_cgroup_release(&k->cg);	/* out of memory: release now */
+		else
+		{
+			pending_cgs = grown;
+			pending_cgs[npending_cgs].cg = k->cg;
+			pending_cgs[npending_cgs].since = executor_now_ms();
+			npending_cgs++;
+		}
 	}
 	if (k->temp_workspace != NULL)
 		remove_tree(k->temp_workspace);
@@ -643,12 +732,17 @@ kernel_flush_ctl(Kernel *k)
 		buf_consume(&k->ctl_out, sent);
 }
 
-void
+bool
 kernel_send_line(Kernel *k, const char *json)
 {
-	buf_append(&k->ctl_out, json, strlen(json));
+	size_t		len = strlen(json);
+
+	if (!buf_reserve(&k->ctl_out, len + 1))
+		return false;
+	buf_append(&k->ctl_out, json, len);
 	buf_append(&k->ctl_out, "\n", 1);
 	kernel_flush_ctl(k);
+	return true;
 }
 
 /* Write a memory limit into the kernel's cgroup (a run's own limit). */
@@ -688,7 +782,11 @@ kernel_send_cell(Kernel *k, const Conn *c)
 	json_decref(cell);
 	if (text == NULL)
 		return false;
-	kernel_send_line(k, text);
+	if (!kernel_send_line(k, text))
+	{
+		free(text);
+		return false;
+	}
 	free(text);
 	return true;
 }

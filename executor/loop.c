@@ -311,6 +311,7 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 {
 	struct pollfd *pfds = NULL;
 	PollRef    *refs = NULL;
+	size_t		poll_cap = 0;
 	int			rc = 0;
 
 	zygote_pid = getpid();
@@ -339,8 +340,24 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 			rc = 1;
 			break;
 		}
-		pfds = realloc(pfds, sizeof(struct pollfd) * slots);
-		refs = realloc(refs, sizeof(PollRef) * slots);
+		if (slots > poll_cap)
+		{
+			struct pollfd *p = realloc(pfds, sizeof(struct pollfd) * slots);
+			PollRef    *r = p ? realloc(refs, sizeof(PollRef) * slots) : NULL;
+
+			if (p != NULL)
+				pfds = p;
+			if (r != NULL)
+				refs = r;
+			if (p == NULL || r == NULL)
+			{
+				/* out of memory: wait a moment and try again, lose nothing */
+				pi_log("out of memory for the poll set; retrying");
+				usleep(10000);
+				continue;
+			}
+			poll_cap = slots;
+		}
 		n = build_poll_set(pfds, refs, listen_fd);
 
 		/*

@@ -48,7 +48,8 @@ capture_read(Capture *cap, int fd)
 		keep = cap->kept.len < cap->limit ? cap->limit - cap->kept.len : 0;
 		if (keep > (size_t) n)
 			keep = n;
-		buf_append(&cap->kept, chunk, keep);
+		if (!buf_append(&cap->kept, chunk, keep))
+			keep = 0;			/* out of memory: counted as not shown */
 		cap->dropped += n - keep;
 	}
 	return true;
@@ -174,7 +175,8 @@ result_read(Kernel *k, ResultFinalFn on_final, void *arg)
 			return false;
 		while ((nl = memchr(start, '\n', chunk + n - start)) != NULL)
 		{
-			buf_append(&k->line, start, nl - start);
+			if (!k->line_overflow && !buf_append(&k->line, start, nl - start))
+				k->line_overflow = true;	/* out of memory: as if too long */
 			if (!k->line_overflow)
 				result_line(k, k->line.data, k->line.len, on_final, arg);
 			else if (k->conn != NULL)
@@ -195,8 +197,11 @@ result_read(Kernel *k, ResultFinalFn on_final, void *arg)
 			k->line_overflow = true;	/* drop this line, keep reading */
 			k->line.len = 0;
 		}
-		else
-			buf_append(&k->line, start, chunk + n - start);
+		else if (!buf_append(&k->line, start, chunk + n - start))
+		{
+			k->line_overflow = true;	/* out of memory: as if too long */
+			k->line.len = 0;
+		}
 	}
 	return true;
 }

@@ -58,20 +58,38 @@ entry_bytes(const struct stat *st)
 	return apparent > allocated ? apparent : allocated;
 }
 
+/*
+ * Remember directory rel for a later step.  Out of memory, the walk fails
+ * closed: it stops and counts as over the quota (too_many), so a walk the
+ * executor cannot afford never lets a workspace past its quota, and the
+ * executor itself carries on.
+ */
 static void
 walk_push(QuotaWalk *w, const char *rel)
 {
+	char	   *copy;
+
 	if (w->npending == w->cap)
 	{
-		w->cap = w->cap ? w->cap * 2 : 16;
-		w->pending = realloc(w->pending, sizeof(char *) * w->cap);
-		if (w->pending == NULL)
+		int			cap = w->cap ? w->cap * 2 : 16;
+		char	  **grown = realloc(w->pending, sizeof(char *) * cap);
+
+		if (grown == NULL)
 		{
-			pi_log("out of memory; exiting");
-			_exit(1);
+			pi_log("out of memory walking a workspace; counting it as over its quota");
+			w->too_many = true;
+			return;
 		}
+		w->pending = grown;
+		w->cap = cap;
 	}
-	w->pending[w->npending++] = strdup(rel);
+	if ((copy = strdup(rel)) == NULL)
+	{
+		pi_log("out of memory walking a workspace; counting it as over its quota");
+		w->too_many = true;
+		return;
+	}
+	w->pending[w->npending++] = copy;
 }
 
 /*
@@ -219,7 +237,10 @@ quota_walk_step(QuotaWalk *w, long budget)
 				char	   *rel = malloc(len);
 
 				if (rel == NULL)
+				{
+					w->too_many = true;	/* fail closed, see walk_push */
 					continue;
+				}
 				snprintf(rel, len, "%s%s%s", w->dir_rel,
 						 w->dir_rel[0] ? "/" : "", e->d_name);
 				walk_push(w, rel);

@@ -69,8 +69,10 @@ forward_answer(Conn *c, const char *payload, size_t len)
 	}
 	if (a != NULL && json_is_object(a))
 		text = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
-	kernel_send_line(c->kernel, text ? text :
-					 "{\"ok\":false,\"error\":\"the client sent an answer that is not a JSON object\",\"hint\":null}");
+	/* an answer the kernel cannot get would leave its cell waiting: stop it */
+	if (!kernel_send_line(c->kernel, text ? text :
+						  "{\"ok\":false,\"error\":\"the client sent an answer that is not a JSON object\",\"hint\":null}"))
+		conn_kill_run(c);
 	free(text);
 	json_decref(a);
 }
@@ -175,7 +177,12 @@ conn_read(Conn *c)
 
 		if (n > 0)
 		{
-			buf_append(&c->in, chunk, n);
+			if (!buf_append(&c->in, chunk, n))
+			{
+				pi_log("out of memory reading a request; dropping the client");
+				conn_hangup(c);
+				return;
+			}
 			conn_take_frames(c);
 		}
 		else if (n < 0 && errno == EINTR)

@@ -9,6 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,31 +18,49 @@
 #include "log.h"
 #include "util.h"
 
-/* Grow b to hold extra more bytes; an allocation failure ends the zygote. */
-void
+/*
+ * Grow b to hold extra more bytes.  False when out of memory, b unchanged:
+ * the caller fails the one run or connection concerned, never the process
+ * (a lost executor would take every live session's state with it).
+ */
+bool
 buf_reserve(Buf *b, size_t extra)
 {
 	size_t		need = b->len + extra;
+	size_t		cap;
+	char	   *grown;
 
+	if (need < b->len)
+		return false;			/* overflow */
 	if (need <= b->cap)
-		return;
-	b->cap = b->cap ? b->cap : 4096;
-	while (b->cap < need)
-		b->cap *= 2;
-	b->data = realloc(b->data, b->cap);
-	if (b->data == NULL)
+		return true;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < need)
 	{
-		pi_log("out of memory; exiting");
-		_exit(1);				/* the launcher restarts us */
+		if (cap > SIZE_MAX / 2)
+			return false;
+		cap *= 2;
 	}
+	grown = realloc(b->data, cap);
+	if (grown == NULL)
+	{
+		pi_log("out of memory growing a buffer to %zu bytes", cap);
+		return false;
+	}
+	b->data = grown;
+	b->cap = cap;
+	return true;
 }
 
-void
+/* Append len bytes; false (b unchanged) when out of memory. */
+bool
 buf_append(Buf *b, const void *data, size_t len)
 {
-	buf_reserve(b, len);
+	if (!buf_reserve(b, len))
+		return false;
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
+	return true;
 }
 
 void

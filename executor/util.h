@@ -19,8 +19,8 @@ typedef struct Buf
 	size_t		cap;
 } Buf;
 
-extern void buf_reserve(Buf *b, size_t extra);
-extern void buf_append(Buf *b, const void *data, size_t len);
+extern bool buf_reserve(Buf *b, size_t extra);
+extern bool buf_append(Buf *b, const void *data, size_t len);
 extern void buf_consume(Buf *b, size_t n);
 extern void buf_free(Buf *b);
 extern void close_fd(int *fd);

@@ -399,10 +399,13 @@ jail_cgroup_release(JailCgroup *cg)
 
 /*
  * Remove run cgroups that an executor killed with SIGKILL (the launcher's
- * stop) left behind.  Parents are shared by every cluster of the machine,
- * so only directories older than a minute go: a fresh one may belong to
- * another executor between its mkdir and its attach.  rmdir of a cgroup
- * that still has processes fails, and nothing else is removed.
+ * stop) left behind.  Parents are shared by every cluster of the machine.
+ * A run cgroup is named after its kernel's pid (run-<pid>), and a cgroup
+ * is made only after its kernel was cloned: one whose pid no longer exists
+ * belongs to nobody and goes at once.  One whose pid exists may belong to
+ * another executor, or the pid was reused: it goes only when older than a
+ * minute.  rmdir of a cgroup that still has processes fails, and nothing
+ * else is removed.
  */
 static int
 sweep_stale_under(const char *parent)
@@ -419,11 +422,18 @@ sweep_stale_under(const char *parent)
 		char		path[PATH_MAX + 300];
 		struct stat st;
 
+		char	   *end;
+		long		pid;
+		bool		owner_gone;
+
 		if (strncmp(e->d_name, "run-", 4) != 0)
 			continue;
+		pid = strtol(e->d_name + 4, &end, 10);
+		owner_gone = *end == '\0' && pid > 0 && kill((pid_t) pid, 0) != 0 &&
+			errno == ESRCH;
 		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-			now - st.st_mtime > 60 && rmdir(path) == 0)
+			(owner_gone || now - st.st_mtime > 60) && rmdir(path) == 0)
 			removed++;
 	}
 	closedir(d);

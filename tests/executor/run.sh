@@ -18,7 +18,7 @@ EXECUTOR=$ROOT/executor/pi-executor
 CLIENT=$ROOT/tests/executor/pi-exec-client
 TMP=$(mktemp -d /tmp/pi-executor-test.XXXXXX)
 SOCK=pi_executor.sock			# relative, as the launcher passes it
-SESSION=$TMP/workspaces/session-1
+SESSION=$TMP/root/session-1
 mkdir -p "$SESSION"
 PASSED=0
 FAILED=0
@@ -101,6 +101,19 @@ check exception_traceback '.status == "failed" and .error.type == "ZeroDivisionE
 
 run syntax_error <<< $'x = 1\nif x\n    pass'
 check syntax_error '.status == "failed" and .error.type == "SyntaxError" and .error.line == 2'
+
+# --- a workspace is bound only from beneath the workspace root, never through a link
+mkdir -p "$TMP/outside"
+run workspace_outside_root <<< 'print(1)' --workspace "$TMP/outside" --session-id 22222222-0000-0000-0000-000000000001
+check workspace_outside_root '.status == "failed" and .error.type == "WorkspaceError"
+	and (.error.message | contains("not beneath"))'
+ln -s "$TMP/outside" "$TMP/root/link-out"
+run workspace_through_link <<< 'print(1)' --workspace "$TMP/root/link-out" --session-id 22222222-0000-0000-0000-000000000002
+check workspace_through_link '.status == "failed" and .error.type == "WorkspaceError"'
+run workspace_dotdot <<< 'print(1)' --workspace "$TMP/root/session-1/../../outside" --session-id 22222222-0000-0000-0000-000000000003
+check workspace_dotdot '.status == "failed" and .error.type == "WorkspaceError"'
+run workspace_own_folder <<< 'print(1)' --workspace "$TMP/root/.runs" --session-id 22222222-0000-0000-0000-000000000004
+check workspace_own_folder '.status == "failed" and .error.type == "WorkspaceError"'
 
 # --- every value comes back, and an unreadable result line is an answer at once
 run big_int_result <<< '2**64'
@@ -263,8 +276,8 @@ SOCK=k.sock
 S1=aaaaaaaa-0000-0000-0000-000000000001
 S2=aaaaaaaa-0000-0000-0000-000000000002
 S3=aaaaaaaa-0000-0000-0000-000000000003
-mkdir -p "$TMP/ws/1" "$TMP/ws/2" "$TMP/ws/3"
-srun() { local name=$1 sid=$2; shift 2; run "$name" --workspace "$TMP/ws/${sid: -1}" --session-id "$sid" "$@"; }
+mkdir -p "$TMP/kroot/ws/1" "$TMP/kroot/ws/2" "$TMP/kroot/ws/3"
+srun() { local name=$1 sid=$2; shift 2; run "$name" --workspace "$TMP/kroot/ws/${sid: -1}" --session-id "$sid" "$@"; }
 
 # pool reuse: every stateless run starts from fresh state
 run pool_a <<< $'import builtins\nbuiltins.mark = 1\nglobal_x = 1'
@@ -353,7 +366,7 @@ fi
 
 # --- workspace quota (workspace_quota_mb) inside runs
 S4=aaaaaaaa-0000-0000-0000-000000000004
-mkdir -p "$TMP/ws/4"
+mkdir -p "$TMP/kroot/ws/4"
 WRITE20=$'import os\nkept = "yes"\nfor i in range(20):\n    with open("f%02d.bin" % i, "wb") as f:\n        f.write(os.urandom(1 << 20))'
 # fast: done before the first periodic check; the check after the cell sees it
 srun quota_after_cell "$S4" --workspace-quota-mb 5 <<< "$WRITE20"
@@ -363,10 +376,10 @@ check quota_after_cell '.status == "failed" and .error.type == "WorkspaceQuotaEx
 	and ([.files[].path] | length) == 20'
 srun quota_state_kept "$S4" --workspace-quota-mb 500 <<< 'kept'
 check quota_state_kept '.status == "completed" and .result.json == "yes" and .session.kernel == "reused"'
-rm -f "$TMP"/ws/4/f*.bin
+rm -f "$TMP"/kroot/ws/4/f*.bin
 # slow: stopped while it runs (session: interrupt, variables kept)
 srun quota_during_cell "$S4" --workspace-quota-mb 5 --timeout-ms 30000 <<< $'import os, time\nslow = 1\nfor i in range(200):\n    with open("s%03d.bin" % i, "wb") as f:\n        f.write(os.urandom(1 << 20))\n    time.sleep(0.02)'
-NS=$(ls "$TMP"/ws/4/s*.bin 2>/dev/null | wc -l)
+NS=$(ls "$TMP"/kroot/ws/4/s*.bin 2>/dev/null | wc -l)
 check quota_during_cell '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
 	and .elapsed_ms < 5000 and .session.state_reset == false
 	and (.session.notice | contains("workspace quota"))'
@@ -382,7 +395,7 @@ check quota_symlink '.status == "completed"'
 srun quota_chmod "$S4" --workspace-quota-mb 5 <<< $'import os\nos.mkdir("hidden")\nfor i in range(8):\n    open("hidden/h%d" % i, "wb").write(os.urandom(1 << 20))\nos.chmod("hidden", 0)'
 check quota_chmod '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
 	and (.error.message | test("holds (8|9) MB, over pi.max_workspace_mb \\(5 MB\\)"))'
-chmod 700 "$TMP/ws/4/hidden" 2>/dev/null; rm -rf "$TMP/ws/4/hidden"
+chmod 700 "$TMP/kroot/ws/4/hidden" 2>/dev/null; rm -rf "$TMP/kroot/ws/4/hidden"
 # a stateless run is killed
 run quota_stateless --workspace-quota-mb 5 --timeout-ms 30000 <<< $'import os, time\nfor i in range(1000):\n    open("t%d" % i, "wb").write(os.urandom(1 << 20))\n    time.sleep(0.01)'
 check quota_stateless '.status == "failed" and .error.type == "WorkspaceQuotaExceeded"
@@ -396,6 +409,40 @@ kill "$K_PID"
 wait "$K_PID" 2>/dev/null
 K_PID=
 SOCK=pi_executor.sock
+
+# --- an executor killed with SIGKILL leaves no run cgroup behind once the
+# next one has started (their kernels died with it: PDEATHSIG)
+CGP=$(grep -o 'under /sys/fs/cgroup/[^ ]*' "$TMP/executor.log" | head -n 1 | cut -c7-)
+if [ -n "$CGP" ] && [ -d "$CGP" ]; then
+	cd "$TMP"
+	env -i "$EXECUTOR" --socket c.sock --workspace-root "$TMP/croot" \
+		--max-sync 4 --max-async 2 2> "$TMP/cexecutor.log" &
+	C_PID=$!
+	cd "$ROOT"
+	for _ in $(seq 1 100); do grep -q "ready in" "$TMP/cexecutor.log" 2>/dev/null && break; sleep 0.1; done
+	C_KERNELS=$(pgrep -P "$C_PID" | tr '\n' ' ')
+	kill -9 "$C_PID"; wait "$C_PID" 2>/dev/null
+	for _ in $(seq 1 50); do
+		alive=0; for p in $C_KERNELS; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break; sleep 0.1
+	done
+	left_before=0; for p in $C_KERNELS; do [ -d "$CGP/run-$p" ] && left_before=$((left_before + 1)); done
+	cd "$TMP"
+	env -i "$EXECUTOR" --socket c.sock --workspace-root "$TMP/croot" \
+		--max-sync 4 --max-async 2 2> "$TMP/cexecutor2.log" &
+	C_PID=$!
+	cd "$ROOT"
+	for _ in $(seq 1 100); do grep -q "ready in" "$TMP/cexecutor2.log" 2>/dev/null && break; sleep 0.1; done
+	left_after=0; for p in $C_KERNELS; do [ -d "$CGP/run-$p" ] && left_after=$((left_after + 1)); done
+	kill "$C_PID"; wait "$C_PID" 2>/dev/null
+	if [ -n "$C_KERNELS" ] && [ "$left_after" = 0 ]; then
+		pass "stale_cgroups_removed_at_start ($left_before left by the killed executor)"
+	else
+		fail "stale_cgroups_removed_at_start ($left_after of $left_before left; kernels: $C_KERNELS)" "$TMP/cexecutor2.log"
+	fi
+else
+	echo "# no delegated memory cgroup here: stale-cgroup check skipped"
+fi
 
 # --- optional measurement
 if [ -n "${PI_EXEC_BENCH:-}" ]; then
