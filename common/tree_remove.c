@@ -189,6 +189,9 @@ pi_tree_remove(int dirfd, const char *name)
 		return 1;
 	if (errno != EISDIR)
 		return -1;
+	/* an empty folder goes without a descriptor (even when none is left) */
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0)
+		return 0;
 	if ((tr.top_fd = open_dir_owned(dirfd, name)) < 0)
 		return -1;
 	for (;;)
