@@ -317,6 +317,35 @@ cell_start(Conn *c, Kernel *k)
 	}
 }
 
+/*
+ * A forker could not clone k: its cell, if one waits, is answered with the
+ * forker's error; the kernel never existed and goes at the end of the
+ * loop turn.
+ */
+void
+cell_spawn_failed(Kernel *k, const char *errtype, const char *message)
+{
+	Conn	   *c = k->conn;
+
+	pi_log("%s", message);
+	k->spawning = false;
+	k->stopping = true;
+	k->reaped = true;
+	k->conn = NULL;
+	if (c == NULL)
+		return;
+	running[conn_kind(c)]--;
+	c->kernel = NULL;
+	quota_walk_free(&c->qwalk);
+	if (c->client_gone || c->dead)
+	{
+		c->dead = true;
+		c->state = CONN_FLUSHING;
+	}
+	else
+		conn_answer(c, "failed", make_error(errtype, message));
+}
+
 /* Read k's result channel; its final line finishes the cell. */
 bool
 cell_read_results(Kernel *k)

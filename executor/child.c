@@ -2,18 +2,18 @@
  *
  * child.c
  *	  The Python side of the zygote: importing the embedded runner once at
- *	  start-up, and everything a forked child does from fork() to _exit().
+ *	  start-up, and everything a kernel does from its clone to _exit().
  *
- * A child (a kernel, kernel.c) never returns into the event loop
- * and never runs the zygote's atexit handlers or Python finalisation: it
- * ends with _exit().  Its descriptors after set-up are exactly
+ * A kernel (cloned by a forker, forker.c) never returns into the forker's
+ * loop and never runs atexit handlers or Python finalisation: it ends
+ * with _exit().  Its descriptors after set-up are exactly
  *	 0	/dev/null
  *	 1	stdout pipe to the zygote
  *	 2	stderr pipe to the zygote
  *	 3	result channel: newline-delimited JSON lines written by runner.py
  *	 4	control pipe: cells and pi.query answers from the zygote
- * so nothing of the zygote (the listening socket, other runs' pipes and
- * client connections) is reachable from user code.
+ * so nothing else (other kernels' pipes, the forker's socket) is
+ * reachable from user code.
  *
  *-------------------------------------------------------------------------
  */
@@ -171,18 +171,10 @@ child_fail(const char *type, const char *message)
 	_exit(CHILD_EXIT_SETUP_FAILED);
 }
 
-/* Python str from optional C text: None for NULL. */
-static PyObject *
-py_text_or_none(const char *text)
-{
-	if (text == NULL)
-		Py_RETURN_NONE;
-	return PyUnicode_DecodeUTF8(text, strlen(text), "replace");
-}
 
 /* Call runner.serve(control_fd, result_fd, one_shot, workspace_is_session, ...). */
 static bool
-child_call_runner(const Kernel *k, bool jailed)
+child_call_runner(const KernelSpec *k, bool jailed)
 {
 	PyObject   *args;
 	PyObject   *kwargs;
@@ -219,9 +211,9 @@ child_call_runner(const Kernel *k, bool jailed)
 
 	args = Py_BuildValue("(iiNN)", CHILD_CONTROL_FD, CHILD_RESULT_FD,
 						 PyBool_FromLong(!k->is_session),
-						 PyBool_FromLong(k->temp_workspace == NULL));
-	kwargs = Py_BuildValue("{s:N, s:N, s:i}",
-						   "session_id", py_text_or_none(k->session_id),
+						 PyBool_FromLong(k->workspace_is_session));
+	/* the session and job ids come with each cell, from the loop */
+	kwargs = Py_BuildValue("{s:N, s:i}",
 						   "environment", env,
 						   "blas_threads", executor_blas_threads);
 	if (args != NULL && kwargs != NULL)
@@ -264,16 +256,32 @@ executor_after_fork_parent(void)
  * jail_enter, and the working directory already is /workspace.
  */
 void
-executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd, int stderr_fd,
-					int result_fd, pid_t zygote_pid, int sync_fd)
+executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd, int stderr_fd,
+					int result_fd, int sync_fd)
 {
 	JailRlimits limits;
 	char		jail_err[512] = "";
 	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
 	bool		jail_failed = false;
+	pid_t		forker_pid = getppid();
+	char		fdlink[64];
+	char		workspace[PATH_MAX];
+	ssize_t		n;
+	int			chdir_errno = 0;
 
 	PyOS_AfterFork_Child();
 	child_reset_signals();
+
+	/*
+	 * The folder to bind at /workspace came as a descriptor (the forker
+	 * never holds its path); its path is this kernel's own to know.
+	 */
+	snprintf(fdlink, sizeof(fdlink), "/proc/self/fd/%d", k->workspace_fd);
+	n = readlink(fdlink, workspace, sizeof(workspace) - 1);
+	workspace[n > 0 ? n : 0] = '\0';
+	/* unsandboxed: enter it now, the descriptor is closed with the rest */
+	if (!jailed && fchdir(k->workspace_fd) != 0)
+		chdir_errno = errno;
 
 	/* own process group, so a timeout kills whatever the code spawned too */
 	setpgid(0, 0);
@@ -283,7 +291,7 @@ executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd, int stderr_fd,
 		JailSpec	spec;
 
 		memset(&spec, 0, sizeof(spec));
-		spec.workspace = k->workspace;
+		spec.workspace = workspace;
 		spec.tmp_size_mb = EXECUTOR_TMP_MB;
 		spec.shm_size_mb = EXECUTOR_SHM_MB;
 		spec.hostname = NULL;
@@ -301,7 +309,7 @@ executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd, int stderr_fd,
 	if (!jailed)
 	{
 		/* die with the zygote; the check closes the race with its exit */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != zygote_pid)
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != forker_pid)
 			_exit(CHILD_EXIT_SETUP_FAILED);
 	}
 
@@ -316,12 +324,12 @@ executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd, int stderr_fd,
 	if (jail_rlimits_apply(&limits, jail_err, sizeof(jail_err)) < 0)
 		child_fail("SandboxError", jail_err);
 
-	if (!jailed && chdir(k->workspace) != 0)
+	if (chdir_errno != 0)
 	{
-		char		msg[512];
+		char		msg[PATH_MAX + 100];
 
 		snprintf(msg, sizeof(msg), "could not enter the workspace \"%s\": %s",
-				 k->workspace, strerror(errno));
+				 workspace, strerror(chdir_errno));
 		child_fail("WorkspaceError", msg);
 	}
 

@@ -9,7 +9,10 @@
  *	   settings.c	sandbox mode, runs' environment, BLAS threads
  *	   quota.c		the incremental workspace walk
  *	   frames.c		requests parsed, frames and answers written
- *	   child.c		a forked kernel's side: sandbox, then runner.py
+ *	   child.c		a kernel's side: sandbox, then runner.py
+ *	   forker.c		a forker process: clones kernels, hands over their pipes
+ *	   zygote.c		the zygote process: Python preloaded, then the forkers
+ *	   forkers.c	the loop's side of the forkers: requests and replies
  *	   kernel.c		the kernel table: spawn, pool, sessions, stop, reap
  *	   output.c		a kernel's stdout, stderr and result channel
  *	   cell.c		the life of one cell: start, stop, finish, answer
@@ -88,7 +91,22 @@ typedef struct ExecutorConfig
 	int			max_sessions;	/* live session kernels (--max-sessions) */
 	int			session_idle_timeout_s; /* --session-idle-timeout */
 	int			blas_threads;	/* --blas-threads: BLAS/OpenMP threads per run */
+	int			forkers;		/* --forkers: processes that clone kernels */
 } ExecutorConfig;
+
+/*
+ * What a forker is told about one kernel (include/forker_protocol.h): no
+ * path, no id, nothing a client sent.  The folder bound at /workspace
+ * comes as a descriptor.
+ */
+typedef struct KernelSpec
+{
+	int			workspace_fd;
+	bool		is_session;
+	bool		workspace_is_session;
+	int			memory_mb;
+	int			max_file_size_mb;
+} KernelSpec;
 
 /* a deadline that never comes */
 #define NO_DEADLINE					1e300
@@ -97,8 +115,6 @@ typedef struct ExecutorConfig
 #define EXECUTOR_DEFAULT_SESSION_IDLE_S	PI_DEFAULT_SESSION_IDLE_S
 /* how long a session kernel gets to answer SIGINT before SIGKILL */
 #define EXECUTOR_INTERRUPT_GRACE_MS		2000.0
-/* stateless kernels being torn down at once (exit costs CPU) */
-#define EXECUTOR_MAX_EXITING			2
 
 /*
  * Whether runs are sandboxed.  ON: every run goes through jail_clone and
@@ -240,7 +256,9 @@ typedef struct Conn
  */
 typedef struct Kernel
 {
-	pid_t		pid;
+	pid_t		pid;			/* 0 while spawning */
+	bool		spawning;		/* asked of a forker, not answered yet */
+	unsigned int token;			/* the forker protocol's name for it */
 	bool		is_session;
 	char	   *session_id;		/* session kernels */
 	char	   *workspace;		/* host path bound at /workspace */
@@ -287,16 +305,36 @@ extern const char *parse_request(Conn *c, const char *payload, size_t len);
 extern bool executor_child_prepare(void);
 extern void executor_before_fork(void);
 extern void executor_after_fork_parent(void);
-extern void executor_child_main(const Kernel *k, int ctl_fd, int stdout_fd,
-								int stderr_fd, int result_fd,
-								pid_t zygote_pid, int sync_fd)
+extern void executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd,
+								int stderr_fd, int result_fd, int sync_fd)
 			__attribute__((noreturn));
+
+/* forker.c */
+extern void forker_main(int sock, bool sandbox_ok, const char *sandbox_error)
+			__attribute__((noreturn));
+
+/* zygote.c */
+extern void zygote_main(const ExecutorConfig *config, const int *socks,
+						int nforkers) __attribute__((noreturn));
+
+/* forkers.c (struct ForkerRequest/ForkerReply: include/forker_protocol.h) */
+struct ForkerRequest;
+struct ForkerReply;
+extern bool forkers_init(const int *fds, int n);
+extern int	forkers_count(void);
+extern int	forkers_fd(int i);
+extern bool forkers_can_spawn(void);
+extern int	forkers_spawn(const struct ForkerRequest *req, int workspace_fd);
+extern int	forkers_receive(int i, struct ForkerReply *reply, int *fds, int *nfds);
+extern bool forkers_wait_ready(double timeout_ms, bool *sandbox_ok,
+							   char *why, size_t whylen);
 
 /* kernel.c */
 extern Kernel **kernels;
 extern int	nkernels;
-extern void kernels_init(const ExecutorConfig *cfg, pid_t zygote);
-extern bool kernel_recent_cell_running(double ms);
+extern void kernels_init(const ExecutorConfig *cfg);
+extern void kernel_spawned(const struct ForkerReply *reply, const int *fds, int nfds);
+extern Kernel *kernel_by_token(unsigned int token);
 extern Kernel *kernel_spawn(const char *workspace, bool is_session,
 							const char *session_id, int memory_mb,
 							int max_file_size_mb, const char **errtype,
@@ -307,8 +345,7 @@ extern int	kernel_count_sessions(void);
 extern Kernel *kernel_lru_idle_session(void);
 extern void kernel_stop(Kernel *k, const char *notice);
 extern void kernel_retire(Kernel *k);
-extern bool kernel_pool_wanted(void);
-extern void kernel_pool_refill_one(void);
+extern void kernel_pool_refill(void);
 extern void kernel_kill_retired(void);
 extern void kernel_reap_idle(double now);
 extern bool kernel_send_cell(Kernel *k, const Conn *c);
@@ -333,6 +370,7 @@ extern void conn_kill_run(Conn *c);
 extern void cell_check_quota(Conn *c, double now, bool force);
 extern bool cell_read_results(Kernel *k);
 extern void cell_kernel_exited(Kernel *k, int status);
+extern void cell_spawn_failed(Kernel *k, const char *errtype, const char *message);
 extern int	cells_running(bool async);
 
 /* requests.c */
@@ -348,11 +386,11 @@ extern void sweep_connections(void);
 /* schedule.c */
 extern void schedule_init(const ExecutorConfig *cfg);
 extern void start_queued_runs(void);
-extern bool any_startable_queued(void);
 extern void check_deadlines(double now);
 extern void check_quotas(double now);
 
 /* loop.c */
-extern int	executor_loop_run(const ExecutorConfig *config, int listen_fd);
+extern int	executor_loop_run(const ExecutorConfig *config, int listen_fd,
+							  pid_t zygote);
 
 #endif							/* PI_EXECUTOR_H */

@@ -29,6 +29,9 @@ PI_EXEC_OBJS = \
 	executor/quota.o \
 	executor/frames.o \
 	executor/child.o \
+	executor/forker.o \
+	executor/zygote.o \
+	executor/forkers.o \
 	executor/kernel.o \
 	executor/output.o \
 	executor/cell.o \

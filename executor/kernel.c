@@ -4,16 +4,23 @@
  *	  Kernels: sandboxed children of the zygote that wait for cells on a
  *	  control pipe instead of running code at once.
  *
- * Fork and sandbox set-up cost milliseconds (the zygote is ~85 MB), so
- * they are taken off the critical path:
+ * Kernels are cloned by the forkers (forker.c), never by this process,
+ * which holds every client's bytes (rule 7 of docs/architecture.md).  A
+ * spawn is a request to a forker and an answer later: a kernel is
+ * "spawning" until then, and a cell handed to it meanwhile waits in its
+ * control buffer.  Fork and sandbox set-up cost milliseconds (the zygote
+ * is ~85 MB), so they are also taken off the critical path:
  *	 - a pool of --prefork ready stateless kernels, each with a private temp
  *	   workspace at /workspace; a run takes one, runs exactly one cell in it
- *	   and the kernel is killed after the 'R' frame is out (at most
- *	   EXECUTOR_MAX_EXITING at once, their exit costs CPU); the loop refills
- *	   the pool when it has nothing else to do;
+ *	   and the kernel is killed after the 'R' frame is out; the pool is
+ *	   refilled at once, in parallel on the forkers;
  *	 - one live kernel per session (a notebook kernel): created on the
  *	   session's first run, reused afterwards, stopped after
  *	   --session-idle-timeout or when --max-sessions are live (LRU first).
+ *
+ * Live kernels are bounded: pool + session kernels + slots, counting the
+ * ones still exiting, so a burst of runs cannot pile up kernels (or the
+ * loop's descriptors, four per kernel).
  *
  * A kernel's descriptors (child.c): 0 /dev/null, 1 stdout pipe,
  * 2 stderr pipe, 3 result channel, 4 control pipe (cells and pi.query
@@ -39,6 +46,7 @@
 #include <jansson.h>
 
 #include "executor.h"
+#include "forker_protocol.h"
 #include "tree_remove.h"
 
 Kernel	  **kernels;
@@ -46,16 +54,15 @@ int			nkernels;
 static int	kernels_cap;
 
 static const ExecutorConfig *config;
-static pid_t zygote_pid;
 static unsigned long long kernel_counter;
+static unsigned int next_token;
 static int	pool_memory_mb = EXECUTOR_DEFAULT_MEMORY_MB;
 static int	pool_file_size_mb = EXECUTOR_DEFAULT_FILE_SIZE_MB;
 
 void
-kernels_init(const ExecutorConfig *cfg, pid_t zygote)
+kernels_init(const ExecutorConfig *cfg)
 {
 	config = cfg;
-	zygote_pid = zygote;
 }
 
 /*
@@ -64,10 +71,11 @@ kernels_init(const ExecutorConfig *cfg, pid_t zygote)
  * without a single link, and not one of the executor's own folders (their
  * names start with a dot).  The check resolves the path with
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from the root, so "..",
- * links and magic links cannot lead out.  NULL when it may, else why not.
+ * links and magic links cannot lead out.  NULL when it may (*fd is then
+ * an O_PATH descriptor of the folder), else why not.
  */
 static const char *
-workspace_refused(const char *workspace)
+workspace_refused(const char *workspace, int *fd_out)
 {
 	size_t		rootlen = strlen(config->workspace_root);
 	const char *rel;
@@ -91,7 +99,7 @@ workspace_refused(const char *workspace)
 	close(rootfd);
 	if (fd < 0)
 		return "the workspace does not exist, is not a folder, or is reached through a link";
-	close(fd);
+	*fd_out = fd;
 	return NULL;
 }
 
@@ -181,46 +189,50 @@ spawn_error(const char *what)
 	return msg;
 }
 
-static void
-close_pair(int p[2])
+
+/* How many stateless kernels live, counting those spawning or exiting. */
+static int
+stateless_count(void)
 {
-	close_fd(&p[0]);
-	close_fd(&p[1]);
+	int			n = 0;
+
+	for (int i = 0; i < nkernels; i++)
+		if (!kernels[i]->is_session)
+			n++;
+	return n;
 }
 
 /*
- * Fork a kernel.  With the sandbox on, the child is created by jail_clone()
- * (fork with every namespace created in the same call) and waits on the
- * sync pipe, inside jail_enter(), until the parent has put it into its own
- * memory and pids cgroup: no user code runs outside its limits.
- *
- * workspace NULL: a private temporary workspace (a pool kernel).
+ * Ask a forker for a kernel.  It is in the table at once, "spawning": a
+ * cell may be handed to it now and waits in its control buffer until the
+ * forker's answer brings the pipes (kernel_spawned).  NULL, with *errtype
+ * and *err, when no request could be sent.
  */
 Kernel *
 kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 			 int memory_mb, int max_file_size_mb, const char **errtype,
 			 const char **err)
 {
-	int			ctl[2] = {-1, -1},
-				out[2] = {-1, -1},
-				errp[2] = {-1, -1},
-				res[2] = {-1, -1},
-				sync[2] = {-1, -1};
-	bool		jailed = executor_sandbox_mode == SANDBOX_ON;
-	sigset_t	all,
-				old;
-	Kernel	   *k = calloc(1, sizeof(Kernel));
+	Kernel	   *k;
+	ForkerRequest req;
+	int			wsfd = -1;
 
 	*errtype = "ExecutorError";
 	*err = NULL;
-	if (k == NULL)
+	if (!forkers_can_spawn())
+	{
+		*errtype = "ExecutorBusy";
+		*err = "every forker is busy cloning kernels; retry shortly";
+		return NULL;
+	}
+	if ((k = calloc(1, sizeof(Kernel))) == NULL)
 	{
 		*err = "out of memory";
 		return NULL;
 	}
 	k->ctl_fd = k->out_fd = k->err_fd = k->res_fd = -1;
 	k->is_session = is_session;
-	/* room in the table first: a forked kernel must never go untracked */
+	/* room in the table first: a spawned kernel must never go untracked */
 	if (nkernels == kernels_cap)
 	{
 		Kernel	  **grown = realloc(kernels, sizeof(Kernel *) * (kernels_cap + 16));
@@ -247,7 +259,7 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 		char		path[PATH_MAX];
 
 		snprintf(path, sizeof(path), "%s/.runs/%d-%llu",
-				 config->workspace_root, (int) zygote_pid, ++kernel_counter);
+				 config->workspace_root, (int) getpid(), ++kernel_counter);
 		if (mkdir(path, 0700) != 0)
 		{
 			*err = spawn_error("mkdir of the temporary workspace");
@@ -261,10 +273,16 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 			*err = "out of memory";
 			goto fail;
 		}
+		wsfd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (wsfd < 0)
+		{
+			*err = spawn_error("open of the temporary workspace");
+			goto fail;
+		}
 	}
 	else
 	{
-		const char *why = workspace_refused(workspace);
+		const char *why = workspace_refused(workspace, &wsfd);
 
 		if (why != NULL)
 		{
@@ -283,92 +301,27 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 		goto fail;
 	}
 
-	if (pipe2(ctl, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-		pipe2(errp, O_CLOEXEC) != 0 || pipe2(res, O_CLOEXEC) != 0 ||
-		(jailed && jail_sync_pipe(sync) != 0))
+	memset(&req, 0, sizeof(req));
+	req.type = FORKER_SPAWN;
+	req.token = k->token = ++next_token;
+	req.memory_mb = memory_mb;
+	req.max_file_size_mb = max_file_size_mb;
+	req.is_session = is_session;
+	req.workspace_is_session = k->temp_workspace == NULL;
+	if (forkers_spawn(&req, wsfd) < 0)
 	{
-		*err = spawn_error("pipe");
-		close_pair(ctl), close_pair(out), close_pair(errp);
-		close_pair(res), close_pair(sync);
+		*errtype = errno == EAGAIN ? "ExecutorBusy" : "ExecutorError";
+		*err = spawn_error("send to a forker");
 		goto fail;
 	}
-
-	/* no handler of ours may run in the child before it resets them */
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	executor_before_fork();
-	k->pid = jailed ? jail_clone(&executor_jail) : fork();
-	if (k->pid == 0)
-	{
-		if (jailed)
-			close(sync[1]);
-		executor_child_main(k, ctl[0], out[1], errp[1], res[1], zygote_pid,
-							jailed ? sync[0] : -1);
-	}
-	executor_after_fork_parent();
-	sigprocmask(SIG_SETMASK, &old, NULL);
-
-	close_fd(&ctl[0]), close_fd(&out[1]), close_fd(&errp[1]);
-	close_fd(&res[1]), close_fd(&sync[0]);
-	if (k->pid < 0)
-	{
-		close_pair(ctl), close_pair(out), close_pair(errp);
-		close_pair(res), close_pair(sync);
-		if (jailed)
-		{
-			*errtype = "SandboxError";
-			*err = spawn_error("clone with the sandbox's namespaces");
-		}
-		else
-			*err = spawn_error("fork");
-		goto fail;
-	}
-	/* also here, so a kill right after fork finds the group */
-	setpgid(k->pid, k->pid);
-
-	if (jailed)
-	{
-		JailLimits	limits;
-		char		why[512];
-
-		limits.memory_bytes = (uint64_t) memory_mb << 20;
-		limits.pids_max = EXECUTOR_PIDS_MAX;
-		if (jail_cgroup_attach(&executor_jail, k->pid, &limits, &k->cg,
-							   why, sizeof(why)) < 0 ||
-			jail_sync_release(sync[1]) < 0)
-		{
-			static char msg[700];
-
-			/* the child is still waiting on the sync pipe: no code ran */
-			snprintf(msg, sizeof(msg),
-					 "could not put the run into its cgroup: %s", why);
-			close_fd(&sync[1]);
-			kill(k->pid, SIGKILL);
-			while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
-				;
-			jail_cgroup_release(&k->cg);
-			k->pid = 0;
-			close_pair(ctl), close_pair(out), close_pair(errp), close_pair(res);
-			*errtype = "SandboxError";
-			*err = msg;
-			goto fail;
-		}
-		/* jail_sync_release closed sync[1] */
-	}
-
-	fcntl(ctl[1], F_SETFL, O_NONBLOCK);
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	fcntl(res[0], F_SETFL, O_NONBLOCK);
-	k->ctl_fd = ctl[1];
-	k->out_fd = out[0];
-	k->err_fd = errp[0];
-	k->res_fd = res[0];
+	close_fd(&wsfd);
+	k->spawning = true;
 	k->last_used = executor_now_ms();
-	kernels[nkernels++] = k;	/* room was made before the fork */
+	kernels[nkernels++] = k;
 	return k;
 
 fail:
+	close_fd(&wsfd);
 	if (k->temp_workspace != NULL)
 		remove_tree(k->temp_workspace);
 	free(k->temp_workspace);
@@ -376,6 +329,66 @@ fail:
 	free(k->session_id);
 	free(k);
 	return NULL;
+}
+
+Kernel *
+kernel_by_token(unsigned int token)
+{
+	for (int i = 0; i < nkernels; i++)
+		if (kernels[i]->spawning && kernels[i]->token == token)
+			return kernels[i];
+	return NULL;
+}
+
+/*
+ * A forker's FORKER_SPAWNED: the kernel runs, its pipes are here.  A
+ * kernel stopped while it was spawning is killed now; one nobody knows
+ * (it was freed meanwhile) too.
+ */
+void
+kernel_spawned(const ForkerReply *reply, const int *fds, int nfds)
+{
+	Kernel	   *k = kernel_by_token(reply->token);
+
+	if (k == NULL || nfds != FORKER_NFDS)
+	{
+		if (reply->pid > 0)
+		{
+			kill(-reply->pid, SIGKILL);
+			kill(reply->pid, SIGKILL);
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (k != NULL)
+			k->spawning = false;	/* its FORKER_EXITED reaps it */
+		return;
+	}
+	k->spawning = false;
+	k->pid = reply->pid;
+	k->cg = reply->cg;
+	k->ctl_fd = fds[FORKER_FD_CONTROL];
+	k->out_fd = fds[FORKER_FD_STDOUT];
+	k->err_fd = fds[FORKER_FD_STDERR];
+	k->res_fd = fds[FORKER_FD_RESULT];
+	fcntl(k->ctl_fd, F_SETFL, O_NONBLOCK);
+	fcntl(k->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(k->err_fd, F_SETFL, O_NONBLOCK);
+	fcntl(k->res_fd, F_SETFL, O_NONBLOCK);
+	if (k->stopping)
+	{
+		k->stopping = false;
+		kernel_stop(k, NULL);
+		return;
+	}
+	/* a memory limit asked for while it was spawning */
+	if (k->conn != NULL && k->conn->req.memory_mb != k->memory_mb)
+	{
+		int			want = k->conn->req.memory_mb;
+
+		k->cg_memory_mb = k->memory_mb;
+		kernel_set_memory(k, want);
+	}
+	kernel_flush_ctl(k);
 }
 
 /* ------------------------------------------------------------------ lookup */
@@ -488,42 +501,35 @@ kernel_take_pooled(const RunRequest *req)
 /* ------------------------------------------------------------------- pool */
 
 /*
- * Is a cell running that started less than ms ago?  A refill fork blocks
- * the loop for milliseconds (clone of the zygote, cgroup move): deferring
- * it while a short cell is likely to answer soon keeps that answer fast.
+ * Ask for pool kernels until --prefork are ready or spawning.  Under load
+ * too: the forkers clone on other cores.  Stateless kernels (pool,
+ * running, exiting) stay under prefork + both slot pools, so finished
+ * kernels are reaped before new ones pile up.
  */
-bool
-kernel_recent_cell_running(double ms)
-{
-	double		now = executor_now_ms();
-
-	for (int i = 0; i < nkernels; i++)
-	{
-		Kernel	   *k = kernels[i];
-
-		if (k->conn != NULL && !k->stopping && now - k->conn->started < ms)
-			return true;
-	}
-	return false;
-}
-
-bool
-kernel_pool_wanted(void)
-{
-	return executor_sandbox_mode != SANDBOX_UNAVAILABLE &&
-		pool_size() < config->prefork;
-}
-
 void
-kernel_pool_refill_one(void)
+kernel_pool_refill(void)
 {
-	const char *errtype;
-	const char *err;
+	int			limit = config->prefork + config->max_sync + config->max_async;
 
-	if (kernel_spawn(NULL, false, NULL, pool_memory_mb, pool_file_size_mb,
-					 &errtype, &err) == NULL)
-		pi_log("could not pre-fork a kernel: %s", err);
+	if (executor_sandbox_mode == SANDBOX_UNAVAILABLE)
+		return;
+	while (pool_size() < config->prefork && stateless_count() < limit &&
+		   forkers_can_spawn())
+	{
+		const char *errtype;
+		const char *err;
+
+		if (kernel_spawn(NULL, false, NULL, pool_memory_mb, pool_file_size_mb,
+						 &errtype, &err) == NULL)
+		{
+			pi_log("could not pre-fork a kernel: %s", err);
+			return;
+		}
+	}
 }
+
+
+
 
 /* -------------------------------------------------------------- stopping */
 
@@ -551,7 +557,7 @@ kernel_stop(Kernel *k, const char *notice)
 	}
 }
 
-/* A stateless kernel that has answered: killed when few others are exiting. */
+/* A stateless kernel that has answered: killed at once (its forker reaps it). */
 void
 kernel_retire(Kernel *k)
 {
@@ -562,21 +568,12 @@ kernel_retire(Kernel *k)
 void
 kernel_kill_retired(void)
 {
-	int			exiting = 0,
-				i;
-
-	for (i = 0; i < nkernels; i++)
-		if (kernels[i]->stopping)
-			exiting++;
-	for (i = 0; i < nkernels && exiting < EXECUTOR_MAX_EXITING; i++)
+	for (int i = 0; i < nkernels; i++)
 	{
 		Kernel	   *k = kernels[i];
 
 		if (k->retired && !k->stopping && k->conn == NULL)
-		{
 			kernel_stop(k, NULL);
-			exiting++;
-		}
 	}
 }
 
@@ -684,23 +681,28 @@ kernel_free(Kernel *k)
 	free(k);
 }
 
-/* Stop every kernel and wait for it, so no child outlives the zygote. */
+/*
+ * Stop every kernel at shutdown.  They are the forkers' children: after
+ * the kill this waits (at most two seconds) until they are gone, so their
+ * cgroups can be removed.
+ */
 void
 kernel_shutdown_all(void)
 {
-	while (nkernels > 0)
-	{
-		Kernel	   *k = kernels[0];
+	double		deadline = executor_now_ms() + 2000.0;
 
-		if (k->pid > 0)
+	for (int i = 0; i < nkernels; i++)
+		if (kernels[i]->pid > 0)
 		{
-			kill(-k->pid, SIGKILL);
-			kill(k->pid, SIGKILL);
-			while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
-				;
+			kill(-kernels[i]->pid, SIGKILL);
+			kill(kernels[i]->pid, SIGKILL);
 		}
-		kernel_free(k);
-	}
+	for (int i = 0; i < nkernels; i++)
+		while (kernels[i]->pid > 0 && kill(kernels[i]->pid, 0) == 0 &&
+			   executor_now_ms() < deadline)
+			usleep(10000);
+	while (nkernels > 0)
+		kernel_free(kernels[0]);
 	kernel_release_cgroups(true);
 }
 

@@ -37,34 +37,19 @@
 
 #include "executor.h"
 #include "executor_protocol.h"
-
-/* A pool refill waits this long for a fresh cell to answer first. */
-#define REFILL_DEFER_MS			200.0
-#define REFILL_POLL_MS			20
+#include "forker_protocol.h"
 
 static pid_t zygote_pid;
 static pid_t parent_pid;
 static int	signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t shutdown_requested;
+static bool zygote_gone;
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+/*
+ * The loop's only child is the zygote; kernels are the forkers' children,
+ * reported by FORKER_EXITED.  A dead zygote (and so dead forkers) ends
+ * the loop: the launcher starts a whole new executor.
+ */
 static void
 reap_children(void)
 {
@@ -72,11 +57,55 @@ reap_children(void)
 	int			status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-	{
-		Kernel	   *k = kernel_by_pid(pid);
+		if (pid == zygote_pid)
+		{
+			pi_log("the zygote exited (status %d); exiting so the launcher restarts the executor",
+				   status);
+			zygote_gone = true;
+		}
+}
 
-		if (k != NULL)
-			cell_kernel_exited(k, status);
+/* Everything forker i has to say: kernels ready, failed, exited. */
+static void
+read_forker(int i)
+{
+	for (int rounds = 0; rounds < 64; rounds++)
+	{
+		ForkerReply reply;
+		int			fds[FORKER_NFDS];
+		int			nfds;
+		int			rc = forkers_receive(i, &reply, fds, &nfds);
+		Kernel	   *k;
+
+		if (rc == 0)
+			return;
+		if (rc < 0)
+		{
+			pi_log("forker %d is gone; exiting so the launcher restarts the executor", i);
+			zygote_gone = true;
+			return;
+		}
+		reply.errtype[sizeof(reply.errtype) - 1] = '\0';
+		reply.message[sizeof(reply.message) - 1] = '\0';
+		switch (reply.type)
+		{
+			case FORKER_SPAWNED:
+				kernel_spawned(&reply, fds, nfds);
+				nfds = 0;
+				break;
+			case FORKER_FAILED:
+				if ((k = kernel_by_token(reply.token)) != NULL)
+					cell_spawn_failed(k, reply.errtype, reply.message);
+				break;
+			case FORKER_EXITED:
+				if ((k = kernel_by_pid(reply.pid)) != NULL)
+					cell_kernel_exited(k, reply.status);
+				break;
+			default:
+				break;
+		}
+		for (int j = 0; j < nfds; j++)
+			close(fds[j]);
 	}
 }
 
@@ -159,7 +188,8 @@ typedef enum PollWhat
 	POLL_STDOUT,
 	POLL_STDERR,
 	POLL_RESULT,
-	POLL_CONTROL
+	POLL_CONTROL,
+	POLL_FORKER
 } PollWhat;
 
 typedef struct PollRef
@@ -167,6 +197,7 @@ typedef struct PollRef
 	Conn	   *conn;
 	Kernel	   *kernel;
 	PollWhat	what;
+	int			forker;			/* POLL_FORKER: its index */
 } PollRef;
 
 static void
@@ -179,6 +210,7 @@ add_poll(struct pollfd *pfds, PollRef *refs, int *n, int fd, short events,
 	refs[*n].conn = c;
 	refs[*n].kernel = k;
 	refs[*n].what = what;
+	refs[*n].forker = -1;
 	(*n)++;
 }
 
@@ -192,6 +224,11 @@ build_poll_set(struct pollfd *pfds, PollRef *refs, int listen_fd)
 	add_poll(pfds, refs, &n, signal_pipe[0], POLLIN, NULL, NULL, POLL_CLIENT);
 	if (requests_can_accept())
 		add_poll(pfds, refs, &n, listen_fd, POLLIN, NULL, NULL, POLL_CLIENT);
+	for (i = 0; i < forkers_count(); i++)
+	{
+		add_poll(pfds, refs, &n, forkers_fd(i), POLLIN, NULL, NULL, POLL_FORKER);
+		refs[n - 1].forker = i;
+	}
 	for (i = 0; i < nconns; i++)
 	{
 		Conn	   *c = conns[i];
@@ -230,6 +267,11 @@ dispatch(const struct pollfd *pfd, const PollRef *ref)
 	Conn	   *c = ref->conn;
 	Kernel	   *k = ref->kernel;
 
+	if (ref->what == POLL_FORKER)
+	{
+		read_forker(ref->forker);
+		return;
+	}
 	if (c != NULL)
 	{
 		if (c->dead)
@@ -307,16 +349,16 @@ shutdown_runs(void)
  * status for main().
  */
 int
-executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
+executor_loop_run(const ExecutorConfig *cfg, int listen_fd, pid_t zygote)
 {
 	struct pollfd *pfds = NULL;
 	PollRef    *refs = NULL;
 	size_t		poll_cap = 0;
 	int			rc = 0;
 
-	zygote_pid = getpid();
+	zygote_pid = zygote;
 	parent_pid = getppid();
-	kernels_init(cfg, zygote_pid);
+	kernels_init(cfg);
 	schedule_init(cfg);
 	if (!setup_signals())
 	{
@@ -324,15 +366,13 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 		return 1;
 	}
 
-	while (!shutdown_requested)
+	while (!shutdown_requested && !zygote_gone)
 	{
 		int			n,
 					i,
 					ready;
-		size_t		slots = 2 + (size_t) nconns + 4 * (size_t) nkernels;
-		bool		refill;
-		bool		defer;
-		int			timeout;
+		size_t		slots = 2 + (size_t) forkers_count() + (size_t) nconns +
+			4 * (size_t) nkernels;
 
 		if (getppid() != parent_pid)
 		{
@@ -359,29 +399,13 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 			poll_cap = slots;
 		}
 		n = build_poll_set(pfds, refs, listen_fd);
-
-		/*
-		 * The pool is refilled only when nothing else is ready: a fork
-		 * blocks the loop for milliseconds.  A cell that started in the last
-		 * REFILL_DEFER_MS is let finish first (most cells are short); the
-		 * poll wakes up again when that time has passed.
-		 */
-		refill = kernel_pool_wanted() && !any_startable_queued();
-		defer = refill && kernel_recent_cell_running(REFILL_DEFER_MS);
-		if (defer)
-			refill = false;
-		timeout = refill ? 0 : poll_timeout(executor_now_ms());
-		if (defer && (timeout < 0 || timeout > REFILL_POLL_MS))
-			timeout = REFILL_POLL_MS;
-		ready = poll(pfds, n, timeout);
+		ready = poll(pfds, n, poll_timeout(executor_now_ms()));
 		if (ready < 0 && errno != EINTR)
 		{
 			pi_log("poll failed: %m");
 			rc = 1;
 			break;
 		}
-		if (ready == 0 && refill)
-			kernel_pool_refill_one();
 		for (i = 0; i < n && ready > 0; i++)
 		{
 			if (pfds[i].revents == 0)
@@ -402,11 +426,17 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd)
 		sweep_kernels();
 		start_queued_runs();
 		kernel_kill_retired();
+		kernel_pool_refill();
 		kernel_release_cgroups(false);
 	}
+	if (zygote_gone)
+		rc = 1;
 	if (shutdown_requested)
 		pi_log("shutting down");
 	shutdown_runs();
+	kill(zygote_pid, SIGKILL);
+	while (waitpid(zygote_pid, NULL, 0) < 0 && errno == EINTR)
+		;
 	free(pfds);
 	free(refs);
 	return rc;

@@ -13,9 +13,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>				/* first: it sets feature macros */
-
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,22 +35,10 @@
 #include "tree_remove.h"
 #include "executor_protocol.h"
 
-/* The interpreter whose prefix and site-packages we embed (Debian's). */
-#ifndef PI_PYTHON_PROGRAM
-#define PI_PYTHON_PROGRAM L"/usr/bin/python3.11"
-#endif
-
-/*
- * Modules every run gets for free.  sklearn, statsmodels and scipy are left
- * out on purpose: preloading them doubles the zygote and slows every fork
- * (docs/architecture.md, measured); runs that need them import them.
- */
-static const char *const preload_modules[] = {
-	"numpy", "pandas", "matplotlib", "matplotlib.pyplot", NULL
-};
-
 /* Upper bound for --max-sync/--max-async: one child, three pipes each. */
 #define EXECUTOR_MAX_SLOTS 256
+/* Upper bound for --forkers: more clone in parallel than cores help. */
+#define EXECUTOR_MAX_FORKERS 16
 
 
 
@@ -63,7 +49,7 @@ usage_exit(const char *why)
 	pi_log("usage: pi-executor --socket PATH --workspace-root DIR "
 				 "--max-sync N --max-async N [--sandbox on|off] [--prefork N] "
 				 "[--max-sessions N] [--session-idle-timeout SECONDS] "
-				 "[--blas-threads N]");
+				 "[--blas-threads N] [--forkers N]");
 	exit(2);
 }
 
@@ -97,6 +83,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		{"max-sessions", required_argument, NULL, 'm'},
 		{"session-idle-timeout", required_argument, NULL, 'i'},
 		{"blas-threads", required_argument, NULL, 'b'},
+		{"forkers", required_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -108,6 +95,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 	config->max_sessions = EXECUTOR_DEFAULT_MAX_SESSIONS;
 	config->session_idle_timeout_s = EXECUTOR_DEFAULT_SESSION_IDLE_S;
 	config->blas_threads = PI_DEFAULT_BLAS_THREADS;
+	config->forkers = 0;		/* default: one per online core */
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
@@ -155,6 +143,18 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 					config->blas_threads = (int) n;
 				}
 				break;
+			case 'f':
+				{
+					char	   *end;
+					long		n;
+
+					errno = 0;
+					n = strtol(optarg, &end, 10);
+					if (errno != 0 || *end != '\0' || n < 1 || n > EXECUTOR_MAX_FORKERS)
+						usage_exit("--forkers must be 1..16");
+					config->forkers = (int) n;
+				}
+				break;
 			case 'x':
 				if (strcmp(optarg, "off") == 0)
 					config->sandbox_off = true;
@@ -173,6 +173,13 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		usage_exit("--socket and --workspace-root are required");
 	if (config->prefork < 0)
 		config->prefork = config->max_sync < 2 ? config->max_sync : 2;
+	if (config->forkers == 0)
+	{
+		long		cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		config->forkers = cores < 1 ? 1 : cores > EXECUTOR_MAX_FORKERS ?
+			EXECUTOR_MAX_FORKERS : (int) cores;
+	}
 }
 
 
@@ -232,40 +239,6 @@ prepare_workspace_root(ExecutorConfig *config)
 
 
 
-/*
- * The environment Python and the libraries see, set before Py_Initialize.
- * The thread variables matter beyond speed: OpenBLAS otherwise sizes its
- * pool by the CPU count and reserves enough address space to break
- * RLIMIT_AS (docs/architecture.md).  The zygote itself always gets 1: with more,
- * numexpr and OpenMP start worker threads at import, and a zygote with
- * threads cannot clone sandboxed kernels.  Runs get --blas-threads in
- * their fixed environment, and runner.py resizes the pools loaded in the
- * zygote to it (threadpoolctl, numexpr, OpenBLAS/OpenMP/MKL setters).
- * MPLCONFIGDIR is persistent so matplotlib's font cache is built once per
- * workspace root, not on every start.
- */
-static void
-set_environment(const ExecutorConfig *config)
-{
-	char		mplconfig[PATH_MAX + 32];
-	int			j;
-
-	snprintf(mplconfig, sizeof(mplconfig), "%s/.mplconfig", config->workspace_root);
-	clearenv();
-	setenv("PATH", "/usr/bin:/bin", 1);
-	setenv("LANG", "C.UTF-8", 1);
-	setenv("HOME", config->workspace_root, 1);
-	setenv("MPLBACKEND", "Agg", 1);
-	setenv("MPLCONFIGDIR", mplconfig, 1);
-	for (j = 0; executor_blas_thread_vars[j] != NULL; j++)
-		setenv(executor_blas_thread_vars[j], "1", 1);
-	setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
-	if (!executor_settings_set_blas_threads(config->blas_threads))
-	{
-		pi_log("out of memory building the runs' environment");
-		exit(1);
-	}
-}
 
 
 /*
@@ -317,73 +290,7 @@ prepare_sandbox(const ExecutorConfig *config)
 					 "(no delegated memory cgroup; run scripts/cgroup-setup.sh as root)");
 }
 
-/* Number of threads of this process; jail_clone needs exactly one. */
-static int
-thread_count(void)
-{
-	DIR		   *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int			n = 0;
 
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Py_Initialize, the preloaded modules, the runner, gc.freeze(). */
-static bool
-start_python(void)
-{
-	PyConfig	pyconfig;
-	PyStatus	status;
-	int			i;
-
-	PyConfig_InitPythonConfig(&pyconfig);
-	/* signals belong to the event loop; no ~/.local packages; no .pyc */
-	pyconfig.install_signal_handlers = 0;
-	pyconfig.user_site_directory = 0;
-	pyconfig.write_bytecode = 0;
-	pyconfig.parse_argv = 0;
-	status = PyConfig_SetString(&pyconfig, &pyconfig.program_name,
-								PI_PYTHON_PROGRAM);
-	if (!PyStatus_Exception(status))
-		status = Py_InitializeFromConfig(&pyconfig);
-	PyConfig_Clear(&pyconfig);
-	if (PyStatus_Exception(status))
-	{
-		pi_log("could not initialise Python: %s",
-					 status.err_msg ? status.err_msg : "unknown error");
-		return false;
-	}
-
-	for (i = 0; preload_modules[i] != NULL; i++)
-	{
-		PyObject   *module = PyImport_ImportModule(preload_modules[i]);
-
-		if (module == NULL)
-		{
-			pi_log("could not import %s:", preload_modules[i]);
-			PyErr_Print();
-			return false;
-		}
-		Py_DECREF(module);
-	}
-	if (!executor_child_prepare())
-		return false;
-
-	/*
-	 * Move everything loaded so far out of the collector's reach: otherwise
-	 * the first collection in a child touches every object and copies the
-	 * whole heap page by page.
-	 */
-	if (PyRun_SimpleString("import gc\ngc.collect()\ngc.freeze()\n") != 0)
-		return false;
-	return true;
-}
 
 static int
 open_listen_socket(const char *path)
@@ -432,22 +339,6 @@ open_listen_socket(const char *path)
 	return fd;
 }
 
-/* Resident set size in kB, for the ready message; 0 if unknown. */
-static long
-rss_kb(void)
-{
-	FILE	   *f = fopen("/proc/self/status", "r");
-	char		line[256];
-	long		kb = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
 
 /* stdin/stdout/stderr must exist, or a pipe could land on fd 0-2. */
 static void
@@ -461,12 +352,111 @@ ensure_standard_fds(void)
 		close(fd);
 }
 
+/*
+ * As many descriptors as the hard limit allows: four per kernel and one
+ * per connection, both bounded by the configuration (kernel.c), so the
+ * soft default of 1024 is what would run out first.
+ */
+static void
+raise_descriptor_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * Start the zygote (Python, then the forkers) as a child of this process,
+ * before any client can connect, and wait until every forker is ready.
+ * Returns the zygote's pid, or -1.
+ */
+static pid_t
+start_zygote(const ExecutorConfig *config)
+{
+	int			loop_ends[EXECUTOR_MAX_FORKERS];
+	int			forker_ends[EXECUTOR_MAX_FORKERS];
+	bool		sandbox_ok;
+	char		why[512] = "";
+	pid_t		pid;
+	int			i;
+
+	for (i = 0; i < config->forkers; i++)
+	{
+		int			sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		{
+			pi_log("could not create a forker socket: %m");
+			return -1;
+		}
+		loop_ends[i] = sv[0];
+		forker_ends[i] = sv[1];
+	}
+	pid = fork();
+	if (pid < 0)
+	{
+		pi_log("could not fork the zygote: %m");
+		return -1;
+	}
+	if (pid == 0)
+	{
+		for (i = 0; i < config->forkers; i++)
+			close(loop_ends[i]);
+		zygote_main(config, forker_ends, config->forkers);
+	}
+	for (i = 0; i < config->forkers; i++)
+		close(forker_ends[i]);
+	if (!forkers_init(loop_ends, config->forkers))
+	{
+		pi_log("out of memory at start-up");
+		return -1;
+	}
+	/* Python and the preload take about half a second; allow for slow disks */
+	if (!forkers_wait_ready(120000.0, &sandbox_ok, why, sizeof(why)))
+	{
+		pi_log("the zygote did not start its forkers (see the lines above)");
+		kill(pid, SIGKILL);
+		return -1;
+	}
+	if (!sandbox_ok && executor_sandbox_mode == SANDBOX_ON)
+	{
+		executor_sandbox_mode = SANDBOX_UNAVAILABLE;
+		snprintf(executor_sandbox_error, sizeof(executor_sandbox_error), "%s", why);
+		pi_log("sandbox unavailable: %s", executor_sandbox_error);
+	}
+	return pid;
+}
+
+/* Resident set size in kB of process pid, for the ready message; 0 if unknown. */
+static long
+rss_kb_of(pid_t pid)
+{
+	char		path[64];
+	FILE	   *f;
+	char		line[256];
+	long		kb = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 int
 main(int argc, char **argv)
 {
 	ExecutorConfig config;
 	double		started = executor_now_ms();
 	int			listen_fd;
+	pid_t		zygote;
 	int			rc;
 
 	/* die with the launcher; getppid() == 1 means it is already gone */
@@ -474,42 +464,32 @@ main(int argc, char **argv)
 	if (getppid() == 1)
 		return 1;
 	ensure_standard_fds();
+	raise_descriptor_limit();
 
 	parse_command_line(argc, argv, &config);
 	prepare_workspace_root(&config);
 	prepare_sandbox(&config);
-	set_environment(&config);
-	if (!start_python())
+	if ((zygote = start_zygote(&config)) < 0)
 		return 1;
-	if (executor_sandbox_mode == SANDBOX_ON && thread_count() != 1)
-	{
-		/* jail_clone (raw clone) is only safe in a single-threaded zygote */
-		executor_sandbox_mode = SANDBOX_UNAVAILABLE;
-		snprintf(executor_sandbox_error, sizeof(executor_sandbox_error),
-				 "the kernel refused the sandbox (the zygote has %d threads after "
-				 "loading Python; it must have one); no code runs without it. "
-				 "Set pi.sandbox = off to run unsandboxed (unsafe)", thread_count());
-		pi_log("sandbox unavailable: %s", executor_sandbox_error);
-	}
 
 	listen_fd = open_listen_socket(config.socket_path);
 	if (listen_fd < 0)
 		return 1;
-	pi_log("ready in %.0f ms (RSS %ld MB), listening on \"%s\" "
-				 "with %d sync and %d async slots, %d pre-forked kernels, "
-				 "at most %d session kernels (idle timeout %d s), %d BLAS thread(s) "
-				 "per run; sandbox %s",
-				 executor_now_ms() - started, rss_kb() / 1024,
-				 config.socket_path, config.max_sync, config.max_async,
-				 config.prefork, config.max_sessions, config.session_idle_timeout_s,
-				 config.blas_threads,
-				 executor_sandbox_mode == SANDBOX_ON ? "on" :
-				 executor_sandbox_mode == SANDBOX_OFF ? "OFF (unsafe)" :
-				 "unavailable (runs refused)");
+	pi_log("ready in %.0f ms (zygote RSS %ld MB, loop RSS %ld MB), listening on \"%s\" "
+		   "with %d sync and %d async slots, %d pre-forked kernels, %d forkers, "
+		   "at most %d session kernels (idle timeout %d s), %d BLAS thread(s) "
+		   "per run; sandbox %s",
+		   executor_now_ms() - started, rss_kb_of(zygote) / 1024,
+		   rss_kb_of(getpid()) / 1024,
+		   config.socket_path, config.max_sync, config.max_async,
+		   config.prefork, config.forkers, config.max_sessions,
+		   config.session_idle_timeout_s, config.blas_threads,
+		   executor_sandbox_mode == SANDBOX_ON ? "on" :
+		   executor_sandbox_mode == SANDBOX_OFF ? "OFF (unsafe)" :
+		   "unavailable (runs refused)");
 
-	rc = executor_loop_run(&config, listen_fd);
+	rc = executor_loop_run(&config, listen_fd, zygote);
 	close(listen_fd);
 	unlink(config.socket_path);
-	/* no Py_Finalize: children may share its state, and exit is enough */
 	return rc;
 }

@@ -58,6 +58,8 @@ try_start(Conn *c)
 			k = kernel_spawn(c->req.workspace_is_session ? c->req.workspace : NULL,
 							 false, NULL, c->req.memory_mb, c->req.max_file_size_mb,
 							 &errtype, &err);
+		if (k == NULL && strcmp(errtype, "ExecutorBusy") == 0)
+			return false;		/* every forker saturated: wait for one */
 		if (k == NULL)
 			start_failed(c, errtype, err);
 		else
@@ -90,6 +92,8 @@ try_start(Conn *c)
 	}
 	k = kernel_spawn(c->req.workspace, true, c->req.session_id, c->req.memory_mb,
 					 c->req.max_file_size_mb, &errtype, &err);
+	if (k == NULL && strcmp(errtype, "ExecutorBusy") == 0)
+		return false;			/* every forker saturated: wait for one */
 	if (k == NULL)
 	{
 		start_failed(c, errtype, err);
@@ -144,22 +148,6 @@ start_queued_runs(void)
 	}
 }
 
-/* Whether a queued run is waiting (then the pool is not refilled now). */
-bool
-any_startable_queued(void)
-{
-	int			i;
-
-	for (i = 0; i < nconns; i++)
-	{
-		Conn	   *c = conns[i];
-
-		if (!c->dead && c->state == CONN_QUEUED && !c->is_session &&
-			cells_running(c->req.is_async) < (c->req.is_async ? config->max_async : config->max_sync))
-			return true;
-	}
-	return false;
-}
 
 /* A queued run waited its whole timeout for a slot or its session. */
 static void

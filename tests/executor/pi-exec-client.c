@@ -130,6 +130,7 @@ connect_socket(const char *path)
 
 static const char *opt_op;		/* --op: "op" member of the request */
 static long opt_quota_mb;		/* --workspace-quota-mb, 0: left out */
+static const char *opt_job_id;	/* --job-id: "job_id" member of the request */
 
 static char *
 build_request(const Options *o)
@@ -143,6 +144,8 @@ build_request(const Options *o)
 							  "session_id", o->session_id, "job_id");
 	char	   *text;
 
+	if (opt_job_id != NULL)
+		json_object_set_new(q, "job_id", json_string(opt_job_id));
 	if (opt_op != NULL)
 		json_object_set_new(q, "op", json_string(opt_op));
 	if (opt_quota_mb > 0)
@@ -288,6 +291,7 @@ main(int argc, char **argv)
 		{"stall-ms", required_argument, NULL, 'S'},
 		{"op", required_argument, NULL, 'O'},
 		{"workspace-quota-mb", required_argument, NULL, 'Q'},
+		{"job-id", required_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
@@ -312,6 +316,7 @@ main(int argc, char **argv)
 			case 'S': o.stall_ms = atol(optarg); break;
 			case 'O': opt_op = optarg; break;
 			case 'Q': opt_quota_mb = atol(optarg); break;
+			case 'J': opt_job_id = optarg; break;
 			default: return 2;
 		}
 	}

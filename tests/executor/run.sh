@@ -39,6 +39,16 @@ fail()
 	[ -n "${2:-}" ] && sed 's/^/#   /' "$2" | cut -c1-400
 }
 
+# kernels_of PID: the kernels of the executor PID (executor -> zygote ->
+# forkers -> kernels: the loop never forks kernels itself)
+kernels_of()
+{
+	local z f
+	for z in $(pgrep -P "$1"); do
+		for f in $(pgrep -P "$z"); do pgrep -P "$f"; done
+	done
+}
+
 # run NAME [client options...]: code on stdin; frames land in $TMP/NAME.out
 run()
 {
@@ -238,14 +248,14 @@ for _ in $(seq 1 20); do
 	group_alive "$HPID" || break
 	sleep 0.1
 done
-# the executor's only children now are its pre-forked kernels (2) and the
+# the executor's only kernels now are its pre-forked ones (2) and the
 # live kernel of session_files's session (1)
 for _ in $(seq 1 30); do
-	[ "$(pgrep -P "$EXEC_PID" | wc -l)" -le 3 ] && break
+	[ "$(kernels_of "$EXEC_PID" | wc -l)" -le 3 ] && break
 	sleep 0.1
 done
 if grep -q '^EOF' "$TMP/hangup.out" && [ -n "$HPID" ] && ! group_alive "$HPID" \
-	&& [ "$(pgrep -P "$EXEC_PID" | wc -l)" -le 3 ]; then
+	&& [ "$(kernels_of "$EXEC_PID" | wc -l)" -le 3 ]; then
 	pass hangup_kills_child
 else
 	fail hangup_kills_child "$TMP/hangup.out"
@@ -314,8 +324,8 @@ check after_interrupt '.result.json == 107 and .session.kernel == "reused"'
 
 # SIGKILL of the kernel: the next run says the state was reset
 srun whoami "$S1" <<< $'open("kernel-ns-pid", "w").write("x")'
-# the session kernel is the executor's child whose cwd is S1's workspace
-for p in $(pgrep -P "$K_PID"); do
+# the session kernel is the executor's kernel whose workspace is S1's
+for p in $(kernels_of "$K_PID"); do
 	[ "$(readlink /proc/$p/root/workspace 2>/dev/null; ls /proc/$p/root/workspace/kernel-ns-pid 2>/dev/null)" ] && SK=$p
 done
 [ -n "${SK:-}" ] && kill -9 "$SK"
@@ -420,7 +430,10 @@ if [ -n "$CGP" ] && [ -d "$CGP" ]; then
 	C_PID=$!
 	cd "$ROOT"
 	for _ in $(seq 1 100); do grep -q "ready in" "$TMP/cexecutor.log" 2>/dev/null && break; sleep 0.1; done
-	C_KERNELS=$(pgrep -P "$C_PID" | tr '\n' ' ')
+	# the pool is cloned right after start: wait for its two kernels
+	for _ in $(seq 1 50); do [ "$(kernels_of "$C_PID" | wc -l)" -ge 2 ] && break; sleep 0.1; done
+	sleep 0.3
+	C_KERNELS=$(kernels_of "$C_PID" | tr '\n' ' ')
 	kill -9 "$C_PID"; wait "$C_PID" 2>/dev/null
 	for _ in $(seq 1 50); do
 		alive=0; for p in $C_KERNELS; do kill -0 "$p" 2>/dev/null && alive=1; done
@@ -442,6 +455,49 @@ if [ -n "$CGP" ] && [ -d "$CGP" ]; then
 	fi
 else
 	echo "# no delegated memory cgroup here: stale-cgroup check skipped"
+fi
+
+# --- no kernel inherits another client's bytes: a secret sent in one
+# session's code, another printed at run time, and that session's id and
+# job id must appear nowhere in the memory of any other kernel (nor of
+# the zygote and forkers that clone them), also of kernels cloned after
+# the secrets went through the executor
+SEC=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+SECRET_CODE="pisecretcode$SEC"
+SECRET_OUT="pisecretout$SEC"
+SECRET_SID=5ec2e7aa-0000-4000-8000-$(printf '%s' "$SEC" | cut -c1-12)
+SECRET_JOB=5ec2e7bb-0000-4000-8000-$(printf '%s' "$SEC" | cut -c13-24)
+REV_OUT=$(printf '%s' "$SECRET_OUT" | rev)
+mkdir -p "$TMP/root/secret-ws"
+run secret_session <<< "kept = '$SECRET_CODE'
+print('$REV_OUT'[::-1])" --workspace "$TMP/root/secret-ws" --session-id "$SECRET_SID" --job-id "$SECRET_JOB"
+check secret_session ".status == \"completed\" and .stdout == \"$SECRET_OUT\\n\""
+for i in 1 2 3 4; do run "after_secret_$i" <<< 'print(2)'; done
+run after_secret_session <<< 'print(3)' --workspace "$TMP/root/session-1" --session-id 33333333-0000-0000-0000-000000000001
+sleep 0.5
+SECRET_KERNEL=
+for p in $(kernels_of "$EXEC_PID"); do
+	[ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "/workspace" ] || true
+	[ -e "/proc/$p/root/workspace/.secret-marker" ] && SECRET_KERNEL=$p
+done
+run secret_mark <<< 'open(".secret-marker", "w").write("1")' --workspace "$TMP/root/secret-ws" --session-id "$SECRET_SID"
+for p in $(kernels_of "$EXEC_PID"); do
+	[ -e "/proc/$p/root/workspace/.secret-marker" ] && SECRET_KERNEL=$p
+done
+printf '%s\n' "$SECRET_CODE" "$SECRET_OUT" "$SECRET_SID" "$SECRET_JOB" > "$TMP/needles"
+SCAN=""
+for z in $(pgrep -P "$EXEC_PID"); do
+	SCAN="$SCAN $z"
+	for f in $(pgrep -P "$z"); do
+		SCAN="$SCAN $f"
+		for p in $(pgrep -P "$f"); do [ "$p" = "$SECRET_KERNEL" ] || SCAN="$SCAN $p"; done
+	done
+done
+NSCAN=$(echo $SCAN | wc -w)
+if [ -n "$SECRET_KERNEL" ] && [ "$NSCAN" -ge 5 ] && python3 "$ROOT/tests/executor/memscan.py" "$TMP/needles" $SCAN > "$TMP/memscan.out" 2>&1; then
+	pass "no_secret_in_other_kernels ($NSCAN processes searched)"
+else
+	fail "no_secret_in_other_kernels (secret kernel: ${SECRET_KERNEL:-not found}; $NSCAN processes searched)" "$TMP/memscan.out"
 fi
 
 # --- optional measurement
