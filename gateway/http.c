@@ -484,6 +484,8 @@ http_start(const RouteTable *table)
 							MHD_USE_ERROR_LOG,
 							gw_config.port, NULL, NULL,
 							access_handler, (void *) table,
+							/* first, or libmicrohttpd warns that it is not */
+							MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
 							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 							MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
 							MHD_OPTION_CONNECTION_LIMIT, (unsigned) MAX_CONNECTIONS,
@@ -491,6 +493,5 @@ http_start(const RouteTable *table)
 							(unsigned) CONNECTION_IDLE_TIMEOUT_S,
 							MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 							(size_t) CONNECTION_MEMORY_BYTES,
-							MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
 							MHD_OPTION_END);
 }
