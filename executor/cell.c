@@ -104,6 +104,8 @@ cell_done(Kernel *k)
 	conn_run_over(c);
 	if (!k->is_session)
 		kernel_retire(k);
+	else
+		kernel_freeze(k);
 }
 
 /* Whether the completed walk of c puts its workspace over the quota. */
@@ -297,6 +299,7 @@ cell_kernel_exited(Kernel *k, int status)
 void
 cell_start(Conn *c, Kernel *k)
 {
+	kernel_thaw(k);
 	kernel_set_memory(k, c->req.memory_mb);
 	k->conn = c;
 	c->kernel = k;

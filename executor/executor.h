@@ -13,6 +13,8 @@
  *	   forker.c		a forker process: clones kernels, hands over their pipes
  *	   zygote.c		the zygote process: Python preloaded, then the forkers
  *	   forkers.c	the loop's side of the forkers: requests and replies
+ *	   notices.c	why a session's state is gone, until its next run
+ *	   kernel_io.c	control pipe, memory limit, freeze, cgroup removal
  *	   kernel.c		the kernel table: spawn, pool, sessions, stop, reap
  *	   output.c		a kernel's stdout, stderr and result channel
  *	   cell.c		the life of one cell: start, stop, finish, answer
@@ -167,6 +169,21 @@ typedef struct RunRequest
  */
 #define EXECUTOR_FLUSH_TIMEOUT_MS	60000.0
 #define EXECUTOR_PROGRESS_BACKLOG	(1024 * 1024)
+/*
+ * While more than this many bytes of answers wait for a kernel that does
+ * not read them, its result channel is not read either: a kernel that
+ * sends pi.query() requests and never reads the answers stops itself,
+ * instead of growing the executor.
+ */
+#define EXECUTOR_CONTROL_BACKLOG	(4 * 1024 * 1024)
+/*
+ * pi.query() calls of one cell relayed and not yet answered.  runner.py
+ * waits for each answer, so one is in flight; more come only from code
+ * writing on the result channel itself, and get an error at once.
+ */
+#define EXECUTOR_MAX_QUERIES_IN_FLIGHT	4
+/* Figures of one final line beyond what pi.max_output_bytes allows. */
+#define EXECUTOR_FIGURES_MAX		(64U * 1024 * 1024)
 #define EXECUTOR_RESULT_LINE_MAX	(192U * 1024 * 1024)
 #define EXECUTOR_RESULT_LINE_MAX_TEXT "192 MiB"
 #define EXECUTOR_READ_CHUNK			65536
@@ -234,6 +251,7 @@ typedef struct Conn
 	Capture		err_cap;
 	bool		line_overflow;
 	struct json_t *final;			/* the runner's final line */
+	int			queries_in_flight;	/* 'S' frames sent, not yet answered */
 	bool		cancelled;
 	bool		timed_out;
 	bool		client_gone;
@@ -278,6 +296,7 @@ typedef struct Kernel
 	double		last_used;
 	int			cells;
 	bool		stopping;		/* killed, waiting for the reap */
+	bool		frozen;			/* session kernel stopped between cells */
 	bool		reaped;			/* exited: freed at the end of the loop turn */
 	bool		retired;		/* stateless and done: to be killed */
 	char	   *stop_notice;	/* session: why its state is gone */
@@ -352,10 +371,13 @@ extern bool kernel_send_cell(Kernel *k, const Conn *c);
 extern bool kernel_send_line(Kernel *k, const char *json);
 extern void kernel_flush_ctl(Kernel *k);
 extern void kernel_set_memory(Kernel *k, int memory_mb);
+extern void kernel_freeze(Kernel *k);
+extern void kernel_thaw(Kernel *k);
 extern Kernel *kernel_by_pid(pid_t pid);
 extern void kernel_free(Kernel *k);
 extern void kernel_shutdown_all(void);
 extern void kernel_release_cgroups(bool wait);
+extern void kernel_release_cg_later(const JailCgroup *cg);
 extern char *kernel_take_notice(const char *session_id);
 extern void kernel_put_notice(const char *session_id, const char *notice);
 
@@ -379,6 +401,7 @@ extern int	nconns;
 extern bool requests_can_accept(void);
 extern void accept_connections(int listen_fd);
 extern void conn_read(Conn *c);
+extern void conn_discard_input(Conn *c);
 extern void conn_hangup(Conn *c);
 extern void conn_free(Conn *c);
 extern void sweep_connections(void);

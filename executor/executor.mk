@@ -32,6 +32,8 @@ PI_EXEC_OBJS = \
 	executor/forker.o \
 	executor/zygote.o \
 	executor/forkers.o \
+	executor/notices.o \
+	executor/kernel_io.o \
 	executor/kernel.o \
 	executor/output.o \
 	executor/cell.o \

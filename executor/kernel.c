@@ -119,64 +119,6 @@ remove_tree(const char *path)
 
 
 
-/* ---------------------------------------------------------------- notices */
-
-/*
- * Why a session's state is gone, kept until its next run reads it.  The
- * table is small and bounded: the oldest entry makes room.
- */
-#define MAX_NOTICES 1024
-typedef struct Notice
-{
-	char	   *session_id;
-	char	   *text;
-} Notice;
-static Notice notices[MAX_NOTICES];
-static int	nnotices;
-
-void
-kernel_put_notice(const char *session_id, const char *text)
-{
-	int			i;
-
-	if (session_id == NULL)
-		return;
-	for (i = 0; i < nnotices; i++)
-		if (strcmp(notices[i].session_id, session_id) == 0)
-		{
-			free(notices[i].text);
-			notices[i].text = strdup(text);
-			return;
-		}
-	if (nnotices == MAX_NOTICES)
-	{
-		free(notices[0].session_id);
-		free(notices[0].text);
-		memmove(&notices[0], &notices[1], sizeof(Notice) * (MAX_NOTICES - 1));
-		nnotices--;
-	}
-	notices[nnotices].session_id = strdup(session_id);
-	notices[nnotices].text = strdup(text);
-	nnotices++;
-}
-
-char *
-kernel_take_notice(const char *session_id)
-{
-	int			i;
-
-	for (i = 0; i < nnotices; i++)
-		if (strcmp(notices[i].session_id, session_id) == 0)
-		{
-			char	   *text = notices[i].text;
-
-			free(notices[i].session_id);
-			notices[i] = notices[--nnotices];
-			return text;
-		}
-	return NULL;
-}
-
 /* ---------------------------------------------------------------- spawning */
 
 static const char *
@@ -357,6 +299,7 @@ kernel_spawned(const ForkerReply *reply, const int *fds, int nfds)
 			kill(-reply->pid, SIGKILL);
 			kill(reply->pid, SIGKILL);
 		}
+		kernel_release_cg_later(&reply->cg);
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 		if (k != NULL)
@@ -602,44 +545,6 @@ kernel_reap_idle(double now)
 	}
 }
 
-/*
- * Cgroups of reaped kernels, removed later: right after the exit the
- * memory cgroup may still be busy uncharging pages, and jail_cgroup_release
- * would sleep in the loop until rmdir succeeds.  One non-blocking rmdir per
- * loop turn instead; after ~5 s the blocking release is the fallback.
- */
-typedef struct PendingCg
-{
-	JailCgroup	cg;
-	double		since;
-} PendingCg;
-static PendingCg *pending_cgs;
-static int	npending_cgs;
-
-
-void
-kernel_release_cgroups(bool wait)
-{
-	double		now = executor_now_ms();
-	int			i = 0;
-
-	while (i < npending_cgs)
-	{
-		PendingCg  *p = &pending_cgs[i];
-		bool		done = jail_cgroup_try_release(&p->cg);
-
-		if (!done && (wait || now - p->since > 5000.0))
-		{
-			jail_cgroup_release(&p->cg);
-			done = true;
-		}
-		if (done)
-			pending_cgs[i] = pending_cgs[--npending_cgs];
-		else
-			i++;
-	}
-}
-
 /* Free a reaped kernel: its fds, cgroup and temporary workspace. */
 void
 kernel_free(Kernel *k)
@@ -656,20 +561,7 @@ kernel_free(Kernel *k)
 	close_fd(&k->out_fd);
 	close_fd(&k->err_fd);
 	close_fd(&k->res_fd);
-	if (k->cg.memory_path[0] != '\0' || k->cg.pids_path[0] != '\0')
-	{
-		PendingCg  *grown = realloc(pending_cgs, sizeof(PendingCg) * (npending_cgs + 1));
-
-		if (grown == NULL)
-			jail_cgroup_release(&k->cg);	/* out of memory: release now */
-		else
-		{
-			pending_cgs = grown;
-			pending_cgs[npending_cgs].cg = k->cg;
-			pending_cgs[npending_cgs].since = executor_now_ms();
-			npending_cgs++;
-		}
-	}
+	kernel_release_cg_later(&k->cg);
 	if (k->temp_workspace != NULL)
 		remove_tree(k->temp_workspace);
 	buf_free(&k->ctl_out);
@@ -706,89 +598,3 @@ kernel_shutdown_all(void)
 	kernel_release_cgroups(true);
 }
 
-/* --------------------------------------------------------- control pipe */
-
-void
-kernel_flush_ctl(Kernel *k)
-{
-	size_t		sent = 0;
-
-	while (k->ctl_fd >= 0 && sent < k->ctl_out.len)
-	{
-		ssize_t		n = write(k->ctl_fd, k->ctl_out.data + sent, k->ctl_out.len - sent);
-
-		if (n > 0)
-			sent += n;
-		else if (n < 0 && errno == EINTR)
-			continue;
-		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		else
-		{
-			/* the kernel is gone; its reap answers the run */
-			sent = k->ctl_out.len;
-			break;
-		}
-	}
-	if (sent > 0)
-		buf_consume(&k->ctl_out, sent);
-}
-
-bool
-kernel_send_line(Kernel *k, const char *json)
-{
-	size_t		len = strlen(json);
-
-	if (!buf_reserve(&k->ctl_out, len + 1))
-		return false;
-	buf_append(&k->ctl_out, json, len);
-	buf_append(&k->ctl_out, "\n", 1);
-	kernel_flush_ctl(k);
-	return true;
-}
-
-/* Write a memory limit into the kernel's cgroup (a run's own limit). */
-void
-kernel_set_memory(Kernel *k, int memory_mb)
-{
-	char		err[256];
-
-	if (memory_mb == k->cg_memory_mb || k->cg.memory_path[0] == '\0')
-		return;
-	if (jail_cgroup_set_memory(&executor_jail, &k->cg,
-							   (uint64_t) memory_mb << 20,
-							   (uint64_t) k->cg_memory_mb << 20,
-							   err, sizeof(err)) < 0)
-		pi_log("%s", err);
-	k->cg_memory_mb = memory_mb;
-}
-
-/* Hand a cell to the kernel: one JSON line on its control pipe. */
-bool
-kernel_send_cell(Kernel *k, const Conn *c)
-{
-	json_t	   *cell;
-	char	   *text;
-
-	cell = json_pack("{s:s, s:s%, s:i, s:i, s:i, s:s?, s:s?}",
-					 "type", "cell",
-					 "code", c->req.code, c->req.code_len,
-					 "memory_mb", c->req.memory_mb,
-					 "max_file_size_mb", c->req.max_file_size_mb,
-					 "timeout_s", (c->req.timeout_ms + 999) / 1000,
-					 "session_id", c->req.session_id,
-					 "job_id", c->req.job_id);
-	if (cell == NULL)
-		return false;
-	text = json_dumps(cell, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(cell);
-	if (text == NULL)
-		return false;
-	if (!kernel_send_line(k, text))
-	{
-		free(text);
-		return false;
-	}
-	free(text);
-	return true;
-}

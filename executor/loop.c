@@ -236,8 +236,7 @@ build_poll_set(struct pollfd *pfds, PollRef *refs, int listen_fd)
 
 		if (c->dead || c->client_gone)
 			continue;
-		if (c->state != CONN_FLUSHING)
-			ev |= POLLIN;
+		ev |= POLLIN;			/* also while flushing: see dispatch */
 		if (c->out_sent < c->out.len)
 			ev |= POLLOUT;
 		if (ev != 0)
@@ -253,7 +252,8 @@ build_poll_set(struct pollfd *pfds, PollRef *refs, int listen_fd)
 			add_poll(pfds, refs, &n, k->out_fd, POLLIN, NULL, k, POLL_STDOUT);
 		if (k->err_fd >= 0)
 			add_poll(pfds, refs, &n, k->err_fd, POLLIN, NULL, k, POLL_STDERR);
-		if (k->res_fd >= 0)
+		/* answers piling up unread: stop reading its requests (backpressure) */
+		if (k->res_fd >= 0 && k->ctl_out.len < EXECUTOR_CONTROL_BACKLOG)
 			add_poll(pfds, refs, &n, k->res_fd, POLLIN, NULL, k, POLL_RESULT);
 		if (k->ctl_fd >= 0 && k->ctl_out.len > 0)
 			add_poll(pfds, refs, &n, k->ctl_fd, POLLOUT, NULL, k, POLL_CONTROL);
@@ -281,7 +281,7 @@ dispatch(const struct pollfd *pfd, const PollRef *ref)
 		if (!c->dead && (pfd->revents & (POLLIN | POLLHUP | POLLERR)))
 		{
 			if (c->state == CONN_FLUSHING)
-				c->dead = (pfd->revents & (POLLHUP | POLLERR)) != 0;
+				conn_discard_input(c);
 			else
 				conn_read(c);
 		}

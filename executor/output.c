@@ -62,9 +62,17 @@ forward_query(Kernel *k, json_t *obj)
 	Conn	   *c = k->conn;
 	json_t	   *q;
 
+	if (k->stopping)
+		return;					/* a dying kernel waits for no answer */
 	if (c == NULL || c->client_gone || c->dead)
 	{
 		kernel_send_line(k, "{\"ok\":false,\"error\":\"the run's client is gone\",\"hint\":null}");
+		return;
+	}
+	if (c->queries_in_flight >= EXECUTOR_MAX_QUERIES_IN_FLIGHT)
+	{
+		(void) kernel_send_line(k, "{\"ok\":false,\"error\":\"too many pi.query() calls "
+								"at once: wait for each answer\",\"hint\":null}");
 		return;
 	}
 	if (json_is_true(json_object_get(obj, "datasets")))
@@ -72,7 +80,9 @@ forward_query(Kernel *k, json_t *obj)
 	else
 		q = json_pack("{s:O?, s:O?}", "sql", json_object_get(obj, "sql"),
 					  "max_rows", json_object_get(obj, "max_rows"));
-	if (q == NULL || !conn_send_frame(c, PI_FRAME_QUERY, q))
+	if (q != NULL && conn_send_frame(c, PI_FRAME_QUERY, q))
+		c->queries_in_flight++;
+	else
 		kernel_send_line(k, "{\"ok\":false,\"error\":\"the query is too large to send "
 						 "(over the executor's frame limit) or the executor is short of memory\","
 						 "\"hint\":\"Send a shorter SQL text.\"}");
@@ -93,6 +103,50 @@ unreadable_final(const char *why)
 					 "type", "final", "result",
 					 "error", "type", "ResultUnreadable", "message", msg,
 					 "figures", "files");
+}
+
+/*
+ * Keep a final line within the run's caps, whoever wrote it: a result
+ * value larger than pi.max_output_bytes becomes its type and a note, and
+ * figures beyond EXECUTOR_FIGURES_MAX are dropped; both are flagged.
+ * runner.py already stays within them; a line written by the code itself
+ * on fd 3 may not.
+ */
+static void
+cap_final(json_t *final, size_t line_len, size_t max_output)
+{
+	json_t	   *result = json_object_get(final, "result");
+	char	   *text;
+	size_t		len;
+
+	if (line_len <= max_output)
+		return;
+	text = result ? json_dumps(result, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	len = text ? strlen(text) : 0;
+	free(text);
+	if (len > max_output)
+	{
+		char		note[300];
+		const char *type = json_string_value(json_object_get(result, "type"));
+
+		snprintf(note, sizeof(note),
+				 "<result of %zu bytes not kept: over pi.max_output_bytes (%zu); "
+				 "write large values to a file in the workspace>", len, max_output);
+		json_object_set_new(final, "result",
+							json_pack("{s:s, s:s, s:b}", "type", type ? type : "unknown",
+									  "repr", note, "truncated", 1));
+	}
+	if (line_len > max_output + EXECUTOR_FIGURES_MAX)
+	{
+		text = json_dumps(json_object_get(final, "figures"), JSON_COMPACT);
+		len = text ? strlen(text) : 0;
+		free(text);
+		if (len > EXECUTOR_FIGURES_MAX)
+		{
+			json_object_set_new(final, "figures", json_array());
+			json_object_set_new(final, "figures_dropped", json_true());
+		}
+	}
 }
 
 /* One complete line of the result channel: progress, query or final. */
@@ -127,6 +181,7 @@ result_line(Kernel *k, const char *line, size_t len,
 	{
 		if (c != NULL)
 		{
+			cap_final(obj, len, c->req.max_output_bytes);
 			json_decref(c->final);
 			c->final = obj;
 			on_final(k, arg);

@@ -62,6 +62,8 @@ forward_answer(Conn *c, const char *payload, size_t len)
 	json_t	   *a = json_loadb(payload, len, 0, NULL);
 	char	   *text = NULL;
 
+	if (c->queries_in_flight > 0)
+		c->queries_in_flight--;
 	if (c->kernel == NULL)
 	{
 		json_decref(a);
@@ -150,6 +152,32 @@ bool
 requests_can_accept(void)
 {
 	return nconns < MAX_CONNECTIONS;
+}
+
+/*
+ * A connection whose answer is being written: whatever the client still
+ * sends (answers to queries of a cell that has ended) is read and
+ * dropped, so a client blocked writing to us can never keep itself from
+ * reading the answer.  End of file ends the connection.
+ */
+void
+conn_discard_input(Conn *c)
+{
+	char		chunk[EXECUTOR_READ_CHUNK];
+
+	for (int rounds = 0; rounds < 64; rounds++)
+	{
+		ssize_t		n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		c->dead = true;
+		return;
+	}
 }
 
 /* The client closed its end: a run is killed and nobody is answered. */

@@ -339,24 +339,47 @@ jail_cgroup_oom(const JailCgroup *cg)
 
 /* SIGKILL every process still listed in dir/cgroup.procs; count them. */
 static int
-kill_members(const char *dir)
+signal_members(const char *dir, int sig)
 {
 	char		path[PATH_MAX + 64];
 	FILE	   *f;
 	int			pid;
 	int			n = 0;
 
+	if (dir[0] == '\0')
+		return 0;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	f = fopen(path, "re");
 	if (f == NULL)
 		return 0;
 	while (fscanf(f, "%d", &pid) == 1)
 	{
-		if (pid > 0 && kill(pid, SIGKILL) == 0)
+		if (pid > 0 && kill(pid, sig) == 0)
 			n++;
 	}
 	fclose(f);
 	return n;
+}
+
+static int
+kill_members(const char *dir)
+{
+	return signal_members(dir, SIGKILL);
+}
+
+/*
+ * Send sig to every process of a run: its cgroup lists them all, also
+ * those that left the run's process group.  Twice, so that a process
+ * forked while the list was read gets it too.  Returns how many got it
+ * the second time (0 also when the run has no cgroup).
+ */
+int
+jail_cgroup_signal(const JailCgroup *cg, int sig)
+{
+	const char *dir = cg->pids_path[0] != '\0' ? cg->pids_path : cg->memory_path;
+
+	(void) signal_members(dir, sig);
+	return signal_members(dir, sig);
 }
 
 /*

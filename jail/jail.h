@@ -142,6 +142,7 @@ extern int	jail_cgroup_attach(const JailConfig *cfg, pid_t child,
 							   const JailLimits *limits, JailCgroup *out,
 							   char *err, size_t errlen);
 extern bool jail_cgroup_oom(const JailCgroup *cg);
+extern int	jail_cgroup_signal(const JailCgroup *cg, int sig);
 extern void jail_cgroup_release(JailCgroup *cg);
 extern bool jail_cgroup_try_release(JailCgroup *cg);
 extern int	jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,

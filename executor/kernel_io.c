@@ -1,0 +1,197 @@
+/*-------------------------------------------------------------------------
+ *
+ * kernel_io.c
+ *	  What the executor does to a live kernel apart from creating and
+ *	  stopping it (kernel.c): cells and query answers down its control
+ *	  pipe, its memory limit per cell, freezing it between cells, and the
+ *	  removal of its cgroups once it is gone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "executor.h"
+
+/*
+ * Cgroups of reaped kernels, removed later: right after the exit the
+ * memory cgroup may still be busy uncharging pages, and jail_cgroup_release
+ * would sleep in the loop until rmdir succeeds.  One non-blocking rmdir per
+ * loop turn instead; after ~5 s the blocking release is the fallback.
+ */
+typedef struct PendingCg
+{
+	JailCgroup	cg;
+	double		since;
+} PendingCg;
+static PendingCg *pending_cgs;
+static int	npending_cgs;
+
+/* Remember a run cgroup to remove once it is empty (kernel_release_cgroups). */
+void
+kernel_release_cg_later(const JailCgroup *cg)
+{
+	PendingCg  *grown;
+
+	if (cg->memory_path[0] == '\0' && cg->pids_path[0] == '\0')
+		return;
+	grown = realloc(pending_cgs, sizeof(PendingCg) * (npending_cgs + 1));
+	if (grown == NULL)
+	{
+		JailCgroup	copy = *cg;
+
+		jail_cgroup_release(&copy); /* out of memory: release now */
+		return;
+	}
+	pending_cgs = grown;
+	pending_cgs[npending_cgs].cg = *cg;
+	pending_cgs[npending_cgs].since = executor_now_ms();
+	npending_cgs++;
+}
+
+
+void
+kernel_release_cgroups(bool wait)
+{
+	double		now = executor_now_ms();
+	int			i = 0;
+
+	while (i < npending_cgs)
+	{
+		PendingCg  *p = &pending_cgs[i];
+		bool		done = jail_cgroup_try_release(&p->cg);
+
+		if (!done && (wait || now - p->since > 5000.0))
+		{
+			jail_cgroup_release(&p->cg);
+			done = true;
+		}
+		if (done)
+			pending_cgs[i] = pending_cgs[--npending_cgs];
+		else
+			i++;
+	}
+}
+
+/* --------------------------------------------------------- control pipe */
+
+void
+kernel_flush_ctl(Kernel *k)
+{
+	size_t		sent = 0;
+
+	while (k->ctl_fd >= 0 && sent < k->ctl_out.len)
+	{
+		ssize_t		n = write(k->ctl_fd, k->ctl_out.data + sent, k->ctl_out.len - sent);
+
+		if (n > 0)
+			sent += n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		else
+		{
+			/* the kernel is gone; its reap answers the run */
+			sent = k->ctl_out.len;
+			break;
+		}
+	}
+	if (sent > 0)
+		buf_consume(&k->ctl_out, sent);
+}
+
+bool
+kernel_send_line(Kernel *k, const char *json)
+{
+	size_t		len = strlen(json);
+
+	if (!buf_reserve(&k->ctl_out, len + 1))
+		return false;
+	buf_append(&k->ctl_out, json, len);
+	buf_append(&k->ctl_out, "\n", 1);
+	kernel_flush_ctl(k);
+	return true;
+}
+
+/*
+ * Nothing of a session runs between its cells: threads and processes the
+ * code started go on only while a cell of the session runs.  SIGSTOP to
+ * the kernel's process group and to every process of its cgroup (those
+ * that left the group too); SIGCONT before the next cell.  A stopped
+ * kernel can still be killed, and the idle timeout still applies.
+ */
+void
+kernel_freeze(Kernel *k)
+{
+	if (k->pid <= 0 || k->stopping || k->frozen)
+		return;
+	kill(-k->pid, SIGSTOP);
+	kill(k->pid, SIGSTOP);
+	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
+	k->frozen = true;
+}
+
+void
+kernel_thaw(Kernel *k)
+{
+	if (!k->frozen)
+		return;
+	(void) jail_cgroup_signal(&k->cg, SIGCONT);
+	kill(-k->pid, SIGCONT);
+	kill(k->pid, SIGCONT);
+	k->frozen = false;
+}
+
+/* Write a memory limit into the kernel's cgroup (a run's own limit). */
+void
+kernel_set_memory(Kernel *k, int memory_mb)
+{
+	char		err[256];
+
+	if (memory_mb == k->cg_memory_mb || k->cg.memory_path[0] == '\0')
+		return;
+	if (jail_cgroup_set_memory(&executor_jail, &k->cg,
+							   (uint64_t) memory_mb << 20,
+							   (uint64_t) k->cg_memory_mb << 20,
+							   err, sizeof(err)) < 0)
+		pi_log("%s", err);
+	k->cg_memory_mb = memory_mb;
+}
+
+/* Hand a cell to the kernel: one JSON line on its control pipe. */
+bool
+kernel_send_cell(Kernel *k, const Conn *c)
+{
+	json_t	   *cell;
+	char	   *text;
+
+	cell = json_pack("{s:s, s:s%, s:i, s:i, s:i, s:s?, s:s?}",
+					 "type", "cell",
+					 "code", c->req.code, c->req.code_len,
+					 "memory_mb", c->req.memory_mb,
+					 "max_file_size_mb", c->req.max_file_size_mb,
+					 "timeout_s", (c->req.timeout_ms + 999) / 1000,
+					 "session_id", c->req.session_id,
+					 "job_id", c->req.job_id);
+	if (cell == NULL)
+		return false;
+	text = json_dumps(cell, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(cell);
+	if (text == NULL)
+		return false;
+	if (!kernel_send_line(k, text))
+	{
+		free(text);
+		return false;
+	}
+	free(text);
+	return true;
+}
