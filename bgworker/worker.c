@@ -47,9 +47,11 @@
 #include "shmem.h"
 #include "workers.h"
 
-/* Lease: renewed every 5 s, lost after 60 s without renewal. */
-#define LEASE_RENEW_MS			5000
-#define LEASE_SECONDS			"60"
+/*
+ * Lease: pi.job_lease_time (60 s) without renewal; renewed twelve times per
+ * lease (every 5 s by default), so that a few slow renewals never lose it.
+ */
+#define LEASE_RENEW_MS			Max(pi_job_lease_time * 1000 / 12, 200)
 /* A job is tried at most this often before it fails for good. */
 #define MAX_ATTEMPTS			"2"
 /* Polling is only a safety net: submit_job wakes workers at commit. */
@@ -230,7 +232,7 @@ claim_body(void *arg)
 	rc = SPI_execute_with_args(
 							   "UPDATE pi.jobs j SET status = 'running', started_at = clock_timestamp(),"
 							   " attempts = j.attempts + 1,"
-							   " lease_until = clock_timestamp() + interval '" LEASE_SECONDS " seconds',"
+							   " lease_until = clock_timestamp() + make_interval(secs => $3),"
 							   " worker_boot = $1, worker_pid = $2, progress = NULL, progress_message = NULL"
 							   " FROM (SELECT id FROM pi.jobs WHERE status = 'pending'"
 							   "   ORDER BY submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) next"
@@ -238,8 +240,9 @@ claim_body(void *arg)
 							   " RETURNING j.id, j.code, j.timeout_s, j.session_id::text,"
 							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id),"
 							   "  j.kind, j.payload::text",
-							   2, (Oid[]) {INT8OID, INT4OID},
-							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid)},
+							   3, (Oid[]) {INT8OID, INT4OID, INT4OID},
+							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid),
+							   Int32GetDatum(pi_job_lease_time)},
 							   NULL, false, 1);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "pi worker: claiming a job failed: SPI error %d", rc);
@@ -284,12 +287,12 @@ heartbeat_body(void *arg)
 	 * SKIP LOCKED: a pi.cancel_job transaction left open on the row must not
 	 * stall the worker; the lease is renewed at the next tick instead.
 	 */
-	if (SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + interval '"
-							  LEASE_SECONDS " seconds'"
+	if (SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + make_interval(secs => $2)"
 							  " FROM (SELECT id FROM pi.jobs WHERE id = $1 AND status = 'running'"
 							  "   FOR UPDATE SKIP LOCKED) me WHERE j.id = me.id"
 							  " RETURNING j.cancel_requested",
-							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(&job->id)},
+							  2, (Oid[]) {UUIDOID, INT4OID},
+							  (Datum[]) {UUIDPGetDatum(&job->id), Int32GetDatum(pi_job_lease_time)},
 							  NULL, false, 1) == SPI_OK_UPDATE_RETURNING &&
 		SPI_processed == 1 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
