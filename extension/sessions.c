@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -99,6 +100,14 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	int			rc;
 
 	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
+
+	/*
+	 * A read-only transaction may run code in a session (README: it records
+	 * nothing); the session's last use then goes unrecorded too, which only
+	 * matters for pi.session_ttl, measured in days.
+	 */
+	if (XactReadOnly)
+		touch = false;
 	SPI_connect();
 	rc = SPI_execute_with_args(touch ?
 							   "UPDATE pi.sessions SET last_used_at = now() "
