@@ -43,6 +43,7 @@
 #include "csv_load.h"
 #include "csv_scan.h"
 #include "datasets.h"
+#include "execute.h"
 #include "guc.h"
 #include "jsonb_util.h"
 #include "sessions.h"
@@ -270,17 +271,18 @@ pi_load_csv(PG_FUNCTION_ARGS)
 	close(open_csv(workspace, path, &st));
 
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload)"
+	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload, submitted_by)"
 							  " VALUES ('load_csv', pg_catalog.format('load_csv %L into %s', $1, $2),"
 							  "  $4, $3, pg_catalog.jsonb_build_object('file_path', $1,"
 							  "  'dataset_name', pg_catalog.lower($2), 'options', coalesce($5, '{}'::jsonb),"
-							  "  'file_bytes', $6::bigint))"
+							  "  'file_bytes', $6::bigint), $7::name)"
 							  " RETURNING id",
-							  6, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID},
+							  7, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID, TEXTOID},
 							  (Datum[]) {CStringGetTextDatum(path), CStringGetTextDatum(name),
 								  PG_GETARG_DATUM(2), Int32GetDatum(pi_job_timeout),
-							  options ? JsonbPGetDatum(options) : (Datum) 0, Int64GetDatum(st.st_size)},
-							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' '},
+								  options ? JsonbPGetDatum(options) : (Datum) 0, Int64GetDatum(st.st_size),
+							  CStringGetTextDatum(pi_caller_name())},
+							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' ', ' '},
 							  false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not queue the load");
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

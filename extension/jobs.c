@@ -90,8 +90,8 @@ pi_submit_job(PG_FUNCTION_ARGS)
 	char	   *code = pi_checked_code(fcinfo, 0);
 	int			timeout_s;
 	pg_uuid_t  *session_id = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Datum		id;
 	bool		isnull;
 
@@ -112,11 +112,12 @@ pi_submit_job(PG_FUNCTION_ARGS)
 	values[2] = session_id ? UUIDPGetDatum(session_id) : (Datum) 0;
 	if (!session_id)
 		nulls[2] = 'n';
+	values[3] = CStringGetTextDatum(pi_caller_name());
 
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.jobs (code, timeout_s, session_id) "
-							  "VALUES ($1, $2, $3) RETURNING id",
-							  3, (Oid[]) {TEXTOID, INT4OID, UUIDOID},
+	if (SPI_execute_with_args("INSERT INTO pi.jobs (code, timeout_s, session_id, submitted_by) "
+							  "VALUES ($1, $2, $3, $4::name) RETURNING id",
+							  4, (Oid[]) {TEXTOID, INT4OID, UUIDOID, TEXTOID},
 							  values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert the job");
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

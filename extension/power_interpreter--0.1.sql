@@ -244,8 +244,47 @@ END
 $$;
 
 /*
- * Running Python is a privilege: nothing is open to PUBLIC.  Grant EXECUTE on
- * these functions and the tables to the roles that should have it.
+ * Running Python is a privilege: nothing is open to PUBLIC.  The NOLOGIN role
+ * pi_user carries what a user of the service needs: USAGE on schema pi and
+ * EXECUTE on the functions of the API, and nothing else; grant it to the
+ * roles that may run Python (GRANT pi_user TO alice).
+ *
+ * The functions of the API run as their owner (SECURITY DEFINER) with a
+ * pinned search_path, instead of pi_user being granted the tables: with
+ * table grants a member could rewrite any job or session row directly (mark
+ * a job completed, point a session's workspace anywhere, register any table
+ * as a dataset).  Through the functions it can only do what they check.  The
+ * functions name every object by schema; pg_temp comes last so that a
+ * caller's temporary objects can never stand in for them.  The caller's
+ * role is what pi.jobs.submitted_by records (pi_caller_name() in C).
  */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_user') THEN
+		CREATE ROLE pi_user NOLOGIN;
+	END IF;
+END
+$$;
+
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'pi.create_session(text)', 'pi.close_session(uuid)', 'pi.reset_session(uuid)',
+		'pi.execute(text, integer, uuid)', 'pi.submit_job(text, integer, uuid)',
+		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.cancel_job(uuid)',
+		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
+		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
+		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',
+		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)']::regprocedure[]
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_user', f);
+	END LOOP;
+END
+$$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pi FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pi FROM PUBLIC;
+GRANT USAGE ON SCHEMA pi TO pi_user;
