@@ -178,6 +178,8 @@ start_executor(void)
 	executor_started_at = GetCurrentTimestamp();
 	SpinLockAcquire(&pi_shared->mutex);
 	pi_shared->executor_pid = pid;
+	/* the executor a worker saw die is replaced: claims may go on */
+	pi_shared->executor_lost_pid = 0;
 	SpinLockRelease(&pi_shared->mutex);
 	ereport(LOG, (errmsg("pi launcher: started the Python executor (pid %d)", (int) pid)));
 }

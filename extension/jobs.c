@@ -148,10 +148,12 @@ pi_job_status(PG_FUNCTION_ARGS)
 							 "   (SELECT count(*) FROM pi.jobs p WHERE p.status = 'pending'"
 							 "    AND (p.submitted_at, p.id) < (j.submitted_at, j.id)) + 1 END,"
 							 " 'attempts', j.attempts, 'timeout_s', j.timeout_s,"
+							 " 'notice', pi.attempt_note(j.attempts, j.retry_reason) -> 'notice',"
 							 " 'session_id', j.session_id,"
 							 " 'cancel_requested', j.cancel_requested,"
 							 " 'submitted_at', j.submitted_at, 'started_at', j.started_at,"
 							 " 'finished_at', j.finished_at)"
+							 " || jsonb_build_object('attempt', j.attempts)"
 							 " FROM pi.jobs j WHERE j.id = $1",
 							 job_id);
 	if (status == NULL)

@@ -32,6 +32,7 @@ CREATE TABLE pi.jobs (
 	progress double precision,
 	progress_message text,
 	attempts integer NOT NULL DEFAULT 0,
+	retry_reason text,			/* why the last attempt ended without a result */
 	submitted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
 	started_at timestamptz,
 	finished_at timestamptz,
@@ -65,6 +66,24 @@ AS $$
 	SELECT pg_catalog.jsonb_build_object('status', status, 'stdout', '', 'stderr', '',
 		'result', NULL, 'figures', '[]'::jsonb, 'files', '[]'::jsonb, 'elapsed_ms', 0,
 		'error', pg_catalog.jsonb_build_object('type', error_type, 'message', message))
+$$;
+
+/*
+ * What a job's result says about its attempt: always its number, and on a
+ * re-run why the first attempt ended without a result.  Jobs run at least
+ * once: a re-run may repeat what the first attempt already did, and its
+ * result must say so.
+ */
+CREATE FUNCTION pi.attempt_note(attempts integer, retry_reason text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT CASE WHEN attempts > 1 THEN
+		pg_catalog.jsonb_build_object('attempt', attempts, 'notice',
+			'this job ran again (attempt ' || attempts || '): ' ||
+			coalesce(retry_reason, 'its first attempt ended without a result') ||
+			'; what the first attempt did before it stopped (files written, data sent) may have happened twice')
+	ELSE pg_catalog.jsonb_build_object('attempt', attempts) END
 $$;
 
 /*
