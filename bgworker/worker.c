@@ -67,10 +67,6 @@
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
-/* Longest wait for the launcher to replace a lost executor. */
-#define EXECUTOR_WAIT_MS		60000
-/* How long an executor that dropped a run may take to be seen gone. */
-#define EXECUTOR_EXIT_WAIT_MS	2000
 
 typedef struct ClaimedJob
 {
@@ -491,60 +487,6 @@ run_code_caught(const PiRunRequest *req, const PiRunCallbacks *callbacks, char *
 	return outcome;
 }
 
-/*
- * Has process pid exited (gone, or a zombie its parent has not reaped)?
- * The executor is the launcher's child, so /proc is how a worker can tell.
- */
-static bool
-process_exited(pid_t pid)
-{
-	char		path[64];
-	char		stat[512];
-	char	   *paren;
-	FILE	   *f;
-	size_t		n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return true;
-	n = fread(stat, 1, sizeof(stat) - 1, f);
-	fclose(f);
-	stat[n] = '\0';
-	/* "pid (comm) S ...": the state follows the last parenthesis */
-	paren = strrchr(stat, ')');
-	return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
-}
-
-/*
- * A run ended without an answer: did its executor die?  Its socket closes
- * a moment before the process is a zombie, so wait a little.  False when it
- * lives on (it dropped this one connection): then nobody must wait for a
- * replacement that will never come.
- */
-static bool
-executor_died(pid_t executor)
-{
-	TimestampTz start = GetCurrentTimestamp();
-
-	for (;;)
-	{
-		pid_t		current;
-
-		SpinLockAcquire(&pi_shared->mutex);
-		current = pi_shared->executor_pid;
-		SpinLockRelease(&pi_shared->mutex);
-		if (current != executor || process_exited(executor))
-			return true;
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), EXECUTOR_EXIT_WAIT_MS))
-			return false;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 50, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 static void
 run_job(ClaimedJob *job)
 {
@@ -575,7 +517,7 @@ run_job(ClaimedJob *job)
 	SpinLockRelease(&pi_shared->mutex);
 	if (run_code_caught(&req, &callbacks, &result_json, &errored) == PI_RUN_RESULT)
 		finished.result_json = result_json;
-	else if (!errored && executor != 0 && executor_died(executor))
+	else if (!errored && executor != 0 && pi_executor_died(executor))
 	{
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor stopped while running job %s",
@@ -730,39 +672,6 @@ stop_expired_kernels(List *session_ids)
 	}
 }
 
-/*
- * After an executor died under a job, wait until the launcher has started a
- * new one before claiming: the re-queued job would otherwise be claimed at
- * once, meet the dying executor's socket and use up its second attempt.
- * Bounded, so that a launcher that cannot start an executor does not stall
- * the queue silently (the run then fails with a clear error).  Only an
- * executor seen dead is waited for (executor_died), and the launcher clears
- * executor_lost_pid when it starts the next one.
- */
-static void
-wait_for_executor(void)
-{
-	TimestampTz start = GetCurrentTimestamp();
-
-	for (;;)
-	{
-		pid_t		current;
-		pid_t		lost;
-
-		SpinLockAcquire(&pi_shared->mutex);
-		current = pi_shared->executor_pid;
-		lost = pi_shared->executor_lost_pid;
-		SpinLockRelease(&pi_shared->mutex);
-		if ((current != 0 && current != lost) ||
-			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), EXECUTOR_WAIT_MS))
-			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 static void
 take_slot(int slot)
 {
@@ -835,7 +744,7 @@ pi_worker_main(Datum main_arg)
 			last_rescue = GetCurrentTimestamp();
 		}
 
-		wait_for_executor();
+		pi_wait_for_executor();
 		run_in_transaction("pi worker: claiming a job", claim_body, &job);
 		if (job.id_text != NULL)
 		{
