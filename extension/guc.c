@@ -38,6 +38,7 @@ int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
 int			pi_session_ttl = 7 * 86400;
 int			pi_job_retention = 30 * 86400;
+int			pi_job_lease_time = 60;
 
 void
 pi_define_settings(void)
@@ -157,6 +158,17 @@ pi_define_settings(void)
 							"Finished jobs and recorded runs older than this are deleted from pi.jobs.",
 							NULL, &pi_job_retention, 30 * 86400, 3600, 3650 * 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	/*
+	 * For tests: a live worker keeps its jobs whatever the lease says (see
+	 * bgworker/worker.c), so only a worker that died is affected, and tests
+	 * shorten this to see that without waiting a minute.
+	 */
+	DefineCustomIntVariable("pi.job_lease_time",
+							"Time after which a running job whose worker stopped renewing its lease is rescued.",
+							"A setting for tests; not in postgresql.conf.sample.",
+							&pi_job_lease_time, 60, 2, 3600,
+							PGC_SIGHUP, GUC_UNIT_S | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pi");
 }

@@ -33,6 +33,7 @@ extern int	pi_query_timeout;
 extern int	pi_query_max_rows;
 extern int	pi_session_ttl;
 extern int	pi_job_retention;
+extern int	pi_job_lease_time;
 
 extern void pi_define_settings(void);
 extern const char *pi_workspace_root_path(void);
