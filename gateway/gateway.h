@@ -162,8 +162,8 @@ typedef struct McpSession McpSession;
 
 extern json_t *mcp_handle(McpSession *session, json_t *msg,
 						  ProgressFn progress, void *progress_ctx);
-extern McpSession *mcp_session_new(const char *protocol_version);
-extern McpSession *mcp_session_get(const char *id);
+extern McpSession *mcp_session_new(const char *protocol_version, GwError *err);
+extern McpSession *mcp_session_get(const char *id, GwError *err);
 extern void mcp_session_put(McpSession *s);
 extern bool mcp_session_end(const char *id);
 extern const char *mcp_session_id(McpSession *s);
