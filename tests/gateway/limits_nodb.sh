@@ -21,7 +21,7 @@ PORT=$LIM_PORT API_KEY=$KEY PI_GATEWAY_HEADER_TIMEOUT=$HEADER_S \
   PI_GATEWAY_CONNECTIONS_PER_ADDRESS=$PER_ADDRESS PI_GATEWAY_MCP_SESSIONS=$SESSIONS \
   DATABASE_URL="host=127.0.0.1 port=$(pi_free_port) dbname=none connect_timeout=2" \
   "$GW" >"$LIM_DIR/gateway.log" 2>&1 &
-LIM_PID=$!
+LIM_PID=$!; disown "$LIM_PID"
 # an SSE stream whose client left holds the stop until its next keepalive
 stop_gateway() {
   kill "$LIM_PID" 2>/dev/null
@@ -42,6 +42,21 @@ while IFS= read -r line; do
   esac
 done < <(python3 "$HERE/limits.py" "$LIM_PORT" "$KEY" "$PER_ADDRESS" "$HEADER_S" "$SESSIONS" 2>&1)
 check "gateway process still running" kill -0 "$LIM_PID"
+
+echo "# db.c: a long error text stays inside GwError.message"
+if cc -I "$ROOT/gateway" -I"$(pg_config --includedir)" "$HERE/db_error_test.c" \
+     "$ROOT/gateway/db.c" "$ROOT/gateway/common.c" "$ROOT/gateway/utf8.c" \
+     -lpq -ljansson -o "$LIM_DIR/db_error_test" 2>"$LIM_DIR/cc.log"; then
+  while IFS= read -r line; do
+    case "$line" in
+      "ok - "*) pass "${line#ok - }" ;;
+      "not ok - "*) fail "${line#not ok - }" ;;
+      *) echo "  $line" ;;
+    esac
+  done < <("$LIM_DIR/db_error_test")
+else
+  fail "db_error_test.c builds" "$(head -c 300 "$LIM_DIR/cc.log")"
+fi
 check "refused connections are not logged one line each" \
   '[ "$(grep -c "connection limit" "$LIM_DIR/gateway.log")" -le 40 ]'
 summary
