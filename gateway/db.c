@@ -292,6 +292,128 @@ db_exec(PGconn *conn, const char *sql, int nparams,
 	return NULL;
 }
 
+/* The largest magnitudes of json_int_t (long long), as jsonb prints them. */
+#define INT64_MAX_DIGITS "9223372036854775807"
+#define INT64_MIN_DIGITS "9223372036854775808"
+
+/* Does the integer token digits[0..n) (no sign) fit in a json_int_t? */
+static bool
+digits_fit_int64(const char *digits, size_t n, bool negative)
+{
+	const char *limit = negative ? INT64_MIN_DIGITS : INT64_MAX_DIGITS;
+
+	while (n > 1 && *digits == '0')
+	{
+		digits++;
+		n--;
+	}
+	if (n != strlen(limit))
+		return n < strlen(limit);
+	return strncmp(digits, limit, n) <= 0;
+}
+
+/*
+ * text with ".0" after every integer that a json_int_t cannot hold, so
+ * jansson reads it as a real instead of failing with "too big integer".
+ * jsonb prints a float such as 1e20 or -1e300 as all its digits
+ * (100000000000000000000), so these are mostly floats whose value a double
+ * holds exactly; a numeric beyond 64 bits is rounded to a double, as every
+ * decimal with a fraction already is.  Integers that fit stay integers, with
+ * every digit.  NULL when out of memory; the caller frees the result.
+ */
+static char *
+big_integers_as_reals(const char *text)
+{
+	size_t		len = strlen(text);
+	/* a rewritten integer has at least 20 digits and grows by 2 */
+	char	   *out = malloc(len + len / 10 + 3);
+	char	   *o = out;
+	bool		in_string = false;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len;)
+	{
+		char		c = text[i];
+
+		if (in_string)
+		{
+			*o++ = text[i++];
+			if (c == '\\' && i < len)
+				*o++ = text[i++];
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+		{
+			in_string = true;
+			*o++ = text[i++];
+		}
+		else if (c == '-' || (c >= '0' && c <= '9'))
+		{
+			size_t		start = i,
+						d;
+			bool		negative = (c == '-');
+
+			if (negative)
+				i++;
+			d = i;
+			while (i < len && text[i] >= '0' && text[i] <= '9')
+				i++;
+			memcpy(o, text + start, i - start);
+			o += i - start;
+			/* an integer token: no fraction or exponent follows */
+			if (i == len || (text[i] != '.' && text[i] != 'e' && text[i] != 'E'))
+			{
+				if (i > d && !digits_fit_int64(text + d, i - d, negative))
+				{
+					*o++ = '.';
+					*o++ = '0';
+				}
+			}
+			else
+				while (i < len && strchr("0123456789.eE+-", text[i]) != NULL)
+					*o++ = text[i++];
+		}
+		else
+			*o++ = text[i++];
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * Parse JSON text that PostgreSQL returned (jsonb or json output).  NULL
+ * with err set when it cannot be read.
+ */
+json_t *
+db_parse_json(const char *text, GwError *err)
+{
+	json_error_t jerr;
+	json_t	   *out = json_loads(text, JSON_DECODE_ANY, &jerr);
+
+	/* jansson's words for an integer beyond json_int_t */
+	if (out == NULL && strstr(jerr.text, "too big") != NULL)
+	{
+		char	   *rewritten = big_integers_as_reals(text);
+
+		if (rewritten == NULL)
+		{
+			gw_error_set(err, 503, "out_of_memory",
+						 "the gateway is out of memory; retry the request");
+			err->retry_after = 1;
+			return NULL;
+		}
+		out = json_loads(rewritten, JSON_DECODE_ANY, &jerr);
+		free(rewritten);
+	}
+	if (out == NULL)
+		gw_error_set(err, 500, "internal_error",
+					 "PostgreSQL returned JSON the gateway cannot read: %s",
+					 jerr.text);
+	return out;
+}
+
 /* Run a statement returning one jsonb (or json, or text) value. */
 json_t *
 db_exec_json(PGconn *conn, const char *sql, int nparams,
@@ -299,7 +421,6 @@ db_exec_json(PGconn *conn, const char *sql, int nparams,
 {
 	PGresult   *res;
 	json_t	   *out;
-	json_error_t jerr;
 
 	res = db_exec(conn, sql, nparams, values, NULL, NULL, 0, err);
 	if (res == NULL)
@@ -307,13 +428,7 @@ db_exec_json(PGconn *conn, const char *sql, int nparams,
 	if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
 		out = json_null();
 	else
-	{
-		out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
-		if (out == NULL)
-			gw_error_set(err, 500, "internal_error",
-						 "PostgreSQL returned JSON the gateway cannot read: %s",
-						 jerr.text);
-	}
+		out = db_parse_json(PQgetvalue(res, 0, 0), err);
 	PQclear(res);
 	return out;
 }

@@ -100,6 +100,7 @@ extern void db_release(PGconn *conn);
 extern PGresult *db_exec(PGconn *conn, const char *sql, int nparams,
 						 const char *const *values, const int *lengths,
 						 const int *formats, int result_format, GwError *err);
+extern json_t *db_parse_json(const char *text, GwError *err);
 extern json_t *db_exec_json(PGconn *conn, const char *sql, int nparams,
 							const char *const *values, GwError *err);
 extern void db_error_from_result(PGconn *conn, PGresult *res, GwError *err);

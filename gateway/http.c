@@ -706,6 +706,7 @@ http_start(const RouteTable *table)
 							MHD_USE_ERROR_LOG,
 							gw_config.port, NULL, NULL,
 							access_handler, (void *) table,
+							/* first, or libmicrohttpd warns that it is not */
 							MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
 							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 							MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,

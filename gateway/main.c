@@ -6,7 +6,11 @@
  *	  SIGINT/SIGTERM.
  *
  * Environment:
- *	  API_KEY			required (except with --stdio or --test-no-auth)
+ *	  API_KEY			required (except with --stdio or --test-no-auth),
+ *						or instead:
+ *	  API_KEY_FILE		a file holding the key (first line), readable by
+ *						its owner only, so the key is in no environment
+ *						or command line (`make run` uses this)
  *	  DATABASE_URL		libpq URI or key=value string (default: the
  *						`make run` cluster on port 5433, database pi)
  *	  HOST, PORT		where to listen (127.0.0.1, 8080)
@@ -19,11 +23,15 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "http.h"
 
@@ -36,7 +44,7 @@ usage(void)
 			"  --test-no-auth  TESTS ONLY: accept requests without API key;\n"
 			"                  refused unless HOST is a loopback address\n"
 			"  --test-tools    TESTS ONLY: add the conformance suite's test tools\n"
-			"environment: API_KEY, DATABASE_URL, HOST, PORT, MAX_FILE_SIZE_MB,\n"
+			"environment: API_KEY or API_KEY_FILE, DATABASE_URL, HOST, PORT, MAX_FILE_SIZE_MB,\n"
 			"             PI_GATEWAY_DB_POOL, ALLOWED_ORIGINS\n");
 }
 
@@ -63,6 +71,45 @@ default_database_url(void)
 		snprintf(url, sizeof(url),
 				 "host=127.0.0.1 port=%s dbname=pi user=postgres", port);
 	return url;
+}
+
+/*
+ * The key from API_KEY_FILE: its first line, without the line end.  The
+ * file must be a regular file that neither group nor others may read or
+ * write; a key other users can read is no secret.  False with a message on
+ * stderr.
+ */
+static bool
+read_key_file(const char *path, char *key, size_t keysize)
+{
+	struct stat st;
+	ssize_t		n;
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+	{
+		fprintf(stderr, "pi-gateway: cannot open API_KEY_FILE %s: %s\n",
+				path, strerror(errno));
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+	{
+		fprintf(stderr, "pi-gateway: API_KEY_FILE %s must be a regular file "
+				"only its owner can read (chmod 600)\n", path);
+		close(fd);
+		return false;
+	}
+	n = read(fd, key, keysize - 1);
+	close(fd);
+	if (n < 0)
+	{
+		fprintf(stderr, "pi-gateway: cannot read API_KEY_FILE %s: %s\n",
+				path, strerror(errno));
+		return false;
+	}
+	key[n] = '\0';
+	key[strcspn(key, "\r\n")] = '\0';
+	return true;
 }
 
 static bool
@@ -124,6 +171,9 @@ static bool
 configure(int argc, char **argv, bool *stdio)
 {
 	bool		no_auth = false;
+	/* 4 KiB: far beyond any sane key, and a file read whole at once */
+	static char file_key[4096];
+	const char *key_file;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -145,7 +195,19 @@ configure(int argc, char **argv, bool *stdio)
 	gw_config.max_file_bytes = (int64_t) atoll(env_or("MAX_FILE_SIZE_MB", "500")) << 20;
 	gw_config.db_pool_size = atoi(env_or("PI_GATEWAY_DB_POOL", "32"));
 	gw_config.allowed_origins = env_or("ALLOWED_ORIGINS", "");
-	gw_config.api_key = getenv("API_KEY");
+	gw_config.api_key = env_or("API_KEY", NULL);
+	key_file = env_or("API_KEY_FILE", NULL);
+	if (key_file != NULL && gw_config.api_key != NULL)
+	{
+		fprintf(stderr, "pi-gateway: set API_KEY or API_KEY_FILE, not both\n");
+		return false;
+	}
+	if (key_file != NULL && !no_auth && !*stdio)
+	{
+		if (!read_key_file(key_file, file_key, sizeof(file_key)))
+			return false;
+		gw_config.api_key = file_key;
+	}
 	if (gw_config.db_pool_size < 1 || gw_config.port <= 0 ||
 		gw_config.max_file_bytes <= 0)
 	{
@@ -161,8 +223,9 @@ configure(int argc, char **argv, bool *stdio)
 		gw_config.api_key = NULL;
 	else if (gw_config.api_key == NULL || strlen(gw_config.api_key) < 16)
 	{
-		fprintf(stderr, "pi-gateway: API_KEY must be set (at least 16 characters); "
-				"`make run` generates one into $PI_HOME/api_key\n");
+		fprintf(stderr, "pi-gateway: API_KEY (or the first line of API_KEY_FILE) "
+				"must be set and at least 16 characters long; `make run` "
+				"generates one into $PI_HOME/api_key\n");
 		return false;
 	}
 	return true;

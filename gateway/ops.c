@@ -403,9 +403,9 @@ op_write_file_chunk(PGconn *conn, const char *session_id, const char *path,
 				  formats, 0, err);
 	if (res == NULL)
 		return NULL;
-	out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	out = db_parse_json(PQgetvalue(res, 0, 0), err);
 	PQclear(res);
-	return out ? out : json_object();
+	return out;
 }
 
 /* Read up to length bytes at offset; returns malloc'd bytes, *len set. */
@@ -496,7 +496,7 @@ op_call_with_progress(const Operation *op, json_t *args, json_t *token,
 	}
 	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 		out = PQgetisnull(res, 0, 0) ? json_null() :
-			json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+			db_parse_json(PQgetvalue(res, 0, 0), err);
 	else
 		db_error_from_result(conn, res, err);
 	if (out == NULL && err->http_status == 0)

@@ -5,6 +5,8 @@
 #
 #   PI_HOME  state directory (default ./.pi): data/, postgresql.log
 #   PGPORT   port (default 5433); listens on 127.0.0.1 only
+#   PORT API_KEY  the gateway's port (default 8080) and key (at least 16
+#            characters; default: generated into $PI_HOME/api_key)
 #   MAX_EXECUTION_TIME MAX_MEMORY_MB MAX_FILE_SIZE_MB MAX_CONCURRENT_JOBS
 #   JOB_TIMEOUT  -> pi.* settings, rewritten at every run (restart on change)
 #
@@ -12,6 +14,18 @@
 # prints how to reach it.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/gateway.sh"
+
+# Refuse bad gateway settings before anything changes.
+if [ -n "${API_KEY:-}" ] && [ ${#API_KEY} -lt 16 ]; then
+  echo "API_KEY must be at least 16 characters (it has ${#API_KEY}); unset it to" >&2
+  echo "use the key generated into \$PI_HOME/api_key." >&2
+  exit 1
+fi
+if [ -n "${PORT:-}" ] && ! [[ "$PORT" =~ ^[0-9]+$ && "$PORT" -ge 1 && "$PORT" -le 65535 ]]; then
+  echo "PORT must be a TCP port number (1-65535), not \"$PORT\"." >&2
+  exit 1
+fi
 
 PGPORT=${PGPORT:-5433}
 PI_DB=pi
@@ -143,28 +157,23 @@ if [ $ready = 0 ]; then
 fi
 
 # ---- gateway ----------------------------------------------------------------
-# start_gateway: starts pi-gateway (REST + MCP over HTTP on 127.0.0.1:$PORT,
-# default 8080) when the binary is installed; does nothing otherwise.  It runs
-# as the postgres user and connects over the cluster's Unix socket.  API_KEY
-# comes from the environment, or from $STATE/api_key (generated on first use,
-# mode 0600).  It is restarted whenever PostgreSQL was (re)started by this run.
+# start_gateway: runs pi-gateway (REST + MCP over HTTP on 127.0.0.1:$PORT,
+# default 8080) under its supervisor (scripts/gateway-supervisor.sh, which
+# starts it again when it dies) when the binary is installed; does nothing
+# otherwise.  Both run as the postgres user; the gateway connects over the
+# cluster's Unix socket.  The key is API_KEY, or $STATE/api_key (generated on
+# first use); the one in force is written to $STATE/pi-gateway.key (0600) and
+# the gateway reads it from there (API_KEY_FILE), so it is on no command line.
+# A running gateway is kept when its settings and key are unchanged and
+# PostgreSQL was not (re)started by this run; otherwise it is restarted.
+# Fails (exit 1) when the port is taken or the gateway does not answer.
 GATEWAY_MSG=
 start_gateway() {
-  local gw pidfile=$STATE/pi-gateway.pid keyfile=$STATE/api_key gwlog=$STATE/pi-gateway.log
-  local gwport=${PORT:-8080} pid key
+  local gw keyfile=$STATE/api_key gwlog=$STATE/pi-gateway.log
+  local gwport=${PORT:-8080} key settings sup oldport pid i up=0
   gw=$PGBIN/pi-gateway
   [ -x "$gw" ] || gw=$(command -v pi-gateway 2>/dev/null || true)
   [ -n "$gw" ] && [ -x "$gw" ] || return 0
-
-  pid=$(cat "$pidfile" 2>/dev/null || true)
-  if [ -n "$pid" ] && as_pg kill -0 "$pid" 2>/dev/null; then
-    if [ "$PG_STARTED" = 0 ]; then
-      GATEWAY_MSG="http://127.0.0.1:$gwport (already running, pid $pid; log $gwlog)"
-      return 0
-    fi
-    as_pg kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 25); do as_pg kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  fi
 
   if [ -n "${API_KEY:-}" ]; then
     key=$API_KEY
@@ -175,30 +184,58 @@ start_gateway() {
       printf '%s\n' "$key" | as_pg sh -c "umask 077; cat > '$keyfile'"
     fi
   fi
+  settings=$(
+    echo "HOST=127.0.0.1"
+    echo "PORT=$gwport"
+    echo "DATABASE_URL=${DATABASE_URL:-host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=postgres}"
+    echo "MAX_FILE_SIZE_MB=${MAX_FILE_SIZE_MB:-500}"
+    echo "API_KEY_FILE=$STATE/pi-gateway.key"
+  )
 
-  # detached (own session) so that it outlives this script and the terminal
-  local runas=(runuser -u postgres --)
-  [ "$(id -u)" = 0 ] || runas=(sudo -u postgres --)
-  [ "$(id -u)" = "$(id -u postgres)" ] && runas=()
-  (cd / && setsid -f "${runas[@]}" sh -c \
-    'echo $$ > "$1"; log=$2; shift 2; exec "$@" >>"$log" 2>&1 </dev/null' \
-    sh "$pidfile" "$gwlog" \
-    env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
-      API_KEY="$key" HOST=127.0.0.1 PORT="$gwport" \
-      DATABASE_URL="${DATABASE_URL:-host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=postgres}" \
-      MAX_FILE_SIZE_MB="${MAX_FILE_SIZE_MB:-500}" \
-      "$gw" </dev/null >/dev/null 2>&1)
-  local up=0
-  for _ in $(seq 1 50); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$gwport/health" 2>/dev/null; then up=1; break; fi
-    sleep 0.2
-  done
-  pid=$(cat "$pidfile" 2>/dev/null || true)
-  if [ $up = 1 ]; then
-    GATEWAY_MSG="http://127.0.0.1:$gwport (REST /api/..., MCP; pid $pid; log $gwlog)"
+  sup=$(gw_supervisor_pid) || sup=
+  pid=$(gw_gateway_pid) || pid=
+  if [ -n "$sup" ] && [ -n "$pid" ] && [ "$PG_STARTED" = 0 ] &&
+     [ "$(as_pg cat "$STATE/pi-gateway.env" 2>/dev/null)" = "$settings" ] &&
+     [ "$(as_pg head -n 1 "$STATE/pi-gateway.key" 2>/dev/null)" = "$key" ] &&
+     curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$gwport/health" 2>/dev/null; then
+    GATEWAY_MSG="http://127.0.0.1:$gwport (already running, pid $pid; log $gwlog)"
   else
-    GATEWAY_MSG="pi-gateway did not answer on 127.0.0.1:$gwport within 10 s; see $gwlog"
-    tail -n 5 "$gwlog" >&2 2>/dev/null || true
+    # a new port must be free; the old one may be held by our own gateway
+    oldport=$(as_pg sed -n 's/^PORT=//p' "$STATE/pi-gateway.env" 2>/dev/null || true)
+    if gw_port_in_use "$gwport" &&
+       ! { [ -n "$sup$pid" ] && [ "${oldport:-$gwport}" = "$gwport" ]; }; then
+      echo "port $gwport on 127.0.0.1 is in use by another program: pi-gateway cannot listen" >&2
+      echo "there; set PORT to a free port (a running gateway was left as it was)." >&2
+      exit 1
+    fi
+    gw_stop || true
+    printf '%s\n' "$key" |
+      as_pg sh -c "umask 077; cat > '$STATE/pi-gateway.key.new' && mv '$STATE/pi-gateway.key.new' '$STATE/pi-gateway.key'"
+    printf '%s\n' "$settings" | as_pg sh -c "umask 077; cat > '$STATE/pi-gateway.env'"
+    as_pg sh -c "cat > '$STATE/pi-gateway-supervisor.sh'" <"$(dirname "$0")/gateway-supervisor.sh"
+
+    # detached (own session) so that it outlives this script and the terminal;
+    # setpriv execs, leaving no root parent behind
+    local runas=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    [ "$(id -u)" = 0 ] || runas=(sudo -n -u postgres --)
+    [ "$(id -u)" = "$(id -u postgres)" ] && runas=()
+    (cd / && setsid -f "${runas[@]}" env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+       bash "$STATE/pi-gateway-supervisor.sh" "$STATE" "$gw" </dev/null >/dev/null 2>&1)
+
+    # up when it answers; failed at once when the supervisor gave up
+    for i in $(seq 1 50); do
+      if curl -fsS -o /dev/null "http://127.0.0.1:$gwport/health" 2>/dev/null &&
+         pid=$(gw_gateway_pid); then up=1; break; fi
+      [ "$i" -gt 3 ] && ! gw_supervisor_pid >/dev/null && break
+      sleep 0.2
+    done
+    if [ $up = 0 ]; then
+      echo "pi-gateway did not answer on 127.0.0.1:$gwport; last lines of $gwlog:" >&2
+      tail -n 8 "$gwlog" >&2 2>/dev/null || true
+      gw_stop || true
+      exit 1
+    fi
+    GATEWAY_MSG="http://127.0.0.1:$gwport (REST /api/..., MCP; pid $pid, restarted by a supervisor if it dies; log $gwlog)"
   fi
   if [ -n "${API_KEY:-}" ]; then
     GATEWAY_MSG="$GATEWAY_MSG

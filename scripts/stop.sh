@@ -2,6 +2,7 @@
 # Stop the service started by scripts/run.sh (fine if it is not running).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/gateway.sh"
 
 PI_HOME=${PI_HOME:-./.pi}
 if [ ! -d "$PI_HOME" ]; then
@@ -14,11 +15,12 @@ STATE=$PI_HOME
 [ -f "$PI_HOME/state-dir" ] && STATE=$(cat "$PI_HOME/state-dir")
 DATA=$STATE/data
 
-# (the gateway, once it exists, is stopped here too)
-if [ -f "$STATE/pi-gateway.pid" ]; then
-  as_pg kill "$(cat "$STATE/pi-gateway.pid")" 2>/dev/null || true
-  as_pg rm -f "$STATE/pi-gateway.pid" || true
+# the gateway and its supervisor, when the pid files name processes that
+# really are ours (scripts/gateway.sh checks them in /proc)
+if gw_stop; then
   echo "pi-gateway stopped"
+elif [ -x "$PGBIN/pi-gateway" ] || [ -f "$STATE/pi-gateway.env" ]; then
+  echo "pi-gateway was not running"
 fi
 
 if [ -f "$DATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then

@@ -4,7 +4,8 @@
 # route and error with curl, MCP with the official TypeScript SDK client
 # (Streamable HTTP and legacy SSE), --stdio, restart of PostgreSQL under the
 # gateway, and robustness against malformed and hostile requests
-# (robustness.sh, hostile.sh; the SQLSTATE table with sqlstate_stub.sh).
+# (robustness.sh, hostile.sh; the SQLSTATE table with sqlstate_stub.sh), and
+# numbers beyond 64-bit integers (bignum.sh), API_KEY_FILE (keyfile.sh).
 # Prints "N passed, M failed"; exits non-zero on failure.
 #
 #   PI_GATEWAY_NODE_DIR  where npm installs the test clients
@@ -182,6 +183,12 @@ OUT=$(printf '%s\n' "$INIT" '{"jsonrpc":"2.0","method":"notifications/initialize
   '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(40+2)"}}}' \
   | "$GW" --stdio 2>/dev/null)
 check "stdio: initialize and a tool call" '[ "$(echo "$OUT" | wc -l)" = 2 ] && [[ "$OUT" == *42* ]]'
+
+echo "# API_KEY_FILE"
+. "$HERE/keyfile.sh"
+
+echo "# numbers beyond 64-bit integers"
+. "$HERE/bignum.sh"
 
 echo "# robustness"
 . "$HERE/robustness.sh"
