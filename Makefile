@@ -21,6 +21,7 @@ OBJS = \
 	extension/workspace_path.o \
 	extension/files.o \
 	extension/query.o \
+	extension/query_limits.o \
 	extension/csv_scan.o \
 	extension/csv_header.o \
 	extension/csv_load.o \

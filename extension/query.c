@@ -50,6 +50,7 @@
 #include "guc.h"
 #include "jsonb_util.h"
 #include "query.h"
+#include "query_limits.h"
 
 #define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"
@@ -158,66 +159,53 @@ handle_query_timeout(void)
 	SetLatch(MyLatch);
 }
 
-static void
-push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text)
+static uint64
+set_numeric(JsonbValue *v, Datum numeric)
 {
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) text;
-	v.val.string.len = strlen(text);
-	(void) pushJsonbValue(state, token, &v);
+	v->type = jbvNumeric;
+	v->val.numeric = DatumGetNumeric(numeric);
+	return VARSIZE(v->val.numeric);
 }
 
-static void
-push_numeric(JsonbParseState **state, Datum numeric)
+static uint64
+set_string(JsonbValue *v, char *text)
 {
-	JsonbValue	v;
-
-	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(numeric);
-	(void) pushJsonbValue(state, WJB_ELEM, &v);
+	v->type = jbvString;
+	v->val.string.val = text;
+	v->val.string.len = strlen(text);
+	return v->val.string.len;
 }
 
 /*
- * Push one value: numbers and booleans as JSON numbers and booleans (NaN
- * and infinities, which JSON lacks, as text), json and jsonb as nested
- * JSON, everything else as its text form.
+ * Convert one value: numbers and booleans to JSON numbers and booleans (NaN
+ * and infinities, which JSON lacks, to text), json and jsonb to nested
+ * JSON, everything else to its text form.  Returns about the bytes it adds
+ * to the result, for pi.query_max_bytes.
  */
-static void
-push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo *out)
+static uint64
+make_value(JsonbValue *v, Datum value, bool isnull, Oid type, FmgrInfo *out)
 {
-	JsonbValue	v;
-
 	if (isnull)
 	{
-		v.type = jbvNull;
-		(void) pushJsonbValue(state, WJB_ELEM, &v);
-		return;
+		v->type = jbvNull;
+		return 0;
 	}
 	switch (type)
 	{
 		case BOOLOID:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(value);
-			(void) pushJsonbValue(state, WJB_ELEM, &v);
-			return;
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(value);
+			return 0;
 		case INT2OID:
-			push_numeric(state, DirectFunctionCall1(int2_numeric, value));
-			return;
+			return set_numeric(v, DirectFunctionCall1(int2_numeric, value));
 		case INT4OID:
-			push_numeric(state, DirectFunctionCall1(int4_numeric, value));
-			return;
+			return set_numeric(v, DirectFunctionCall1(int4_numeric, value));
 		case INT8OID:
-			push_numeric(state, DirectFunctionCall1(int8_numeric, value));
-			return;
+			return set_numeric(v, DirectFunctionCall1(int8_numeric, value));
 		case NUMERICOID:
 			if (!numeric_is_nan(DatumGetNumeric(value)) && !numeric_is_inf(DatumGetNumeric(value)))
-			{
 				/* a copy: the value lives in the executor's tuple */
-				push_numeric(state, NumericGetDatum(DatumGetNumericCopy(value)));
-				return;
-			}
+				return set_numeric(v, NumericGetDatum(DatumGetNumericCopy(value)));
 			break;
 		case FLOAT4OID:
 		case FLOAT8OID:
@@ -225,10 +213,7 @@ push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo
 				double		d = type == FLOAT4OID ? DatumGetFloat4(value) : DatumGetFloat8(value);
 
 				if (!isnan(d) && !isinf(d))
-				{
-					push_numeric(state, DirectFunctionCall1(float8_numeric, Float8GetDatum(d)));
-					return;
-				}
+					return set_numeric(v, DirectFunctionCall1(float8_numeric, Float8GetDatum(d)));
 			}
 			break;
 		case JSONOID:
@@ -238,24 +223,34 @@ push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo
 				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 												   CStringGetDatum(OutputFunctionCall(out, value))));
 
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				(void) pushJsonbValue(state, WJB_ELEM, &v);
-				return;
+				v->type = jbvBinary;
+				v->val.binary.data = &jb->root;
+				v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				return v->val.binary.len;
 			}
 		default:
 			break;
 	}
-	push_string(state, WJB_ELEM, OutputFunctionCall(out, value));
+	return set_string(v, OutputFunctionCall(out, value));
+}
+
+static void
+push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text)
+{
+	JsonbValue	v;
+
+	(void) set_string(&v, (char *) text);
+	(void) pushJsonbValue(state, token, &v);
 }
 
 /*
  * A DestReceiver that turns the rows of a SELECT into pi.query's result,
  * {columns: [{name, type}], rows: [[...]], row_count, truncated}, built as
  * jsonb directly while the rows stream in (no JSON text to parse, no
- * materialised tuple table), and that stops the executor after max_rows.
- * Running without a row count also lets the planner's parallel plans run.
+ * materialised tuple table), and that stops the executor after max_rows
+ * rows or before the row that would take the result past
+ * pi.query_max_bytes (then truncated_reason says which; a single value
+ * larger than the whole bound stops the result before its row).
  */
 typedef struct RowsReceiver
 {
@@ -266,8 +261,14 @@ typedef struct RowsReceiver
 	TupleDesc	desc;
 	uint64		rows;
 	uint64		max_rows;
+	uint64		bytes;			/* about the size of the result so far */
+	uint64		max_bytes;
 	bool		truncated;
+	const char *truncated_reason;
 } RowsReceiver;
+
+/* JEntry, alignment and the row's array: what a value costs beyond its data */
+#define VALUE_OVERHEAD	8
 
 static void
 rows_startup(DestReceiver *self, int operation, TupleDesc desc)
@@ -306,19 +307,35 @@ rows_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	RowsReceiver *r = (RowsReceiver *) self;
 	MemoryContext old;
+	JsonbValue *values;
+	uint64		bytes = VALUE_OVERHEAD;
 
 	if (r->rows >= r->max_rows)
 	{
 		r->truncated = true;
+		r->truncated_reason = "max_rows";
 		return false;			/* stop the executor */
 	}
 	old = MemoryContextSwitchTo(r->cxt);
 	slot_getallattrs(slot);
+	values = palloc(sizeof(JsonbValue) * Max(r->desc->natts, 1));
+	for (int c = 0; c < r->desc->natts; c++)
+		bytes += VALUE_OVERHEAD +
+			make_value(&values[c], slot->tts_values[c], slot->tts_isnull[c],
+					   TupleDescAttr(r->desc, c)->atttypid, &r->out[c]);
+	if (r->bytes + bytes > r->max_bytes)
+	{
+		r->truncated = true;
+		r->truncated_reason = "max_bytes";
+		MemoryContextSwitchTo(old);
+		return false;
+	}
 	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
 	for (int c = 0; c < r->desc->natts; c++)
-		push_value(&r->state, slot->tts_values[c], slot->tts_isnull[c],
-				   TupleDescAttr(r->desc, c)->atttypid, &r->out[c]);
+		(void) pushJsonbValue(&r->state, WJB_ELEM, &values[c]);
 	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
+	pfree(values);
+	r->bytes += bytes;
 	r->rows++;
 	MemoryContextSwitchTo(old);
 	return true;
@@ -340,6 +357,7 @@ rows_init(RowsReceiver *r, uint64 max_rows)
 	r->pub.mydest = DestNone;
 	r->cxt = CurrentMemoryContext;
 	r->max_rows = max_rows;
+	r->max_bytes = (uint64) pi_query_max_bytes;
 }
 
 /* Close the result object and return it, allocated in result_cxt. */
@@ -360,6 +378,11 @@ rows_finish(RowsReceiver *r, MemoryContext result_cxt)
 	v.type = jbvBool;
 	v.val.boolean = r->truncated;
 	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
+	if (r->truncated)
+	{
+		push_string(&r->state, WJB_KEY, "truncated_reason");
+		push_string(&r->state, WJB_VALUE, r->truncated_reason);
+	}
 	res = pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
 	MemoryContextSwitchTo(result_cxt);
 	jb = JsonbValueToJsonb(res);
@@ -421,6 +444,8 @@ run_query(const char *sql, int max_rows)
 	int			save_sec;
 	bool		save_read_only = XactReadOnly;
 	int			nestlevel;
+	MemoryContext outer = CurrentMemoryContext;
+	QueryMemoryBound bound;
 	Jsonb	   *volatile json = NULL;
 
 	if (query_timeout_id == MAX_TIMEOUTS)
@@ -429,6 +454,8 @@ run_query(const char *sql, int max_rows)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	nestlevel = NewGUCNestLevel();
 	query_timed_out = false;
+	/* from here until the statement ends, parse and plan included */
+	pi_query_memory_bound_begin(&bound);
 	PG_TRY();
 	{
 		(void) set_config_option("search_path", QUERY_SCHEMA, PGC_USERSET, PGC_S_SESSION,
@@ -436,6 +463,7 @@ run_query(const char *sql, int max_rows)
 		/* dates and times in JSON read the same for every client */
 		(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		pi_query_limits_apply();
 		SetUserIdAndSecContext(reader, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		XactReadOnly = true;
@@ -445,6 +473,9 @@ run_query(const char *sql, int max_rows)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
+		pi_query_memory_bound_end(&bound);
 		disable_timeout(query_timeout_id, false);
 		XactReadOnly = save_read_only;
 		SetUserIdAndSecContext(save_userid, save_sec);
@@ -457,9 +488,13 @@ run_query(const char *sql, int max_rows)
 					 errmsg("pi.query was stopped after pi.query_timeout (%d s)", pi_query_timeout),
 					 errhint("Make the query cheaper (filter, aggregate, LIMIT), or raise pi.query_timeout.")));
 		}
-		PG_RE_THROW();
+		MemoryContextSwitchTo(outer);
+		edata = CopyErrorData();
+		FlushErrorState();
+		pi_query_limits_rethrow(edata);
 	}
 	PG_END_TRY();
+	pi_query_memory_bound_end(&bound);
 	XactReadOnly = save_read_only;
 	SetUserIdAndSecContext(save_userid, save_sec);
 	AtEOXact_GUC(true, nestlevel);

@@ -51,6 +51,32 @@ SET pi.query_timeout = 1;
 SELECT pi.query('SELECT pg_sleep(5)');
 RESET pi.query_timeout;
 
+-- bounds: memory, temporary files, result size (terse: where memory ran
+-- out differs from run to run)
+\set VERBOSITY terse
+SET pi.query_max_memory = '64MB';
+SELECT pi.query('SELECT cardinality(array_agg(repeat(''x'', 1000) || g)) FROM generate_series(1, 1000000) g');
+SELECT pi.query('SELECT length(repeat(''x'', 200000000)) + length(repeat(''y'', 200000000))');
+RESET pi.query_max_memory;
+SET pi.query_temp_file_limit = '1MB';
+SET pi.query_work_mem = '64kB';
+SELECT pi.query('SELECT max(r) FROM (SELECT row_number() OVER (ORDER BY md5(g::text)) AS r FROM generate_series(1, 300000) g) s');
+SELECT pi.query('SELECT count(*) FROM generate_series(1, 2000) a CROSS JOIN generate_series(1, 2000) b WHERE md5(a::text) < md5(b::text) GROUP BY md5(a::text || b::text) ORDER BY 1 LIMIT 1');
+RESET pi.query_temp_file_limit;
+RESET pi.query_work_mem;
+\set VERBOSITY default
+-- the settings were the statement's only
+SHOW work_mem;
+SHOW temp_file_limit;
+SET pi.query_max_bytes = '2kB';
+SELECT pi.query('SELECT g, repeat(''x'', 100) FROM generate_series(1, 100) g') - 'rows';
+SELECT pi.query('SELECT repeat(''x'', 5000)') - 'columns';
+RESET pi.query_max_bytes;
+-- the backend is still usable, and memory is unbounded again outside pi.query
+SELECT pi.query('SELECT 1 AS one');
+SELECT length(string_agg(repeat('x', 1000), '')) FROM generate_series(1, 100000);
+
+
 -- nothing above changed the data or the session
 SELECT count(*) FROM pi_data.q;
 SHOW search_path;
