@@ -22,6 +22,7 @@ OBJS = \
 	extension/files.o \
 	extension/query.o \
 	extension/query_limits.o \
+	extension/query_policy.o \
 	extension/csv_scan.o \
 	extension/csv_header.o \
 	extension/csv_load.o \

@@ -7,12 +7,16 @@
  * The text is prepared through SPI and the analysed tree that SPI will run
  * is inspected: exactly one statement, a plain SELECT (no SELECT INTO, no
  * utility command, no data-modifying CTE, no FOR UPDATE/SHARE), every table
- * in schema pi_data, and no volatile function outside a short allow-list
- * (which refuses nextval, set_config, pg_terminate_backend, lo_export,
- * dblink and the like).  It then runs with the transaction marked
+ * in schema pi_data, every function it calls (operators, casts and type
+ * input/output included) allowed by query_policy.c, which decides by what
+ * a function can reach rather than by its volatility, and no value of a
+ * type whose output names catalog objects (regrole, regclass, ...).
+ * Denied function and type names are refused before analysis, which would
+ * already resolve them.  It then runs with the transaction marked
  * read-only, as the NOLOGIN role pi_reader that can only SELECT pi_data,
- * in a security-restricted operation, with search_path pinned to pi_data
- * and its own timeout (pi.query_timeout).
+ * in a security-restricted operation, with search_path pinned to pi_data,
+ * its own timeout (pi.query_timeout) and the bounds of query_limits.c
+ * (memory, temporary files, work_mem, result size).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +34,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
@@ -42,6 +47,7 @@
 #include "tcop/dest.h"
 #include "utils/numeric.h"
 #include "utils/plancache.h"
+#include "utils/regproc.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -51,6 +57,7 @@
 #include "jsonb_util.h"
 #include "query.h"
 #include "query_limits.h"
+#include "query_policy.h"
 
 #define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"
@@ -59,12 +66,6 @@ PG_FUNCTION_INFO_V1(pi_query);
 
 static TimeoutId query_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t query_timed_out = false;
-
-/* Volatile functions that read nothing and change nothing. */
-static const char *const allowed_volatile[] = {
-	"random", "clock_timestamp", "timeofday", "pg_sleep", "gen_random_uuid",
-	"pg_sleep_for", "pg_sleep_until", NULL
-};
 
 static void
 refuse(const char *what, const char *hint)
@@ -75,24 +76,110 @@ refuse(const char *what, const char *hint)
 			 errhint("%s", hint)));
 }
 
+#define FUNCTION_HINT "Use plain expressions, aggregates, window functions and the math, " \
+	"string, date/time, JSON and array functions; pi.query reads only the datasets."
+
+static void
+refuse_function(const char *name, const char *reason)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("function %s is not allowed in pi.query", name),
+			 errdetail("%s", reason),
+			 errhint(FUNCTION_HINT)));
+}
+
+/* Every function the statement calls, operators and casts included. */
 static bool
 check_function(Oid funcid, void *context)
 {
-	char	   *name;
+	const char *reason = NULL;
 
-	if (func_volatile(funcid) != PROVOLATILE_VOLATILE)
-		return false;
-	name = get_func_name(funcid);
-	if (get_func_namespace(funcid) == PG_CATALOG_NAMESPACE)
+	if (pi_query_function_verdict(funcid, &reason) != QUERY_POLICY_ALLOWED)
+		refuse_function(format_procedure(funcid), reason);
+	return false;
+}
+
+static void
+check_type(Oid typid)
+{
+	const char *reason = NULL;
+
+	if (!pi_query_type_allowed(typid, &reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("type %s is not allowed in pi.query", format_type_be(typid)),
+				 errdetail("%s", reason),
+				 errhint("Cast to text or a number inside the datasets' own values; pi.query does not show catalog objects.")));
+}
+
+/* The node types that carry a value whose type could print a catalog. */
+static bool
+is_value_node(Node *node)
+{
+	switch (nodeTag(node))
 	{
-		for (int i = 0; allowed_volatile[i]; i++)
-			if (name && strcmp(name, allowed_volatile[i]) == 0)
-				return false;
+		case T_Var:
+		case T_Const:
+		case T_Param:
+		case T_Aggref:
+		case T_WindowFunc:
+		case T_FuncExpr:
+		case T_OpExpr:
+		case T_NullIfExpr:
+		case T_SubscriptingRef:
+		case T_SubLink:
+		case T_FieldSelect:
+		case T_RelabelType:
+		case T_CoerceViaIO:
+		case T_ArrayCoerceExpr:
+		case T_ConvertRowtypeExpr:
+		case T_CollateExpr:
+		case T_CaseExpr:
+		case T_ArrayExpr:
+		case T_RowExpr:
+		case T_CoalesceExpr:
+		case T_MinMaxExpr:
+		case T_XmlExpr:
+		case T_CoerceToDomain:
+		case T_SQLValueFunction:
+			return true;
+		default:
+			return false;
 	}
-	refuse(psprintf("function %s() can change or reach things outside the datasets",
-					name ? name : "?"),
-		   "Use plain expressions, aggregates and immutable or stable functions.");
-	return true;
+}
+
+/*
+ * Refuse denied functions and types by name before the statement is
+ * analysed: analysis already runs type input functions ('x'::regrole) and
+ * resolves names, which would tell whether a guessed role or table exists.
+ */
+static bool
+check_raw_walker(Node *node, void *context)
+{
+	const char *reason = NULL;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncCall))
+	{
+		char	   *name = strVal(llast(((FuncCall *) node)->funcname));
+
+		if (pi_query_function_name_verdict(name, &reason) == QUERY_POLICY_DENIED)
+			refuse_function(name, reason);
+	}
+	else if (IsA(node, TypeName) && ((TypeName *) node)->names != NIL)
+	{
+		char	   *name = strVal(llast(((TypeName *) node)->names));
+
+		if (pi_query_type_name_denied(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("type %s is not allowed in pi.query", name),
+					 errdetail("Its values name roles, tables or other catalog objects, which pi.query does not show."),
+					 errhint("Use the datasets' own values.")));
+	}
+	return raw_expression_tree_walker(node, check_raw_walker, context);
 }
 
 static bool
@@ -101,6 +188,8 @@ check_tree_walker(Node *node, void *context)
 	if (node == NULL)
 		return false;
 	(void) check_functions_in_node(node, check_function, context);
+	if (is_value_node(node))
+		check_type(exprType(node));
 	if (IsA(node, Query))
 	{
 		Query	   *query = (Query *) node;
@@ -118,6 +207,19 @@ check_tree_walker(Node *node, void *context)
 		{
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
+			if (rte->rtekind == RTE_FUNCTION)
+			{
+				ListCell   *fc;
+
+				/* a column definition list types what the function returns */
+				foreach(fc, rte->functions)
+				{
+					ListCell   *t;
+
+					foreach(t, lfirst_node(RangeTblFunction, fc)->funccoltypes)
+						check_type(lfirst_oid(t));
+				}
+			}
 			if (rte->rtekind == RTE_RELATION &&
 				get_rel_namespace(rte->relid) != get_namespace_oid(QUERY_SCHEMA, false))
 				refuse(psprintf("table \"%s\" is not a dataset",
@@ -127,6 +229,50 @@ check_tree_walker(Node *node, void *context)
 		return query_tree_walker(query, check_tree_walker, context, 0);
 	}
 	return expression_tree_walker(node, check_tree_walker, context);
+}
+
+/* Report a syntax error's position in pi.query's text, as SPI does. */
+static void
+raw_parse_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+}
+
+static List *
+parse_raw(const char *sql)
+{
+	ErrorContextCallback callback;
+	List	   *stmts;
+
+	callback.callback = raw_parse_error_callback;
+	callback.arg = (void *) sql;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	error_context_stack = callback.previous;
+	return stmts;
+}
+
+/* Other statement kinds are refused once analysed (check_prepared). */
+static void
+check_raw(List *stmts)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmts)
+	{
+		Node	   *stmt = lfirst_node(RawStmt, lc)->stmt;
+
+		if (IsA(stmt, SelectStmt))
+			(void) check_raw_walker(stmt, NULL);
+	}
 }
 
 /* Check the statement SPI prepared, before anything of it runs. */
@@ -403,6 +549,7 @@ run_checked(const char *sql, int max_rows)
 	SPIExecuteOptions options;
 
 	SPI_connect();
+	check_raw(parse_raw(sql));
 	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "pi.query could not prepare the statement: %s",
