@@ -141,6 +141,28 @@ RESET pi.query_max_bytes;
 SELECT pi.query('SELECT 1 AS one');
 SELECT length(string_agg(repeat('x', 1000), '')) FROM generate_series(1, 100000);
 
+-- Python's pi.query() takes the same path: same refusals, same bounds
+SELECT r->>'status' AS status, r->>'stdout' AS stdout, r->'error' AS error FROM pi.execute($py$
+import pi
+for sql in ["SELECT table_to_xml('pi.jobs', true, false, '')",
+            "SELECT query_to_xml('SELECT * FROM pg_roles', true, false, '')",
+            "SELECT count(*) AS n FROM q"]:
+    try:
+        print(pi.query(sql).to_dict("records"))
+    except pi.QueryError as e:
+        print("refused:", e)
+$py$) r;
+SET pi.query_max_memory = '64MB';
+SELECT r->>'status' AS status, r->>'stdout' AS stdout, r->'error' AS error FROM pi.execute($py$
+import pi
+try:
+    pi.query("SELECT cardinality(array_agg(repeat('x', 1000) || g)) FROM generate_series(1, 1000000) g")
+except pi.QueryError as e:
+    print("refused:", str(e).splitlines()[0])
+print(pi.query("SELECT 1 AS one").to_dict("records"))
+$py$) r;
+RESET pi.query_max_memory;
+
 -- nothing above changed the data or the session
 SELECT count(*) FROM pi_data.q;
 SHOW search_path;
