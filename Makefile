@@ -23,6 +23,7 @@ OBJS = \
 	extension/query.o \
 	extension/query_limits.o \
 	extension/query_policy.o \
+	extension/query_rows.o \
 	extension/csv_scan.o \
 	extension/csv_header.o \
 	extension/csv_load.o \

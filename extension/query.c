@@ -58,6 +58,7 @@
 #include "query.h"
 #include "query_limits.h"
 #include "query_policy.h"
+#include "query_rows.h"
 
 #define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"
@@ -305,237 +306,6 @@ handle_query_timeout(void)
 	SetLatch(MyLatch);
 }
 
-static uint64
-set_numeric(JsonbValue *v, Datum numeric)
-{
-	v->type = jbvNumeric;
-	v->val.numeric = DatumGetNumeric(numeric);
-	return VARSIZE(v->val.numeric);
-}
-
-static uint64
-set_string(JsonbValue *v, char *text)
-{
-	v->type = jbvString;
-	v->val.string.val = text;
-	v->val.string.len = strlen(text);
-	return v->val.string.len;
-}
-
-/*
- * Convert one value: numbers and booleans to JSON numbers and booleans (NaN
- * and infinities, which JSON lacks, to text), json and jsonb to nested
- * JSON, everything else to its text form.  Returns about the bytes it adds
- * to the result, for pi.query_max_bytes.
- */
-static uint64
-make_value(JsonbValue *v, Datum value, bool isnull, Oid type, FmgrInfo *out)
-{
-	if (isnull)
-	{
-		v->type = jbvNull;
-		return 0;
-	}
-	switch (type)
-	{
-		case BOOLOID:
-			v->type = jbvBool;
-			v->val.boolean = DatumGetBool(value);
-			return 0;
-		case INT2OID:
-			return set_numeric(v, DirectFunctionCall1(int2_numeric, value));
-		case INT4OID:
-			return set_numeric(v, DirectFunctionCall1(int4_numeric, value));
-		case INT8OID:
-			return set_numeric(v, DirectFunctionCall1(int8_numeric, value));
-		case NUMERICOID:
-			if (!numeric_is_nan(DatumGetNumeric(value)) && !numeric_is_inf(DatumGetNumeric(value)))
-				/* a copy: the value lives in the executor's tuple */
-				return set_numeric(v, NumericGetDatum(DatumGetNumericCopy(value)));
-			break;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			{
-				double		d = type == FLOAT4OID ? DatumGetFloat4(value) : DatumGetFloat8(value);
-
-				if (!isnan(d) && !isinf(d))
-					return set_numeric(v, DirectFunctionCall1(float8_numeric, Float8GetDatum(d)));
-			}
-			break;
-		case JSONOID:
-		case JSONBOID:
-			{
-				Jsonb	   *jb = type == JSONBOID ? DatumGetJsonbPCopy(value) :
-				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(OutputFunctionCall(out, value))));
-
-				v->type = jbvBinary;
-				v->val.binary.data = &jb->root;
-				v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				return v->val.binary.len;
-			}
-		default:
-			break;
-	}
-	return set_string(v, OutputFunctionCall(out, value));
-}
-
-static void
-push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text)
-{
-	JsonbValue	v;
-
-	(void) set_string(&v, (char *) text);
-	(void) pushJsonbValue(state, token, &v);
-}
-
-/*
- * A DestReceiver that turns the rows of a SELECT into pi.query's result,
- * {columns: [{name, type}], rows: [[...]], row_count, truncated}, built as
- * jsonb directly while the rows stream in (no JSON text to parse, no
- * materialised tuple table), and that stops the executor after max_rows
- * rows or before the row that would take the result past
- * pi.query_max_bytes (then truncated_reason says which; a single value
- * larger than the whole bound stops the result before its row).
- */
-typedef struct RowsReceiver
-{
-	DestReceiver pub;
-	MemoryContext cxt;			/* outlives the executor's contexts */
-	JsonbParseState *state;
-	FmgrInfo   *out;
-	TupleDesc	desc;
-	uint64		rows;
-	uint64		max_rows;
-	uint64		bytes;			/* about the size of the result so far */
-	uint64		max_bytes;
-	bool		truncated;
-	const char *truncated_reason;
-} RowsReceiver;
-
-/* JEntry, alignment and the row's array: what a value costs beyond its data */
-#define VALUE_OVERHEAD	8
-
-static void
-rows_startup(DestReceiver *self, int operation, TupleDesc desc)
-{
-	RowsReceiver *r = (RowsReceiver *) self;
-	MemoryContext old = MemoryContextSwitchTo(r->cxt);
-
-	r->desc = CreateTupleDescCopy(desc);
-	r->out = palloc(sizeof(FmgrInfo) * Max(desc->natts, 1));
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_OBJECT, NULL);
-	push_string(&r->state, WJB_KEY, "columns");
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
-	for (int c = 0; c < desc->natts; c++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, c);
-		Oid			outfunc;
-		bool		isvarlena;
-
-		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
-		fmgr_info_cxt(outfunc, &r->out[c], r->cxt);
-		(void) pushJsonbValue(&r->state, WJB_BEGIN_OBJECT, NULL);
-		push_string(&r->state, WJB_KEY, "name");
-		push_string(&r->state, WJB_VALUE, NameStr(att->attname));
-		push_string(&r->state, WJB_KEY, "type");
-		push_string(&r->state, WJB_VALUE, format_type_be(att->atttypid));
-		(void) pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
-	}
-	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
-	push_string(&r->state, WJB_KEY, "rows");
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
-	MemoryContextSwitchTo(old);
-}
-
-static bool
-rows_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	RowsReceiver *r = (RowsReceiver *) self;
-	MemoryContext old;
-	JsonbValue *values;
-	uint64		bytes = VALUE_OVERHEAD;
-
-	if (r->rows >= r->max_rows)
-	{
-		r->truncated = true;
-		r->truncated_reason = "max_rows";
-		return false;			/* stop the executor */
-	}
-	old = MemoryContextSwitchTo(r->cxt);
-	slot_getallattrs(slot);
-	values = palloc(sizeof(JsonbValue) * Max(r->desc->natts, 1));
-	for (int c = 0; c < r->desc->natts; c++)
-		bytes += VALUE_OVERHEAD +
-			make_value(&values[c], slot->tts_values[c], slot->tts_isnull[c],
-					   TupleDescAttr(r->desc, c)->atttypid, &r->out[c]);
-	if (r->bytes + bytes > r->max_bytes)
-	{
-		r->truncated = true;
-		r->truncated_reason = "max_bytes";
-		MemoryContextSwitchTo(old);
-		return false;
-	}
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
-	for (int c = 0; c < r->desc->natts; c++)
-		(void) pushJsonbValue(&r->state, WJB_ELEM, &values[c]);
-	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
-	pfree(values);
-	r->bytes += bytes;
-	r->rows++;
-	MemoryContextSwitchTo(old);
-	return true;
-}
-
-static void
-rows_noop(DestReceiver *self)
-{
-}
-
-static void
-rows_init(RowsReceiver *r, uint64 max_rows)
-{
-	memset(r, 0, sizeof(*r));
-	r->pub.receiveSlot = rows_receive;
-	r->pub.rStartup = rows_startup;
-	r->pub.rShutdown = rows_noop;
-	r->pub.rDestroy = rows_noop;
-	r->pub.mydest = DestNone;
-	r->cxt = CurrentMemoryContext;
-	r->max_rows = max_rows;
-	r->max_bytes = (uint64) pi_query_max_bytes;
-}
-
-/* Close the result object and return it, allocated in result_cxt. */
-static Jsonb *
-rows_finish(RowsReceiver *r, MemoryContext result_cxt)
-{
-	JsonbValue	v;
-	JsonbValue *res;
-	MemoryContext old = MemoryContextSwitchTo(r->cxt);
-	Jsonb	   *jb;
-
-	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
-	push_string(&r->state, WJB_KEY, "row_count");
-	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum((int64) r->rows)));
-	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
-	push_string(&r->state, WJB_KEY, "truncated");
-	v.type = jbvBool;
-	v.val.boolean = r->truncated;
-	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
-	if (r->truncated)
-	{
-		push_string(&r->state, WJB_KEY, "truncated_reason");
-		push_string(&r->state, WJB_VALUE, r->truncated_reason);
-	}
-	res = pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
-	MemoryContextSwitchTo(result_cxt);
-	jb = JsonbValueToJsonb(res);
-	MemoryContextSwitchTo(old);
-	return jb;
-}
-
 /* Prepare, check and run the statement; returns the result. */
 static Jsonb *
 run_checked(const char *sql, int max_rows)
@@ -556,7 +326,7 @@ run_checked(const char *sql, int max_rows)
 			 SPI_result_code_string(SPI_result));
 	check_prepared(plan);
 
-	rows_init(&receiver, (uint64) max_rows);
+	pi_rows_init(&receiver, (uint64) max_rows);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
@@ -564,7 +334,7 @@ run_checked(const char *sql, int max_rows)
 	/* SPI says "utility" for a SELECT whose rows went to another receiver */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || receiver.state == NULL)
 		refuse("the statement is not a SELECT", "Write a SELECT over tables of schema pi_data.");
-	result = rows_finish(&receiver, outer);
+	result = pi_rows_finish(&receiver, outer);
 	SPI_finish();
 	return result;
 }
@@ -677,7 +447,7 @@ list_datasets_json(void)
 	SPIExecuteOptions options;
 
 	SPI_connect();
-	rows_init(&receiver, (uint64) pi_query_max_rows);
+	pi_rows_init(&receiver, (uint64) pi_query_max_rows);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
@@ -685,7 +455,7 @@ list_datasets_json(void)
 							 " FROM pi.datasets ORDER BY name", &options) < 0 ||
 		receiver.state == NULL)
 		elog(ERROR, "could not list the datasets");
-	result = rows_finish(&receiver, outer);
+	result = pi_rows_finish(&receiver, outer);
 	json = JsonbToCString(NULL, &result->root, VARSIZE(result));
 	SPI_finish();
 	return json;
