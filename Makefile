@@ -21,6 +21,9 @@ OBJS = \
 	extension/workspace_path.o \
 	extension/files.o \
 	extension/query.o \
+	extension/query_limits.o \
+	extension/query_policy.o \
+	extension/query_rows.o \
 	extension/csv_scan.o \
 	extension/csv_header.o \
 	extension/csv_load.o \

@@ -2,7 +2,8 @@
  *
  * launcher.c
  *	  The pi launcher background worker: keeps pi.max_concurrent_jobs job
- *	  workers and the pi-executor process alive.
+ *	  workers and the pi-executor process alive; and what a job worker asks
+ *	  about that process (has it died, wait for its replacement).
  *
  * The launcher holds no database connection.  It starts the executor with
  * fork+exec, a clean environment and no inherited descriptors (a rule of
@@ -51,6 +52,10 @@
 #define QUICK_DEATH_MS			5000
 #define RESTART_BACKOFF_MS		5000
 #define LAUNCHER_POLL_MS		1000
+/* Longest wait of a job worker for the launcher to replace a lost executor. */
+#define EXECUTOR_WAIT_MS		60000
+/* How long an executor that dropped a run may take to be seen gone. */
+#define EXECUTOR_EXIT_WAIT_MS	2000
 
 typedef struct ManagedWorker
 {
@@ -178,6 +183,8 @@ start_executor(void)
 	executor_started_at = GetCurrentTimestamp();
 	SpinLockAcquire(&pi_shared->mutex);
 	pi_shared->executor_pid = pid;
+	/* the executor a worker saw die is replaced: claims may go on */
+	pi_shared->executor_lost_pid = 0;
 	SpinLockRelease(&pi_shared->mutex);
 	ereport(LOG, (errmsg("pi launcher: started the Python executor (pid %d)", (int) pid)));
 }
@@ -334,6 +341,95 @@ supervise_workers(void)
 
 		if (!start_worker(i))
 			w->next_start = TimestampTzPlusMilliseconds(now, RESTART_BACKOFF_MS * 6);
+	}
+}
+
+/* ---- for the job workers: is the executor there? ------------------------ */
+
+/*
+ * Has process pid exited (gone, or a zombie its parent has not reaped)?
+ * The executor is the launcher's child, so /proc is how a worker can tell.
+ */
+static bool
+process_exited(pid_t pid)
+{
+	char		path[64];
+	char		stat[512];
+	char	   *paren;
+	FILE	   *f;
+	size_t		n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return true;
+	n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last parenthesis */
+	paren = strrchr(stat, ')');
+	return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/*
+ * A run ended without an answer: did its executor die?  Its socket closes
+ * a moment before the process is a zombie, so wait a little.  False when it
+ * lives on (it dropped this one connection): then nobody must wait for a
+ * replacement that will never come.
+ */
+bool
+pi_executor_died(pid_t executor)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		pid_t		current;
+
+		SpinLockAcquire(&pi_shared->mutex);
+		current = pi_shared->executor_pid;
+		SpinLockRelease(&pi_shared->mutex);
+		if (current != executor || process_exited(executor))
+			return true;
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), EXECUTOR_EXIT_WAIT_MS))
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * After an executor died under a job, wait until the launcher has started a
+ * new one before claiming: the re-queued job would otherwise be claimed at
+ * once, meet the dying executor's socket and use up its second attempt.
+ * Bounded, so that a launcher that cannot start an executor does not stall
+ * the queue silently (the run then fails with a clear error).  Only an
+ * executor seen dead is waited for (pi_executor_died), and the launcher clears
+ * executor_lost_pid when it starts the next one.
+ */
+void
+pi_wait_for_executor(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		pid_t		current;
+		pid_t		lost;
+
+		SpinLockAcquire(&pi_shared->mutex);
+		current = pi_shared->executor_pid;
+		lost = pi_shared->executor_lost_pid;
+		SpinLockRelease(&pi_shared->mutex);
+		if ((current != 0 && current != lost) ||
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), EXECUTOR_WAIT_MS))
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 

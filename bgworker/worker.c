@@ -12,10 +12,19 @@
  *	 pending --claim (FOR UPDATE SKIP LOCKED)--> running --finish--> completed,
  *	 failed, timeout or cancelled
  *
- * A running job carries lease_until, renewed every LEASE_RENEW_MS, and the
- * boot id of the server generation that claimed it.  Any worker re-queues
- * (once) or fails a running job whose lease ran out or whose boot id is not
- * the current one: its worker died, or a crash or restart ended it.
+ * A running job carries lease_until and the boot id of the server
+ * generation that claimed it.  Any worker re-queues (once) or fails a
+ * running job whose boot id is not the current one (a crash or restart
+ * ended it), or whose lease ran out and which no live worker holds in
+ * shared memory (its worker died).  A live worker's job is never rescued,
+ * whatever its kind, its length or the transaction it waits in: a load
+ * holds its own transaction open for minutes and cannot renew its lease
+ * from inside it, so the rescue sweep renews the leases of every held job.
+ * A re-run is told it is one (attempt, notice), since at-least-once may
+ * repeat side effects of the first attempt.
+ *
+ * Everything one turn of the loop allocates lives in JobLoopContext, reset
+ * at the start of the next turn (pg_cron's CronLoopContext).
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +40,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/guc.h"
@@ -47,16 +57,16 @@
 #include "shmem.h"
 #include "workers.h"
 
-/* Lease: renewed every 5 s, lost after 60 s without renewal. */
-#define LEASE_RENEW_MS			5000
-#define LEASE_SECONDS			"60"
+/*
+ * Lease: pi.job_lease_time (60 s) without renewal; renewed twelve times per
+ * lease (every 5 s by default), so that a few slow renewals never lose it.
+ */
+#define LEASE_RENEW_MS			Max(pi_job_lease_time * 1000 / 12, 200)
 /* A job is tried at most this often before it fails for good. */
 #define MAX_ATTEMPTS			"2"
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
-/* Longest wait for the launcher to replace a lost executor. */
-#define EXECUTOR_WAIT_MS		60000
 
 typedef struct ClaimedJob
 {
@@ -73,6 +83,7 @@ typedef struct ClaimedJob
 
 static int	my_slot = -1;
 static int64 my_boot_id = 0;
+static MemoryContext JobLoopContext = NULL;
 
 typedef void (*TransactionBody) (void *arg);
 
@@ -83,6 +94,8 @@ typedef void (*TransactionBody) (void *arg);
 static void
 run_in_transaction(const char *activity, TransactionBody body, void *arg)
 {
+	MemoryContext caller = CurrentMemoryContext;
+
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -94,6 +107,8 @@ run_in_transaction(const char *activity, TransactionBody body, void *arg)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* the commit leaves TopMemoryContext current, where nothing may pile up */
+	MemoryContextSwitchTo(caller);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -163,10 +178,33 @@ wait_for_extension(void)
 
 /* ---- rescue ------------------------------------------------------------ */
 
+/*
+ * Renew the leases of the jobs that live workers hold, and rescue the
+ * running jobs of a past server generation or with an expired lease that
+ * no live worker holds.  arg collects the ids of expired sessions.
+ */
 static void
 rescue_body(void *arg)
 {
+	pg_uuid_t	held[PI_MAX_JOB_WORKERS];
+	Datum		held_datums[PI_MAX_JOB_WORKERS];
+	int			nheld = pi_held_jobs(held);
+	Datum		held_array;
 	int			rc;
+
+	for (int i = 0; i < nheld; i++)
+		held_datums[i] = UUIDPGetDatum(&held[i]);
+	held_array = PointerGetDatum(construct_array(held_datums, nheld, UUIDOID, UUID_LEN,
+												 false, TYPALIGN_CHAR));
+
+	rc = SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + make_interval(secs => $3)"
+							   " FROM (SELECT id FROM pi.jobs WHERE id = ANY ($1) AND status = 'running'"
+							   "   AND worker_boot = $2 FOR UPDATE SKIP LOCKED) held WHERE j.id = held.id",
+							   3, (Oid[]) {UUIDARRAYOID, INT8OID, INT4OID},
+							   (Datum[]) {held_array, Int64GetDatum(my_boot_id), Int32GetDatum(pi_job_lease_time)},
+							   NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "pi worker: renewing the leases of held jobs failed: SPI error %d", rc);
 
 	rc = SPI_execute_with_args(
 							   "UPDATE pi.jobs j SET"
@@ -177,16 +215,21 @@ rescue_body(void *arg)
 							   " started_at = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS
 							   "   THEN j.started_at END,"
 							   " lease_until = NULL, worker_pid = NULL,"
+							   " retry_reason = CASE WHEN j.worker_boot IS DISTINCT FROM $1"
+							   "   THEN 'the server restarted (a crash of one of its processes, a kill or a restart)"
+							   " while its worker ran it'"
+							   "   ELSE 'its worker stopped renewing the job''s lease (killed or hung)' END,"
 							   " result = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS " THEN"
 							   "   pi.ended_result(CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'failed' END,"
 							   "    'WorkerLost', 'the worker or executor running this job stopped (crash, kill or server"
 							   " restart) ' || j.attempts || ' time(s); it is not retried again; submit it again if it"
 							   " is safe to rerun') END"
 							   " FROM (SELECT id FROM pi.jobs WHERE status = 'running'"
-							   "   AND (worker_boot IS DISTINCT FROM $1 OR lease_until < now())"
+							   "   AND (worker_boot IS DISTINCT FROM $1 OR (lease_until < now() AND id <> ALL ($2)))"
 							   "   FOR UPDATE SKIP LOCKED) lost"
 							   " WHERE j.id = lost.id",
-							   1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(my_boot_id)},
+							   2, (Oid[]) {INT8OID, UUIDARRAYOID},
+							   (Datum[]) {Int64GetDatum(my_boot_id), held_array},
 							   NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "pi worker: rescue of lost jobs failed: SPI error %d", rc);
@@ -196,7 +239,7 @@ rescue_body(void *arg)
 						my_slot + 1, (unsigned long long) SPI_processed)));
 
 	/* the same sweep retires sessions past pi.session_ttl */
-	rc = (int) pi_expire_sessions();
+	rc = (int) pi_expire_sessions(JobLoopContext, (List **) arg);
 	if (rc > 0)
 		ereport(LOG, (errmsg("pi worker %d: removed %d expired session(s) and their workspaces",
 							 my_slot + 1, rc)));
@@ -230,7 +273,7 @@ claim_body(void *arg)
 	rc = SPI_execute_with_args(
 							   "UPDATE pi.jobs j SET status = 'running', started_at = clock_timestamp(),"
 							   " attempts = j.attempts + 1,"
-							   " lease_until = clock_timestamp() + interval '" LEASE_SECONDS " seconds',"
+							   " lease_until = clock_timestamp() + make_interval(secs => $3),"
 							   " worker_boot = $1, worker_pid = $2, progress = NULL, progress_message = NULL"
 							   " FROM (SELECT id FROM pi.jobs WHERE status = 'pending'"
 							   "   ORDER BY submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) next"
@@ -238,8 +281,9 @@ claim_body(void *arg)
 							   " RETURNING j.id, j.code, j.timeout_s, j.session_id::text,"
 							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id),"
 							   "  j.kind, j.payload::text",
-							   2, (Oid[]) {INT8OID, INT4OID},
-							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid)},
+							   3, (Oid[]) {INT8OID, INT4OID, INT4OID},
+							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid),
+							   Int32GetDatum(pi_job_lease_time)},
 							   NULL, false, 1);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "pi worker: claiming a job failed: SPI error %d", rc);
@@ -248,7 +292,7 @@ claim_body(void *arg)
 
 	desc = SPI_tuptable->tupdesc;
 	tuple = SPI_tuptable->vals[0];
-	outer = MemoryContextSwitchTo(TopMemoryContext);
+	outer = MemoryContextSwitchTo(JobLoopContext);
 	job->id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 1, &isnull));
 	job->id_text = SPI_getvalue(tuple, desc, 1);
 	job->code = SPI_getvalue(tuple, desc, 2);
@@ -284,12 +328,12 @@ heartbeat_body(void *arg)
 	 * SKIP LOCKED: a pi.cancel_job transaction left open on the row must not
 	 * stall the worker; the lease is renewed at the next tick instead.
 	 */
-	if (SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + interval '"
-							  LEASE_SECONDS " seconds'"
+	if (SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + make_interval(secs => $2)"
 							  " FROM (SELECT id FROM pi.jobs WHERE id = $1 AND status = 'running'"
 							  "   FOR UPDATE SKIP LOCKED) me WHERE j.id = me.id"
 							  " RETURNING j.cancel_requested",
-							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(&job->id)},
+							  2, (Oid[]) {UUIDOID, INT4OID},
+							  (Datum[]) {UUIDPGetDatum(&job->id), Int32GetDatum(pi_job_lease_time)},
 							  NULL, false, 1) == SPI_OK_UPDATE_RETURNING &&
 		SPI_processed == 1 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
@@ -356,7 +400,8 @@ finish_body(void *arg)
 								   " status = CASE WHEN $2::jsonb ->> 'status' IN"
 								   "   ('completed', 'failed', 'timeout', 'cancelled')"
 								   "   THEN $2::jsonb ->> 'status' ELSE 'failed' END,"
-								   " result = pi.note_session_kernel(session_id, $2::jsonb),"
+								   " result = pi.note_session_kernel(session_id, $2::jsonb)"
+								   "   || pi.attempt_note(attempts, retry_reason),"
 								   " finished_at = clock_timestamp(), lease_until = NULL,"
 								   " progress = CASE WHEN $2::jsonb ->> 'status' = 'completed' THEN 1"
 								   "   ELSE progress END"
@@ -376,6 +421,8 @@ finish_body(void *arg)
 								   " started_at = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE started_at END,"
 								   " finished_at = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE clock_timestamp() END,"
 								   " lease_until = NULL, worker_pid = NULL,"
+								   " retry_reason = 'the Python executor stopped, or dropped the connection,"
+								   " while it ran',"
 								   " result = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE"
 								   "  pi.ended_result('failed', 'ExecutorLost', 'the Python executor stopped while"
 								   " running this job, ' || attempts || ' time(s); it is not retried again') END"
@@ -402,6 +449,7 @@ recover_from_error(MemoryContext ctx)
 	edata = CopyErrorData();
 	FlushErrorState();
 	AbortOutOfAnyTransaction();
+	MemoryContextSwitchTo(ctx);
 	RESUME_INTERRUPTS();
 	return edata;
 }
@@ -469,21 +517,25 @@ run_job(ClaimedJob *job)
 	SpinLockRelease(&pi_shared->mutex);
 	if (run_code_caught(&req, &callbacks, &result_json, &errored) == PI_RUN_RESULT)
 		finished.result_json = result_json;
-	else if (!errored)
+	else if (!errored && executor != 0 && pi_executor_died(executor))
 	{
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor stopped while running job %s",
 						my_slot + 1, job->id_text)));
 		/* no worker claims again until the launcher has replaced it */
 		SpinLockAcquire(&pi_shared->mutex);
-		if (executor != 0)
+		if (pi_shared->executor_pid == executor)
 			pi_shared->executor_lost_pid = executor;
 		SpinLockRelease(&pi_shared->mutex);
 	}
+	else if (!errored)
+		ereport(LOG,
+				(errmsg("pi worker %d: the Python executor (pid %d) closed the connection of job %s without an answer",
+						my_slot + 1, (int) executor, job->id_text),
+				 errdetail("The executor is still running; the job is queued again.")));
 
 	run_in_transaction("pi worker: recording job result", finish_body, &finished);
 	set_slot_job(NULL);
-	pfree(activity);
 }
 
 /* ---- load jobs --------------------------------------------------------- */
@@ -506,8 +558,12 @@ load_progress(int64 done, int64 total, void *arg)
 				 errmsg("the load was cancelled")));
 	if (!IsTransactionState())
 	{
-		char	   *json = psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
-									fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
+		char	   *json;
+
+		/* the rescue sweep renews it too; this also reads a cancel flag */
+		on_tick(job);
+		json = psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
+						fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
 
 		on_progress(json, job);
 		pfree(json);
@@ -582,54 +638,37 @@ run_load_job(ClaimedJob *job)
 	set_slot_job(NULL);
 }
 
-static void
-free_job(ClaimedJob *job)
-{
-	if (job->id_text)
-		pfree(job->id_text);
-	if (job->code)
-		pfree(job->code);
-	if (job->session_id)
-		pfree(job->session_id);
-	if (job->workspace)
-		pfree(job->workspace);
-	if (job->kind)
-		pfree(job->kind);
-	if (job->payload)
-		pfree(job->payload);
-	memset(job, 0, sizeof(*job));
-}
-
 /* ---- main loop ---------------------------------------------------------- */
 
 /*
- * After an executor died under a job, wait until the launcher has started a
- * new one before claiming: the re-queued job would otherwise be claimed at
- * once, meet the dying executor's socket and use up its second attempt.
- * Bounded, so that a launcher that cannot start an executor does not stall
- * the queue silently (the run then fails with a clear error).
+ * Stop the live kernels of the sessions the rescue sweep expired, as
+ * pi.close_session does, once their rows are gone for good.  A kernel that
+ * cannot be stopped now (executor restarting) is left to its idle timeout.
  */
 static void
-wait_for_executor(void)
+stop_expired_kernels(List *session_ids)
 {
-	TimestampTz start = GetCurrentTimestamp();
+	ListCell   *lc;
 
-	for (;;)
+	foreach(lc, session_ids)
 	{
-		pid_t		current;
-		pid_t		lost;
+		MemoryContext ctx = CurrentMemoryContext;
+		const char *id = lfirst(lc);
 
-		SpinLockAcquire(&pi_shared->mutex);
-		current = pi_shared->executor_pid;
-		lost = pi_shared->executor_lost_pid;
-		SpinLockRelease(&pi_shared->mutex);
-		if ((current != 0 && current != lost) ||
-			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), EXECUTOR_WAIT_MS))
-			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		PG_TRY();
+		{
+			(void) pi_stop_session_kernel(id);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata = recover_from_error(ctx);
+
+			ereport(LOG,
+					(errmsg("pi worker %d: could not stop the kernel of expired session %s: %s",
+							my_slot + 1, id, edata->message)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
 	}
 }
 
@@ -679,9 +718,15 @@ pi_worker_main(Datum main_arg)
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 	wait_for_extension();
 
+	JobLoopContext = AllocSetContextCreate(TopMemoryContext, "pi job loop",
+										   ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		ClaimedJob job = {0};
+		ClaimedJob	job = {0};
+
+		/* what the last turn (its job, its result) allocated goes here */
+		MemoryContextReset(JobLoopContext);
+		MemoryContextSwitchTo(JobLoopContext);
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -692,11 +737,14 @@ pi_worker_main(Datum main_arg)
 
 		if (TimestampDifferenceExceeds(last_rescue, GetCurrentTimestamp(), RESCUE_INTERVAL_MS))
 		{
-			run_in_transaction("pi worker: rescuing lost jobs", rescue_body, NULL);
+			List	   *expired = NIL;
+
+			run_in_transaction("pi worker: rescuing lost jobs", rescue_body, &expired);
+			stop_expired_kernels(expired);
 			last_rescue = GetCurrentTimestamp();
 		}
 
-		wait_for_executor();
+		pi_wait_for_executor();
 		run_in_transaction("pi worker: claiming a job", claim_body, &job);
 		if (job.id_text != NULL)
 		{
@@ -704,7 +752,6 @@ pi_worker_main(Datum main_arg)
 				run_load_job(&job);
 			else
 				run_job(&job);
-			free_job(&job);
 			continue;			/* the queue may hold more: no sleep */
 		}
 

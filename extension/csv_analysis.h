@@ -65,4 +65,10 @@ typedef struct CsvAnalysis
 	const char *rewrite_reason;
 } CsvAnalysis;
 
+/*
+ * Told how far a pass over the file has come, every few megabytes; arg is
+ * the caller's.  It may throw an error to stop the load (a cancel).
+ */
+typedef void (*CsvProgressFn) (int64 bytes_done, int64 bytes_total, void *arg);
+
 #endif							/* CSV_ANALYSIS_H */

@@ -113,7 +113,28 @@ csv_looks_like_header(const CsvRecord *r)
 	return true;
 }
 
-/* Lower case, [a-z0-9_], not starting with a digit, at most 63 bytes, unique. */
+/*
+ * The system columns every table has (heap.c's SysAtt list in PostgreSQL
+ * 15); a user column of the same name would make CREATE TABLE fail.  Kept
+ * here as text so that this file needs no catalog access (tests/unit).
+ */
+static const char *const system_column_names[] = {
+	"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"
+};
+
+static bool
+is_system_column_name(const char *name)
+{
+	for (int i = 0; i < lengthof(system_column_names); i++)
+		if (strcmp(name, system_column_names[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Lower case, [a-z0-9_], not starting with a digit, not a system column
+ * name, at most 63 bytes, unique.
+ */
 static char *
 safe_column_name(const char *original, int index, CsvColumn *columns, int ncolumns)
 {
@@ -137,7 +158,7 @@ safe_column_name(const char *original, int index, CsvColumn *columns, int ncolum
 		buf.data[--buf.len] = '\0';
 	if (buf.len == 0)
 		appendStringInfo(&buf, "column_%d", index + 1);
-	else if (buf.data[0] >= '0' && buf.data[0] <= '9')
+	else if ((buf.data[0] >= '0' && buf.data[0] <= '9') || is_system_column_name(buf.data))
 	{
 		name = psprintf("c_%s", buf.data);
 		resetStringInfo(&buf);

@@ -171,7 +171,7 @@ csv_analyse(int fd, const CsvLoadOptions *o, CsvAnalysis *a,
 	a->dialect.quote = o->quote;
 	a->dialect.escape = o->escape;
 
-	if (csv_analyse_two_cores(fd, o, a))
+	if (csv_analyse_two_cores(fd, o, a, progress, progress_arg))
 	{
 		if (progress)
 			progress(a->file_bytes, a->file_bytes, progress_arg);

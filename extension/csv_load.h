@@ -11,12 +11,6 @@
 
 #include "csv_analysis.h"
 
-/*
- * Told how far a pass over the file has come, every few megabytes; arg is
- * the caller's.  It may throw an error to stop the load (a cancel).
- */
-typedef void (*CsvProgressFn) (int64 bytes_done, int64 bytes_total, void *arg);
-
 extern void csv_analyse(int fd, const CsvLoadOptions *options, CsvAnalysis *analysis,
 						CsvProgressFn progress, void *progress_arg);
 extern void csv_convert_header(CsvAnalysis *analysis, const CsvLoadOptions *options);

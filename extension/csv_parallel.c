@@ -11,13 +11,21 @@
  * turns out to lie inside a quoted field makes the caller fall back to the
  * one-pass analysis, which reports such things precisely.
  *
+ * This process scans its half in slices, checking for cancel and reporting
+ * progress between them.  Whatever way the analysis ends, an error
+ * included, the thread is stopped and joined and the file unmapped (the
+ * PG_FINALLY of csv_analyse_two_cores): the thread reads the mapping.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/mman.h>
+
+#include "miscadmin.h"
 
 #include "csv_analysis.h"
 #include "csv_header.h"
@@ -25,6 +33,8 @@
 #include "csv_scan.h"
 
 #define PARALLEL_MIN_BYTES	(32 * 1024 * 1024)
+/* This process's half is scanned in slices of this size (~20 ms each). */
+#define SLICE_BYTES			(8 * 1024 * 1024)
 
 typedef struct PartScan
 {
@@ -36,6 +46,7 @@ typedef struct PartScan
 	int			ncolumns;
 	const int  *overrides;		/* per column: mask, or -1 */
 	bool		check_utf8;
+	atomic_bool *stop;			/* set by this process: give up at once */
 	/* results */
 	size_t		end;			/* offset after the last record */
 	int64		rows;
@@ -97,7 +108,8 @@ scan_part(void *arg)
 	size_t		i = p->begin;
 	size_t		end = p->file_end;
 
-	while (i < p->limit && i < end && !p->anomaly)
+	while (i < p->limit && i < end && !p->anomaly &&
+		   !atomic_load_explicit(p->stop, memory_order_relaxed))
 	{
 		int			nfields = 0;
 		const char *first = s + i;
@@ -197,9 +209,10 @@ scan_part(void *arg)
 
 static void
 part_init(PartScan *p, const char *map, size_t begin, size_t limit, size_t size,
-		  const CsvAnalysis *a, const int *overrides, bool check_utf8)
+		  const CsvAnalysis *a, const int *overrides, bool check_utf8, atomic_bool *stop)
 {
 	memset(p, 0, sizeof(*p));
+	p->stop = stop;
 	p->s = map;
 	p->begin = begin;
 	p->limit = limit;
@@ -241,88 +254,152 @@ part_merge(CsvAnalysis *a, const PartScan *p)
 	}
 }
 
-/*
- * Analyse a large file on two cores.  Returns false, having changed nothing
- * the caller keeps, when the one-pass analysis must do it instead.
- */
-bool
-csv_analyse_two_cores(int fd, const CsvLoadOptions *o, CsvAnalysis *a)
+/* What must be undone however the analysis ends. */
+typedef struct TwoCoreState
 {
-	size_t		size = (size_t) a->file_bytes;
 	char	   *map;
+	size_t		size;
+	pthread_t	thread;
+	bool		thread_running;
+	atomic_bool stop;
+	PartScan	head;
+	PartScan	tail;
+} TwoCoreState;
+
+/*
+ * Scan this process's half in slices: between slices, a cancel or a
+ * terminate request is honoured and progress reported (progress may throw
+ * to cancel the load).  Both halves go at about the same pace, so twice
+ * this half's bytes is the estimate for the whole.
+ */
+static void
+scan_head_in_slices(PartScan *head, size_t start, size_t mid, size_t size,
+					CsvProgressFn progress, void *progress_arg)
+{
+	for (;;)
+	{
+		head->limit = Min(head->begin + SLICE_BYTES, mid);
+		(void) scan_part(head);
+		if (head->anomaly || head->end >= mid)
+			return;
+		head->begin = head->end;
+		CHECK_FOR_INTERRUPTS();
+		if (progress)
+			progress((int64) Min(2 * (head->end - start), size), (int64) size, progress_arg);
+	}
+}
+
+/*
+ * The two-core analysis of the mapped file in st.  Returns false when the
+ * one-pass analysis must do it instead.
+ */
+static bool
+analyse_mapped(TwoCoreState *st, const CsvLoadOptions *o, CsvAnalysis *a,
+			   CsvProgressFn progress, void *progress_arg)
+{
+	const char *map = st->map;
+	size_t		size = st->size;
 	CsvScanner	scanner;
 	CsvRecord	record = {0};
 	size_t		start;
 	size_t		mid;
 	int		   *overrides;
-	PartScan	head,
-				tail;
-	pthread_t	thread;
 	sigset_t	all,
 				old;
-	bool		ok;
 	const char *nl;
-
-	if (a->file_bytes < PARALLEL_MIN_BYTES || o->skip_bad_rows)
-		return false;
-	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
-		return false;
-	(void) madvise(map, size, MADV_SEQUENTIAL);
 
 	/* the dialect, the header and the columns, from the first megabyte */
 	if (csv_looks_utf16(map, size))
-		goto fallback;
+		return false;
 	a->bom_bytes = csv_bom_bytes(map, size);
 	a->dialect.delimiter = o->delimiter >= 0 ? (char) o->delimiter :
 		csv_sniff_delimiter(map + a->bom_bytes, (int) Min(size, CSV_SNIFF_BYTES) - a->bom_bytes, o->quote);
 	csv_scanner_init(&scanner, &a->dialect);
 	csv_scanner_feed(&scanner, map + a->bom_bytes, (int) Min(size, CSV_READ_CHUNK) - a->bom_bytes);
 	if (csv_next_record(&scanner, &record, false) != CSV_RECORD)
-		goto fallback;
+		return false;
 	a->header = o->header >= 0 ? o->header : csv_looks_like_header(&record);
 	csv_setup_columns(a, o, &record);
 	start = a->header ? a->bom_bytes + scanner.pending.cursor : a->bom_bytes;
 
 	nl = memchr(map + start + (size - start) / 2, '\n', size - start - (size - start) / 2);
 	if (nl == NULL)
-		goto fallback;
+		return false;
 	mid = (size_t) (nl - map) + 1;
 
 	overrides = palloc(sizeof(int) * a->ncolumns);
 	for (int c = 0; c < a->ncolumns; c++)
 		overrides[c] = a->columns[c].override;
-	part_init(&head, map, start, mid, size, a, overrides, o->encoding == NULL);
-	part_init(&tail, map, mid, size, size, a, overrides, o->encoding == NULL);
+	part_init(&st->head, map, start, mid, size, a, overrides, o->encoding == NULL, &st->stop);
+	part_init(&st->tail, map, mid, size, size, a, overrides, o->encoding == NULL, &st->stop);
 
 	/* the thread must never run one of PostgreSQL's signal handlers */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ok = pthread_create(&thread, NULL, scan_part, &tail) == 0;
+	st->thread_running = pthread_create(&st->thread, NULL, scan_part, &st->tail) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!ok)
-		goto fallback;
-	(void) scan_part(&head);
-	pthread_join(thread, NULL);
+	if (!st->thread_running)
+		return false;
+	scan_head_in_slices(&st->head, start, mid, size, progress, progress_arg);
+	pthread_join(st->thread, NULL);
+	st->thread_running = false;
 
-	if (head.anomaly || tail.anomaly || head.end != mid ||
-		head.cr_only || tail.cr_only || ((head.crlf || tail.crlf) && (head.lf || tail.lf)))
-		goto fallback;
-	part_merge(a, &head);
-	part_merge(a, &tail);
+	if (st->head.anomaly || st->tail.anomaly || st->head.end != mid ||
+		st->head.cr_only || st->tail.cr_only ||
+		((st->head.crlf || st->tail.crlf) && (st->head.lf || st->tail.lf)))
+		return false;
+	part_merge(a, &st->head);
+	part_merge(a, &st->tail);
 	a->two_cores = true;
-	munmap(map, size);
 	return true;
-
-fallback:
-	munmap(map, size);
-	/* undo what the attempt set up; the one-pass analysis starts afresh */
-	a->columns = NULL;
-	a->ncolumns = 0;
-	a->rows = 0;
-	a->blank_lines = 0;
-	a->bom_bytes = 0;
-	a->needs_rewrite = false;
-	return false;
 }
 
+/*
+ * Analyse a large file on two cores.  Returns false, having changed nothing
+ * the caller keeps, when the one-pass analysis must do it instead.
+ */
+bool
+csv_analyse_two_cores(int fd, const CsvLoadOptions *o, CsvAnalysis *a,
+					  CsvProgressFn progress, void *progress_arg)
+{
+	TwoCoreState *st;
+	bool		ok;
+
+	if (a->file_bytes < PARALLEL_MIN_BYTES || o->skip_bad_rows)
+		return false;
+	st = palloc0(sizeof(TwoCoreState));
+	st->size = (size_t) a->file_bytes;
+	st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (st->map == MAP_FAILED)
+		return false;
+	(void) madvise(st->map, st->size, MADV_SEQUENTIAL);
+	atomic_init(&st->stop, false);
+
+	PG_TRY();
+	{
+		ok = analyse_mapped(st, o, a, progress, progress_arg);
+	}
+	PG_FINALLY();
+	{
+		if (st->thread_running)
+		{
+			atomic_store(&st->stop, true);
+			pthread_join(st->thread, NULL);
+		}
+		munmap(st->map, st->size);
+	}
+	PG_END_TRY();
+	pfree(st);
+
+	if (!ok)
+	{
+		/* undo what the attempt set up; the one-pass analysis starts afresh */
+		a->columns = NULL;
+		a->ncolumns = 0;
+		a->rows = 0;
+		a->blank_lines = 0;
+		a->bom_bytes = 0;
+		a->needs_rewrite = false;
+	}
+	return ok;
+}

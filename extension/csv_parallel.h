@@ -11,6 +11,7 @@
 #include "csv_analysis.h"
 
 extern bool csv_analyse_two_cores(int fd, const CsvLoadOptions *options,
-								  CsvAnalysis *analysis);
+								  CsvAnalysis *analysis,
+								  CsvProgressFn progress, void *progress_arg);
 
 #endif							/* CSV_PARALLEL_H */

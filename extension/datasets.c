@@ -43,6 +43,7 @@
 #include "csv_load.h"
 #include "csv_scan.h"
 #include "datasets.h"
+#include "execute.h"
 #include "guc.h"
 #include "jsonb_util.h"
 #include "sessions.h"
@@ -270,17 +271,18 @@ pi_load_csv(PG_FUNCTION_ARGS)
 	close(open_csv(workspace, path, &st));
 
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload)"
+	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload, submitted_by)"
 							  " VALUES ('load_csv', pg_catalog.format('load_csv %L into %s', $1, $2),"
 							  "  $4, $3, pg_catalog.jsonb_build_object('file_path', $1,"
 							  "  'dataset_name', pg_catalog.lower($2), 'options', coalesce($5, '{}'::jsonb),"
-							  "  'file_bytes', $6::bigint))"
+							  "  'file_bytes', $6::bigint), $7::name)"
 							  " RETURNING id",
-							  6, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID},
+							  7, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID, TEXTOID},
 							  (Datum[]) {CStringGetTextDatum(path), CStringGetTextDatum(name),
 								  PG_GETARG_DATUM(2), Int32GetDatum(pi_job_timeout),
-							  options ? JsonbPGetDatum(options) : (Datum) 0, Int64GetDatum(st.st_size)},
-							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' '},
+								  options ? JsonbPGetDatum(options) : (Datum) 0, Int64GetDatum(st.st_size),
+							  CStringGetTextDatum(pi_caller_name())},
+							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' ', ' '},
 							  false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not queue the load");
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -457,16 +459,51 @@ payload_text(Jsonb *payload, const char *key)
 	return value;
 }
 
+/* The job's result: the dataset, its columns and how the load went. */
+static char *
+load_result_json(const char *name, uint64 rows, int64 file_bytes, int64 table_bytes,
+				 const CsvAnalysis *a, const CsvLoadOptions *o,
+				 TimestampTz started, TimestampTz analysed)
+{
+	StringInfoData result;
+
+	initStringInfo(&result);
+	appendStringInfoString(&result, "{\"status\": \"completed\", \"dataset\": ");
+	escape_json(&result, name);
+	appendStringInfo(&result, ", \"table\": ");
+	escape_json(&result, psprintf("pi_data.%s", quote_identifier(name)));
+	appendStringInfo(&result,
+					 ", \"rows\": " UINT64_FORMAT ", \"file_bytes\": %lld, \"table_bytes\": %lld"
+					 ", \"columns\": %s, \"header\": %s, \"delimiter\": ",
+					 rows, (long long) file_bytes, (long long) table_bytes, columns_json(a),
+					 a->header ? "true" : "false");
+	escape_json(&result, psprintf("%c", a->dialect.delimiter));
+	appendStringInfo(&result, ", \"encoding\": ");
+	escape_json(&result, o->encoding ? o->encoding : "UTF8");
+	appendStringInfo(&result,
+					 ", \"rejected_rows\": %lld, \"rejected\": [%s], \"blank_lines\": %lld"
+					 ", \"copy_path\": \"%s\", \"analysis_cores\": %d, \"analysis_ms\": %.1f, \"elapsed_ms\": %.1f"
+					 ", \"stdout\": \"\", \"stderr\": \"\", \"result\": null, \"error\": null"
+					 ", \"figures\": [], \"files\": []}",
+					 (long long) a->rejected, a->rejects_json.data, (long long) a->blank_lines,
+					 a->needs_rewrite ? "rewrite" : "direct", a->two_cores ? 2 : 1,
+					 (double) (analysed - started) / 1000.0,
+					 (double) (GetCurrentTimestamp() - started) / 1000.0);
+	return result.data;
+}
+
 /*
  * Run the load job described by payload_json; called by a job worker with
- * no transaction open.  Returns the job's result as JSON text; errors are
- * thrown (the worker records them as the job's failure).  progress is told
- * how far each pass over the file has come, with progress_arg.
+ * no transaction open.  Returns the job's result as JSON text, allocated in
+ * the caller's memory context; errors are thrown (the worker records them
+ * as the job's failure) and leave nothing committed.  progress is told how
+ * far each pass over the file has come, with progress_arg.
  */
 char *
 pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_json,
 				CsvProgressFn progress, void *progress_arg)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	Jsonb	   *payload;
 	JsonbValue *optv;
 	Jsonb	   *options = NULL;
@@ -479,7 +516,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	int64		bytes;
 	TimestampTz started = GetCurrentTimestamp();
 	TimestampTz analysed;
-	StringInfoData result;
+	char	   *result = NULL;
 	int			fd;
 
 	if (workspace == NULL)
@@ -507,11 +544,21 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
+
+		/*
+		 * The analysis (header names converted here included) and the result
+		 * outlive the transaction: they are made in the caller's context,
+		 * not in TopTransactionContext, which the commit frees.
+		 */
+		MemoryContextSwitchTo(caller);
 		csv_convert_header(&a, &o);
 		bytes = load_in_transaction(fd, name, job_id, path, &a, &o, progress, progress_arg,
 									&rows);
+		/* built before the commit, so that a failure here commits nothing */
+		result = load_result_json(name, rows, st.st_size, bytes, &a, &o, started, analysed);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);
 	}
 	PG_FINALLY();
 	{
@@ -519,27 +566,5 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	}
 	PG_END_TRY();
 
-	initStringInfo(&result);
-	appendStringInfoString(&result, "{\"status\": \"completed\", \"dataset\": ");
-	escape_json(&result, name);
-	appendStringInfo(&result, ", \"table\": ");
-	escape_json(&result, psprintf("pi_data.%s", quote_identifier(name)));
-	appendStringInfo(&result,
-					 ", \"rows\": " UINT64_FORMAT ", \"file_bytes\": %lld, \"table_bytes\": %lld"
-					 ", \"columns\": %s, \"header\": %s, \"delimiter\": ",
-					 rows, (long long) st.st_size, (long long) bytes, columns_json(&a),
-					 a.header ? "true" : "false");
-	escape_json(&result, psprintf("%c", a.dialect.delimiter));
-	appendStringInfo(&result, ", \"encoding\": ");
-	escape_json(&result, o.encoding ? o.encoding : "UTF8");
-	appendStringInfo(&result,
-					 ", \"rejected_rows\": %lld, \"rejected\": [%s], \"blank_lines\": %lld"
-					 ", \"copy_path\": \"%s\", \"analysis_cores\": %d, \"analysis_ms\": %.1f, \"elapsed_ms\": %.1f"
-					 ", \"stdout\": \"\", \"stderr\": \"\", \"result\": null, \"error\": null"
-					 ", \"figures\": [], \"files\": []}",
-					 (long long) a.rejected, a.rejects_json.data, (long long) a.blank_lines,
-					 a.needs_rewrite ? "rewrite" : "direct", a.two_cores ? 2 : 1,
-					 (double) (analysed - started) / 1000.0,
-					 (double) (GetCurrentTimestamp() - started) / 1000.0);
-	return result.data;
+	return result;
 }

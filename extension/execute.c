@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -61,6 +62,17 @@ pi_checked_code(FunctionCallInfo fcinfo, int argno)
 						   len, pi_max_code_bytes),
 				 errhint("Put large data in a workspace file and read it from the code.")));
 	return text_to_cstring(code);
+}
+
+/*
+ * The role a call is made for: the user outside the SECURITY DEFINER
+ * functions of schema pi (their owner is current_user inside them), as
+ * pi.jobs.submitted_by records it.
+ */
+char *
+pi_caller_name(void)
+{
+	return GetUserNameFromId(GetOuterUserId(), false);
 }
 
 /* Check a timeout in seconds against its ceiling (a setting, by name). */
@@ -125,8 +137,8 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 				TimestampTz started, TimestampTz finished, Jsonb *result)
 {
 	char	   *status = pi_jsonb_string(result, "status");
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	if (!pi_record_sync_runs || XactReadOnly || status == NULL)
 		return;
@@ -140,18 +152,19 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 	values[4] = TimestampTzGetDatum(started);
 	values[5] = TimestampTzGetDatum(finished);
 	values[6] = JsonbPGetDatum(result);
+	values[7] = CStringGetTextDatum(pi_caller_name());
 
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, session_id, code, timeout_s, status, "
-							  "attempts, submitted_at, started_at, finished_at, result) "
-							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6,"
+							  "attempts, submitted_at, started_at, finished_at, submitted_by, result) "
+							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6, $8::name,"
 							  /* the caller has the images; the history keeps their metadata */
 							  " CASE WHEN jsonb_typeof($7 -> 'figures') = 'array' THEN"
 							  "  jsonb_set($7, '{figures}', coalesce((SELECT jsonb_agg(f - 'png_base64')"
 							  "   FROM jsonb_array_elements($7 -> 'figures') f), '[]'::jsonb))"
 							  " ELSE $7 END)",
-							  7, (Oid[]) {UUIDOID, TEXTOID, INT4OID, TEXTOID,
-								  TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID},
+							  8, (Oid[]) {UUIDOID, TEXTOID, INT4OID, TEXTOID,
+								  TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TEXTOID},
 							  values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the run in pi.jobs");
 	SPI_finish();

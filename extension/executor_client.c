@@ -236,14 +236,27 @@ await_result(int sock, const PiRunRequest *req, const PiRunCallbacks *callbacks,
 	bool		cancel_sent = false;
 	int			tick_ms = (callbacks && callbacks->tick_ms > 0) ? callbacks->tick_ms : 1000;
 	TimestampTz deadline;
+	TimestampTz next_tick;
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   (int64) req->timeout_s * 1000 + EXECUTOR_ANSWER_GRACE_MS);
+	next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tick_ms);
 	initStringInfo(&buf);
 	for (;;)
 	{
 		ssize_t		n;
 		int			rc;
+
+		/*
+		 * Ticks go by the clock: a run that sends progress more often than
+		 * tick_ms never lets the wait time out, and its lease must still be
+		 * renewed.
+		 */
+		if (callbacks && callbacks->on_tick && GetCurrentTimestamp() >= next_tick)
+		{
+			callbacks->on_tick(callbacks->arg);
+			next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tick_ms);
+		}
 
 		enlargeStringInfo(&buf, 65536);
 		n = recv(sock, buf.data + buf.len, buf.maxlen - buf.len - 1, 0);
@@ -277,8 +290,6 @@ await_result(int sock, const PiRunRequest *req, const PiRunCallbacks *callbacks,
 			send_frame(sock, PI_FRAME_CANCEL, NULL, 0);
 			cancel_sent = true;
 		}
-		if ((rc & WL_TIMEOUT) && callbacks && callbacks->on_tick)
-			callbacks->on_tick(callbacks->arg);
 		if (GetCurrentTimestamp() > deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_SYSTEM_ERROR),

@@ -36,8 +36,13 @@ int			pi_max_sessions = PI_DEFAULT_MAX_SESSIONS;
 int			pi_blas_threads = PI_DEFAULT_BLAS_THREADS;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
+int			pi_query_max_bytes = 64 * 1024 * 1024;
+int			pi_query_max_memory_mb = 1024;
+int			pi_query_work_mem = 64 * 1024;
+int			pi_query_temp_file_limit = 1024 * 1024;
 int			pi_session_ttl = 7 * 86400;
 int			pi_job_retention = 30 * 86400;
+int			pi_job_lease_time = 60;
 
 void
 pi_define_settings(void)
@@ -148,6 +153,33 @@ pi_define_settings(void)
 							NULL, &pi_query_max_rows, 100000, 1, 10000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
+	/*
+	 * Bounds of one pi.query statement in the backend that runs it
+	 * (query_limits.c): 64 MB of result, and 1 GB of memory and of
+	 * temporary files, leave room for real analyses of the datasets while
+	 * a runaway statement cannot take a server's memory or disk.
+	 */
+	DefineCustomIntVariable("pi.query_max_bytes",
+							"Largest result of one pi.query call; larger results are truncated.",
+							NULL, &pi_query_max_bytes, 64 * 1024 * 1024, 1024, 512 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.query_max_memory",
+							"Memory that one pi.query statement may add to its backend.",
+							"Beyond it the statement fails with an error; the backend lives on.",
+							&pi_query_max_memory_mb, 1024, 32, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.query_work_mem",
+							"work_mem of pi.query statements (at most the session's).",
+							NULL, &pi_query_work_mem, 64 * 1024, 64, 2 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.query_temp_file_limit",
+							"Temporary file space that one pi.query statement may use.",
+							NULL, &pi_query_temp_file_limit, 1024 * 1024, 64, PG_INT32_MAX,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("pi.session_ttl",
 							"Sessions unused for this long are removed with their workspace.",
 							NULL, &pi_session_ttl, 7 * 86400, 60, 365 * 86400,
@@ -157,6 +189,17 @@ pi_define_settings(void)
 							"Finished jobs and recorded runs older than this are deleted from pi.jobs.",
 							NULL, &pi_job_retention, 30 * 86400, 3600, 3650 * 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	/*
+	 * For tests: a live worker keeps its jobs whatever the lease says (see
+	 * bgworker/worker.c), so only a worker that died is affected, and tests
+	 * shorten this to see that without waiting a minute.
+	 */
+	DefineCustomIntVariable("pi.job_lease_time",
+							"Time after which a running job whose worker stopped renewing its lease is rescued.",
+							"A setting for tests; not in postgresql.conf.sample.",
+							&pi_job_lease_time, 60, 2, 3600,
+							PGC_SIGHUP, GUC_UNIT_S | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pi");
 }

@@ -31,8 +31,13 @@ extern int	pi_max_sessions;
 extern int	pi_blas_threads;
 extern int	pi_query_timeout;
 extern int	pi_query_max_rows;
+extern int	pi_query_max_bytes;
+extern int	pi_query_max_memory_mb;
+extern int	pi_query_work_mem;		/* kB */
+extern int	pi_query_temp_file_limit;	/* kB */
 extern int	pi_session_ttl;
 extern int	pi_job_retention;
+extern int	pi_job_lease_time;
 
 extern void pi_define_settings(void);
 extern const char *pi_workspace_root_path(void);

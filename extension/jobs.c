@@ -90,8 +90,8 @@ pi_submit_job(PG_FUNCTION_ARGS)
 	char	   *code = pi_checked_code(fcinfo, 0);
 	int			timeout_s;
 	pg_uuid_t  *session_id = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Datum		id;
 	bool		isnull;
 
@@ -112,11 +112,12 @@ pi_submit_job(PG_FUNCTION_ARGS)
 	values[2] = session_id ? UUIDPGetDatum(session_id) : (Datum) 0;
 	if (!session_id)
 		nulls[2] = 'n';
+	values[3] = CStringGetTextDatum(pi_caller_name());
 
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.jobs (code, timeout_s, session_id) "
-							  "VALUES ($1, $2, $3) RETURNING id",
-							  3, (Oid[]) {TEXTOID, INT4OID, UUIDOID},
+	if (SPI_execute_with_args("INSERT INTO pi.jobs (code, timeout_s, session_id, submitted_by) "
+							  "VALUES ($1, $2, $3, $4::name) RETURNING id",
+							  4, (Oid[]) {TEXTOID, INT4OID, UUIDOID, TEXTOID},
 							  values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert the job");
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -147,10 +148,12 @@ pi_job_status(PG_FUNCTION_ARGS)
 							 "   (SELECT count(*) FROM pi.jobs p WHERE p.status = 'pending'"
 							 "    AND (p.submitted_at, p.id) < (j.submitted_at, j.id)) + 1 END,"
 							 " 'attempts', j.attempts, 'timeout_s', j.timeout_s,"
+							 " 'notice', pi.attempt_note(j.attempts, j.retry_reason) -> 'notice',"
 							 " 'session_id', j.session_id,"
 							 " 'cancel_requested', j.cancel_requested,"
 							 " 'submitted_at', j.submitted_at, 'started_at', j.started_at,"
 							 " 'finished_at', j.finished_at)"
+							 " || jsonb_build_object('attempt', j.attempts)"
 							 " FROM pi.jobs j WHERE j.id = $1",
 							 job_id);
 	if (status == NULL)

@@ -32,6 +32,7 @@ CREATE TABLE pi.jobs (
 	progress double precision,
 	progress_message text,
 	attempts integer NOT NULL DEFAULT 0,
+	retry_reason text,			/* why the last attempt ended without a result */
 	submitted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
 	started_at timestamptz,
 	finished_at timestamptz,
@@ -65,6 +66,24 @@ AS $$
 	SELECT pg_catalog.jsonb_build_object('status', status, 'stdout', '', 'stderr', '',
 		'result', NULL, 'figures', '[]'::jsonb, 'files', '[]'::jsonb, 'elapsed_ms', 0,
 		'error', pg_catalog.jsonb_build_object('type', error_type, 'message', message))
+$$;
+
+/*
+ * What a job's result says about its attempt: always its number, and on a
+ * re-run why the first attempt ended without a result.  Jobs run at least
+ * once: a re-run may repeat what the first attempt already did, and its
+ * result must say so.
+ */
+CREATE FUNCTION pi.attempt_note(attempts integer, retry_reason text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT CASE WHEN attempts > 1 THEN
+		pg_catalog.jsonb_build_object('attempt', attempts, 'notice',
+			'this job ran again (attempt ' || attempts || '): ' ||
+			coalesce(retry_reason, 'its first attempt ended without a result') ||
+			'; what the first attempt did before it stopped (files written, data sent) may have happened twice')
+	ELSE pg_catalog.jsonb_build_object('attempt', attempts) END
 $$;
 
 /*
@@ -244,8 +263,47 @@ END
 $$;
 
 /*
- * Running Python is a privilege: nothing is open to PUBLIC.  Grant EXECUTE on
- * these functions and the tables to the roles that should have it.
+ * Running Python is a privilege: nothing is open to PUBLIC.  The NOLOGIN role
+ * pi_user carries what a user of the service needs: USAGE on schema pi and
+ * EXECUTE on the functions of the API, and nothing else; grant it to the
+ * roles that may run Python (GRANT pi_user TO alice).
+ *
+ * The functions of the API run as their owner (SECURITY DEFINER) with a
+ * pinned search_path, instead of pi_user being granted the tables: with
+ * table grants a member could rewrite any job or session row directly (mark
+ * a job completed, point a session's workspace anywhere, register any table
+ * as a dataset).  Through the functions it can only do what they check.  The
+ * functions name every object by schema; pg_temp comes last so that a
+ * caller's temporary objects can never stand in for them.  The caller's
+ * role is what pi.jobs.submitted_by records (pi_caller_name() in C).
  */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_user') THEN
+		CREATE ROLE pi_user NOLOGIN;
+	END IF;
+END
+$$;
+
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'pi.create_session(text)', 'pi.close_session(uuid)', 'pi.reset_session(uuid)',
+		'pi.execute(text, integer, uuid)', 'pi.submit_job(text, integer, uuid)',
+		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.cancel_job(uuid)',
+		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
+		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
+		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',
+		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)']::regprocedure[]
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_user', f);
+	END LOOP;
+END
+$$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pi FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pi FROM PUBLIC;
+GRANT USAGE ON SCHEMA pi TO pi_user;

@@ -7,12 +7,16 @@
  * The text is prepared through SPI and the analysed tree that SPI will run
  * is inspected: exactly one statement, a plain SELECT (no SELECT INTO, no
  * utility command, no data-modifying CTE, no FOR UPDATE/SHARE), every table
- * in schema pi_data, and no volatile function outside a short allow-list
- * (which refuses nextval, set_config, pg_terminate_backend, lo_export,
- * dblink and the like).  It then runs with the transaction marked
+ * in schema pi_data, every function it calls (operators, casts and type
+ * input/output included) allowed by query_policy.c, which decides by what
+ * a function can reach rather than by its volatility, and no value of a
+ * type whose output names catalog objects (regrole, regclass, ...).
+ * Denied function and type names are refused before analysis, which would
+ * already resolve them.  It then runs with the transaction marked
  * read-only, as the NOLOGIN role pi_reader that can only SELECT pi_data,
- * in a security-restricted operation, with search_path pinned to pi_data
- * and its own timeout (pi.query_timeout).
+ * in a security-restricted operation, with search_path pinned to pi_data,
+ * its own timeout (pi.query_timeout) and the bounds of query_limits.c
+ * (memory, temporary files, work_mem, result size).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +34,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
@@ -42,6 +47,7 @@
 #include "tcop/dest.h"
 #include "utils/numeric.h"
 #include "utils/plancache.h"
+#include "utils/regproc.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -50,6 +56,9 @@
 #include "guc.h"
 #include "jsonb_util.h"
 #include "query.h"
+#include "query_limits.h"
+#include "query_policy.h"
+#include "query_rows.h"
 
 #define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"
@@ -58,12 +67,6 @@ PG_FUNCTION_INFO_V1(pi_query);
 
 static TimeoutId query_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t query_timed_out = false;
-
-/* Volatile functions that read nothing and change nothing. */
-static const char *const allowed_volatile[] = {
-	"random", "clock_timestamp", "timeofday", "pg_sleep", "gen_random_uuid",
-	"pg_sleep_for", "pg_sleep_until", NULL
-};
 
 static void
 refuse(const char *what, const char *hint)
@@ -74,24 +77,110 @@ refuse(const char *what, const char *hint)
 			 errhint("%s", hint)));
 }
 
+#define FUNCTION_HINT "Use plain expressions, aggregates, window functions and the math, " \
+	"string, date/time, JSON and array functions; pi.query reads only the datasets."
+
+static void
+refuse_function(const char *name, const char *reason)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("function %s is not allowed in pi.query", name),
+			 errdetail("%s", reason),
+			 errhint(FUNCTION_HINT)));
+}
+
+/* Every function the statement calls, operators and casts included. */
 static bool
 check_function(Oid funcid, void *context)
 {
-	char	   *name;
+	const char *reason = NULL;
 
-	if (func_volatile(funcid) != PROVOLATILE_VOLATILE)
-		return false;
-	name = get_func_name(funcid);
-	if (get_func_namespace(funcid) == PG_CATALOG_NAMESPACE)
+	if (pi_query_function_verdict(funcid, &reason) != QUERY_POLICY_ALLOWED)
+		refuse_function(format_procedure(funcid), reason);
+	return false;
+}
+
+static void
+check_type(Oid typid)
+{
+	const char *reason = NULL;
+
+	if (!pi_query_type_allowed(typid, &reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("type %s is not allowed in pi.query", format_type_be(typid)),
+				 errdetail("%s", reason),
+				 errhint("Cast to text or a number inside the datasets' own values; pi.query does not show catalog objects.")));
+}
+
+/* The node types that carry a value whose type could print a catalog. */
+static bool
+is_value_node(Node *node)
+{
+	switch (nodeTag(node))
 	{
-		for (int i = 0; allowed_volatile[i]; i++)
-			if (name && strcmp(name, allowed_volatile[i]) == 0)
-				return false;
+		case T_Var:
+		case T_Const:
+		case T_Param:
+		case T_Aggref:
+		case T_WindowFunc:
+		case T_FuncExpr:
+		case T_OpExpr:
+		case T_NullIfExpr:
+		case T_SubscriptingRef:
+		case T_SubLink:
+		case T_FieldSelect:
+		case T_RelabelType:
+		case T_CoerceViaIO:
+		case T_ArrayCoerceExpr:
+		case T_ConvertRowtypeExpr:
+		case T_CollateExpr:
+		case T_CaseExpr:
+		case T_ArrayExpr:
+		case T_RowExpr:
+		case T_CoalesceExpr:
+		case T_MinMaxExpr:
+		case T_XmlExpr:
+		case T_CoerceToDomain:
+		case T_SQLValueFunction:
+			return true;
+		default:
+			return false;
 	}
-	refuse(psprintf("function %s() can change or reach things outside the datasets",
-					name ? name : "?"),
-		   "Use plain expressions, aggregates and immutable or stable functions.");
-	return true;
+}
+
+/*
+ * Refuse denied functions and types by name before the statement is
+ * analysed: analysis already runs type input functions ('x'::regrole) and
+ * resolves names, which would tell whether a guessed role or table exists.
+ */
+static bool
+check_raw_walker(Node *node, void *context)
+{
+	const char *reason = NULL;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncCall))
+	{
+		char	   *name = strVal(llast(((FuncCall *) node)->funcname));
+
+		if (pi_query_function_name_verdict(name, &reason) == QUERY_POLICY_DENIED)
+			refuse_function(name, reason);
+	}
+	else if (IsA(node, TypeName) && ((TypeName *) node)->names != NIL)
+	{
+		char	   *name = strVal(llast(((TypeName *) node)->names));
+
+		if (pi_query_type_name_denied(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("type %s is not allowed in pi.query", name),
+					 errdetail("Its values name roles, tables or other catalog objects, which pi.query does not show."),
+					 errhint("Use the datasets' own values.")));
+	}
+	return raw_expression_tree_walker(node, check_raw_walker, context);
 }
 
 static bool
@@ -100,6 +189,8 @@ check_tree_walker(Node *node, void *context)
 	if (node == NULL)
 		return false;
 	(void) check_functions_in_node(node, check_function, context);
+	if (is_value_node(node))
+		check_type(exprType(node));
 	if (IsA(node, Query))
 	{
 		Query	   *query = (Query *) node;
@@ -117,6 +208,19 @@ check_tree_walker(Node *node, void *context)
 		{
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
+			if (rte->rtekind == RTE_FUNCTION)
+			{
+				ListCell   *fc;
+
+				/* a column definition list types what the function returns */
+				foreach(fc, rte->functions)
+				{
+					ListCell   *t;
+
+					foreach(t, lfirst_node(RangeTblFunction, fc)->funccoltypes)
+						check_type(lfirst_oid(t));
+				}
+			}
 			if (rte->rtekind == RTE_RELATION &&
 				get_rel_namespace(rte->relid) != get_namespace_oid(QUERY_SCHEMA, false))
 				refuse(psprintf("table \"%s\" is not a dataset",
@@ -126,6 +230,50 @@ check_tree_walker(Node *node, void *context)
 		return query_tree_walker(query, check_tree_walker, context, 0);
 	}
 	return expression_tree_walker(node, check_tree_walker, context);
+}
+
+/* Report a syntax error's position in pi.query's text, as SPI does. */
+static void
+raw_parse_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+}
+
+static List *
+parse_raw(const char *sql)
+{
+	ErrorContextCallback callback;
+	List	   *stmts;
+
+	callback.callback = raw_parse_error_callback;
+	callback.arg = (void *) sql;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	error_context_stack = callback.previous;
+	return stmts;
+}
+
+/* Other statement kinds are refused once analysed (check_prepared). */
+static void
+check_raw(List *stmts)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmts)
+	{
+		Node	   *stmt = lfirst_node(RawStmt, lc)->stmt;
+
+		if (IsA(stmt, SelectStmt))
+			(void) check_raw_walker(stmt, NULL);
+	}
 }
 
 /* Check the statement SPI prepared, before anything of it runs. */
@@ -158,215 +306,6 @@ handle_query_timeout(void)
 	SetLatch(MyLatch);
 }
 
-static void
-push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) text;
-	v.val.string.len = strlen(text);
-	(void) pushJsonbValue(state, token, &v);
-}
-
-static void
-push_numeric(JsonbParseState **state, Datum numeric)
-{
-	JsonbValue	v;
-
-	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(numeric);
-	(void) pushJsonbValue(state, WJB_ELEM, &v);
-}
-
-/*
- * Push one value: numbers and booleans as JSON numbers and booleans (NaN
- * and infinities, which JSON lacks, as text), json and jsonb as nested
- * JSON, everything else as its text form.
- */
-static void
-push_value(JsonbParseState **state, Datum value, bool isnull, Oid type, FmgrInfo *out)
-{
-	JsonbValue	v;
-
-	if (isnull)
-	{
-		v.type = jbvNull;
-		(void) pushJsonbValue(state, WJB_ELEM, &v);
-		return;
-	}
-	switch (type)
-	{
-		case BOOLOID:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(value);
-			(void) pushJsonbValue(state, WJB_ELEM, &v);
-			return;
-		case INT2OID:
-			push_numeric(state, DirectFunctionCall1(int2_numeric, value));
-			return;
-		case INT4OID:
-			push_numeric(state, DirectFunctionCall1(int4_numeric, value));
-			return;
-		case INT8OID:
-			push_numeric(state, DirectFunctionCall1(int8_numeric, value));
-			return;
-		case NUMERICOID:
-			if (!numeric_is_nan(DatumGetNumeric(value)) && !numeric_is_inf(DatumGetNumeric(value)))
-			{
-				/* a copy: the value lives in the executor's tuple */
-				push_numeric(state, NumericGetDatum(DatumGetNumericCopy(value)));
-				return;
-			}
-			break;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			{
-				double		d = type == FLOAT4OID ? DatumGetFloat4(value) : DatumGetFloat8(value);
-
-				if (!isnan(d) && !isinf(d))
-				{
-					push_numeric(state, DirectFunctionCall1(float8_numeric, Float8GetDatum(d)));
-					return;
-				}
-			}
-			break;
-		case JSONOID:
-		case JSONBOID:
-			{
-				Jsonb	   *jb = type == JSONBOID ? DatumGetJsonbPCopy(value) :
-				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(OutputFunctionCall(out, value))));
-
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				(void) pushJsonbValue(state, WJB_ELEM, &v);
-				return;
-			}
-		default:
-			break;
-	}
-	push_string(state, WJB_ELEM, OutputFunctionCall(out, value));
-}
-
-/*
- * A DestReceiver that turns the rows of a SELECT into pi.query's result,
- * {columns: [{name, type}], rows: [[...]], row_count, truncated}, built as
- * jsonb directly while the rows stream in (no JSON text to parse, no
- * materialised tuple table), and that stops the executor after max_rows.
- * Running without a row count also lets the planner's parallel plans run.
- */
-typedef struct RowsReceiver
-{
-	DestReceiver pub;
-	MemoryContext cxt;			/* outlives the executor's contexts */
-	JsonbParseState *state;
-	FmgrInfo   *out;
-	TupleDesc	desc;
-	uint64		rows;
-	uint64		max_rows;
-	bool		truncated;
-} RowsReceiver;
-
-static void
-rows_startup(DestReceiver *self, int operation, TupleDesc desc)
-{
-	RowsReceiver *r = (RowsReceiver *) self;
-	MemoryContext old = MemoryContextSwitchTo(r->cxt);
-
-	r->desc = CreateTupleDescCopy(desc);
-	r->out = palloc(sizeof(FmgrInfo) * Max(desc->natts, 1));
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_OBJECT, NULL);
-	push_string(&r->state, WJB_KEY, "columns");
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
-	for (int c = 0; c < desc->natts; c++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, c);
-		Oid			outfunc;
-		bool		isvarlena;
-
-		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
-		fmgr_info_cxt(outfunc, &r->out[c], r->cxt);
-		(void) pushJsonbValue(&r->state, WJB_BEGIN_OBJECT, NULL);
-		push_string(&r->state, WJB_KEY, "name");
-		push_string(&r->state, WJB_VALUE, NameStr(att->attname));
-		push_string(&r->state, WJB_KEY, "type");
-		push_string(&r->state, WJB_VALUE, format_type_be(att->atttypid));
-		(void) pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
-	}
-	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
-	push_string(&r->state, WJB_KEY, "rows");
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
-	MemoryContextSwitchTo(old);
-}
-
-static bool
-rows_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	RowsReceiver *r = (RowsReceiver *) self;
-	MemoryContext old;
-
-	if (r->rows >= r->max_rows)
-	{
-		r->truncated = true;
-		return false;			/* stop the executor */
-	}
-	old = MemoryContextSwitchTo(r->cxt);
-	slot_getallattrs(slot);
-	(void) pushJsonbValue(&r->state, WJB_BEGIN_ARRAY, NULL);
-	for (int c = 0; c < r->desc->natts; c++)
-		push_value(&r->state, slot->tts_values[c], slot->tts_isnull[c],
-				   TupleDescAttr(r->desc, c)->atttypid, &r->out[c]);
-	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
-	r->rows++;
-	MemoryContextSwitchTo(old);
-	return true;
-}
-
-static void
-rows_noop(DestReceiver *self)
-{
-}
-
-static void
-rows_init(RowsReceiver *r, uint64 max_rows)
-{
-	memset(r, 0, sizeof(*r));
-	r->pub.receiveSlot = rows_receive;
-	r->pub.rStartup = rows_startup;
-	r->pub.rShutdown = rows_noop;
-	r->pub.rDestroy = rows_noop;
-	r->pub.mydest = DestNone;
-	r->cxt = CurrentMemoryContext;
-	r->max_rows = max_rows;
-}
-
-/* Close the result object and return it, allocated in result_cxt. */
-static Jsonb *
-rows_finish(RowsReceiver *r, MemoryContext result_cxt)
-{
-	JsonbValue	v;
-	JsonbValue *res;
-	MemoryContext old = MemoryContextSwitchTo(r->cxt);
-	Jsonb	   *jb;
-
-	(void) pushJsonbValue(&r->state, WJB_END_ARRAY, NULL);
-	push_string(&r->state, WJB_KEY, "row_count");
-	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum((int64) r->rows)));
-	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
-	push_string(&r->state, WJB_KEY, "truncated");
-	v.type = jbvBool;
-	v.val.boolean = r->truncated;
-	(void) pushJsonbValue(&r->state, WJB_VALUE, &v);
-	res = pushJsonbValue(&r->state, WJB_END_OBJECT, NULL);
-	MemoryContextSwitchTo(result_cxt);
-	jb = JsonbValueToJsonb(res);
-	MemoryContextSwitchTo(old);
-	return jb;
-}
-
 /* Prepare, check and run the statement; returns the result. */
 static Jsonb *
 run_checked(const char *sql, int max_rows)
@@ -380,13 +319,14 @@ run_checked(const char *sql, int max_rows)
 	SPIExecuteOptions options;
 
 	SPI_connect();
+	check_raw(parse_raw(sql));
 	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "pi.query could not prepare the statement: %s",
 			 SPI_result_code_string(SPI_result));
 	check_prepared(plan);
 
-	rows_init(&receiver, (uint64) max_rows);
+	pi_rows_init(&receiver, (uint64) max_rows);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
@@ -394,7 +334,7 @@ run_checked(const char *sql, int max_rows)
 	/* SPI says "utility" for a SELECT whose rows went to another receiver */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || receiver.state == NULL)
 		refuse("the statement is not a SELECT", "Write a SELECT over tables of schema pi_data.");
-	result = rows_finish(&receiver, outer);
+	result = pi_rows_finish(&receiver, outer);
 	SPI_finish();
 	return result;
 }
@@ -421,6 +361,8 @@ run_query(const char *sql, int max_rows)
 	int			save_sec;
 	bool		save_read_only = XactReadOnly;
 	int			nestlevel;
+	MemoryContext outer = CurrentMemoryContext;
+	QueryMemoryBound bound;
 	Jsonb	   *volatile json = NULL;
 
 	if (query_timeout_id == MAX_TIMEOUTS)
@@ -429,6 +371,8 @@ run_query(const char *sql, int max_rows)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	nestlevel = NewGUCNestLevel();
 	query_timed_out = false;
+	/* from here until the statement ends, parse and plan included */
+	pi_query_memory_bound_begin(&bound);
 	PG_TRY();
 	{
 		(void) set_config_option("search_path", QUERY_SCHEMA, PGC_USERSET, PGC_S_SESSION,
@@ -436,6 +380,7 @@ run_query(const char *sql, int max_rows)
 		/* dates and times in JSON read the same for every client */
 		(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		pi_query_limits_apply();
 		SetUserIdAndSecContext(reader, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		XactReadOnly = true;
@@ -445,6 +390,9 @@ run_query(const char *sql, int max_rows)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
+		pi_query_memory_bound_end(&bound);
 		disable_timeout(query_timeout_id, false);
 		XactReadOnly = save_read_only;
 		SetUserIdAndSecContext(save_userid, save_sec);
@@ -457,9 +405,13 @@ run_query(const char *sql, int max_rows)
 					 errmsg("pi.query was stopped after pi.query_timeout (%d s)", pi_query_timeout),
 					 errhint("Make the query cheaper (filter, aggregate, LIMIT), or raise pi.query_timeout.")));
 		}
-		PG_RE_THROW();
+		MemoryContextSwitchTo(outer);
+		edata = CopyErrorData();
+		FlushErrorState();
+		pi_query_limits_rethrow(edata);
 	}
 	PG_END_TRY();
+	pi_query_memory_bound_end(&bound);
 	XactReadOnly = save_read_only;
 	SetUserIdAndSecContext(save_userid, save_sec);
 	AtEOXact_GUC(true, nestlevel);
@@ -495,7 +447,7 @@ list_datasets_json(void)
 	SPIExecuteOptions options;
 
 	SPI_connect();
-	rows_init(&receiver, (uint64) pi_query_max_rows);
+	pi_rows_init(&receiver, (uint64) pi_query_max_rows);
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
@@ -503,7 +455,7 @@ list_datasets_json(void)
 							 " FROM pi.datasets ORDER BY name", &options) < 0 ||
 		receiver.state == NULL)
 		elog(ERROR, "could not list the datasets");
-	result = rows_finish(&receiver, outer);
+	result = pi_rows_finish(&receiver, outer);
 	json = JsonbToCString(NULL, &result->root, VARSIZE(result));
 	SPI_finish();
 	return json;

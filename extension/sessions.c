@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -99,6 +100,14 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	int			rc;
 
 	id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
+
+	/*
+	 * A read-only transaction may run code in a session (README: it records
+	 * nothing); the session's last use then goes unrecorded too, which only
+	 * matters for pi.session_ttl, measured in days.
+	 */
+	if (XactReadOnly)
+		touch = false;
 	SPI_connect();
 	rc = SPI_execute_with_args(touch ?
 							   "UPDATE pi.sessions SET last_used_at = now() "
@@ -131,10 +140,10 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 
 /*
  * Ask the executor to stop the live Python kernel of a session.  Returns
- * whether one was running.
+ * whether one was running.  Needs no transaction.
  */
-static bool
-stop_kernel(const char *session_id)
+bool
+pi_stop_session_kernel(const char *session_id)
 {
 	PiRunRequest req = {0};
 	char	   *result_json;
@@ -178,7 +187,7 @@ pi_close_session(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (workspace == NULL)
 		PG_RETURN_BOOL(false);
-	(void) stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
+	(void) pi_stop_session_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
 
 	/*
 	 * The directory goes at once, even if this transaction later rolls back:
@@ -191,22 +200,31 @@ pi_close_session(PG_FUNCTION_ARGS)
 /*
  * Remove sessions unused for longer than pi.session_ttl, with their
  * workspaces; called by the job workers from time to time, in a
- * transaction.  Returns how many were removed.
+ * transaction.  Returns how many were removed, and appends their ids (text,
+ * allocated in ids_context) to *ids: the caller stops their live kernels
+ * with pi_stop_session_kernel() once this transaction has committed.
  */
 uint64
-pi_expire_sessions(void)
+pi_expire_sessions(MemoryContext ids_context, List **ids)
 {
 	uint64		n;
 
 	if (SPI_execute_with_args("DELETE FROM pi.sessions WHERE id IN (SELECT id FROM pi.sessions"
 							  " WHERE last_used_at < now() - make_interval(secs => $1)"
-							  " FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING workspace",
+							  " FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING workspace, id::text",
 							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(pi_session_ttl)},
 							  NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not expire sessions");
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
+	{
+		MemoryContext old;
+
 		(void) workspace_remove_tree(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		old = MemoryContextSwitchTo(ids_context);
+		*ids = lappend(*ids, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		MemoryContextSwitchTo(old);
+	}
 	return n;
 }
 
@@ -226,7 +244,7 @@ pi_reset_session(PG_FUNCTION_ARGS)
 				 errmsg("session_id must not be null"),
 				 errhint("Pass the id that pi.create_session() returned.")));
 	(void) pi_session_workspace(PG_GETARG_UUID_P(0), true);
-	stopped = stop_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
+	stopped = pi_stop_session_kernel(DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0))));
 
 	/* the next run starts a fresh kernel that the caller asked for */
 	SPI_connect();

@@ -203,3 +203,29 @@ pi_job_progress(const pg_uuid_t *job_id)
 	SpinLockRelease(&pi_shared->mutex);
 	return progress;
 }
+
+/*
+ * The jobs that live job workers hold right now, into ids (room for
+ * PI_MAX_JOB_WORKERS); returns how many.  A worker publishes its job here
+ * before its claim commits and withdraws it only after the job's end is
+ * committed, and its slot is released when it exits, so a job listed here
+ * is being run: the rescue leaves it alone whatever its lease says.
+ */
+int
+pi_held_jobs(pg_uuid_t *ids)
+{
+	int			n = 0;
+
+	if (pi_shared == NULL)
+		return 0;
+	SpinLockAcquire(&pi_shared->mutex);
+	for (int i = 0; i < pi_shared->nslots && n < PI_MAX_JOB_WORKERS; i++)
+	{
+		PiWorkerSlot *slot = &pi_shared->slots[i];
+
+		if (slot->pid != 0 && slot->has_job)
+			ids[n++] = slot->job_id;
+	}
+	SpinLockRelease(&pi_shared->mutex);
+	return n;
+}

@@ -32,7 +32,8 @@ typedef struct PiShared
 	int64		boot_id;		/* new at every shared memory (re)initialisation */
 	pid_t		launcher_pid;
 	pid_t		executor_pid;
-	pid_t		executor_lost_pid;	/* an executor a worker saw die under a job */
+	pid_t		executor_lost_pid;	/* an executor a worker saw die under a job;
+									 * cleared when the launcher starts another */
 	int			nslots;
 	PiWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } PiShared;
@@ -43,5 +44,6 @@ extern void pi_shmem_install_hooks(void);
 extern void pi_wake_workers(void);
 extern bool pi_request_cancel(const pg_uuid_t *job_id);
 extern double pi_job_progress(const pg_uuid_t *job_id);
+extern int	pi_held_jobs(pg_uuid_t *ids);
 
 #endif							/* PI_SHMEM_H */

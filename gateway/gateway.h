@@ -58,6 +58,10 @@ typedef struct GatewayConfig
 	int			db_pool_size;
 	bool		test_tools;		/* conformance-suite test tools */
 	const char *allowed_origins;	/* comma separated, besides loopback */
+	int			max_connections;	/* http.c; defaults in http.h */
+	int			connections_per_address;
+	int			header_timeout_s;
+	int			mcp_max_sessions;	/* mcp.c; MCP_SESSIONS_DEFAULT */
 } GatewayConfig;
 
 extern GatewayConfig gw_config;
@@ -149,10 +153,18 @@ extern char *op_read_file_chunk(PGconn *conn, const char *session_id,
 /* mcp.c */
 typedef struct McpSession McpSession;
 
+/*
+ * Sessions the MCP table holds (PI_GATEWAY_MCP_SESSIONS).  Each costs about
+ * 150 bytes, so 4096 is 600 KB; a full table evicts its least recently used
+ * idle session, so the size only bounds how long a session survives others
+ * being opened, not how many clients may connect.
+ */
+#define MCP_SESSIONS_DEFAULT 4096
+
 extern json_t *mcp_handle(McpSession *session, json_t *msg,
 						  ProgressFn progress, void *progress_ctx);
-extern McpSession *mcp_session_new(const char *protocol_version);
-extern McpSession *mcp_session_get(const char *id);
+extern McpSession *mcp_session_new(const char *protocol_version, GwError *err);
+extern McpSession *mcp_session_get(const char *id, GwError *err);
 extern void mcp_session_put(McpSession *s);
 extern bool mcp_session_end(const char *id);
 extern const char *mcp_session_id(McpSession *s);

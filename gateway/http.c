@@ -16,23 +16,41 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http.h"
 
 /*
- * Limits against slow or hostile clients.  Each connection has a thread, so
- * a connection cap bounds threads; the idle timeout ends slowloris-style
- * clients that trickle headers; the per-connection memory bound turns huge
- * headers into 431 from libmicrohttpd before they reach us.
+ * Limits against slow or hostile clients, besides the configurable ones of
+ * http.h.  The idle timeout ends a connection that sends nothing at all
+ * (the header deadline ends one that trickles); the per-connection memory
+ * bound turns huge headers into 431 from libmicrohttpd before they reach
+ * us.
  */
-#define MAX_CONNECTIONS 512
 #define CONNECTION_IDLE_TIMEOUT_S 30
 #define CONNECTION_MEMORY_BYTES (64 * 1024)
+
+/*
+ * How often the header watch looks for connections past their deadline: a
+ * slow client is closed at most this late, and the scan of at most
+ * max_connections entries twice a second costs nothing.
+ */
+#define HEADER_WATCH_INTERVAL_MS 500
+
+/*
+ * Descriptors besides the client connections: the listening socket, the
+ * database pool (PI_GATEWAY_DB_POOL), logs, and the headroom libpq and
+ * getaddrinfo need.
+ */
+#define SPARE_DESCRIPTORS 256
 
 /*
  * A parsed JSON body costs far more than its text: jansson spends some 50
@@ -396,6 +414,139 @@ request_body(Request *req, const char *data, size_t len)
 	req->body[req->body_len] = '\0';
 }
 
+/* ---- the header deadline ------------------------------------------------ */
+
+/*
+ * libmicrohttpd's timeout is an idle timeout: a client that sends one byte
+ * of its headers every few seconds keeps its connection, and a thread, as
+ * long as it likes.  So a connection is watched from the moment it is
+ * accepted until its headers are complete (the first call of the access
+ * handler), and again from the end of each response until the headers of
+ * the next request; a thread closes those past the deadline.
+ *
+ * It closes them with shutdown(), which wakes the connection's own thread
+ * with an end of file, so libmicrohttpd ends the connection as for any
+ * client that went away.  The descriptor is valid while the connection is
+ * in the list: libmicrohttpd reports a connection closed (and watch_notify
+ * unlinks it under the lock) before it closes the descriptor.
+ */
+typedef struct WatchedConnection
+{
+	struct WatchedConnection *prev;
+	struct WatchedConnection *next;
+	int			fd;
+	bool		in_request;		/* headers complete, response not yet sent */
+	bool		shut;			/* past its deadline, shutdown() done */
+	int64_t		waiting_since_ms;	/* monotonic, while !in_request */
+} WatchedConnection;
+
+typedef struct HeaderWatch
+{
+	pthread_mutex_t lock;
+	WatchedConnection *head;
+	int64_t		timeout_ms;
+} HeaderWatch;
+
+static HeaderWatch header_watch = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: start or stop watching a connection. */
+static void
+watch_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			 enum MHD_ConnectionNotificationCode code)
+{
+	HeaderWatch *w = cls;
+	WatchedConnection *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	{
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (info == NULL)
+			return;
+		if ((c = calloc(1, sizeof(WatchedConnection))) == NULL)
+		{
+			/* out of memory: refuse this one rather than leave it unwatched */
+			shutdown(info->connect_fd, SHUT_RDWR);
+			return;
+		}
+		c->fd = info->connect_fd;
+		c->waiting_since_ms = now_ms();
+		pthread_mutex_lock(&w->lock);
+		c->next = w->head;
+		if (w->head)
+			w->head->prev = c;
+		w->head = c;
+		pthread_mutex_unlock(&w->lock);
+		*socket_context = c;
+		return;
+	}
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&w->lock);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* Headers complete (in_request) or response sent (!in_request). */
+static void
+watch_mark(struct MHD_Connection *conn, bool in_request)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	WatchedConnection *c = info ? info->socket_context : NULL;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&header_watch.lock);
+	c->in_request = in_request;
+	c->waiting_since_ms = now_ms();
+	pthread_mutex_unlock(&header_watch.lock);
+}
+
+/* The watch thread: close what waits for headers past the deadline. */
+static void *
+watch_loop(void *arg)
+{
+	HeaderWatch *w = arg;
+	struct timespec nap = {0, HEADER_WATCH_INTERVAL_MS * 1000000L};
+
+	for (;;)
+	{
+		int64_t		now;
+
+		nanosleep(&nap, NULL);
+		now = now_ms();
+		pthread_mutex_lock(&w->lock);
+		for (WatchedConnection *c = w->head; c != NULL; c = c->next)
+			if (!c->in_request && !c->shut &&
+				now - c->waiting_since_ms >= w->timeout_ms)
+			{
+				shutdown(c->fd, SHUT_RDWR);
+				c->shut = true;
+			}
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			   const char *method, const char *version,
@@ -415,6 +566,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		req->url = url;
 		clock_gettime(CLOCK_MONOTONIC, &req->started);
 		*con_cls = req;
+		watch_mark(conn, true);
 		metrics_inflight(1);
 		return request_begin(req, cls);
 	}
@@ -440,8 +592,8 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct timespec now;
 
 	(void) cls;
-	(void) conn;
 	(void) toe;
+	watch_mark(conn, false);
 	if (req == NULL)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -457,19 +609,75 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/*
+ * libmicrohttpd logs every connection it refuses over a limit, so a flood
+ * of connections would be a flood of log lines: at most this many a
+ * second; the count of those dropped comes with the next line logged.
+ */
+#define LOG_LINES_PER_SECOND 10
+
 static void
 log_mhd_error(void *cls, const char *fmt, va_list ap)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static time_t window;
+	static int	lines;
+	static long dropped;
+	time_t		now = time(NULL);
+
 	(void) cls;
-	fprintf(stderr, "pi-gateway: http: ");
-	vfprintf(stderr, fmt, ap);
+	pthread_mutex_lock(&lock);
+	if (now != window)
+	{
+		if (dropped > 0)
+			fprintf(stderr, "pi-gateway: http: %ld more messages dropped\n",
+					dropped);
+		window = now;
+		lines = 0;
+		dropped = 0;
+	}
+	if (lines++ < LOG_LINES_PER_SECOND)
+	{
+		fprintf(stderr, "pi-gateway: http: ");
+		vfprintf(stderr, fmt, ap);
+	}
+	else
+		dropped++;
+	pthread_mutex_unlock(&lock);
 }
 
-/* Serve table (which must outlive the server) on HOST:PORT. */
+/*
+ * Each connection needs a descriptor: raise the soft RLIMIT_NOFILE (often
+ * 1024) towards the hard one so max_connections fit, or say why not.
+ */
+static void
+raise_descriptor_limit(void)
+{
+	struct rlimit rl;
+	rlim_t		want = (rlim_t) gw_config.max_connections +
+		gw_config.db_pool_size + SPARE_DESCRIPTORS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ?
+		want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		fprintf(stderr, "pi-gateway: only %llu descriptors (RLIMIT_NOFILE) for "
+				"%d connections; raise the hard limit or lower "
+				"PI_GATEWAY_MAX_CONNECTIONS\n",
+				(unsigned long long) rl.rlim_cur, gw_config.max_connections);
+}
+
+/*
+ * Serve table (which must outlive the server) on HOST:PORT, with the
+ * connection limits of gw_config and the header watch.
+ */
 struct MHD_Daemon *
 http_start(const RouteTable *table)
 {
 	struct sockaddr_in addr = {0};
+	pthread_t	watcher;
+	int			rc;
 
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons(gw_config.port);
@@ -479,7 +687,21 @@ http_start(const RouteTable *table)
 				gw_config.host);
 		return NULL;
 	}
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	raise_descriptor_limit();
+	header_watch.timeout_ms = (int64_t) gw_config.header_timeout_s * 1000;
+	if ((rc = pthread_create(&watcher, NULL, watch_loop, &header_watch)) != 0)
+	{
+		fprintf(stderr, "pi-gateway: cannot start the header watch: %s\n",
+				strerror(rc));
+		return NULL;
+	}
+	pthread_detach(watcher);
+
+	/*
+	 * poll, not select: select cannot watch a descriptor above 1023, which
+	 * a thousand connections reach.
+	 */
+	return MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD |
 							MHD_USE_THREAD_PER_CONNECTION |
 							MHD_USE_ERROR_LOG,
 							gw_config.port, NULL, NULL,
@@ -488,7 +710,12 @@ http_start(const RouteTable *table)
 							MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
 							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 							MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-							MHD_OPTION_CONNECTION_LIMIT, (unsigned) MAX_CONNECTIONS,
+							MHD_OPTION_NOTIFY_CONNECTION, watch_notify,
+							&header_watch,
+							MHD_OPTION_CONNECTION_LIMIT,
+							(unsigned) gw_config.max_connections,
+							MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+							(unsigned) gw_config.connections_per_address,
 							MHD_OPTION_CONNECTION_TIMEOUT,
 							(unsigned) CONNECTION_IDLE_TIMEOUT_S,
 							MHD_OPTION_CONNECTION_MEMORY_LIMIT,

@@ -14,6 +14,37 @@
 
 #include "gateway.h"
 
+/*
+ * Defaults of the connection limits (environment variables in main.c).
+ * Every connection is a thread (thread per connection), and each limit is
+ * checked when the connection is accepted, before any byte is read, so
+ * before auth: these are what keeps unauthenticated clients from starving
+ * authenticated ones.
+ *
+ * HTTP_MAX_CONNECTIONS_DEFAULT (PI_GATEWAY_MAX_CONNECTIONS): all clients
+ * together.  1024 threads with mostly untouched 8 MB stacks; each also
+ * needs a descriptor, so http_start raises RLIMIT_NOFILE to fit.
+ *
+ * HTTP_CONNECTIONS_PER_ADDRESS_DEFAULT (PI_GATEWAY_CONNECTIONS_PER_ADDRESS):
+ * one client address may hold at most this many, so one address cannot
+ * take the whole server (a 16th of it by default).  The test suites open up
+ * to 51 at once from 127.0.0.1 (robustness.sh: 50 slowloris probes and a
+ * check; wrk -c32), and an MCP client rarely holds more than a few.  A
+ * proxy in front of the gateway makes all its clients one address: raise
+ * the limit there.
+ *
+ * HTTP_HEADER_TIMEOUT_S_DEFAULT (PI_GATEWAY_HEADER_TIMEOUT): the whole
+ * header block must arrive within this many seconds of the connection
+ * opening (or of the previous response on a kept-alive connection).  The
+ * idle timeout alone does not stop a client that trickles a byte every few
+ * seconds; any real client sends its headers in one packet.  An idle
+ * kept-alive connection is closed after this too, which HTTP clients
+ * expect.
+ */
+#define HTTP_MAX_CONNECTIONS_DEFAULT 1024
+#define HTTP_CONNECTIONS_PER_ADDRESS_DEFAULT 64
+#define HTTP_HEADER_TIMEOUT_S_DEFAULT 10
+
 typedef struct Request Request;
 typedef enum MHD_Result (*RouteHandler) (Request *req);
 typedef void (*UploadFn) (Request *req, const char *data, size_t len);

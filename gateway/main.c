@@ -17,6 +17,9 @@
  *	  MAX_FILE_SIZE_MB	largest upload (500)
  *	  PI_GATEWAY_DB_POOL	most PostgreSQL connections (32)
  *	  ALLOWED_ORIGINS	extra browser origins MCP accepts, comma separated
+ *	  PI_GATEWAY_MAX_CONNECTIONS, PI_GATEWAY_CONNECTIONS_PER_ADDRESS,
+ *	  PI_GATEWAY_HEADER_TIMEOUT, PI_GATEWAY_MCP_SESSIONS
+ *						connection and session limits (configure_limits)
  *
  *-------------------------------------------------------------------------
  */
@@ -115,6 +118,55 @@ is_loopback(const char *host)
 	return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0;
 }
 
+/* A positive whole number from the environment, dflt when unset. */
+static bool
+env_limit(const char *name, int dflt, int *out)
+{
+	const char *v = env_or(name, NULL);
+	char	   *end;
+	long		n;
+
+	*out = dflt;
+	if (v == NULL)
+		return true;
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || n <= 0 || n > 1000000)
+	{
+		fprintf(stderr, "pi-gateway: %s must be a positive whole number, not \"%s\"\n",
+				name, v);
+		return false;
+	}
+	*out = (int) n;
+	return true;
+}
+
+/*
+ * The limits against floods of connections and of MCP sessions; the
+ * defaults, and why they are what they are, sit in http.h and gateway.h.
+ */
+static bool
+configure_limits(void)
+{
+	if (!env_limit("PI_GATEWAY_MAX_CONNECTIONS", HTTP_MAX_CONNECTIONS_DEFAULT,
+				   &gw_config.max_connections) ||
+		!env_limit("PI_GATEWAY_CONNECTIONS_PER_ADDRESS",
+				   HTTP_CONNECTIONS_PER_ADDRESS_DEFAULT,
+				   &gw_config.connections_per_address) ||
+		!env_limit("PI_GATEWAY_HEADER_TIMEOUT", HTTP_HEADER_TIMEOUT_S_DEFAULT,
+				   &gw_config.header_timeout_s) ||
+		!env_limit("PI_GATEWAY_MCP_SESSIONS", MCP_SESSIONS_DEFAULT,
+				   &gw_config.mcp_max_sessions))
+		return false;
+	if (gw_config.connections_per_address > gw_config.max_connections)
+	{
+		fprintf(stderr, "pi-gateway: PI_GATEWAY_CONNECTIONS_PER_ADDRESS (%d) is over "
+				"PI_GATEWAY_MAX_CONNECTIONS (%d)\n",
+				gw_config.connections_per_address, gw_config.max_connections);
+		return false;
+	}
+	return true;
+}
+
 static bool
 configure(int argc, char **argv, bool *stdio)
 {
@@ -188,7 +240,7 @@ main(int argc, char **argv)
 	int			sig;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (!configure(argc, argv, &stdio) || !db_init())
+	if (!configure(argc, argv, &stdio) || !configure_limits() || !db_init())
 		return 2;
 	if (stdio)
 	{

@@ -30,26 +30,47 @@ static const char *const protocol_versions[] = {
 
 /*
  * Sessions live in memory; a gateway restart ends them (clients then
- * re-initialize, as the spec expects after a 404).  Idle ones are dropped
- * after a day so a client that never sends DELETE does not leak.
+ * re-initialize, as the spec expects after a 404).  The table holds
+ * gw_config.mcp_max_sessions; when it is full, a new session takes the
+ * place of the least recently used idle one (no call running, no legacy
+ * SSE stream open), so whoever floods initialize only pushes out sessions
+ * nobody is using.  A session is also dropped after a day idle, so a client
+ * that never sends DELETE does not keep its place forever.
  */
-#define MAX_MCP_SESSIONS 4096
 #define MCP_SESSION_IDLE_S (24 * 3600)
+
+/*
+ * Ids of sessions pushed out, so their client gets a 404 that says why
+ * rather than "unknown".  The last 1024 (33 KB) cover any client that
+ * comes back while the flood that evicted it is still recent.
+ */
+#define MCP_EVICTED_REMEMBERED 1024
 
 struct McpSession
 {
 	char		id[33];
 	char		version[16];
 	char		pi_session[40]; /* auto-created pi session, "" until used */
-	time_t		last_used;
+	time_t		last_used;		/* for the day-idle expiry */
+	uint64_t	last_use_seq;	/* for LRU: a counter, finer than seconds */
 	int			refcount;
 	bool		ended;
 	void	   *stream;			/* legacy SSE stream, mcp_http.c */
 	void		(*stream_release) (void *stream);
 };
 
+typedef struct EvictedSession
+{
+	char		id[33];
+	const char *why;
+} EvictedSession;
+
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
-static McpSession *sessions[MAX_MCP_SESSIONS];
+static McpSession **sessions;	/* gw_config.mcp_max_sessions slots */
+static int	n_slots;
+static uint64_t use_seq;
+static EvictedSession evicted[MCP_EVICTED_REMEMBERED];
+static int	evicted_next;
 
 bool
 mcp_version_supported(const char *v)
@@ -72,58 +93,147 @@ session_unref_locked(McpSession *s)
 	}
 }
 
-/* A new session with a reference for the caller; NULL when out of memory. */
+/* Take slot i's session out of the table, remembering why for its client. */
+static void
+evict_locked(int i, const char *why)
+{
+	EvictedSession *e = &evicted[evicted_next];
+
+	memcpy(e->id, sessions[i]->id, sizeof(e->id));
+	e->why = why;
+	evicted_next = (evicted_next + 1) % MCP_EVICTED_REMEMBERED;
+	sessions[i]->ended = true;
+	session_unref_locked(sessions[i]);
+	sessions[i] = NULL;
+}
+
+/* Idle: only the table holds it (no call running) and no stream is open. */
+static bool
+session_idle_locked(const McpSession *s)
+{
+	return s->refcount == 1 && s->stream == NULL;
+}
+
+/*
+ * A free slot for a new session: an empty one, or the place of the least
+ * recently used idle session.  -1 when every session is busy.  Sessions
+ * idle for a day are dropped on the way.
+ */
+static int
+free_slot_locked(time_t now)
+{
+	int			slot = -1,
+				lru = -1;
+
+	for (int i = 0; i < n_slots; i++)
+	{
+		McpSession *o = sessions[i];
+
+		if (o != NULL && session_idle_locked(o) &&
+			now - o->last_used > MCP_SESSION_IDLE_S)
+		{
+			evict_locked(i, "it was idle for a day");
+			o = NULL;
+		}
+		if (o == NULL)
+		{
+			if (slot < 0)
+				slot = i;
+		}
+		else if (session_idle_locked(o) &&
+				 (lru < 0 || o->last_use_seq < sessions[lru]->last_use_seq))
+			lru = i;
+	}
+	if (slot < 0 && lru >= 0)
+	{
+		evict_locked(lru, "the session table was full and it was the least "
+					 "recently used (PI_GATEWAY_MCP_SESSIONS)");
+		slot = lru;
+	}
+	return slot;
+}
+
+/*
+ * A new session in the table, with a reference for the caller.  NULL with
+ * err set when out of memory or when every place holds a busy session:
+ * never a session that a later call would not find.
+ */
 McpSession *
-mcp_session_new(const char *version)
+mcp_session_new(const char *version, GwError *err)
 {
 	McpSession *s = calloc(1, sizeof(McpSession));
 	time_t		now = time(NULL);
 	int			slot = -1;
 
 	if (s == NULL)
+	{
+		gw_error_set(err, 503, "out_of_memory", "the gateway is out of memory");
+		err->retry_after = 1;
 		return NULL;
+	}
 	gw_random_hex(s->id, 16);
 	snprintf(s->version, sizeof(s->version), "%s", version);
 	s->last_used = now;
 	s->refcount = 2;			/* the table's and the caller's */
 	pthread_mutex_lock(&sessions_lock);
-	for (int i = 0; i < MAX_MCP_SESSIONS; i++)
+	if (sessions == NULL)
 	{
-		McpSession *o = sessions[i];
-
-		if (o != NULL && now - o->last_used > MCP_SESSION_IDLE_S)
-		{
-			sessions[i] = NULL;
-			session_unref_locked(o);
-			o = NULL;
-		}
-		if (o == NULL && slot < 0)
-			slot = i;
+		n_slots = gw_config.mcp_max_sessions > 0 ?
+			gw_config.mcp_max_sessions : MCP_SESSIONS_DEFAULT;
+		sessions = calloc(n_slots, sizeof(McpSession *));
 	}
+	if (sessions != NULL)
+		slot = free_slot_locked(now);
 	if (slot >= 0)
+	{
+		s->last_use_seq = ++use_seq;
 		sessions[slot] = s;
-	else
-		s->refcount = 1;		/* table full: works for this call only */
+	}
 	pthread_mutex_unlock(&sessions_lock);
-	return s;
+	if (slot >= 0)
+		return s;
+	free(s);
+	if (sessions == NULL)
+		gw_error_set(err, 503, "out_of_memory", "the gateway is out of memory");
+	else
+		gw_error_set(err, 503, "too_many_sessions",
+					 "all %d MCP sessions are in use by running calls or open "
+					 "streams; retry in a moment (PI_GATEWAY_MCP_SESSIONS)",
+					 n_slots);
+	err->retry_after = 1;
+	return NULL;
 }
 
-/* Look a session up and take a reference; NULL when unknown or ended. */
+/*
+ * Look a session up and take a reference.  NULL with a 404 in err when it
+ * is unknown or ended; the message says so when it was evicted.
+ */
 McpSession *
-mcp_session_get(const char *id)
+mcp_session_get(const char *id, GwError *err)
 {
 	McpSession *found = NULL;
+	const char *why = NULL;
 
 	pthread_mutex_lock(&sessions_lock);
-	for (int i = 0; i < MAX_MCP_SESSIONS && id; i++)
+	for (int i = 0; i < n_slots && id; i++)
 		if (sessions[i] && strcmp(sessions[i]->id, id) == 0)
 		{
 			found = sessions[i];
 			found->refcount++;
 			found->last_used = time(NULL);
+			found->last_use_seq = ++use_seq;
 			break;
 		}
+	for (int i = 0; found == NULL && id && i < MCP_EVICTED_REMEMBERED; i++)
+		if (evicted[i].why && strcmp(evicted[i].id, id) == 0)
+			why = evicted[i].why;
 	pthread_mutex_unlock(&sessions_lock);
+	if (found == NULL && why != NULL)
+		gw_error_set(err, 404, "session_evicted",
+					 "MCP session ended because %s; initialize a new one", why);
+	else if (found == NULL)
+		gw_error_set(err, 404, "not_found",
+					 "unknown or ended MCP session: initialize a new one");
 	return found;
 }
 
@@ -143,7 +253,7 @@ mcp_session_end(const char *id)
 	bool		found = false;
 
 	pthread_mutex_lock(&sessions_lock);
-	for (int i = 0; i < MAX_MCP_SESSIONS; i++)
+	for (int i = 0; i < n_slots; i++)
 		if (sessions[i] && strcmp(sessions[i]->id, id) == 0)
 		{
 			sessions[i]->ended = true;
@@ -457,14 +567,15 @@ stdio_notify(void *ctx, json_t *notification)
 void
 mcp_stdio_loop(void)
 {
-	McpSession *s = mcp_session_new("2025-06-18");
+	GwError		err = {0};
+	McpSession *s = mcp_session_new("2025-06-18", &err);
 	char	   *line = NULL;
 	size_t		cap = 0;
 	ssize_t		n;
 
 	if (s == NULL)
 	{
-		fprintf(stderr, "pi-gateway: out of memory\n");
+		fprintf(stderr, "pi-gateway: %s\n", err.message);
 		return;
 	}
 	while ((n = getline(&line, &cap, stdin)) > 0)

@@ -270,6 +270,22 @@ reply_rpc_error(Request *req, int status, int code, const char *message)
 	return http_reply_json(req, status, mcp_rpc_error(NULL, code, message));
 }
 
+/* err as a JSON-RPC error to request id, with Retry-After when it has one. */
+static enum MHD_Result
+reply_rpc_gw_error(Request *req, json_t *id, int code, const GwError *err)
+{
+	struct MHD_Response *resp =
+		http_json_response(mcp_rpc_error(id, code, err->message));
+	char		ra[16];
+
+	if (resp != NULL && err->retry_after > 0)
+	{
+		snprintf(ra, sizeof(ra), "%d", err->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	return http_reply(req, err->http_status, resp);
+}
+
 typedef struct ToolRun
 {
 	SseStream  *stream;
@@ -405,10 +421,11 @@ mcp_http_post(Request *req)
 							   err.message);
 	if (is_initialize(msg))
 	{
-		if ((s = mcp_session_new("2025-03-26")) == NULL)
+		if ((s = mcp_session_new("2025-03-26", &err)) == NULL)
 		{
+			r = reply_rpc_gw_error(req, json_object_get(msg, "id"), -32603, &err);
 			json_decref(msg);
-			return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
+			return r;
 		}
 		r = answer_json(req, s, msg, true);
 		mcp_session_put(s);
@@ -427,11 +444,11 @@ mcp_http_post(Request *req)
 		return reply_rpc_error(req, 400, -32600,
 							   "missing Mcp-Session-Id header: send initialize first");
 	}
-	if ((s = mcp_session_get(sid)) == NULL)
+	if ((s = mcp_session_get(sid, &err)) == NULL)
 	{
+		r = reply_rpc_gw_error(req, json_object_get(msg, "id"), -32001, &err);
 		json_decref(msg);
-		return reply_rpc_error(req, 404, -32001,
-							   "unknown or ended MCP session: initialize a new one");
+		return r;
 	}
 	if (json_is_object(msg) && wants_stream(req, msg))
 		r = answer_streamed(req, s, msg);	/* takes the session reference */
@@ -485,15 +502,22 @@ mcp_sse_open(Request *req)
 	McpSession *s;
 	SseStream  *st;
 	char	   *endpoint;
+	GwError		err = {0};
 
 	if (!origin_allowed(req))
 		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
 	endpoint = malloc(128);
-	s = endpoint ? mcp_session_new("2024-11-05") : NULL;
-	st = s ? sse_new() : NULL;
-	if (st == NULL)
+	if (endpoint == NULL)
+		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
+	if ((s = mcp_session_new("2024-11-05", &err)) == NULL)
 	{
 		free(endpoint);
+		return http_reply_error(req, &err);
+	}
+	if ((st = sse_new()) == NULL)
+	{
+		free(endpoint);
+		mcp_session_end(mcp_session_id(s));
 		mcp_session_put(s);
 		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
 	}
@@ -511,17 +535,19 @@ enum MHD_Result
 mcp_sse_message(Request *req)
 {
 	const char *sid = http_arg(req, "sessionId");
-	McpSession *s = sid ? mcp_session_get(sid) : NULL;
+	GwError		err = {0};
+	McpSession *s = sid ? mcp_session_get(sid, &err) : NULL;
 	SseStream  *st;
 	json_t	   *msg;
 	json_t	   *resp;
-	GwError		err = {0};
 
 	if (!origin_allowed(req))
 	{
 		mcp_session_put(s);
 		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
 	}
+	if (s == NULL && strcmp(err.code, "session_evicted") == 0)
+		return http_reply_error(req, &err);
 	if (s == NULL || mcp_session_stream(s) == NULL)
 	{
 		mcp_session_put(s);

@@ -84,6 +84,12 @@ SELECT pi.write_file(:'sid', 'badtype.csv', convert_to(E'a\n1\nx\n', 'UTF8')) IS
 CALL pg_temp.load('badtype.csv', 'b', :'sid', '{"types": {"a": "integer"}}', NULL) \gset
 SELECT (:'r')::jsonb->'error'->>'message' AS message;
 
+-- a header that names a system column is renamed like other unusable names
+SELECT pi.write_file(:'sid', 'syscols.csv', convert_to(E'id,xmin,ctid,tableoid,cmax,CMIN,xmax\n1,2,3,4,5,6,7\n', 'UTF8')) IS NOT NULL AS written;
+CALL pg_temp.load('syscols.csv', 'syscols', :'sid', '{}', NULL) \gset
+SELECT (:'r')::jsonb->>'status' AS status, pg_temp.columns(:'r') AS columns;
+SELECT * FROM pi_data.syscols;
+
 -- replacing a dataset swaps the table in one transaction
 SELECT pi.write_file(:'sid', 'v2.csv', convert_to(E'x\n10\n20\n30\n', 'UTF8')) IS NOT NULL AS written;
 CALL pg_temp.load('v2.csv', 'late', :'sid', '{}', NULL) \gset

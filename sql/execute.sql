@@ -77,3 +77,11 @@ SELECT kind, status FROM pi.jobs WHERE kind = 'sync' AND code = 'x = 5';
 SELECT jsonb_array_length(result->'figures') AS figures, result->'figures'->0 ? 'png_base64' AS has_png,
        result->'figures'->0 ? 'width' AS has_width
 FROM pi.jobs WHERE kind = 'sync' AND code LIKE 'fig, ax = plt.subplots(figsize=(4, 3))%';
+
+-- a read-only transaction may run code in a session; it records nothing
+SELECT pi.create_session('read only') AS ro_sid \gset
+BEGIN READ ONLY;
+SELECT r->>'status' AS status, r->>'stdout' AS stdout
+FROM pi.execute('ro = 1; print(ro)', 10, :'ro_sid') r;
+COMMIT;
+SELECT count(*) AS recorded FROM pi.jobs WHERE code = 'ro = 1; print(ro)';

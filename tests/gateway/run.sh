@@ -206,6 +206,7 @@ while IFS= read -r line; do
     *) echo "  $line" ;;
   esac
 done < <(PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" 2>&1)
+if PI_GATEWAY="$GW" bash "$HERE/limits_nodb.sh" >"$PI_TEST_DIR/limits.out" 2>&1; then pass "limits_nodb.sh: connection and session limits"; else fail "limits_nodb.sh" "$(grep -v '^ok' "$PI_TEST_DIR/limits.out" | head -c 500)"; fi
 
 echo "# PostgreSQL restart under the gateway"
 INFLIGHT_STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" -d '{"code":"import time\ntime.sleep(4)"}' --max-time 30 & sleep 1; pi_cluster_restart immediate >/dev/null; wait)

@@ -151,8 +151,12 @@ wpid=$(pi_sql "SELECT worker_pid FROM pi.jobs WHERE id = '$id'")
 if [ -n "$wpid" ] && ps -p "$wpid" -o args= | grep -q "pi worker"; then
   echo "#     killing worker pid $wpid ($(ps -p "$wpid" -o args=))"
   kill -9 "$wpid"
+  check "(e) job_status shows attempt 2 while the rerun runs" wait_sql 60 \
+    "SELECT s->>'status' || ' ' || (s->>'attempt') || ' ' || (s->>'notice' IS NOT NULL)::text FROM pi.job_status('$id') s" "running 2 true"
   check "(e) job rescued: completed" wait_status 90 "$id" completed
   check "(e) job ran twice (attempts = 2)" wait_sql 1 "SELECT attempts FROM pi.jobs WHERE id = '$id'" 2
+  check "(e) the result says it is attempt 2 and why" wait_sql 1 \
+    "SELECT (r->>'attempt') || ' ' || (r->>'notice' LIKE 'this job ran again%worker%')::text FROM pi.job_result('$id') r" "2 true"
   check "(e) pi.execute works again" pi_wait_ready 60
 else
   fail "(e) worker_pid of the running job is a pi worker" "worker_pid='$wpid'"
@@ -218,6 +222,97 @@ check "(j) the job finished 40 days ago is deleted within 20 s" \
   wait_sql 20 "SELECT count(*) FROM pi.jobs WHERE code = 'print(\"ancient\")'" 0
 check "(j) the job finished a day ago stays" \
   "[ \"\$(pi_sql \"SELECT count(*) FROM pi.jobs WHERE code = 'print(\\\"recent\\\")'\")\" = 1 ]"
+fi
+
+if want k; then
+echo "# (k) a job runs once while its worker lives, whatever its kind and length"
+# pi.job_lease_time (a testing setting) shortened so that the lease runs out
+# many times over while a load waits for a lock inside its transaction
+pi_sql "ALTER SYSTEM SET pi.job_lease_time = '3s'" >/dev/null && pi_sql "SELECT pg_reload_conf()" >/dev/null
+check "(k) pi.job_lease_time is 3 s" wait_sql 5 "SHOW pi.job_lease_time" 3s
+ksid=$(pi_sql "SELECT pi.create_session('lease')")
+pi_sql "SELECT pi.write_file('$ksid', 'k.csv', convert_to(E'a,b\n1,2\n', 'UTF8'))" >/dev/null
+kjob=$(pi_sql "SELECT pi.load_csv('k.csv', 'leased', '$ksid')")
+check "(k) first load of the dataset" wait_status 30 "$kjob" completed
+coproc LOCKER { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" 2>&1; }
+echo "BEGIN; SELECT 'locked' FROM pi.datasets WHERE name = 'leased' FOR UPDATE;" >&"${LOCKER[1]}"
+read -r -t 10 locked <&"${LOCKER[0]}"
+kjob=$(pi_sql "SELECT pi.load_csv('k.csv', 'leased', '$ksid')")
+kpy=$(submit 'import time; time.sleep(12); print("long")')
+# 22 s: the lease (3 s) runs out, and the other workers' rescue sweeps
+# (every 10 s, checked at least every 5 s) have had time to act on it
+sleep 22
+echo "COMMIT;" >&"${LOCKER[1]}"
+exec {LOCKER[1]}>&-
+check "(k) the load that waited for the lock completed" wait_status 30 "$kjob" completed
+check "(k) ... and ran once (attempts = 1)" wait_sql 1 "SELECT attempts FROM pi.jobs WHERE id = '$kjob'" 1
+check "(k) a 12 s Python job with a 3 s lease ran once" wait_status 30 "$kpy" completed
+check "(k) ... attempts = 1" wait_sql 1 "SELECT attempts FROM pi.jobs WHERE id = '$kpy'" 1
+pi_sql "ALTER SYSTEM RESET pi.job_lease_time" >/dev/null && pi_sql "SELECT pg_reload_conf()" >/dev/null
+fi
+
+if want l; then
+echo "# (l) a connection the executor drops while it lives does not stall the queue"
+# a stand-in socket that takes one run and closes it; before it closes, the
+# real executor's socket is put back
+as_pg env D="$PI_TEST_DATA" /usr/bin/python3 -c '
+import os, socket, sys
+real = os.environ["D"] + "/pi_executor.sock"; saved = real + ".saved"
+os.rename(real, saved)
+s = socket.socket(socket.AF_UNIX); s.bind(real); s.listen(8)
+print("ready", flush=True)
+c, _ = s.accept(); c.recv(65536)
+os.rename(saved, real)
+c.close()
+' > "$PI_TEST_DIR/fake.out" 2>&1 &
+fake=$!
+wait_until 10 grep -q ready "$PI_TEST_DIR/fake.out"
+t0=$(now_ms)
+lid=$(submit 'print("after a dropped connection")')
+wait $fake
+check "(l) the job whose connection was dropped completes within 15 s" wait_status 15 "$lid" completed
+echo "#     completed after $(( $(now_ms) - t0 )) ms"
+check "(l) ... on its second attempt, which its result explains" wait_sql 1 \
+  "SELECT (r->>'attempt') || ' ' || (r->>'notice' LIKE 'this job ran again%executor%')::text FROM pi.job_result('$lid') r" "2 true"
+lid=$(submit 'print("next")')
+check "(l) the next job runs at once (no wait for an executor restart)" wait_status 8 "$lid" completed
+fi
+
+if want m; then
+echo "# (m) the job workers do not keep what one job used"
+# results of ~1 MB each: a worker that kept them would grow by tens of MB
+worker_total() {  # sum of the workers' memory context totals, in bytes
+  local before; before=$(wc -l < "$PI_TEST_LOG")
+  pi_sql "SELECT pg_log_backend_memory_contexts(pid) FROM pg_stat_activity WHERE backend_type = 'pi worker'" >/dev/null
+  sleep 3
+  tail -n +"$((before + 1))" "$PI_TEST_LOG" | grep -o 'Grand total: [0-9]* bytes' | awk '{ s += $3 } END { print s + 0 }'
+}
+pi_sql "CREATE TABLE t_m AS SELECT pi.submit_job('print(\"x\" * 1000000)') AS id FROM generate_series(1, 8)" >/dev/null
+wait_sql 60 "SELECT count(*) FROM t_m JOIN pi.jobs USING (id) WHERE status = 'completed'" 8
+m0=$(worker_total)
+pi_sql "INSERT INTO t_m SELECT pi.submit_job('print(\"x\" * 1000000)') FROM generate_series(1, 40)" >/dev/null
+wait_sql 120 "SELECT count(*) FROM t_m JOIN pi.jobs USING (id) WHERE status = 'completed'" 48
+m1=$(worker_total)
+echo "#     worker memory: $m0 bytes after 8 jobs, $m1 after 48"
+check "(m) 40 more jobs with 1 MB results grow the workers by less than 4 MB" \
+  "[ $m0 -gt 0 ] && [ $(( m1 - m0 )) -lt 4000000 ]"
+fi
+
+if want n; then
+echo "# (n) a session past pi.session_ttl is removed with its live kernel"
+# here (not in tests/sessions) because that suite stops idle kernels after 4 s
+kernels() { for z in $(pgrep -u postgres -f '^pi-executor'); do pgrep -P "$z"; done; }
+nsid=$(pi_sql "SELECT pi.create_session('expiring')")
+pi_sql "SELECT pi.execute('open(\"marker-n\", \"w\").write(\"1\"); e = 1', 30, '$nsid')" >/dev/null
+nk=
+for p in $(kernels); do
+  [ -e "/proc/$p/root/workspace/marker-n" ] && nk=$p
+done
+check "(n) found the expiring session's kernel" "[ -n '$nk' ]"
+pi_sql "UPDATE pi.sessions SET last_used_at = now() - interval '30 days' WHERE id = '$nsid'" >/dev/null
+check "(n) the expired session is removed within 30 s" \
+  wait_sql 30 "SELECT count(*) FROM pi.sessions WHERE id = '$nsid'" 0
+check "(n) ... and its kernel is stopped" wait_until 5 test ! -e "/proc/${nk:-1}"
 fi
 
 if want d || want e || want f; then

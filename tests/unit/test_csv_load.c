@@ -454,7 +454,7 @@ analysis_two_cores_agree_with_one(void)
 	csv_analyse(fd, &o, &two, note_progress, &seen);
 	close(fd);
 	CHECK(two.two_cores);
-	CHECK_INT(seen.calls, 1);
+	CHECK(seen.calls >= 2);		/* while it scans, and at the end */
 	CHECK_INT(seen.last_done, data.len);
 	CHECK_INT(seen.last_total, data.len);
 
