@@ -144,6 +144,18 @@ stateless_count(void)
 	return n;
 }
 
+/* How many session kernels live, counting those being stopped. */
+static int
+session_count_all(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nkernels; i++)
+		if (kernels[i]->is_session)
+			n++;
+	return n;
+}
+
 /*
  * Ask a forker for a kernel.  It is in the table at once, "spawning": a
  * cell may be handed to it now and waits in its control buffer until the
@@ -161,6 +173,18 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 
 	*errtype = "ExecutorError";
 	*err = NULL;
+	/*
+	 * Live kernels stay within pool + slots (stateless) and --max-sessions
+	 * (session kernels), counting those still exiting: a run that finds
+	 * the bound reached waits for a reap, like one that finds no slot.
+	 */
+	if (is_session ? session_count_all() >= config->max_sessions :
+		stateless_count() >= config->prefork + config->max_sync + config->max_async)
+	{
+		*errtype = "ExecutorBusy";
+		*err = "every kernel the configuration allows is alive; retry shortly";
+		return NULL;
+	}
 	if (!forkers_can_spawn())
 	{
 		*errtype = "ExecutorBusy";
