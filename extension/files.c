@@ -389,10 +389,15 @@ pi_delete_file(PG_FUNCTION_ARGS)
 	struct stat st;
 
 	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, false, &name));
+	/* the entry is unlinked, never opened: a FIFO or a socket goes too */
 	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 	{
 		if (errno == ENOENT)
+		{
+			workspace_close_fd(parentfd);
+			workspace_close_fd(rootfd);
 			PG_RETURN_BOOL(false);
+		}
 		workspace_report_error(path, "delete", errno);
 	}
 	if (unlinkat(parentfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0)
