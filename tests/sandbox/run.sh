@@ -336,6 +336,24 @@ if wanted delete_missing_file_keeps_no_descriptor; then
   if [ "$r" = 0 ]; then pass delete_missing_file_keeps_no_descriptor
   else fail delete_missing_file_keeps_no_descriptor "$r"; fi
 fi
+# a lease taken by the session's live kernel: an open for writing used to
+# wait for the lease break (lease-break-time, 45 s), deaf to statement_timeout
+attack take_lease "$(out 'lease taken')" "
+import fcntl
+write('leased.csv', b'a,b\n1,2\n')
+leased_file = open('leased.csv', 'r')
+fcntl.fcntl(leased_file, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+print('lease taken')" "$SF"
+if wanted append_file_leased; then
+  sql_timed append_file_leased "SELECT pi.write_file('$SF', 'leased.csv', 'x', true);"
+  if [ "$MS" -lt 3000 ] && grep -q 'ERROR: .*holds a lease on it' "$OUT/append_file_leased.out" &&
+     grep -qx 'backend alive' "$OUT/append_file_leased.out"; then
+    pass append_file_leased
+  else
+    fail append_file_leased "$MS ms: $(head -c 500 "$OUT/append_file_leased.out" | tr '\n' ' ')"
+  fi
+fi
+attack release_lease "$(out released)" "leased_file.close(); print('released')" "$SF"
 healthy after_special_files
 
 echo "# --- what a closed session leaves on disk"
@@ -601,7 +619,9 @@ leaked_cgroups() {
   done
 }
 L1=$(leaked_cgroups); sleep 1; L2=$(leaked_cgroups)
-check no_run_cgroups_left '[ -z "$(comm -12 <(echo "$L1") <(echo "$L2") | grep .)" ]'
+LEAKED=$(comm -12 <(echo "$L1") <(echo "$L2") | grep .)
+if [ -z "$LEAKED" ]; then pass no_run_cgroups_left
+else fail no_run_cgroups_left "$(for d in $LEAKED; do printf '%s (made %s) ' "$d" "$(stat -c %y "$d" 2>/dev/null | cut -c12-19)"; done)"; fi
 check no_sandbox_process_left '[ -z "$(pgrep -u postgres -f "sleep (60|$MARK|$MARK2)")" ]'
 check zygote_never_restarted '[ "$(ZYGOTE_PID)" = "$Z0" ]'
 healthy final_health
