@@ -208,6 +208,7 @@ GW_PID=${GWPIDS[0]}
 . "$HERE/hostile.sh"
 
 echo "# SQLSTATE mapping and long error texts (own stub cluster)"
+PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" >"$PI_TEST_DIR/sqlstate_stub.out" 2>&1
 while IFS= read -r line; do
   case "$line" in
     "ok - "*) pass "${line#ok - }" ;;
@@ -215,7 +216,10 @@ while IFS= read -r line; do
     *" passed, "*" failed") ;;
     *) echo "  $line" ;;
   esac
-done < <(PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" 2>&1)
+done <"$PI_TEST_DIR/sqlstate_stub.out"
+# a stub run that died before its summary would otherwise count nothing
+tail -n 1 "$PI_TEST_DIR/sqlstate_stub.out" | grep -qE '^[0-9]+ passed, [0-9]+ failed$' \
+  || fail "sqlstate_stub.sh ran to its summary" "$(tail -n 2 "$PI_TEST_DIR/sqlstate_stub.out" | tr '\n' ' ')"
 
 echo "# PostgreSQL restart under the gateway"
 curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" \
