@@ -210,14 +210,14 @@ wait_file()
 	done
 	return 1
 }
-mkdir -p "$TMP/mark/flood" "$TMP/mark/slow" "$TMP/mark/busy1" "$TMP/mark/busy2"
+mkdir -p "$TMP/root/mark/flood" "$TMP/root/mark/slow" "$TMP/root/mark/busy1" "$TMP/root/mark/busy2"
 
 # --- a flood of output and a client that does not read stall nobody else
-run flood --workspace "$TMP/mark/flood" <<< $'open("started", "w").close()\nimport sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1000000)\nprint("done", file=sys.stderr)' &
+run flood --workspace "$TMP/root/mark/flood" <<< $'open("started", "w").close()\nimport sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1000000)\nprint("done", file=sys.stderr)' &
 F1=$!
-run slow_reader --workspace "$TMP/mark/slow" <<< $'open("started", "w").close()\nprint("y" * 3000000)' --max-output 4000000 --stall-ms 6000 &
+run slow_reader --workspace "$TMP/root/mark/slow" <<< $'open("started", "w").close()\nprint("y" * 3000000)' --max-output 4000000 --stall-ms 6000 &
 F2=$!
-wait_file 20 "$TMP/mark/flood/started" "$TMP/mark/slow/started" || echo "# flood and slow_reader did not start"
+wait_file 20 "$TMP/root/mark/flood/started" "$TMP/root/mark/slow/started" || echo "# flood and slow_reader did not start"
 T0=$(date +%s%N)
 run while_stalled <<< 'print(1)' --timeout-ms 10000
 WALL_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
@@ -229,11 +229,11 @@ check flood '.status == "completed" and .stdout_truncated and .stderr == "done\n
 check slow_reader '.status == "completed" and (.stdout | length) == 3000001'
 
 # --- slots, cancel, hang-up
-run busy_1 --workspace "$TMP/mark/busy1" <<< $'open("started", "w").close()\nimport time; time.sleep(6)' --timeout-ms 30000 &
+run busy_1 --workspace "$TMP/root/mark/busy1" <<< $'open("started", "w").close()\nimport time; time.sleep(6)' --timeout-ms 30000 &
 B1=$!
-run busy_2 --workspace "$TMP/mark/busy2" <<< $'open("started", "w").close()\nimport time; time.sleep(6)' --timeout-ms 30000 &
+run busy_2 --workspace "$TMP/root/mark/busy2" <<< $'open("started", "w").close()\nimport time; time.sleep(6)' --timeout-ms 30000 &
 B2=$!
-wait_file 20 "$TMP/mark/busy1/started" "$TMP/mark/busy2/started" || echo "# busy_1 and busy_2 did not start"
+wait_file 20 "$TMP/root/mark/busy1/started" "$TMP/root/mark/busy2/started" || echo "# busy_1 and busy_2 did not start"
 run busy_3 <<< 'print(3)' --timeout-ms 500
 check busy_3 '.status == "busy" and .error.type == "ExecutorBusy"
 	and (.error.message | contains("all 2 Python executor slots for sync runs are busy"))'
@@ -320,10 +320,10 @@ check sess_first '.status == "completed" and .session.kernel == "started" and .s
 check sess_second '.result.json == 42 and .session.kernel == "reused" and .session.id == "'$S1'"'
 
 # a second run of a busy session waits, then gets SessionBusy
-rm -f "$TMP/ws/1/busy-started"
+rm -f "$TMP/kroot/ws/1/busy-started"
 srun busy_long "$S1" <<< $'open("busy-started", "w").close()\nimport time\ntime.sleep(5)\nx = 100' --timeout-ms 30000 &
 BL=$!
-wait_file 20 "$TMP/ws/1/busy-started" || echo "# busy_long did not start"
+wait_file 20 "$TMP/kroot/ws/1/busy-started" || echo "# busy_long did not start"
 srun busy_short "$S1" <<< 'x' --timeout-ms 700
 check busy_short '.status == "busy" and .error.type == "SessionBusy"'
 wait $BL
