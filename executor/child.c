@@ -271,6 +271,7 @@ executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd, int stderr_f
 
 	PyOS_AfterFork_Child();
 	child_reset_signals();
+	prctl(PR_SET_NAME, "pi-kernel");	/* ps tells kernels from forkers */
 
 	/*
 	 * The folder to bind at /workspace came as a descriptor (the forker

@@ -210,29 +210,31 @@ done:
 		o->escape = o->quote;
 }
 
-/* Open the CSV file beneath the workspace: a plain file with one name. */
+/*
+ * Open the CSV file beneath the workspace: a regular file with one name.
+ * Called at pi.load_csv and again by the worker, which checks the type on
+ * the descriptor it reads: a FIFO swapped in meanwhile is refused, never
+ * waited on (rule 10).
+ */
 static int
 open_csv(const char *workspace, const char *path, struct stat *st)
 {
 	int			rootfd = open(workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int			fd;
+	int			fd = -1;
 
 	if (rootfd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open the session workspace \"%s\": %m", workspace)));
-	fd = workspace_openat(rootfd, path, O_RDONLY | O_NOFOLLOW, 0);
-	close(rootfd);
-	if (fd < 0)
-		workspace_report_error(path, "load", errno);
-	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_nlink > 1)
+	PG_TRY();
 	{
-		close(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a plain file of the workspace", path),
-				 errhint("Load a regular file that has a single name (no links).")));
+		fd = workspace_open_file(rootfd, path, path, O_RDONLY, 0, "load", false, st);
 	}
+	PG_FINALLY();
+	{
+		close(rootfd);
+	}
+	PG_END_TRY();
 	return fd;
 }
 

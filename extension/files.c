@@ -148,25 +148,6 @@ file_info_jsonb(const char *path, const struct stat *st)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
-/* A regular file with one name, or an error saying what it is instead. */
-static void
-check_plain_file(int fd, const char *path, struct stat *st)
-{
-	if (fstat(fd, st) != 0)
-		workspace_report_error(path, "inspect", errno);
-	if (!S_ISREG(st->st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a regular file", path),
-				 errhint("Name a file; pi.list_files(session_id) lists them.")));
-	if (st->st_nlink > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("\"%s\" has %lu hard links", path, (unsigned long) st->st_nlink),
-				 errdetail("A file with several names may be shared with a place outside the workspace."),
-				 errhint("Copy the file's content to a new file instead of linking it.")));
-}
-
 /*
  * pi.write_file(session_id uuid, path text, content bytea,
  *				 append boolean DEFAULT false) returns jsonb
@@ -195,35 +176,42 @@ pi_write_file(PG_FUNCTION_ARGS)
 	len = VARSIZE_ANY_EXHDR(content);
 
 	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, true, &name));
-	fd = workspace_keep_fd(workspace_openat(parentfd, name, O_RDONLY, 0));
+	/* an append goes through the descriptor that was checked */
+	fd = workspace_keep_fd(workspace_open_file(parentfd, name, path,
+											   append ? O_WRONLY | O_APPEND : O_RDONLY, 0,
+											   append ? "append to" : "write", true, &st));
 	if (fd >= 0)
-	{
-		check_plain_file(fd, path, &st);
 		old_size = st.st_size;
-		workspace_close_fd(fd);
-	}
-	else if (errno != ENOENT)
-		workspace_report_error(path, "write", errno);
 
 	check_write_limits(rootfd, path, append ? old_size + (int64) len : (int64) len,
 					   append ? (int64) len : (int64) len - old_size);
 
 	if (append)
 	{
-		fd = workspace_keep_fd(workspace_openat(parentfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600));
 		if (fd < 0)
-			workspace_report_error(path, "write", errno);
+			fd = workspace_keep_fd(workspace_open_file(parentfd, name, path,
+													   O_WRONLY | O_APPEND | O_CREAT, 0600,
+													   "append to", false, &st));
 		write_all(fd, VARDATA_ANY(content), len, path);
 	}
 	else
 	{
-		/* a new version under a temporary name, renamed over the old one */
+		if (fd >= 0)
+			workspace_close_fd(fd);
+
+		/*
+		 * A new version under a temporary name, renamed over the old one.
+		 * The name is predictable, so a run may have put anything there (a
+		 * FIFO would block an open for writing): it is removed, and the new
+		 * file is made with O_EXCL, which never opens what exists.
+		 */
 		tmpname = psprintf(".%s.pi-upload-%d", name, MyProcPid);
 		if (strlen(tmpname) > WORKSPACE_NAME_MAX)
 			tmpname = psprintf(".pi-upload-%d", MyProcPid);
-		fd = workspace_keep_fd(workspace_openat(parentfd, tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600));
-		if (fd < 0)
-			workspace_report_error(path, "write", errno);
+		(void) unlinkat(parentfd, tmpname, 0);
+		fd = workspace_keep_fd(workspace_open_file(parentfd, tmpname, path,
+												   O_WRONLY | O_CREAT | O_EXCL, 0600,
+												   "write", false, &st));
 		PG_TRY();
 		{
 			write_all(fd, VARDATA_ANY(content), len, path);
@@ -272,10 +260,8 @@ pi_read_file(PG_FUNCTION_ARGS)
 				 errmsg("offset and length must not be negative"),
 				 errhint("Pass the byte offset to start at and how many bytes to read.")));
 
-	fd = workspace_keep_fd(workspace_openat(rootfd, path, O_RDONLY | O_NOFOLLOW, 0));
-	if (fd < 0)
-		workspace_report_error(path, "read", errno);
-	check_plain_file(fd, path, &st);
+	fd = workspace_keep_fd(workspace_open_file(rootfd, path, path, O_RDONLY, 0, "read",
+											   false, &st));
 
 	length = Max(st.st_size - offset, 0);
 	if (!PG_ARGISNULL(3))
@@ -349,8 +335,13 @@ add_row(int dirfd, const char *name, const char *relpath,
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 
+	/*
+	 * Only regular files are listed: what else a run leaves (folders, links,
+	 * FIFOs, sockets) cannot be read or downloaded.  The walk never opens
+	 * them, it only looks at their type (fstatat), so none can block it.
+	 */
 	if (!S_ISREG(st->st_mode))
-		return;					/* folders, links and devices are not listed */
+		return;
 	values[0] = CStringGetTextDatum(relpath);
 	values[1] = Int64GetDatum(st->st_size);
 	values[2] = TimestampTzGetDatum(time_t_to_timestamptz(st->st_mtim.tv_sec));
@@ -389,10 +380,15 @@ pi_delete_file(PG_FUNCTION_ARGS)
 	struct stat st;
 
 	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, false, &name));
+	/* the entry is unlinked, never opened: a FIFO or a socket goes too */
 	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 	{
 		if (errno == ENOENT)
+		{
+			workspace_close_fd(parentfd);
+			workspace_close_fd(rootfd);
 			PG_RETURN_BOOL(false);
+		}
 		workspace_report_error(path, "delete", errno);
 	}
 	if (unlinkat(parentfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0)

@@ -14,6 +14,15 @@
  * (link() does not cross the workspace bind mount), but a file with more
  * than one name is never what a workspace should hold.
  *
+ * A run can also leave FIFOs and Unix sockets under any name ("report.csv"),
+ * or swap one in for a file at any moment.  Opening a FIFO waits for the
+ * other end, in the kernel, where neither statement_timeout nor a cancel or
+ * terminate signal gets the process out (rule 10 of docs/architecture.md).
+ * So every file is opened with O_NONBLOCK, its type is checked on the
+ * descriptor (fstat, not the name: no window for a swap), and it is read or
+ * written only through that descriptor.  Folders are opened with O_PATH,
+ * which never waits either.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -168,6 +177,129 @@ workspace_openat(int dirfd, const char *path, int flags, mode_t mode)
 	return (int) syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
+/* What a file of type mode is, in words, for messages. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a folder";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	return "of an unknown type";
+}
+
+/* "read" -> "read", "write" -> "written", ...: for "can only be %s" hints */
+static const char *
+past_participle(const char *action)
+{
+	static const char *const forms[][2] = {
+		{"write", "written"}, {"append to", "appended to"}, {"load", "loaded"},
+	};
+
+	for (int i = 0; i < lengthof(forms); i++)
+		if (strcmp(action, forms[i][0]) == 0)
+			return forms[i][1];
+	return action;
+}
+
+/* Refuse path, which is of type mode and not a regular file. */
+static void
+report_not_regular(const char *path, const char *action, mode_t mode)
+{
+	if (S_ISDIR(mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a folder, not a regular file", path),
+				 errhint("Name a file; pi.list_files(session_id) lists them.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s\" is %s, not a regular file", path, file_kind(mode)),
+			 errdetail("Code run in the session can leave FIFOs and sockets in the workspace; the server never reads or writes one, since that could wait forever."),
+			 errhint("Only regular files can be %s; remove it with pi.delete_file().",
+					 past_participle(action))));
+}
+
+/*
+ * Open name beneath dirfd (path is what the user named, for messages) as a
+ * regular file with a single name, without ever waiting on what a run put
+ * there, and fill *st from the descriptor.  O_NONBLOCK makes the open of a
+ * FIFO return at once (or fail with ENXIO when it is opened for writing and
+ * nobody reads), the open of a socket fail with ENXIO, and a file on which
+ * a run holds a lease fail with EWOULDBLOCK instead of waiting for the
+ * lease to break.  The returned descriptor is blocking again; it is not
+ * tracked (see workspace_keep_fd).  With missing_ok, a missing file gives
+ * -1 instead of an error.
+ */
+int
+workspace_open_file(int dirfd, const char *name, const char *path, int flags,
+					mode_t mode, const char *action, bool missing_ok, struct stat *st)
+{
+	int			fd = workspace_openat(dirfd, name,
+									  flags | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY, mode);
+	int			fl;
+	int			save;
+
+	if (fd < 0)
+	{
+		save = errno;
+		if (save == ENOENT && missing_ok)
+			return -1;
+		if (save == ENXIO)
+		{
+			/* a socket, or a FIFO nobody reads: say which (O_PATH never waits) */
+			int			probe = workspace_openat(dirfd, name, O_PATH | O_NOFOLLOW, 0);
+			struct stat pst;
+
+			if (probe >= 0)
+			{
+				bool		known = fstat(probe, &pst) == 0;
+
+				close(probe);
+				if (known && !S_ISREG(pst.st_mode))
+					report_not_regular(path, action, pst.st_mode);
+			}
+		}
+		workspace_report_error(path, action, save);
+	}
+	if (fstat(fd, st) != 0)
+	{
+		save = errno;
+		close(fd);
+		workspace_report_error(path, action, save);
+	}
+	if (!S_ISREG(st->st_mode))
+	{
+		close(fd);
+		report_not_regular(path, action, st->st_mode);
+	}
+	if (st->st_nlink > 1)
+	{
+		close(fd);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("\"%s\" has %lu hard links", path, (unsigned long) st->st_nlink),
+				 errdetail("A file with several names may be shared with a place outside the workspace."),
+				 errhint("Copy the file's content to a new file instead of linking it.")));
+	}
+	/* a regular file ignores O_NONBLOCK; cleared so the descriptor is plain */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+	{
+		save = errno;
+		close(fd);
+		workspace_report_error(path, action, save);
+	}
+	return fd;
+}
+
 /* Report a failed resolution of path with a message that says why. */
 void
 workspace_report_error(const char *path, const char *action, int err)
@@ -195,6 +327,12 @@ workspace_report_error(const char *path, const char *action, int err)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("could not %s \"%s\": %m", action, path),
 				 errhint("Check which parts of the path are folders and which are files.")));
+	if (err == EWOULDBLOCK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("could not %s \"%s\": code running in the session holds a lease on it", action, path),
+				 errdetail("The server does not wait for a lease to be given up, since a run decides when that happens."),
+				 errhint("Try again when the code that holds the file open has finished.")));
 	if (err == ENOSYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -26,6 +26,9 @@ extern void workspace_close_fd(int fd);
 extern void workspace_check_path(const char *path);
 extern void workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg);
 extern int	workspace_openat(int dirfd, const char *path, int flags, mode_t mode);
+extern int	workspace_open_file(int dirfd, const char *name, const char *path, int flags,
+								mode_t mode, const char *action, bool missing_ok,
+								struct stat *st);
 extern int	workspace_open_parent(int rootfd, const char *path, bool create, const char **name);
 extern bool workspace_remove_tree(const char *path);
 extern void workspace_report_error(const char *path, const char *action, int err) pg_attribute_noreturn();

@@ -31,9 +31,12 @@ coproc READER { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TES
 echo "BEGIN; SELECT 'r1', count(*) FROM pi_data.swap;" >&"${READER[1]}"
 read -r -t 10 first <&"${READER[0]}"
 job=$(pi_sql "SELECT pi.load_csv('v2.csv', 'swap', '$SID')")
-sleep 2
+# poll for the state (running, and some backend waiting on a lock) rather
+# than sleep a guessed time: a busy machine may take seconds to start it
 check "the replacing load waits for the reader" \
-  "[ \"\$(pi_sql \"SELECT status FROM pi.jobs WHERE id = '$job'\")\" = running ]"
+  "wait_sql 30 \"SELECT status FROM pi.jobs WHERE id = '$job'\" running &&
+   wait_sql 20 \"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()\" t &&
+   [ \"\$(pi_sql \"SELECT status FROM pi.jobs WHERE id = '$job'\")\" = running ]"
 echo "SELECT 'r2', count(*) FROM pi_data.swap; COMMIT;" >&"${READER[1]}"
 read -r -t 10 second <&"${READER[0]}"
 check "the reader saw the old rows throughout" "[ \"$first\" = 'r1|2' ] && [ \"$second\" = 'r2|2' ]"

@@ -206,16 +206,32 @@ fi
 run library_imports <<< $'import numpy, pandas, matplotlib, seaborn, plotly, scipy, sklearn, statsmodels\nimport openpyxl, xlsxwriter, tabulate, pdfminer, pypdf\nimport scipy.stats, sklearn.linear_model, statsmodels.api\nprint("ok")' --timeout-ms 60000
 check library_imports '.status == "completed" and .stdout == "ok\n"'
 
+# wait_file SECONDS PATH...: until every PATH exists (a run's own "I have
+# started" mark: under load a fixed sleep may end before the run begins)
+wait_file()
+{
+	local t=$1 f ok
+	shift
+	for _ in $(seq 1 $((t * 10))); do
+		ok=1
+		for f in "$@"; do [ -e "$f" ] || ok=0; done
+		[ $ok = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+mkdir -p "$TMP/root/mark/flood" "$TMP/root/mark/slow" "$TMP/root/mark/busy1" "$TMP/root/mark/busy2"
+
 # --- a flood of output and a client that does not read stall nobody else
-run flood <<< $'import sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1000000)\nprint("done", file=sys.stderr)' &
+run flood --workspace "$TMP/root/mark/flood" <<< $'open("started", "w").close()\nimport sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1000000)\nprint("done", file=sys.stderr)' &
 F1=$!
-run slow_reader <<< 'print("y" * 3000000)' --max-output 4000000 --stall-ms 3000 &
+run slow_reader --workspace "$TMP/root/mark/slow" <<< $'open("started", "w").close()\nprint("y" * 3000000)' --max-output 4000000 --stall-ms 6000 &
 F2=$!
-sleep 0.5
+wait_file 20 "$TMP/root/mark/flood/started" "$TMP/root/mark/slow/started" || echo "# flood and slow_reader did not start"
 T0=$(date +%s%N)
 run while_stalled <<< 'print(1)' --timeout-ms 10000
 WALL_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
-# the slow reader stalls for 3 s; this run must not wait for it
+# the slow reader stalls for 6 s; this run must not wait for it
 check while_stalled ".status == \"completed\" and $WALL_MS < 2000"
 wait $F1 $F2
 check flood '.status == "completed" and .stdout_truncated and .stderr == "done\n"
@@ -223,11 +239,11 @@ check flood '.status == "completed" and .stdout_truncated and .stderr == "done\n
 check slow_reader '.status == "completed" and (.stdout | length) == 3000001'
 
 # --- slots, cancel, hang-up
-run busy_1 <<< 'import time; time.sleep(3)' --timeout-ms 10000 &
+run busy_1 --workspace "$TMP/root/mark/busy1" <<< $'open("started", "w").close()\nimport time; time.sleep(6)' --timeout-ms 30000 &
 B1=$!
-run busy_2 <<< 'import time; time.sleep(3)' --timeout-ms 10000 &
+run busy_2 --workspace "$TMP/root/mark/busy2" <<< $'open("started", "w").close()\nimport time; time.sleep(6)' --timeout-ms 30000 &
 B2=$!
-sleep 0.7
+wait_file 20 "$TMP/root/mark/busy1/started" "$TMP/root/mark/busy2/started" || echo "# busy_1 and busy_2 did not start"
 run busy_3 <<< 'print(3)' --timeout-ms 500
 check busy_3 '.status == "busy" and .error.type == "ExecutorBusy"
 	and (.error.message | contains("all 2 Python executor slots for sync runs are busy"))'
@@ -239,13 +255,16 @@ check busy_1 '.status == "completed"'
 run cancel <<< $'import time\nprint("started", flush=True)\ntime.sleep(30)' --cancel-after-ms 700
 check cancel '.status == "cancelled" and .stdout == "started\n" and .elapsed_ms < 5000'
 
-run hangup <<< $'import os, subprocess, time\nopen("pid", "w").write(str(os.getpid()))\nsubprocess.Popen(["sleep", "60"])\ntime.sleep(60)' \
+# the run's child carries a unique mark: the run is PID 1 of its own PID
+# namespace, so its pid means nothing on the host
+HMARK=$((600 + RANDOM % 100)).$RANDOM
+run hangup <<< $'import os, subprocess, time\nsubprocess.Popen(["sleep", "'$HMARK$'"])\nopen("pid", "w").write("started")\ntime.sleep(60)' \
 	--workspace "$SESSION" --hangup-after-ms 1000
 HPID=$(cat "$SESSION/pid" 2>/dev/null)
-# live members of the run's process group (zombies wait for init to reap them)
-group_alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/' | grep -q .; }
-for _ in $(seq 1 20); do
-	group_alive "$HPID" || break
+# live processes with the mark (zombies wait for init to reap them)
+group_alive() { pgrep -f "^sleep $HMARK\$" | while read -r p; do grep -q '^State:.*Z' /proc/$p/status 2>/dev/null || echo "$p"; done | grep -q .; }
+for _ in $(seq 1 50); do
+	group_alive || break
 	sleep 0.1
 done
 # the executor's only kernels now are its pre-forked ones (2) and the
@@ -254,7 +273,7 @@ for _ in $(seq 1 30); do
 	[ "$(kernels_of "$EXEC_PID" | wc -l)" -le 3 ] && break
 	sleep 0.1
 done
-if grep -q '^EOF' "$TMP/hangup.out" && [ -n "$HPID" ] && ! group_alive "$HPID" \
+if grep -q '^EOF' "$TMP/hangup.out" && [ "$HPID" = started ] && ! group_alive \
 	&& [ "$(kernels_of "$EXEC_PID" | wc -l)" -le 3 ]; then
 	pass hangup_kills_child
 else
@@ -263,7 +282,10 @@ fi
 
 # temporary workspaces are gone once their runs are (the pre-forked
 # kernels, 2, each hold one)
-sleep 0.3
+for _ in $(seq 1 50); do
+	[ "$(ls -A "$TMP/root/.runs" | wc -l)" -le 2 ] && break
+	sleep 0.1
+done
 if [ "$(ls -A "$TMP/root/.runs" | wc -l)" -le 2 ]; then
 	pass temp_workspaces_removed
 else
@@ -271,10 +293,12 @@ else
 fi
 
 
-# --- kernels: a second executor with --max-sessions 2, a 3 s idle timeout
+# --- kernels: a second executor with --max-sessions 2, a 10 s idle timeout
+# (a margin for every other check on a loaded machine; the idle check
+# polls for the kernel to go)
 cd "$TMP"
 env -i "$EXECUTOR" --socket k.sock --workspace-root "$TMP/kroot" \
-	--max-sync 4 --max-async 2 --max-sessions 2 --session-idle-timeout 3 \
+	--max-sync 4 --max-async 2 --max-sessions 2 --session-idle-timeout 10 \
 	--blas-threads 3 2> "$TMP/kexecutor.log" &
 K_PID=$!
 cd "$ROOT"
@@ -306,9 +330,10 @@ check sess_first '.status == "completed" and .session.kernel == "started" and .s
 check sess_second '.result.json == 42 and .session.kernel == "reused" and .session.id == "'$S1'"'
 
 # a second run of a busy session waits, then gets SessionBusy
-srun busy_long "$S1" <<< $'import time\ntime.sleep(2.5)\nx = 100' --timeout-ms 10000 &
+rm -f "$TMP/kroot/ws/1/busy-started"
+srun busy_long "$S1" <<< $'open("busy-started", "w").close()\nimport time\ntime.sleep(5)\nx = 100' --timeout-ms 30000 &
 BL=$!
-sleep 0.5
+wait_file 20 "$TMP/kroot/ws/1/busy-started" || echo "# busy_long did not start"
 srun busy_short "$S1" <<< 'x' --timeout-ms 700
 check busy_short '.status == "busy" and .error.type == "SessionBusy"'
 wait $BL
@@ -329,7 +354,11 @@ for p in $(kernels_of "$K_PID"); do
 	[ "$(readlink /proc/$p/root/workspace 2>/dev/null; ls /proc/$p/root/workspace/kernel-ns-pid 2>/dev/null)" ] && SK=$p
 done
 [ -n "${SK:-}" ] && kill -9 "$SK"
-sleep 0.3
+# the executor has noticed once it reaped its child
+for _ in $(seq 1 100); do
+	[ -n "${SK:-}" ] && [ -e "/proc/$SK" ] || break
+	sleep 0.1
+done
 srun after_kill "$S1" <<< '"x" in globals()'
 check after_kill '.result.json == false and .session.kernel == "started"
 	and .session.state_reset == true and (.session.notice | contains("died"))'
@@ -357,8 +386,17 @@ srun iso_a "$S3" <<< $'secret = "s3"\nopen("only3.txt", "w").write("3")'
 srun iso_b "$S1" <<< $'import os\n["secret" in globals(), os.path.exists("only3.txt")]'
 check iso_b '.result.json == [false, false]'
 
-# idle reaping after 3 s
-sleep 4
+# idle reaping after 10 s: poll for S3's kernel to stop (no run of S3 may
+# come meanwhile)
+IK=
+for p in $(kernels_of "$K_PID"); do
+	[ -e "/proc/$p/root/workspace/only3.txt" ] && IK=$p
+done
+for _ in $(seq 1 400); do
+	[ -n "$IK" ] && [ -e "/proc/$IK" ] || break
+	sleep 0.1
+done
+if [ -n "$IK" ] && [ ! -e "/proc/$IK" ]; then pass idle_kernel_stopped; else fail idle_kernel_stopped; fi
 srun idle_reaped "$S3" <<< '"z" in globals()'
 check idle_reaped '.result.json == false and .session.state_reset == true
 	and (.session.notice | contains("without a run"))'

@@ -20,7 +20,7 @@ PORT=$GWPORT API_KEY=$KEY MAX_FILE_SIZE_MB=64 \
   "$GW" >"$PI_TEST_DIR/gateway.log" 2>&1 &
 GW_PID=$!
 trap 'kill "$GW_PID" 2>/dev/null; rm -rf "$PI_TEST_DIR"' EXIT
-wait_until 10 curl -s -o /dev/null "$U/health" || { echo "gateway did not start:"; cat "$PI_TEST_DIR/gateway.log"; exit 1; }
+wait_until 10 pi_pid_listens "$GW_PID" "$GWPORT" || { echo "gateway did not start:"; cat "$PI_TEST_DIR/gateway.log"; exit 1; }
 
 req() {
   local m=$1 p=$2; shift 2

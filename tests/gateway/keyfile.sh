@@ -14,7 +14,8 @@ OUT=$(env -u API_KEY API_KEY_FILE="$PI_TEST_DIR/no-such-file" PORT="$KP" timeout
 check "API_KEY_FILE missing: refused (exit 2)" '[ "$RC" = 2 ] && [[ "$OUT" == *"cannot open"* ]]'
 env -u API_KEY API_KEY_FILE="$KF" PORT="$KP" "$GW" >>"$GWLOG" 2>&1 &
 KF_PID=$!
-wait_until 10 curl -sf "http://127.0.0.1:$KP/health"
+# our process must hold the port: another run's gateway may answer on it
+wait_until 10 pi_pid_listens "$KF_PID" "$KP"
 S1=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$KP/api/data/datasets")
 S2=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: x$KEY" "http://127.0.0.1:$KP/api/data/datasets")
 check "API_KEY_FILE 0600: its first line is the key (200), another is refused (401)" '[ "$S1" = 200 ] && [ "$S2" = 401 ]'

@@ -109,4 +109,7 @@ async function legacySse() {
 
 try { await streamable(); } catch (e) { failed++; console.log(`not ok - mcp: streamable http: ${e.stack || e}`); }
 try { await legacySse(); } catch (e) { failed++; console.log(`not ok - mcp: legacy sse: ${e.stack || e}`); }
+// run.sh counts a client that never gets here (a missing module, a crash)
+// as a failure
+console.log("# mcp_client: finished");
 process.exit(failed ? 1 : 0);

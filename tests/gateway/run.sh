@@ -21,20 +21,16 @@ GW=$ROOT/gateway/pi-gateway
 pi_cluster_start || exit 1
 
 KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-GWPORT=$(pi_free_port)
-U=http://127.0.0.1:$GWPORT
 GWLOG=$PI_TEST_DIR/gateway.log
 export DATABASE_URL="host=$PI_TEST_DIR port=$PI_TEST_PORT dbname=$PI_TEST_DB user=postgres"
 GWPIDS=()
-start_gateway() {   # start_gateway PORT [ARGS...]
-  local port=$1; shift
-  PORT=$port API_KEY=$KEY MAX_FILE_SIZE_MB=${MAX_FILE_SIZE_MB:-8} "$GW" "$@" >>"$GWLOG" 2>&1 &
-  GWPIDS+=($!)
-  wait_until 10 curl -sf "http://127.0.0.1:$port/health"
-}
 stop_gateways() { local p; for p in "${GWPIDS[@]}"; do kill "$p" 2>/dev/null; done; }
 trap 'stop_gateways; pi_cluster_cleanup' EXIT
-start_gateway "$GWPORT" || { echo "gateway did not start:"; cat "$GWLOG"; exit 1; }
+# a port found free may be taken by another run before we bind it: the
+# gateway counts as started only when this very process listens
+pi_gateway_start "$GWLOG" env API_KEY="$KEY" MAX_FILE_SIZE_MB="${MAX_FILE_SIZE_MB:-8}" "$GW" \
+  || { echo "gateway did not start:"; cat "$GWLOG"; fail "gateway starts"; summary; exit 1; }
+GWPIDS+=("$PI_GW_PID"); GWPORT=$PI_GW_PORT; U=http://127.0.0.1:$GWPORT
 
 # req METHOD PATH [curl args...]: sets STATUS and BODY
 req() {
@@ -162,20 +158,34 @@ mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
 check "ended session: 404" '[ "$STATUS" = 404 ]'
 
 echo "# MCP with the official TypeScript SDK"
-NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
-if [ ! -d "$NODE_DIR/node_modules/@modelcontextprotocol/sdk" ]; then
-  mkdir -p "$NODE_DIR"
-  (cd "$NODE_DIR" && npm init -y >/dev/null && npm install --no-audit --no-fund \
-     @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 >/dev/null 2>&1)
+# The SDK client and the conformance suite come from npm (tests/gateway/
+# node_deps.sh); a client that cannot run is a failure, never silence.
+. "$HERE/node_deps.sh"
+if pi_node_deps; then
+  pass "npm test clients installed (SDK, conformance suite, Node 22)"
+else
+  fail "npm test clients installed (SDK, conformance suite, Node 22)" "$PI_NODE_DEPS_ERROR"
 fi
-ln -sfn "$NODE_DIR/node_modules" "$HERE/node_modules"
+# the client runs from this run's own directory, so runs with another
+# NODE_DIR never swap a node_modules link under each other
+cp "$HERE/mcp_client.mjs" "$PI_TEST_DIR/"
+ln -sfn "$NODE_DIR/node_modules" "$PI_TEST_DIR/node_modules"
+MCP_OUT=$PI_TEST_DIR/mcp_client.out
+node "$PI_TEST_DIR/mcp_client.mjs" "$U" "$KEY" >"$MCP_OUT" 2>&1
+MCP_RC=$?
 while IFS= read -r line; do
   case "$line" in
     "ok - "*) pass "${line#ok - }" ;;
     "not ok - "*) fail "${line#not ok - }" ;;
     *) echo "  $line" ;;
   esac
-done < <(node "$HERE/mcp_client.mjs" "$U" "$KEY" 2>&1)
+done <"$MCP_OUT"
+# a client that died before or between its checks (missing module, crash)
+# prints no "not ok": its missing end line is the failure
+if ! grep -q '^# mcp_client: finished' "$MCP_OUT"; then
+  fail "mcp: the SDK client ran to its end" \
+    "exit status $MCP_RC: $(grep -m 3 -E 'Error|ERR_|not found' "$MCP_OUT" | tr '\n' ' ')"
+fi
 
 echo "# --stdio"
 pi_wait_ready 60
@@ -198,6 +208,7 @@ GW_PID=${GWPIDS[0]}
 . "$HERE/hostile.sh"
 
 echo "# SQLSTATE mapping and long error texts (own stub cluster)"
+PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" >"$PI_TEST_DIR/sqlstate_stub.out" 2>&1
 while IFS= read -r line; do
   case "$line" in
     "ok - "*) pass "${line#ok - }" ;;
@@ -205,11 +216,21 @@ while IFS= read -r line; do
     *" passed, "*" failed") ;;
     *) echo "  $line" ;;
   esac
-done < <(PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" 2>&1)
+done <"$PI_TEST_DIR/sqlstate_stub.out"
+# a stub run that died before its summary would otherwise count nothing
+tail -n 1 "$PI_TEST_DIR/sqlstate_stub.out" | grep -qE '^[0-9]+ passed, [0-9]+ failed$' \
+  || fail "sqlstate_stub.sh ran to its summary" "$(tail -n 2 "$PI_TEST_DIR/sqlstate_stub.out" | tr '\n' ' ')"
 if PI_GATEWAY="$GW" bash "$HERE/limits_nodb.sh" >"$PI_TEST_DIR/limits.out" 2>&1; then pass "limits_nodb.sh: connection and session limits"; else fail "limits_nodb.sh" "$(grep -v '^ok' "$PI_TEST_DIR/limits.out" | head -c 500)"; fi
 
 echo "# PostgreSQL restart under the gateway"
-INFLIGHT_STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" -d '{"code":"import time\ntime.sleep(4)"}' --max-time 30 & sleep 1; pi_cluster_restart immediate >/dev/null; wait)
+curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$U/api/execute" \
+  -d '{"code":"import time\ntime.sleep(12)  # in flight"}' --max-time 60 >"$PI_TEST_DIR/inflight" &
+INFLIGHT=$!
+# restart once the call really runs in PostgreSQL, not after a guessed delay
+wait_sql 20 "SELECT count(*) > 0 FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pi.execute%' AND pid <> pg_backend_pid()" t \
+  || echo "# the call did not show up in pg_stat_activity"
+pi_cluster_restart immediate >/dev/null
+wait "$INFLIGHT"; INFLIGHT_STATUS=$(cat "$PI_TEST_DIR/inflight")
 check "call in flight during restart: 503" '[ "$INFLIGHT_STATUS" = 503 ]'
 pi_wait_ready 60
 req POST /api/execute -d '{"code":"print(1)"}'

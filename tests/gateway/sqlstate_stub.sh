@@ -58,7 +58,7 @@ U=http://127.0.0.1:$GWPORT
 PORT=$GWPORT API_KEY=$KEY DATABASE_URL="host=$STUB_DIR port=$STUB_PORT dbname=postgres user=postgres" \
   "$GW" >"$STUB_DIR/gateway.log" 2>&1 &
 GW_PID=$!
-wait_until 10 curl -sf "$U/health" || { echo "gateway did not start:"; cat "$STUB_DIR/gateway.log"; exit 1; }
+wait_until 10 pi_pid_listens "$GW_PID" "$GWPORT" || { echo "gateway did not start:"; cat "$STUB_DIR/gateway.log"; exit 1; }
 
 # run CODE: POST /api/execute; sets STATUS, BODY, RETRY (Retry-After)
 run() {

@@ -24,22 +24,12 @@ _status_in() {
 }
 wait_status() { local t=$1; shift; wait_until "$t" _status_in "$@"; }
 submit() { pi_sql "SELECT pi.submit_job(\$pi\$$1\$pi\$${2:+, timeout_s := $2})"; }
-postmaster_pid() { as_pg head -n 1 "$PI_TEST_DATA/postmaster.pid"; }
-child_pids() {  # child_pids PARENT PATTERN
-  ps -eo pid=,ppid=,args= | awk -v p="$1" -v pat="$2" '$2 == p && index($0, pat) { print $1 }'
-}
-executor_pid() {
-  local pm l
-  pm=$(postmaster_pid) || return 1
-  for l in $(child_pids "$pm" "pi launcher"); do
-    child_pids "$l" "pi-executor" | tail -n 1
-  done | tail -n 1
-}
+executor_pid() { pi_executor_pid; }
 
-# pi-executor processes reparented to init (left behind by a dead parent)
-orphans() { ps -eo ppid=,args= | awk '$1 == 1 && /pi-executor/' | wc -l; }
-_no_new_orphans() { [ "$(orphans)" -le "$ORPHANS0" ]; }
-ORPHANS0=$(orphans)
+# pi-executor processes of this cluster left behind by a dead parent (found
+# by their working directory, the data directory: other clusters on the
+# machine have their own)
+_no_stray_executors() { [ -z "$(pi_stray_executors)" ]; }
 
 # ---------------------------------------------------------------- (a)
 if want a; then
@@ -66,14 +56,23 @@ fi
 # ---------------------------------------------------------------- (b)
 if want b; then
 echo "# (b) rolled-back submit"
+# The job would write a file into a session workspace, which the host sees
+# (a file in the sandbox's own /tmp never reaches the host).
+SB=$(pi_sql "SELECT pi.create_session('rollback')")
+WSB=$(pi_sql "SELECT workspace FROM pi.sessions WHERE id = '$SB'")
 marker="rollback_marker_$$_$RANDOM"
 pi_psql -c "BEGIN" \
-  -c "SELECT pi.submit_job('open(\"/tmp/$marker\", \"w\").write(\"ran\")')" \
+  -c "SELECT pi.submit_job('open(\"$marker\", \"w\").write(\"ran\")', 30, '$SB')" \
   -c "ROLLBACK" >/dev/null || fail "rolled-back submit"
-sleep 3
 check "rolled-back job left no row" wait_sql 1 \
   "SELECT count(*) FROM pi.jobs WHERE code LIKE '%$marker%'" 0
-check "rolled-back job had no side effect" "[ ! -e /tmp/$marker ]"
+# the same write committed, right after, in the same session: it shows the
+# file would be seen, and once it is done the rolled-back one had its chance
+after=$(pi_sql "SELECT pi.submit_job('open(\"$marker.after\", \"w\").write(\"ran\")', 30, '$SB')")
+check "a committed job's file in the workspace is seen by the host" \
+  "wait_status 30 $after completed && [ -s '$WSB/$marker.after' ]"
+sleep 1
+check "rolled-back job had no side effect" "[ -d '$WSB' ] && [ ! -e '$WSB/$marker' ]"
 # a committed one right after still runs (the wake-up was not lost)
 id=$(submit 'print("after rollback")')
 check "a job submitted after the rollback completes" wait_status 30 "$id" completed
@@ -137,7 +136,6 @@ if [ -n "$ex" ]; then
   check "(d) pi.execute works again" pi_wait_ready 30
 else
   fail "(d) found the executor process" "no pi-executor child of the pi launcher"
-  ps -eo pid,ppid,args | grep -E 'postgres|pi-' | grep -v grep | sed 's/^/#     /'
 fi
 
 fi
@@ -195,21 +193,26 @@ if want i; then
 echo "# (i) statement_timeout and query cancel stop a sync pi.execute and its Python"
 sid=$(pi_sql "SELECT pi.create_session('cancel test')")
 LATE='import time; time.sleep(3); open("late.txt", "w").write("ran on")'
+# late_write_seen: the next run of the session looks for the late write.
+# Runs of a session take turns, so a cell that was not stopped would finish
+# (and write) before this one looks: no guessed sleep needed.
+late_write_seen() {
+  pi_sql "SELECT pi.execute(\$pi\$import os; print(os.path.exists('late.txt'))\$pi\$, 30, '$sid')->>'stdout'"
+}
 out=$(pi_psql -c "SET statement_timeout = '1s'" -c "SELECT pi.execute(\$pi\$$LATE\$pi\$, 30, '$sid')" 2>&1)
 check "(i) statement_timeout ends pi.execute with the timeout error" \
   "echo \"\$out\" | grep -q 'canceling statement due to statement timeout'"
-sleep 3.5
-check "(i) the run was killed: its late write never happened" \
-  "[ \"\$(pi_sql \"SELECT count(*) FROM pi.list_files('$sid') WHERE path = 'late.txt'\")\" = 0 ]"
+r=$(late_write_seen)
+check "(i) the run was killed: its late write never happened" "[ '$r' = False ]"
 pi_psql -c "SELECT pi.execute(\$pi\$$LATE\$pi\$, 30, '$sid')" >/dev/null 2>&1 &
 cpid=$!
-sleep 1
+# cancel once the call runs, not after a guessed delay
+wait_sql 20 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%late.txt%' AND state = 'active' AND pid <> pg_backend_pid()" 1
 pi_sql "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%late.txt%' AND pid <> pg_backend_pid()" >/dev/null
 wait $cpid; crc=$?
 check "(i) query cancel ends pi.execute with an error" "[ $crc -ne 0 ]"
-sleep 3.5
-check "(i) the cancelled run was killed: no late write" \
-  "[ \"\$(pi_sql \"SELECT count(*) FROM pi.list_files('$sid') WHERE path = 'late.txt'\")\" = 0 ]"
+r=$(late_write_seen)
+check "(i) the cancelled run was killed: no late write" "[ '$r' = False ]"
 check "(i) pi.execute works after the cancels" pi_wait_ready 30
 fi
 
@@ -301,7 +304,7 @@ fi
 if want n; then
 echo "# (n) a session past pi.session_ttl is removed with its live kernel"
 # here (not in tests/sessions) because that suite stops idle kernels after 4 s
-kernels() { for z in $(pgrep -u postgres -f '^pi-executor'); do pgrep -P "$z"; done; }
+kernels() { pi_kernel_pids; }
 nsid=$(pi_sql "SELECT pi.create_session('expiring')")
 pi_sql "SELECT pi.execute('open(\"marker-n\", \"w\").write(\"1\"); e = 1', 30, '$nsid')" >/dev/null
 nk=
@@ -316,8 +319,9 @@ check "(n) ... and its kernel is stopped" wait_until 5 test ! -e "/proc/${nk:-1}
 fi
 
 if want d || want e || want f; then
-  check "no pi-executor process left orphaned by the kills and restarts" wait_until 20 _no_new_orphans \
-    || ps -eo pid,ppid,etime,args | awk '$2 == 1 && /pi-executor/' | sed 's/^/#     /'
+  check "no pi-executor process of this cluster left behind by the kills and restarts" \
+    wait_until 20 _no_stray_executors \
+    || for p in $(pi_stray_executors); do echo "#     stray: $p $(tr '\0' ' ' </proc/$p/cmdline)"; done
 fi
 
 summary

@@ -22,16 +22,104 @@ PI_TEST_PORT=
 
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/common.sh"
 
-# Print a TCP port on 127.0.0.1 that nobody listens on.
+# Print a TCP port on 127.0.0.1 that nobody listens on, below the kernel's
+# ephemeral range (32768-60999 by default) so an outgoing connection cannot
+# take it between this probe and our bind.  Another test run may still pick
+# the same port at the same moment: whoever binds it uses pi_pid_listens (or
+# pi_cluster_start's retry) to make sure the listener is its own.
 pi_free_port() {
   local p i
   for i in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM % 20000) ))
+    p=$(( 20000 + (RANDOM % 12000) ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"; return 0
     fi
   done
   return 1
+}
+
+# pi_pid_listens PID PORT: process PID itself holds a listening TCP socket
+# on PORT (not some other program that answers there).
+pi_pid_listens() {
+  local pid=$1 hex inode
+  hex=$(printf '%04X' "$2")
+  for inode in $(awk -v p=":$hex" '$2 ~ (p "$") && $4 == "0A" { print $10 }'                    /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    [ -n "$(find "/proc/$pid/fd" -lname "socket:\\[$inode\\]" 2>/dev/null | head -n 1)" ] && return 0
+  done
+  return 1
+}
+
+# pi_gateway_start LOG CMD...: start CMD (a pi-gateway, with its environment
+# given through env) in the background on a free port passed as PORT; wait
+# until that very process listens there; on a port taken meanwhile, try
+# another.  Sets PI_GW_PORT and PI_GW_PID.
+pi_gateway_start() {
+  local log=$1 try; shift
+  for try in 1 2 3 4 5; do
+    PI_GW_PORT=$(pi_free_port) || return 1
+    PORT=$PI_GW_PORT "$@" >>"$log" 2>&1 &
+    PI_GW_PID=$!
+    wait_until 10 pi_pid_listens "$PI_GW_PID" "$PI_GW_PORT" && return 0
+    kill "$PI_GW_PID" 2>/dev/null; wait "$PI_GW_PID" 2>/dev/null
+    echo "# gateway did not listen on port $PI_GW_PORT (try $try)"
+  done
+  return 1
+}
+
+# This cluster's processes, found from its own postmaster.pid down the
+# process tree (never by name over the whole machine: other clusters and
+# other test runs may be running): postmaster -> "pi launcher" ->
+# pi-executor -> kernels.
+pi_children() {  # pi_children PID: its child pids
+  cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep .
+}
+pi_postmaster_pid() {
+  head -n 1 "$PI_TEST_DATA/postmaster.pid" 2>/dev/null || as_pg head -n 1 "$PI_TEST_DATA/postmaster.pid"
+}
+pi_launcher_pid() {
+  local pm c
+  pm=$(pi_postmaster_pid) || return 1
+  for c in $(pi_children "$pm"); do
+    tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null | grep -q 'pi launcher' && { echo "$c"; return 0; }
+  done
+  return 1
+}
+pi_executor_pid() {
+  local l c
+  l=$(pi_launcher_pid) || return 1
+  for c in $(pi_children "$l"); do
+    [ "$(cat "/proc/$c/comm" 2>/dev/null)" = pi-executor ] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+pi_kernel_pids() {  # every kernel (pool and session) of this cluster's executor
+  local e z f
+  e=$(pi_executor_pid) || return 1
+  # the executor (the loop) -> its zygote -> the forkers -> their kernels
+  for z in $(pi_children "$e"); do
+    for f in $(pi_children "$z"); do pi_children "$f"; done
+  done
+}
+# pi_session_kernel FILE: the kernel whose /workspace holds FILE
+pi_session_kernel() {
+  local k
+  for k in $(pi_kernel_pids); do
+    [ -e "/proc/$k/root/workspace/$1" ] && { echo "$k"; return 0; }
+  done
+  return 1
+}
+# pi_stray_executors: pi-executor processes of this cluster (working
+# directory = its data directory) that are not the launcher's current child
+pi_stray_executors() {
+  local cur p
+  cur=$(pi_executor_pid)
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [ "$p" = "$cur" ] && continue
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = pi-executor ] || continue
+    [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$PI_TEST_DATA" ] && echo "$p"
+  done
+  return 0
 }
 
 # pi_psql ARGS...: psql as postgres against the test database.
@@ -118,9 +206,19 @@ pi_cluster_start() {
     for line in "$@"; do echo "$line"; done
   } | as_pg tee -a "$PI_TEST_DATA/postgresql.conf" >/dev/null
 
-  if ! pi_pg_ctl -w -t 60 start >/dev/null; then
+  # the port was free when chosen; another run may have bound it since
+  local try
+  for try in 1 2 3 4 5; do
+    pi_pg_ctl -w -t 60 start >/dev/null && break
+    if [ "$try" -lt 5 ] && grep -q 'could not bind\|could not create any TCP/IP sockets' "$PI_TEST_LOG"; then
+      PI_TEST_PORT=$(pi_free_port)
+      echo "# port taken meanwhile; retrying on $PI_TEST_PORT"
+      echo "port = $PI_TEST_PORT" | as_pg tee -a "$PI_TEST_DATA/postgresql.conf" >/dev/null
+      as_pg truncate -s 0 "$PI_TEST_LOG"
+      continue
+    fi
     echo "cluster start failed; log:"; tail -n 50 "$PI_TEST_LOG"; return 1
-  fi
+  done
   as_pg "$PI_PGBIN/createdb" -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" "$PI_TEST_DB" || return 1
   pi_sql "CREATE EXTENSION power_interpreter" || {
     echo "CREATE EXTENSION failed; log:"; tail -n 50 "$PI_TEST_LOG"; return 1; }

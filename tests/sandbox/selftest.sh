@@ -9,7 +9,8 @@
 #
 #	usage: tests/sandbox/selftest.sh [--as USER]
 #		--as postgres	re-run as that user (root only), as in production
-#	Build first: make -f jail/jail.mk jail-selftest
+#	Build first: make -f jail/jail.mk tests/sandbox/jail-selftest
+#	(tests/sandbox/run.sh, part of make test, builds and runs it)
 #	For the cgroup probes: scripts/cgroup-setup.sh (as root) first; without
 #	a delegated memory cgroup they are reported as failures, not skipped.
 set -u
@@ -273,7 +274,11 @@ abstract="pi-selftest-abstract-$$"
 "$PY" -c "import socket, time
 s = socket.socket(socket.AF_UNIX); s.bind('\0$abstract'); s.listen(1); time.sleep(60)" &
 listener=$!
-sleep 0.3
+# wait until the name is bound (not a guessed delay)
+for _ in $(seq 1 100); do
+	grep -q "@$abstract\$" /proc/net/unix && break
+	sleep 0.1
+done
 check "host abstract socket reachable from the host (probe sanity)" \
 	"$PY" -c "import socket; socket.socket(socket.AF_UNIX).connect('\0$abstract')"
 probe "host abstract Unix socket unreachable" '^ERR ECONNREFUSED$' \

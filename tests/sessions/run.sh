@@ -10,7 +10,11 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/cluster.sh"
 
-pi_cluster_start "pi.session_idle_timeout = 4" "pi.max_sessions = 2" "pi.blas_threads = 2" \
+# The idle timeout leaves every other check a wide margin (a loaded machine
+# can take seconds between two runs of one session); the idle check polls
+# for the kernel to go instead of sleeping past the timeout.
+IDLE_S=15
+pi_cluster_start "pi.session_idle_timeout = $IDLE_S" "pi.max_sessions = 2" "pi.blas_threads = 2" \
   || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
 
 S1=$(pi_sql "SELECT pi.create_session('one')")
@@ -55,16 +59,13 @@ check "sessions isolated" rj '.result.json == [false, false, true]'
 
 echo "# kill -9 of a session kernel"
 ex "$S1" 'open("marker-s1", "w").write("1")' >/dev/null
-# kernels of every pi-executor (other clusters may run): the one whose
+# this cluster's kernels only (tests/lib/cluster.sh): the one whose
 # /workspace holds this session's marker
-kernels() { for z in $(pgrep -u postgres -f '^pi-executor'); do pgrep -P "$z"; done; }
-SK=
-for p in $(kernels); do
-  [ -e "/proc/$p/root/workspace/marker-s1" ] && SK=$p
-done
+SK=$(pi_session_kernel marker-s1)
 check "found the session's kernel" "[ -n '$SK' ]"
 [ -n "$SK" ] && kill -9 "$SK"
-sleep 0.3
+# the executor has noticed once it reaped its child
+[ -n "$SK" ] && wait_until 10 eval "[ ! -e /proc/$SK ]"
 r=$(ex "$S1" '"x" in globals()')
 check "next run says the state was reset" rj '.result.json == false and .session.state_reset == true and (.session.notice | contains("died"))'
 
@@ -112,9 +113,17 @@ d = pi.datasets()
 "a" in set(d["name"]) if "name" in d else repr(d)')
 check "pi.datasets lists the dataset" rj '.result.json == true' || echo "# $r" | head -c 600
 
-echo "# idle reaping (pi.session_idle_timeout = 4)"
-ex "$S3" 'idle = 1' >/dev/null
-sleep 6
+echo "# idle reaping (pi.session_idle_timeout = $IDLE_S)"
+ex "$S3" 'idle = 1
+open("idle-s3", "w").write("1")' >/dev/null
+IK=$(pi_session_kernel idle-s3)
+check "found the idle session's kernel" "[ -n '$IK' ]"
+t0=$(date +%s)
+# poll for the kernel to stop (no run may touch the session meanwhile)
+[ -n "$IK" ] && wait_until $((IDLE_S + 30)) eval "[ ! -e /proc/$IK ]"
+echo "#     the kernel stopped after $(( $(date +%s) - t0 )) s"
+check "the idle kernel stopped, not before pi.session_idle_timeout" \
+  "[ -n '$IK' ] && [ ! -e /proc/$IK ] && [ $(( $(date +%s) - t0 )) -ge $((IDLE_S - 3)) ]"
 r=$(ex "$S3" '"idle" in globals()')
 check "idle kernel was stopped" rj '.result.json == false and .session.state_reset == true and (.session.notice | contains("without a run"))'
 
@@ -206,9 +215,7 @@ check "the other session's file is untouched" "[ \"\$(cat '$WS4/small.txt')\" = 
 echo "# a restart of the executor loses every kernel: the next run of the session says so"
 S7=$(pi_sql "SELECT pi.create_session('executor restart')")
 ex "$S7" 'w = 7' >/dev/null
-PM=$(as_pg head -n 1 "$PI_TEST_DATA/postmaster.pid")
-ZYGOTE=
-for l in $(pgrep -P "$PM" -f 'pi launcher'); do ZYGOTE=$(pgrep -P "$l" -f '^pi-executor' | tail -n 1); done
+ZYGOTE=$(pi_executor_pid)
 check "found this cluster's executor" "[ -n '$ZYGOTE' ]"
 [ -n "$ZYGOTE" ] && kill -9 "$ZYGOTE"
 pi_wait_ready 60
@@ -222,11 +229,11 @@ check "and the next runs keep state again, without a notice" \
 
 echo "# pi.close_session stops the kernel"
 ex "$S2" 'z = 1' >/dev/null
+# found before the close: the close removes the workspace and its marker
+ZK=$(pi_session_kernel mine.txt)
+check "found the session's kernel before the close" "[ -n '$ZK' ]"
 pi_sql "SELECT pi.close_session('$S2')" >/dev/null
-n=0
-for p in $(kernels); do
-  [ -e "/proc/$p/root/workspace/mine.txt" ] && n=$((n + 1))
-done
-check "close_session left no kernel" "[ $n -eq 0 ]"
+[ -n "$ZK" ] && wait_until 10 eval "[ ! -e /proc/$ZK ]"
+check "close_session left no kernel" "[ -n '$ZK' ] && [ ! -e /proc/$ZK ]"
 
 summary

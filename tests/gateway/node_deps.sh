@@ -1,0 +1,48 @@
+# tests/gateway/node_deps.sh: sourced by run.sh.  Installs the npm packages
+# the gateway suite drives pi-gateway with into NODE_DIR (default
+# ~/.cache/pi-gateway-tests, PI_GATEWAY_NODE_DIR overrides):
+#   @modelcontextprotocol/sdk          the official client (mcp_client.mjs)
+#   @modelcontextprotocol/conformance  the conformance suite (conformance.sh)
+#   node@22                            the Node 22 the conformance suite needs
+# pi_node_deps returns non-zero and sets PI_NODE_DEPS_ERROR when one of them
+# is missing afterwards; run.sh counts that as a failure.
+NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
+NODE22=$NODE_DIR/node_modules/node/bin/node
+CONF=$NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js
+PI_NODE_DEPS_ERROR=
+
+_pi_node_missing() {
+  local m=()
+  [ -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ] || m+=("@modelcontextprotocol/sdk")
+  [ -f "$CONF" ] || m+=("@modelcontextprotocol/conformance")
+  [[ "$("$NODE22" --version 2>/dev/null)" == v22.* ]] || m+=("node@22")
+  command -v node >/dev/null || m+=("node (Debian package nodejs)")
+  echo "${m[*]}"
+}
+
+pi_node_deps() {
+  local missing log
+  missing=$(_pi_node_missing)
+  [ -z "$missing" ] && return 0
+  mkdir -p "$NODE_DIR" || { PI_NODE_DEPS_ERROR="cannot create $NODE_DIR"; return 1; }
+  if ! command -v npm >/dev/null; then
+    PI_NODE_DEPS_ERROR="missing: $missing; npm is not installed (scripts/deps.sh installs it)"
+    return 1
+  fi
+  log=$NODE_DIR/npm-install.log
+  # one install at a time: other test runs may share NODE_DIR
+  (
+    flock -w 600 9 || exit 1
+    [ -z "$(_pi_node_missing)" ] && exit 0
+    cd "$NODE_DIR" || exit 1
+    [ -f package.json ] || npm init -y >/dev/null 2>&1
+    npm install --no-audit --no-fund \
+      @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 >"$log" 2>&1
+  ) 9>"$NODE_DIR/.install.lock"
+  missing=$(_pi_node_missing)
+  if [ -n "$missing" ]; then
+    PI_NODE_DEPS_ERROR="missing after npm install: $missing; $(tail -n 3 "$log" 2>/dev/null | tr '\n' ' ')"
+    return 1
+  fi
+  return 0
+}
