@@ -335,6 +335,8 @@ request_begin(Request *req, const RouteTable *table)
 		const Route *r = &table->routes[i];
 		char		arg[sizeof(req->path_arg)];
 
+		/* a route without "{id}" captures nothing: never stack garbage */
+		arg[0] = '\0';
 		if (!route_matches(r->pattern, req->url, arg, sizeof(arg)))
 			continue;
 		if (strcmp(r->method, req->method) == 0 ||
