@@ -502,6 +502,15 @@ def warm_up():
     fig.gca().set_title("warm-up")
     fig.savefig(io.BytesIO(), format="png", dpi=100)
     plt.close("all")
+    # pandas' own plotting path (DataFrame.plot, Series.plot) imports its
+    # matplotlib backend module and builds locators and formatters on first
+    # use: pay that here, once, not in every kernel's first chart
+    frame = pd.DataFrame({"g": [0, 1, 2], "x": [0.5, 1.5, 1.0]})
+    for axes in (frame.plot(title="warm-up"), frame["x"].plot(kind="bar"),
+                 frame.plot(x="g", y="x", kind="scatter"),
+                 frame["x"].plot(kind="hist")):
+        axes.figure.savefig(io.BytesIO(), format="png", dpi=100)
+    plt.close("all")
     json.dumps({"a": [1.0]}, ensure_ascii=True, allow_nan=False)
 
 
