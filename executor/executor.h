@@ -10,6 +10,7 @@
  *	   quota.c		the incremental workspace walk
  *	   frames.c		requests parsed, frames and answers written
  *	   child.c		a kernel's side: sandbox, then runner.py
+ *	   fdpass.c		a record and its descriptors over a SEQPACKET socket
  *	   forker.c		a forker process: clones kernels, hands over their pipes
  *	   zygote.c		the zygote process: Python preloaded, then the forkers
  *	   forkers.c	the loop's side of the forkers: requests and replies

@@ -29,6 +29,7 @@ PI_EXEC_OBJS = \
 	executor/quota.o \
 	executor/frames.o \
 	executor/child.o \
+	executor/fdpass.o \
 	executor/forker.o \
 	executor/zygote.o \
 	executor/forkers.o \

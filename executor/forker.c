@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "fdpass.h"
 #include "forker_protocol.h"
 
 static int	forker_signal_pipe[2] = {-1, -1};
@@ -56,35 +57,7 @@ forker_on_signal(int sig)
 static bool
 forker_send(int sock, const ForkerReply *reply, const int *fds, int nfds)
 {
-	struct msghdr msg;
-	struct iovec iov;
-	char		control[CMSG_SPACE(sizeof(int) * FORKER_NFDS)];
-
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *) reply;
-	iov.iov_len = sizeof(*reply);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (nfds > 0)
-	{
-		struct cmsghdr *cm;
-
-		memset(control, 0, sizeof(control));
-		msg.msg_control = control;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	for (;;)
-	{
-		if (sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t) sizeof(*reply))
-			return true;
-		if (errno != EINTR)
-			return false;
-	}
+	return fdpass_send(sock, reply, sizeof(*reply), fds, nfds, 0);
 }
 
 static void
@@ -223,30 +196,14 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 static bool
 forker_receive(int sock, ForkerRequest *req, int *workspace_fd)
 {
-	struct msghdr msg;
-	struct iovec iov;
-	char		control[CMSG_SPACE(sizeof(int))];
-	struct cmsghdr *cm;
-	ssize_t		n;
+	int			nfds;
+	ssize_t		n = fdpass_recv(sock, req, sizeof(*req), workspace_fd, 1, &nfds, 0);
 
-	*workspace_fd = -1;
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = req;
-	iov.iov_len = sizeof(*req);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control;
-	msg.msg_controllen = sizeof(control);
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
+	if (nfds == 0)
+		*workspace_fd = -1;
+	if (n == 0 || n == -1)
 		return false;
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-			cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(workspace_fd, CMSG_DATA(cm), sizeof(int));
-	if (n != (ssize_t) sizeof(*req) || req->type != FORKER_SPAWN)
+	if (n < 0 || req->type != FORKER_SPAWN)
 	{
 		/* not from our loop: nothing sensible to do with it */
 		close_fd(workspace_fd);

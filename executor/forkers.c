@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "fdpass.h"
 #include "forker_protocol.h"
 
 /*
@@ -84,10 +85,6 @@ forkers_can_spawn(void)
 int
 forkers_spawn(const ForkerRequest *req, int workspace_fd)
 {
-	struct msghdr msg;
-	struct iovec iov;
-	char		control[CMSG_SPACE(sizeof(int))];
-	struct cmsghdr *cm;
 	int			best = -1;
 
 	for (int i = 0; i < nforkers; i++)
@@ -99,30 +96,11 @@ forkers_spawn(const ForkerRequest *req, int workspace_fd)
 		errno = EAGAIN;
 		return -1;
 	}
-	memset(&msg, 0, sizeof(msg));
-	memset(control, 0, sizeof(control));
-	iov.iov_base = (void *) req;
-	iov.iov_len = sizeof(*req);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control;
-	msg.msg_controllen = sizeof(control);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &workspace_fd, sizeof(int));
-	for (;;)
-	{
-		if (sendmsg(forkers[best].fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-			(ssize_t) sizeof(*req))
-		{
-			forkers[best].outstanding++;
-			return best;
-		}
-		if (errno != EINTR)
-			return -1;
-	}
+	if (!fdpass_send(forkers[best].fd, req, sizeof(*req), &workspace_fd, 1,
+					 MSG_DONTWAIT))
+		return -1;
+	forkers[best].outstanding++;
+	return best;
 }
 
 /*
@@ -133,53 +111,15 @@ forkers_spawn(const ForkerRequest *req, int workspace_fd)
 int
 forkers_receive(int i, ForkerReply *reply, int *fds, int *nfds)
 {
-	struct msghdr msg;
-	struct iovec iov;
-	char		control[CMSG_SPACE(sizeof(int) * FORKER_NFDS)];
-	struct cmsghdr *cm;
-	ssize_t		n;
+	ssize_t		n = fdpass_recv(forkers[i].fd, reply, sizeof(*reply), fds,
+								FORKER_NFDS, nfds, MSG_DONTWAIT);
 
-	*nfds = 0;
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = reply;
-	iov.iov_len = sizeof(*reply);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control;
-	msg.msg_controllen = sizeof(control);
-	do
-		n = recvmsg(forkers[i].fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
-	if (n <= 0)
+	if (n == 0 || n == -1)
 		return -1;
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
-	{
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-		{
-			int			got = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			for (int j = 0; j < got; j++)
-			{
-				int			fd;
-
-				memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-				if (*nfds < FORKER_NFDS)
-					fds[(*nfds)++] = fd;
-				else
-					close(fd);
-			}
-		}
-	}
-	if (n != (ssize_t) sizeof(*reply))
-	{
-		/* a truncated record: drop it and its descriptors */
-		for (int j = 0; j < *nfds; j++)
-			close(fds[j]);
-		*nfds = 0;
-		reply->type = 0;
-	}
+	if (n < 0)
+		reply->type = 0;		/* a record of another size: ignored */
 	if (reply->type == FORKER_SPAWNED || reply->type == FORKER_FAILED)
 		if (forkers[i].outstanding > 0)
 			forkers[i].outstanding--;

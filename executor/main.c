@@ -70,6 +70,20 @@ parse_slots(const char *text, const char *name)
 	return (int) n;
 }
 
+/* An integer option in lo..hi, or the usage message why not. */
+static int
+parse_int(const char *text, long lo, long hi, const char *why)
+{
+	char	   *end;
+	long		n;
+
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || n < lo || n > hi)
+		usage_exit(why);
+	return (int) n;
+}
+
 static void
 parse_command_line(int argc, char **argv, ExecutorConfig *config)
 {
@@ -120,40 +134,17 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 				config->max_sessions = parse_slots(optarg, "--max-sessions");
 				break;
 			case 'i':
-				{
-					char	   *end;
-					long		n;
-
-					errno = 0;
-					n = strtol(optarg, &end, 10);
-					if (errno != 0 || *end != '\0' || n < 1 || n > 86400 * 365)
-						usage_exit("--session-idle-timeout must be 1..31536000 seconds");
-					config->session_idle_timeout_s = (int) n;
-				}
+				config->session_idle_timeout_s =
+					parse_int(optarg, 1, 86400 * 365,
+							  "--session-idle-timeout must be 1..31536000 seconds");
 				break;
 			case 'b':
-				{
-					char	   *end;
-					long		n;
-
-					errno = 0;
-					n = strtol(optarg, &end, 10);
-					if (errno != 0 || *end != '\0' || n < 1 || n > 64)
-						usage_exit("--blas-threads must be 1..64");
-					config->blas_threads = (int) n;
-				}
+				config->blas_threads =
+					parse_int(optarg, 1, 64, "--blas-threads must be 1..64");
 				break;
 			case 'f':
-				{
-					char	   *end;
-					long		n;
-
-					errno = 0;
-					n = strtol(optarg, &end, 10);
-					if (errno != 0 || *end != '\0' || n < 1 || n > EXECUTOR_MAX_FORKERS)
-						usage_exit("--forkers must be 1..16");
-					config->forkers = (int) n;
-				}
+				config->forkers = parse_int(optarg, 1, EXECUTOR_MAX_FORKERS,
+											"--forkers must be 1..16");
 				break;
 			case 'x':
 				if (strcmp(optarg, "off") == 0)
