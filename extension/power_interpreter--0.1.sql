@@ -3,10 +3,41 @@
 \echo Use "CREATE EXTENSION power_interpreter" to load this file. \quit
 
 /*
+ * Who a call is made for (tenants.c): the API functions run as their owner,
+ * so the caller is the outer user, the role a login or SET ROLE chose.
+ * Every object records its owner; a caller sees its own objects, and a
+ * superuser or a member of pi_admin sees all (docs/tenants.md).
+ */
+CREATE FUNCTION pi.caller()
+RETURNS name
+AS 'MODULE_PATHNAME', 'pi_caller'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION pi.caller_sees(owner name)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pi_caller_sees_sql'
+LANGUAGE C STABLE;
+
+/* The schema of a role's datasets: pi_data for superusers, else pi_data_<oid>. */
+CREATE FUNCTION pi.dataset_schema(role name)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pi_dataset_schema_sql'
+LANGUAGE C STABLE;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_admin') THEN
+		CREATE ROLE pi_admin NOLOGIN;
+	END IF;
+END
+$$;
+
+/*
  * Sessions: a workspace directory under pi.workspace_root named after the id.
  */
 CREATE TABLE pi.sessions (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	owner name NOT NULL,
 	label text,
 	workspace text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
@@ -40,7 +71,7 @@ CREATE TABLE pi.jobs (
 	worker_boot bigint,
 	worker_pid integer,
 	cancel_requested boolean NOT NULL DEFAULT false,
-	submitted_by name NOT NULL DEFAULT current_user,
+	submitted_by name NOT NULL,	/* the job's owner: the caller, pi.caller() */
 	payload jsonb,				/* what a non-Python job (load_csv) works on */
 	result jsonb
 );
@@ -49,6 +80,7 @@ CREATE TABLE pi.jobs (
 CREATE INDEX jobs_pending_idx ON pi.jobs (submitted_at, id) WHERE status = 'pending';
 /* The rescuer: only running rows. */
 CREATE INDEX jobs_running_idx ON pi.jobs (lease_until) WHERE status = 'running';
+CREATE INDEX jobs_owner_idx ON pi.jobs (submitted_by, status);
 CREATE INDEX jobs_session_idx ON pi.jobs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX jobs_submitted_idx ON pi.jobs (submitted_at);
 /* The retention sweep (pi.job_retention). */
@@ -195,8 +227,10 @@ $$;
 GRANT USAGE ON SCHEMA pi_data TO pi_reader;
 
 CREATE TABLE pi.datasets (
-	name text PRIMARY KEY,
-	table_name text NOT NULL UNIQUE,
+	owner name NOT NULL,
+	schema_name text NOT NULL,	/* pi.dataset_schema(owner) when it was loaded */
+	name text NOT NULL,
+	table_name text NOT NULL,
 	rows bigint NOT NULL,
 	bytes bigint NOT NULL,
 	columns jsonb NOT NULL,
@@ -204,7 +238,9 @@ CREATE TABLE pi.datasets (
 	session_id uuid,
 	job_id uuid,
 	options jsonb NOT NULL DEFAULT '{}',
-	loaded_at timestamptz NOT NULL DEFAULT now()
+	loaded_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (schema_name, name),
+	UNIQUE (schema_name, table_name)
 );
 
 CREATE FUNCTION pi.query(sql text, max_rows integer DEFAULT 1000)
@@ -218,14 +254,16 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_load_csv'
 LANGUAGE C VOLATILE;
 
+/* The caller's datasets; an administrator's list holds every tenant's. */
 CREATE FUNCTION pi.list_datasets()
 RETURNS TABLE (name text, table_name text, rows bigint, bytes bigint, columns jsonb,
-			   source_file text, loaded_at timestamptz)
+			   source_file text, loaded_at timestamptz, owner name)
 LANGUAGE sql STABLE
 AS $$
-	SELECT d.name, 'pi_data.' || pg_catalog.quote_ident(d.table_name), d.rows, d.bytes,
-		   d.columns, d.source_file, d.loaded_at
-	FROM pi.datasets d ORDER BY d.name
+	SELECT d.name, pg_catalog.quote_ident(d.schema_name) || '.' || pg_catalog.quote_ident(d.table_name),
+		   d.rows, d.bytes, d.columns, d.source_file, d.loaded_at, d.owner
+	FROM pi.datasets d WHERE pi.caller_sees(d.owner)
+	ORDER BY d.name, d.owner
 $$;
 
 CREATE FUNCTION pi.describe_dataset(name text)
@@ -235,14 +273,17 @@ AS $$
 DECLARE
 	d pi.datasets;
 BEGIN
-	SELECT * INTO d FROM pi.datasets WHERE datasets.name = describe_dataset.name;
+	SELECT * INTO d FROM pi.datasets
+	WHERE datasets.name = describe_dataset.name
+	  AND datasets.schema_name = pi.dataset_schema(pi.caller());
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', describe_dataset.name
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'pi.list_datasets() lists the datasets that exist.';
 	END IF;
-	RETURN pg_catalog.to_jsonb(d) - 'table_name'
-		|| pg_catalog.jsonb_build_object('table', 'pi_data.' || pg_catalog.quote_ident(d.table_name));
+	RETURN pg_catalog.to_jsonb(d) - 'table_name' - 'schema_name'
+		|| pg_catalog.jsonb_build_object('table',
+			pg_catalog.quote_ident(d.schema_name) || '.' || pg_catalog.quote_ident(d.table_name));
 END
 $$;
 
@@ -252,12 +293,16 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
 	t text;
+	s text;
 BEGIN
-	DELETE FROM pi.datasets WHERE datasets.name = drop_dataset.name RETURNING table_name INTO t;
+	DELETE FROM pi.datasets
+	WHERE datasets.name = drop_dataset.name
+	  AND datasets.schema_name = pi.dataset_schema(pi.caller())
+	RETURNING schema_name, table_name INTO s, t;
 	IF NOT FOUND THEN
 		RETURN false;
 	END IF;
-	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS pi_data.%I', t);
+	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I', s, t);
 	RETURN true;
 END
 $$;
