@@ -308,6 +308,157 @@ END
 $$;
 
 /*
+ * API keys: each maps to one tenant role.  Only a SHA-256 of the key is
+ * kept (a key is 160 random bits or more, so an unsalted fast hash is
+ * enough: nobody can guess back through it), with its first characters to
+ * tell keys apart in lists.  The gateway's role may only resolve a key to
+ * its role (pi.resolve_api_key), which also records its use.
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_authenticator') THEN
+		CREATE ROLE pi_authenticator NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE TABLE pi.api_keys (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	prefix text NOT NULL,		/* the key's first characters, not secret */
+	key_hash bytea NOT NULL UNIQUE,	/* sha256 of the whole key */
+	role name NOT NULL,			/* the tenant the key's calls run as */
+	label text,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	created_by name NOT NULL,
+	last_used_at timestamptz,
+	use_count bigint NOT NULL DEFAULT 0,
+	revoked_at timestamptz
+);
+CREATE INDEX api_keys_prefix_idx ON pi.api_keys (prefix);
+
+CREATE FUNCTION pi.caller_is_admin()
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT pi.caller_sees(NULL) $$;
+
+/* Refuse what may not hold a key: no role, a superuser, a non-member of pi_user. */
+CREATE FUNCTION pi.check_key_role(role name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	r pg_catalog.pg_roles;
+BEGIN
+	IF NOT pi.caller_is_admin() THEN
+		RAISE EXCEPTION 'permission denied to create API keys'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Only a superuser or a member of pi_admin creates API keys.';
+	END IF;
+	SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = role;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'role "%" does not exist', role
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create the tenant first: CREATE ROLE name NOLOGIN IN ROLE pi_user.';
+	END IF;
+	IF r.rolsuper OR pg_catalog.pg_has_role(role, 'pi_admin', 'USAGE') THEN
+		RAISE EXCEPTION 'an API key cannot run as an administrator ("%")', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the key a tenant role that is neither a superuser nor a member of pi_admin.';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(role, 'pi_user', 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" is not a member of pi_user', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'GRANT pi_user TO the role first.';
+	END IF;
+END
+$$;
+
+/* A new key for role, returned this once. */
+CREATE FUNCTION pi.create_api_key(role name, label text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	key text;
+BEGIN
+	PERFORM pi.check_key_role(role);
+	/* gen_random_uuid() draws from the server's strong random source */
+	key := 'pik_' || pg_catalog.left(pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), 12)
+		|| '_' || pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', '')
+		|| pg_catalog.left(pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), 8);
+	INSERT INTO pi.api_keys (prefix, key_hash, role, label, created_by)
+	VALUES (pg_catalog.left(key, 16), pg_catalog.sha256(pg_catalog.convert_to(key, 'UTF8')),
+			role, label, pi.caller());
+	RETURN key;
+END
+$$;
+
+/*
+ * Register a key chosen elsewhere (the service's API_KEY) for role; again
+ * with the same key, it moves to role and is no longer revoked.  Returns
+ * its prefix.
+ */
+CREATE FUNCTION pi.register_api_key(role name, label text, key text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+	PERFORM pi.check_key_role(role);
+	IF key IS NULL OR pg_catalog.length(key) < 16 THEN
+		RAISE EXCEPTION 'an API key needs at least 16 characters'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use pi.create_api_key(), which makes a strong key.';
+	END IF;
+	INSERT INTO pi.api_keys AS k (prefix, key_hash, role, label, created_by)
+	VALUES (pg_catalog.left(key, 6), pg_catalog.sha256(pg_catalog.convert_to(key, 'UTF8')),
+			role, label, pi.caller())
+	ON CONFLICT (key_hash) DO UPDATE SET role = excluded.role, label = excluded.label,
+		revoked_at = NULL;
+	RETURN pg_catalog.left(key, 6);
+END
+$$;
+
+/* Revoke the keys that start with prefix; a tenant may revoke its own. */
+CREATE FUNCTION pi.revoke_api_key(prefix text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$
+	WITH revoked AS (
+		UPDATE pi.api_keys k SET revoked_at = now()
+		WHERE k.prefix = revoke_api_key.prefix AND k.revoked_at IS NULL
+		  AND pi.caller_sees(k.role)
+		RETURNING 1)
+	SELECT EXISTS (SELECT 1 FROM revoked)
+$$;
+
+/* The keys the caller may see (an administrator: all), without secrets. */
+CREATE FUNCTION pi.list_api_keys()
+RETURNS TABLE (prefix text, role name, label text, created_at timestamptz, created_by name,
+			   last_used_at timestamptz, use_count bigint, revoked_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+	SELECT k.prefix, k.role, k.label, k.created_at, k.created_by, k.last_used_at,
+		   k.use_count, k.revoked_at
+	FROM pi.api_keys k WHERE pi.caller_sees(k.role)
+	ORDER BY k.created_at, k.id
+$$;
+
+/*
+ * The tenant role of a live key, or NULL; records uses (a gateway that
+ * caches a key for a few seconds reports the calls it served meanwhile).
+ */
+CREATE FUNCTION pi.resolve_api_key(key text, uses bigint DEFAULT 1)
+RETURNS name
+LANGUAGE sql VOLATILE
+AS $$
+	UPDATE pi.api_keys SET last_used_at = now(),
+		use_count = use_count + GREATEST(coalesce(uses, 1), 0)
+	WHERE key_hash = pg_catalog.sha256(pg_catalog.convert_to(key, 'UTF8'))
+	  AND revoked_at IS NULL
+	RETURNING role
+$$;
+
+/*
  * Running Python is a privilege: nothing is open to PUBLIC.  The NOLOGIN role
  * pi_user carries what a user of the service needs: USAGE on schema pi and
  * EXECUTE on the functions of the API, and nothing else; grant it to the
@@ -341,14 +492,24 @@ BEGIN
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
 		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
 		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',
-		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)']::regprocedure[]
+		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)',
+		'pi.revoke_api_key(text)', 'pi.list_api_keys()']::regprocedure[]
 	LOOP
 		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
-		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_user', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_user, pi_admin', f);
 	END LOOP;
+	/* administrators make keys; the gateway's role only resolves them */
+	FOREACH f IN ARRAY ARRAY['pi.create_api_key(name, text)',
+		'pi.register_api_key(name, text, text)']::regprocedure[]
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_admin', f);
+	END LOOP;
+	ALTER FUNCTION pi.resolve_api_key(text, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 END
 $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pi FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pi FROM PUBLIC;
-GRANT USAGE ON SCHEMA pi TO pi_user;
+GRANT USAGE ON SCHEMA pi TO pi_user, pi_admin, pi_authenticator;
+GRANT EXECUTE ON FUNCTION pi.resolve_api_key(text, bigint) TO pi_authenticator;
