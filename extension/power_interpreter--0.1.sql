@@ -71,7 +71,7 @@ CREATE TABLE pi.jobs (
 	worker_boot bigint,
 	worker_pid integer,
 	cancel_requested boolean NOT NULL DEFAULT false,
-	submitted_by name NOT NULL,	/* the job's owner: the caller, pi.caller() */
+	submitted_by name NOT NULL DEFAULT current_user,	/* the job's owner: pi.caller() */
 	payload jsonb,				/* what a non-Python job (load_csv) works on */
 	result jsonb
 );
