@@ -12,6 +12,7 @@ PGFILEDESC = "power_interpreter - sandboxed Python execution inside PostgreSQL"
 OBJS = \
 	extension/pi_main.o \
 	extension/guc.o \
+	extension/tenants.o \
 	extension/jsonb_util.o \
 	extension/shmem.o \
 	extension/executor_client.o \

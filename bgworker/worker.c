@@ -78,6 +78,7 @@ typedef struct ClaimedJob
 	char	   *workspace;
 	char	   *kind;			/* 'async' (Python) or 'load_csv' */
 	char	   *payload;		/* JSON text of a load_csv job */
+	char	   *owner;			/* submitted_by: the role the job runs for */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
 } ClaimedJob;
 
@@ -280,7 +281,7 @@ claim_body(void *arg)
 							   " WHERE j.id = next.id"
 							   " RETURNING j.id, j.code, j.timeout_s, j.session_id::text,"
 							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id),"
-							   "  j.kind, j.payload::text",
+							   "  j.kind, j.payload::text, j.submitted_by::text",
 							   3, (Oid[]) {INT8OID, INT4OID, INT4OID},
 							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid),
 							   Int32GetDatum(pi_job_lease_time)},
@@ -301,6 +302,7 @@ claim_body(void *arg)
 	job->workspace = SPI_getvalue(tuple, desc, 5);
 	job->kind = SPI_getvalue(tuple, desc, 6);
 	job->payload = SPI_getvalue(tuple, desc, 7);
+	job->owner = SPI_getvalue(tuple, desc, 8);
 	MemoryContextSwitchTo(outer);
 
 	/*
@@ -504,6 +506,7 @@ run_job(ClaimedJob *job)
 	req.workspace = job->workspace;
 	req.session_id = job->session_id;
 	req.job_id = job->id_text;
+	req.owner = job->owner;
 
 	callbacks.on_progress = on_progress;
 	callbacks.on_tick = on_tick;

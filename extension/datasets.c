@@ -2,7 +2,8 @@
  *
  * datasets.c
  *	  pi.load_csv: queue the load of a workspace CSV file into a typed
- *	  table of schema pi_data, and the load itself, run by a job worker.
+ *	  table of the caller's dataset schema (tenants.c: pi_data, or
+ *	  pi_data_<role oid>), and the load itself, run by a job worker.
  *
  * The load happens in one transaction of the worker: the new table is
  * created in it (so COPY FREEZE applies), filled by PostgreSQL's own COPY
@@ -48,6 +49,7 @@
 #include "jsonb_util.h"
 #include "sessions.h"
 #include "shmem.h"
+#include "tenants.h"
 #include "workspace_path.h"
 
 #define DATASET_NAME_MAX 50
@@ -277,7 +279,8 @@ pi_load_csv(PG_FUNCTION_ARGS)
 							  " VALUES ('load_csv', pg_catalog.format('load_csv %L into %s', $1, $2),"
 							  "  $4, $3, pg_catalog.jsonb_build_object('file_path', $1,"
 							  "  'dataset_name', pg_catalog.lower($2), 'options', coalesce($5, '{}'::jsonb),"
-							  "  'file_bytes', $6::bigint), $7::name)"
+							  "  'file_bytes', $6::bigint, 'owner', $7,"
+							  "  'schema', pi.dataset_schema($7::name)), $7::name)"
 							  " RETURNING id",
 							  7, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID, TEXTOID},
 							  (Datum[]) {CStringGetTextDatum(path), CStringGetTextDatum(name),
@@ -329,12 +332,12 @@ spi_exec(const char *sql, int expected)
 }
 
 static char *
-create_table_sql(const char *table, const CsvAnalysis *a)
+create_table_sql(const char *schema, const char *table, const CsvAnalysis *a)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE pi_data.%s (", quote_identifier(table));
+	appendStringInfo(&sql, "CREATE TABLE %s (", quote_qualified_identifier(schema, table));
 	for (int i = 0; i < a->ncolumns; i++)
 		appendStringInfo(&sql, "%s%s %s", i ? ", " : "",
 						 quote_identifier(a->columns[i].name), csv_type_sql(a->columns[i].types));
@@ -343,10 +346,11 @@ create_table_sql(const char *table, const CsvAnalysis *a)
 }
 
 static uint64
-copy_into(int fd, const char *table, const CsvAnalysis *a, const CsvLoadOptions *o,
-		  CsvProgressFn progress, void *progress_arg)
+copy_into(int fd, const char *schema, const char *table, const CsvAnalysis *a,
+		  const CsvLoadOptions *o, CsvProgressFn progress, void *progress_arg)
 {
-	Oid			relid = RangeVarGetRelid(makeRangeVar("pi_data", (char *) table, -1), NoLock, false);
+	Oid			relid = RangeVarGetRelid(makeRangeVar((char *) schema, (char *) table, -1),
+										 NoLock, false);
 	Relation	rel = table_open(relid, RowExclusiveLock);
 	ParseState *pstate = make_parsestate(NULL);
 	CopyFromState cstate;
@@ -398,7 +402,8 @@ columns_json(const CsvAnalysis *a)
  * all in the current transaction.  Returns the table's size in bytes.
  */
 static int64
-load_in_transaction(int fd, const char *name, const char *job_id, const char *source,
+load_in_transaction(int fd, const char *owner, const char *schema, const char *name,
+					const char *job_id, const char *source,
 					const CsvAnalysis *a, const CsvLoadOptions *o,
 					CsvProgressFn progress, void *progress_arg, uint64 *rows)
 {
@@ -407,43 +412,61 @@ load_in_transaction(int fd, const char *name, const char *job_id, const char *so
 	int64		bytes;
 	bool		isnull;
 	const char *qname = quote_identifier(name);
+	const char *qschema = quote_identifier(schema);
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT table_name FROM pi.datasets WHERE name = $1 FOR UPDATE",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(name)},
+
+	/*
+	 * A tenant's schema appears with its first dataset, owned by the
+	 * service (tenants get no CREATE on it); pi_reader reads it, and
+	 * pi.query keeps each tenant to its own.
+	 */
+	spi_exec(psprintf("CREATE SCHEMA IF NOT EXISTS %s", qschema), SPI_OK_UTILITY);
+	spi_exec(psprintf("GRANT USAGE ON SCHEMA %s TO pi_reader", qschema), SPI_OK_UTILITY);
+	if (SPI_execute_with_args("SELECT table_name FROM pi.datasets"
+							  " WHERE schema_name = $1 AND name = $2 FOR UPDATE",
+							  2, (Oid[]) {TEXTOID, TEXTOID},
+							  (Datum[]) {CStringGetTextDatum(schema), CStringGetTextDatum(name)},
 							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		old_table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 	/* a table of that name that the registry does not know is a leftover */
 	table = old_table ? psprintf("%s_load_%.8s", name, job_id) : pstrdup(name);
-	spi_exec(psprintf("DROP TABLE IF EXISTS pi_data.%s", quote_identifier(table)), SPI_OK_UTILITY);
-	spi_exec(create_table_sql(table, a), SPI_OK_UTILITY);
+	spi_exec(psprintf("DROP TABLE IF EXISTS %s", quote_qualified_identifier(schema, table)),
+			 SPI_OK_UTILITY);
+	spi_exec(create_table_sql(schema, table, a), SPI_OK_UTILITY);
 
-	*rows = copy_into(fd, table, a, o, progress, progress_arg);
+	*rows = copy_into(fd, schema, table, a, o, progress, progress_arg);
 
-	spi_exec(psprintf("GRANT SELECT ON pi_data.%s TO pi_reader", quote_identifier(table)), SPI_OK_UTILITY);
-	spi_exec(psprintf("ANALYZE pi_data.%s", quote_identifier(table)), SPI_OK_UTILITY);
+	spi_exec(psprintf("GRANT SELECT ON %s TO pi_reader", quote_qualified_identifier(schema, table)),
+			 SPI_OK_UTILITY);
+	spi_exec(psprintf("ANALYZE %s", quote_qualified_identifier(schema, table)), SPI_OK_UTILITY);
 	if (old_table)
 	{
-		spi_exec(psprintf("DROP TABLE pi_data.%s", quote_identifier(old_table)), SPI_OK_UTILITY);
-		spi_exec(psprintf("ALTER TABLE pi_data.%s RENAME TO %s", quote_identifier(table), qname),
+		spi_exec(psprintf("DROP TABLE %s", quote_qualified_identifier(schema, old_table)),
+				 SPI_OK_UTILITY);
+		spi_exec(psprintf("ALTER TABLE %s RENAME TO %s",
+						  quote_qualified_identifier(schema, table), qname),
 				 SPI_OK_UTILITY);
 	}
 
-	if (SPI_execute_with_args("INSERT INTO pi.datasets AS d (name, table_name, rows, bytes, columns,"
-							  "  source_file, job_id, options, loaded_at)"
-							  " VALUES ($1, $1, $2, pg_catalog.pg_total_relation_size("
-							  "  pg_catalog.format('pi_data.%I', $1)::regclass), $3::jsonb, $4, $5::uuid,"
+	if (SPI_execute_with_args("INSERT INTO pi.datasets AS d (owner, schema_name, name, table_name,"
+							  "  rows, bytes, columns, source_file, job_id, options, loaded_at)"
+							  " VALUES ($7::name, $8, $1, $1, $2, pg_catalog.pg_total_relation_size("
+							  "  pg_catalog.format('%I.%I', $8, $1)::regclass), $3::jsonb, $4, $5::uuid,"
 							  "  $6::jsonb, now())"
-							  " ON CONFLICT (name) DO UPDATE SET table_name = excluded.table_name,"
+							  " ON CONFLICT (schema_name, name) DO UPDATE SET table_name = excluded.table_name,"
+							  "  owner = excluded.owner,"
 							  "  rows = excluded.rows, bytes = excluded.bytes, columns = excluded.columns,"
 							  "  source_file = excluded.source_file, job_id = excluded.job_id,"
 							  "  options = excluded.options, loaded_at = excluded.loaded_at"
 							  " RETURNING bytes",
-							  6, (Oid[]) {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+							  8, (Oid[]) {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+								  TEXTOID, TEXTOID},
 							  (Datum[]) {CStringGetTextDatum(name), Int64GetDatum((int64) *rows),
 								  CStringGetTextDatum(columns_json(a)), CStringGetTextDatum(source),
-							  CStringGetTextDatum(job_id), CStringGetTextDatum("{}")},
+								  CStringGetTextDatum(job_id), CStringGetTextDatum("{}"),
+							  CStringGetTextDatum(owner), CStringGetTextDatum(schema)},
 							  NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pi.load_csv: could not register dataset \"%s\"", name);
 	bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -463,7 +486,7 @@ payload_text(Jsonb *payload, const char *key)
 
 /* The job's result: the dataset, its columns and how the load went. */
 static char *
-load_result_json(const char *name, uint64 rows, int64 file_bytes, int64 table_bytes,
+load_result_json(const char *schema, const char *name, uint64 rows, int64 file_bytes, int64 table_bytes,
 				 const CsvAnalysis *a, const CsvLoadOptions *o,
 				 TimestampTz started, TimestampTz analysed)
 {
@@ -473,7 +496,7 @@ load_result_json(const char *name, uint64 rows, int64 file_bytes, int64 table_by
 	appendStringInfoString(&result, "{\"status\": \"completed\", \"dataset\": ");
 	escape_json(&result, name);
 	appendStringInfo(&result, ", \"table\": ");
-	escape_json(&result, psprintf("pi_data.%s", quote_identifier(name)));
+	escape_json(&result, quote_qualified_identifier(schema, name));
 	appendStringInfo(&result,
 					 ", \"rows\": " UINT64_FORMAT ", \"file_bytes\": %lld, \"table_bytes\": %lld"
 					 ", \"columns\": %s, \"header\": %s, \"delimiter\": ",
@@ -514,6 +537,8 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	struct stat st;
 	char	   *path;
 	char	   *name;
+	char	   *owner;
+	char	   *schema;
 	uint64		rows = 0;
 	int64		bytes;
 	TimestampTz started = GetCurrentTimestamp();
@@ -529,6 +554,8 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload_json)));
 	path = payload_text(payload, "file_path");
 	name = payload_text(payload, "dataset_name");
+	owner = payload_text(payload, "owner");
+	schema = payload_text(payload, "schema");
 	optv = getKeyJsonValueFromContainer(&payload->root, "options", 7, NULL);
 	if (optv && optv->type == jbvBinary)
 		options = JsonbValueToJsonb(optv);
@@ -554,10 +581,10 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 		 */
 		MemoryContextSwitchTo(caller);
 		csv_convert_header(&a, &o);
-		bytes = load_in_transaction(fd, name, job_id, path, &a, &o, progress, progress_arg,
+		bytes = load_in_transaction(fd, owner, schema, name, job_id, path, &a, &o, progress, progress_arg,
 									&rows);
 		/* built before the commit, so that a failure here commits nothing */
-		result = load_result_json(name, rows, st.st_size, bytes, &a, &o, started, analysed);
+		result = load_result_json(schema, name, rows, st.st_size, bytes, &a, &o, started, analysed);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		MemoryContextSwitchTo(caller);

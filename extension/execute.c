@@ -27,6 +27,7 @@
 #include "guc.h"
 #include "jsonb_util.h"
 #include "sessions.h"
+#include "tenants.h"
 
 #define EXECUTE_DEFAULT_TIMEOUT_S 60
 
@@ -62,17 +63,6 @@ pi_checked_code(FunctionCallInfo fcinfo, int argno)
 						   len, pi_max_code_bytes),
 				 errhint("Put large data in a workspace file and read it from the code.")));
 	return text_to_cstring(code);
-}
-
-/*
- * The role a call is made for: the user outside the SECURITY DEFINER
- * functions of schema pi (their owner is current_user inside them), as
- * pi.jobs.submitted_by records it.
- */
-char *
-pi_caller_name(void)
-{
-	return GetUserNameFromId(GetOuterUserId(), false);
 }
 
 /* Check a timeout in seconds against its ceiling (a setting, by name). */
@@ -218,6 +208,7 @@ pi_execute(PG_FUNCTION_ARGS)
 								   "Pass a smaller timeout_s, or submit long work with pi.submit_job().");
 
 	req.kind = "sync";
+	req.owner = pi_caller_name();
 	req.code = code;
 	req.timeout_s = timeout_s;
 	if (session_id)

@@ -10,7 +10,6 @@
 
 #include "fmgr.h"
 
-extern char *pi_caller_name(void);
 extern char *pi_checked_code(FunctionCallInfo fcinfo, int argno);
 extern int	pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name,
 							   const char *hint);

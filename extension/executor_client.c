@@ -66,6 +66,7 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "workspace", req->workspace);
 	append_json_member(&buf, "session_id", req->session_id);
 	append_json_member(&buf, "job_id", req->job_id);
+	append_json_member(&buf, "owner", req->owner);
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
 					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d}",
@@ -182,7 +183,8 @@ send_frame(int sock, char tag, const char *payload, uint32 len)
  * result frame has been seen (*result_json then holds its payload).
  */
 static bool
-consume_frames(int sock, StringInfo buf, const PiRunCallbacks *callbacks, char **result_json)
+consume_frames(int sock, StringInfo buf, const PiRunRequest *req, const PiRunCallbacks *callbacks,
+			   char **result_json)
 {
 	while (buf->len - buf->cursor >= PI_FRAME_HEADER_SIZE)
 	{
@@ -210,7 +212,7 @@ consume_frames(int sock, StringInfo buf, const PiRunCallbacks *callbacks, char *
 
 			/* answering may run SQL; keep the frame's bytes out of reach */
 			buf->cursor += PI_FRAME_HEADER_SIZE + len;
-			answer = pi_answer_query(payload);
+			answer = pi_answer_query(payload, req->owner);
 			send_frame(sock, PI_FRAME_ANSWER, answer, strlen(answer));
 			pfree(payload);
 			pfree(answer);
@@ -264,7 +266,7 @@ await_result(int sock, const PiRunRequest *req, const PiRunCallbacks *callbacks,
 		{
 			buf.len += n;
 			buf.data[buf.len] = '\0';
-			if (consume_frames(sock, &buf, callbacks, result_json))
+			if (consume_frames(sock, &buf, req, callbacks, result_json))
 				return PI_RUN_RESULT;
 			/* drop consumed bytes so the buffer does not grow with progress */
 			if (buf.cursor > 0 && buf.cursor == buf.len)

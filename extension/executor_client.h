@@ -18,6 +18,8 @@ typedef struct PiRunRequest
 	const char *workspace;		/* NULL: temporary workspace */
 	const char *session_id;		/* NULL or uuid text */
 	const char *job_id;			/* NULL or uuid text */
+	const char *owner;			/* the role the run is for: its pi.query() sees
+								 * that role's datasets */
 } PiRunRequest;
 
 /*

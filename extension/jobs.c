@@ -24,6 +24,7 @@
 #include "guc.h"
 #include "sessions.h"
 #include "shmem.h"
+#include "tenants.h"
 
 PG_FUNCTION_INFO_V1(pi_submit_job);
 PG_FUNCTION_INFO_V1(pi_job_status);
@@ -51,7 +52,7 @@ report_unknown_job(pg_uuid_t *job_id)
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("job %s does not exist",
 					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(job_id)))),
-			 errhint("Pass the id that pi.submit_job() returned; SELECT id, status FROM pi.jobs lists the known jobs.")));
+			 errhint("Pass the id that pi.submit_job() returned; a job of another role is not visible.")));
 }
 
 /*
@@ -154,7 +155,7 @@ pi_job_status(PG_FUNCTION_ARGS)
 							 " 'submitted_at', j.submitted_at, 'started_at', j.started_at,"
 							 " 'finished_at', j.finished_at)"
 							 " || jsonb_build_object('attempt', j.attempts)"
-							 " FROM pi.jobs j WHERE j.id = $1",
+							 " FROM pi.jobs j WHERE j.id = $1 AND pi.caller_sees(j.submitted_by)",
 							 job_id);
 	if (status == NULL)
 		report_unknown_job(job_id);
@@ -195,7 +196,7 @@ pi_job_result(PG_FUNCTION_ARGS)
 							 "   'progress', j.progress, 'progress_message', j.progress_message,"
 							 "   'message', 'the job has not finished yet; call pi.job_result() again later"
 							 " or follow it with pi.job_status()')"
-							 " END FROM pi.jobs j WHERE j.id = $1",
+							 " END FROM pi.jobs j WHERE j.id = $1 AND pi.caller_sees(j.submitted_by)",
 							 job_id);
 	if (result == NULL)
 		report_unknown_job(job_id);
@@ -229,22 +230,25 @@ pi_cancel_job(PG_FUNCTION_ARGS)
 								  "  UPDATE pi.jobs SET status = 'cancelled', finished_at = clock_timestamp(),"
 								  "   result = pi.ended_result('cancelled', 'Cancelled',"
 								  "     'the job was cancelled before it started')"
-								  "  WHERE id = $1 AND status = 'pending' RETURNING id),"
+								  "  WHERE id = $1 AND status = 'pending' AND pi.caller_sees(submitted_by)"
+								  "  RETURNING id),"
 								  " flagged AS ("
 								  "  UPDATE pi.jobs SET cancel_requested = true"
-								  "  WHERE id = $1 AND status = 'running' AND NOT EXISTS (SELECT 1 FROM dequeued)"
+								  "  WHERE id = $1 AND status = 'running' AND pi.caller_sees(submitted_by)"
+								  "  AND NOT EXISTS (SELECT 1 FROM dequeued)"
 								  "  RETURNING id)"
 								  " SELECT to_jsonb(CASE"
 								  "  WHEN EXISTS (SELECT 1 FROM dequeued) THEN 'dequeued'"
 								  "  WHEN EXISTS (SELECT 1 FROM flagged) THEN 'flagged'"
-								  "  WHEN EXISTS (SELECT 1 FROM pi.jobs WHERE id = $1) THEN 'finished'"
+								  "  WHEN EXISTS (SELECT 1 FROM pi.jobs WHERE id = $1"
+								  "   AND pi.caller_sees(submitted_by)) THEN 'finished'"
 								  "  ELSE 'unknown' END)",
 								  job_id);
 		what = outcome ? JsonbToCString(NULL, &outcome->root, VARSIZE(outcome)) : "\"unknown\"";
 		if (strcmp(what, "\"finished\"") != 0 || attempt >= 2)
 			break;
 		now = job_query_jsonb("SELECT to_jsonb(status IN ('pending', 'running'))"
-							  " FROM pi.jobs WHERE id = $1", job_id);
+							  " FROM pi.jobs WHERE id = $1 AND pi.caller_sees(submitted_by)", job_id);
 		if (now == NULL || strcmp(JsonbToCString(NULL, &now->root, VARSIZE(now)), "true") != 0)
 			break;
 	}

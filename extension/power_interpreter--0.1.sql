@@ -3,10 +3,41 @@
 \echo Use "CREATE EXTENSION power_interpreter" to load this file. \quit
 
 /*
+ * Who a call is made for (tenants.c): the API functions run as their owner,
+ * so the caller is the outer user, the role a login or SET ROLE chose.
+ * Every object records its owner; a caller sees its own objects, and a
+ * superuser or a member of pi_admin sees all (docs/tenants.md).
+ */
+CREATE FUNCTION pi.caller()
+RETURNS name
+AS 'MODULE_PATHNAME', 'pi_caller'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION pi.caller_sees(owner name)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pi_caller_sees_sql'
+LANGUAGE C STABLE;
+
+/* The schema of a role's datasets: pi_data for superusers, else pi_data_<oid>. */
+CREATE FUNCTION pi.dataset_schema(role name)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pi_dataset_schema_sql'
+LANGUAGE C STABLE;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_admin') THEN
+		CREATE ROLE pi_admin NOLOGIN;
+	END IF;
+END
+$$;
+
+/*
  * Sessions: a workspace directory under pi.workspace_root named after the id.
  */
 CREATE TABLE pi.sessions (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	owner name NOT NULL,
 	label text,
 	workspace text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
@@ -40,7 +71,7 @@ CREATE TABLE pi.jobs (
 	worker_boot bigint,
 	worker_pid integer,
 	cancel_requested boolean NOT NULL DEFAULT false,
-	submitted_by name NOT NULL DEFAULT current_user,
+	submitted_by name NOT NULL DEFAULT current_user,	/* the job's owner: pi.caller() */
 	payload jsonb,				/* what a non-Python job (load_csv) works on */
 	result jsonb
 );
@@ -49,6 +80,7 @@ CREATE TABLE pi.jobs (
 CREATE INDEX jobs_pending_idx ON pi.jobs (submitted_at, id) WHERE status = 'pending';
 /* The rescuer: only running rows. */
 CREATE INDEX jobs_running_idx ON pi.jobs (lease_until) WHERE status = 'running';
+CREATE INDEX jobs_owner_idx ON pi.jobs (submitted_by, status);
 CREATE INDEX jobs_session_idx ON pi.jobs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX jobs_submitted_idx ON pi.jobs (submitted_at);
 /* The retention sweep (pi.job_retention). */
@@ -195,8 +227,10 @@ $$;
 GRANT USAGE ON SCHEMA pi_data TO pi_reader;
 
 CREATE TABLE pi.datasets (
-	name text PRIMARY KEY,
-	table_name text NOT NULL UNIQUE,
+	owner name NOT NULL,
+	schema_name text NOT NULL,	/* pi.dataset_schema(owner) when it was loaded */
+	name text NOT NULL,
+	table_name text NOT NULL,
 	rows bigint NOT NULL,
 	bytes bigint NOT NULL,
 	columns jsonb NOT NULL,
@@ -204,7 +238,9 @@ CREATE TABLE pi.datasets (
 	session_id uuid,
 	job_id uuid,
 	options jsonb NOT NULL DEFAULT '{}',
-	loaded_at timestamptz NOT NULL DEFAULT now()
+	loaded_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (schema_name, name),
+	UNIQUE (schema_name, table_name)
 );
 
 CREATE FUNCTION pi.query(sql text, max_rows integer DEFAULT 1000)
@@ -218,14 +254,16 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_load_csv'
 LANGUAGE C VOLATILE;
 
+/* The caller's datasets; an administrator's list holds every tenant's. */
 CREATE FUNCTION pi.list_datasets()
 RETURNS TABLE (name text, table_name text, rows bigint, bytes bigint, columns jsonb,
-			   source_file text, loaded_at timestamptz)
+			   source_file text, loaded_at timestamptz, owner name)
 LANGUAGE sql STABLE
 AS $$
-	SELECT d.name, 'pi_data.' || pg_catalog.quote_ident(d.table_name), d.rows, d.bytes,
-		   d.columns, d.source_file, d.loaded_at
-	FROM pi.datasets d ORDER BY d.name
+	SELECT d.name, pg_catalog.quote_ident(d.schema_name) || '.' || pg_catalog.quote_ident(d.table_name),
+		   d.rows, d.bytes, d.columns, d.source_file, d.loaded_at, d.owner
+	FROM pi.datasets d WHERE pi.caller_sees(d.owner)
+	ORDER BY d.name, d.owner
 $$;
 
 CREATE FUNCTION pi.describe_dataset(name text)
@@ -235,14 +273,17 @@ AS $$
 DECLARE
 	d pi.datasets;
 BEGIN
-	SELECT * INTO d FROM pi.datasets WHERE datasets.name = describe_dataset.name;
+	SELECT * INTO d FROM pi.datasets
+	WHERE datasets.name = describe_dataset.name
+	  AND datasets.schema_name = pi.dataset_schema(pi.caller());
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', describe_dataset.name
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'pi.list_datasets() lists the datasets that exist.';
 	END IF;
-	RETURN pg_catalog.to_jsonb(d) - 'table_name'
-		|| pg_catalog.jsonb_build_object('table', 'pi_data.' || pg_catalog.quote_ident(d.table_name));
+	RETURN pg_catalog.to_jsonb(d) - 'table_name' - 'schema_name'
+		|| pg_catalog.jsonb_build_object('table',
+			pg_catalog.quote_ident(d.schema_name) || '.' || pg_catalog.quote_ident(d.table_name));
 END
 $$;
 
@@ -252,14 +293,169 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
 	t text;
+	s text;
 BEGIN
-	DELETE FROM pi.datasets WHERE datasets.name = drop_dataset.name RETURNING table_name INTO t;
+	DELETE FROM pi.datasets
+	WHERE datasets.name = drop_dataset.name
+	  AND datasets.schema_name = pi.dataset_schema(pi.caller())
+	RETURNING schema_name, table_name INTO s, t;
 	IF NOT FOUND THEN
 		RETURN false;
 	END IF;
-	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS pi_data.%I', t);
+	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I', s, t);
 	RETURN true;
 END
+$$;
+
+/*
+ * API keys: each maps to one tenant role.  Only a SHA-256 of the key is
+ * kept (a key is 160 random bits or more, so an unsalted fast hash is
+ * enough: nobody can guess back through it), with its first characters to
+ * tell keys apart in lists.  The gateway's role may only resolve a key to
+ * its role (pi.resolve_api_key), which also records its use.
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_authenticator') THEN
+		CREATE ROLE pi_authenticator NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE TABLE pi.api_keys (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	prefix text NOT NULL,		/* the key's first characters, not secret */
+	key_hash bytea NOT NULL UNIQUE,	/* sha256 of the whole key */
+	role name NOT NULL,			/* the tenant the key's calls run as */
+	label text,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	created_by name NOT NULL,
+	last_used_at timestamptz,
+	use_count bigint NOT NULL DEFAULT 0,
+	revoked_at timestamptz
+);
+CREATE INDEX api_keys_prefix_idx ON pi.api_keys (prefix);
+
+CREATE FUNCTION pi.caller_is_admin()
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT pi.caller_sees(NULL) $$;
+
+/* Refuse what may not hold a key: no role, a superuser, a non-member of pi_user. */
+CREATE FUNCTION pi.check_key_role(role name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	r pg_catalog.pg_roles;
+BEGIN
+	IF NOT pi.caller_is_admin() THEN
+		RAISE EXCEPTION 'permission denied to create API keys'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Only a superuser or a member of pi_admin creates API keys.';
+	END IF;
+	SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = role;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'role "%" does not exist', role
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create the tenant first: CREATE ROLE name NOLOGIN IN ROLE pi_user.';
+	END IF;
+	IF r.rolsuper OR pg_catalog.pg_has_role(role, 'pi_admin', 'USAGE') THEN
+		RAISE EXCEPTION 'an API key cannot run as an administrator ("%")', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the key a tenant role that is neither a superuser nor a member of pi_admin.';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(role, 'pi_user', 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" is not a member of pi_user', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'GRANT pi_user TO the role first.';
+	END IF;
+END
+$$;
+
+/* A new key for role, returned this once. */
+CREATE FUNCTION pi.create_api_key(role name, label text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	key text;
+BEGIN
+	PERFORM pi.check_key_role(role);
+	/* gen_random_uuid() draws from the server's strong random source */
+	key := 'pik_' || pg_catalog.left(pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), 12)
+		|| '_' || pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', '')
+		|| pg_catalog.left(pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), 8);
+	INSERT INTO pi.api_keys (prefix, key_hash, role, label, created_by)
+	VALUES (pg_catalog.left(key, 16), pg_catalog.sha256(pg_catalog.convert_to(key, 'UTF8')),
+			role, label, pi.caller());
+	RETURN key;
+END
+$$;
+
+/*
+ * Register a key chosen elsewhere (the service's API_KEY) for role; again
+ * with the same key, it moves to role and is no longer revoked.  Returns
+ * its prefix.
+ */
+CREATE FUNCTION pi.register_api_key(role name, label text, key text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+	PERFORM pi.check_key_role(role);
+	IF key IS NULL OR pg_catalog.length(key) < 16 THEN
+		RAISE EXCEPTION 'an API key needs at least 16 characters'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use pi.create_api_key(), which makes a strong key.';
+	END IF;
+	INSERT INTO pi.api_keys AS k (prefix, key_hash, role, label, created_by)
+	VALUES (pg_catalog.left(key, 6), pg_catalog.sha256(pg_catalog.convert_to(key, 'UTF8')),
+			role, label, pi.caller())
+	ON CONFLICT (key_hash) DO UPDATE SET role = excluded.role, label = excluded.label,
+		revoked_at = NULL;
+	RETURN pg_catalog.left(key, 6);
+END
+$$;
+
+/* Revoke the keys that start with prefix; a tenant may revoke its own. */
+CREATE FUNCTION pi.revoke_api_key(prefix text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$
+	WITH revoked AS (
+		UPDATE pi.api_keys k SET revoked_at = now()
+		WHERE k.prefix = revoke_api_key.prefix AND k.revoked_at IS NULL
+		  AND pi.caller_sees(k.role)
+		RETURNING 1)
+	SELECT EXISTS (SELECT 1 FROM revoked)
+$$;
+
+/* The keys the caller may see (an administrator: all), without secrets. */
+CREATE FUNCTION pi.list_api_keys()
+RETURNS TABLE (prefix text, role name, label text, created_at timestamptz, created_by name,
+			   last_used_at timestamptz, use_count bigint, revoked_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+	SELECT k.prefix, k.role, k.label, k.created_at, k.created_by, k.last_used_at,
+		   k.use_count, k.revoked_at
+	FROM pi.api_keys k WHERE pi.caller_sees(k.role)
+	ORDER BY k.created_at, k.id
+$$;
+
+/*
+ * The tenant role of a live key, or NULL; records uses (a gateway that
+ * caches a key for a few seconds reports the calls it served meanwhile).
+ */
+CREATE FUNCTION pi.resolve_api_key(key text, uses bigint DEFAULT 1)
+RETURNS name
+LANGUAGE sql VOLATILE
+AS $$
+	UPDATE pi.api_keys SET last_used_at = now(),
+		use_count = use_count + GREATEST(coalesce(uses, 1), 0)
+	WHERE key_hash = pg_catalog.sha256(pg_catalog.convert_to(key, 'UTF8'))
+	  AND revoked_at IS NULL
+	RETURNING role
 $$;
 
 /*
@@ -296,14 +492,24 @@ BEGIN
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
 		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
 		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',
-		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)']::regprocedure[]
+		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)',
+		'pi.revoke_api_key(text)', 'pi.list_api_keys()']::regprocedure[]
 	LOOP
 		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
-		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_user', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_user, pi_admin', f);
 	END LOOP;
+	/* administrators make keys; the gateway's role only resolves them */
+	FOREACH f IN ARRAY ARRAY['pi.create_api_key(name, text)',
+		'pi.register_api_key(name, text, text)']::regprocedure[]
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO pi_admin', f);
+	END LOOP;
+	ALTER FUNCTION pi.resolve_api_key(text, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 END
 $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pi FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pi FROM PUBLIC;
-GRANT USAGE ON SCHEMA pi TO pi_user;
+GRANT USAGE ON SCHEMA pi TO pi_user, pi_admin, pi_authenticator;
+GRANT EXECUTE ON FUNCTION pi.resolve_api_key(text, bigint) TO pi_authenticator;

@@ -59,9 +59,21 @@
 #include "query_limits.h"
 #include "query_policy.h"
 #include "query_rows.h"
+#include "tenants.h"
 
-#define QUERY_SCHEMA	"pi_data"
 #define QUERY_ROLE		"pi_reader"
+
+/*
+ * The tables a statement may read: those of the schema of its owner's
+ * datasets, and for an administrator those of every tenant's schema
+ * (tenants.c).  pi_reader can SELECT every dataset; this check is what
+ * keeps one tenant out of another's.
+ */
+typedef struct QueryReach
+{
+	Oid			own_schema;		/* InvalidOid: the owner has no datasets yet */
+	bool		admin;
+} QueryReach;
 
 PG_FUNCTION_INFO_V1(pi_query);
 
@@ -184,6 +196,20 @@ check_raw_walker(Node *node, void *context)
 }
 
 static bool
+reachable_relation(Oid relid, const QueryReach *reach)
+{
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *nspname;
+
+	if (OidIsValid(reach->own_schema) && nsp == reach->own_schema)
+		return true;
+	if (!reach->admin)
+		return false;
+	nspname = get_namespace_name(nsp);
+	return nspname != NULL && pi_is_dataset_schema(nspname);
+}
+
+static bool
 check_tree_walker(Node *node, void *context)
 {
 	if (node == NULL)
@@ -222,10 +248,10 @@ check_tree_walker(Node *node, void *context)
 				}
 			}
 			if (rte->rtekind == RTE_RELATION &&
-				get_rel_namespace(rte->relid) != get_namespace_oid(QUERY_SCHEMA, false))
+				!reachable_relation(rte->relid, (QueryReach *) context))
 				refuse(psprintf("table \"%s\" is not a dataset",
 								get_rel_name(rte->relid)),
-					   "Only tables of schema pi_data can be read; pi.list_datasets() lists them.");
+					   "Only your datasets can be read; pi.list_datasets() lists them.");
 		}
 		return query_tree_walker(query, check_tree_walker, context, 0);
 	}
@@ -278,7 +304,7 @@ check_raw(List *stmts)
 
 /* Check the statement SPI prepared, before anything of it runs. */
 static void
-check_prepared(SPIPlanPtr plan)
+check_prepared(SPIPlanPtr plan, QueryReach *reach)
 {
 	List	   *sources = SPI_plan_get_plan_sources(plan);
 	CachedPlanSource *source;
@@ -294,7 +320,7 @@ check_prepared(SPIPlanPtr plan)
 		refuse("SELECT INTO creates a table", "Remove the INTO clause.");
 	if (list_length(source->query_list) != 1)
 		refuse("the statement expands to several", "Send one plain SELECT.");
-	(void) check_tree_walker((Node *) linitial(source->query_list), NULL);
+	(void) check_tree_walker((Node *) linitial(source->query_list), reach);
 }
 
 static void
@@ -308,7 +334,7 @@ handle_query_timeout(void)
 
 /* Prepare, check and run the statement; returns the result. */
 static Jsonb *
-run_checked(const char *sql, int max_rows)
+run_checked(const char *sql, int max_rows, QueryReach *reach)
 {
 	SPIPlanPtr	plan;
 	int			rc;
@@ -324,7 +350,7 @@ run_checked(const char *sql, int max_rows)
 	if (plan == NULL)
 		elog(ERROR, "pi.query could not prepare the statement: %s",
 			 SPI_result_code_string(SPI_result));
-	check_prepared(plan);
+	check_prepared(plan, reach);
 
 	pi_rows_init(&receiver, (uint64) max_rows);
 	memset(&options, 0, sizeof(options));
@@ -350,13 +376,17 @@ check_max_rows(int max_rows)
 }
 
 /*
- * Run one checked, read-only statement as pi_reader and return its result.
- * Shared by pi.query and by pi.query() calls from Python.
+ * Run one checked, read-only statement as pi_reader over owner's datasets
+ * and return its result.  Shared by pi.query and by pi.query() calls from
+ * Python (whose owner is the run's, which in a job worker is not the
+ * worker's role).
  */
 static Jsonb *
-run_query(const char *sql, int max_rows)
+run_query(const char *sql, int max_rows, const char *owner)
 {
 	Oid			reader = get_role_oid(QUERY_ROLE, false);
+	char	   *schema = pi_dataset_schema(owner);
+	QueryReach	reach;
 	Oid			save_userid;
 	int			save_sec;
 	bool		save_read_only = XactReadOnly;
@@ -368,6 +398,13 @@ run_query(const char *sql, int max_rows)
 	if (query_timeout_id == MAX_TIMEOUTS)
 		query_timeout_id = RegisterTimeout(USER_TIMEOUT, handle_query_timeout);
 
+	if (schema == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" of this run no longer exists", owner)));
+	reach.own_schema = get_namespace_oid(schema, true);
+	reach.admin = pi_role_is_admin(owner);
+
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	nestlevel = NewGUCNestLevel();
 	query_timed_out = false;
@@ -375,7 +412,7 @@ run_query(const char *sql, int max_rows)
 	pi_query_memory_bound_begin(&bound);
 	PG_TRY();
 	{
-		(void) set_config_option("search_path", QUERY_SCHEMA, PGC_USERSET, PGC_S_SESSION,
+		(void) set_config_option("search_path", quote_identifier(schema), PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 		/* dates and times in JSON read the same for every client */
 		(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
@@ -385,7 +422,7 @@ run_query(const char *sql, int max_rows)
 							   SECURITY_RESTRICTED_OPERATION);
 		XactReadOnly = true;
 		enable_timeout_after(query_timeout_id, pi_query_timeout * 1000);
-		json = run_checked(sql, max_rows);
+		json = run_checked(sql, max_rows, &reach);
 		disable_timeout(query_timeout_id, false);
 	}
 	PG_CATCH();
@@ -432,13 +469,18 @@ pi_query(PG_FUNCTION_ARGS)
 				 errmsg("sql must not be null or empty"),
 				 errhint("Pass one SELECT over tables of schema pi_data.")));
 	check_max_rows(max_rows);
-	PG_RETURN_JSONB_P(run_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), max_rows));
+	PG_RETURN_JSONB_P(run_query(text_to_cstring(PG_GETARG_TEXT_PP(0)), max_rows,
+								pi_caller_name()));
 }
 
-/* The dataset registry in pi.query's result shape, for pi.datasets(). */
+/*
+ * The owner's datasets, the ones its pi.query reads by name, in pi.query's
+ * result shape, for pi.datasets().
+ */
 static char *
-list_datasets_json(void)
+list_datasets_json(const char *owner)
 {
+	char	   *schema = pi_dataset_schema(owner);
 	char	   *json;
 	Jsonb	   *result;
 	MemoryContext outer = CurrentMemoryContext;
@@ -451,8 +493,13 @@ list_datasets_json(void)
 	memset(&options, 0, sizeof(options));
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
+	options.params = makeParamList(1);
+	options.params->params[0].ptype = TEXTOID;
+	options.params->params[0].isnull = schema == NULL;
+	options.params->params[0].value = schema ? CStringGetTextDatum(schema) : (Datum) 0;
+	options.params->params[0].pflags = PARAM_FLAG_CONST;
 	if (SPI_execute_extended("SELECT name, rows, bytes, columns, source_file, loaded_at"
-							 " FROM pi.datasets ORDER BY name", &options) < 0 ||
+							 " FROM pi.datasets WHERE schema_name = $1 ORDER BY name", &options) < 0 ||
 		receiver.state == NULL)
 		elog(ERROR, "could not list the datasets");
 	result = pi_rows_finish(&receiver, outer);
@@ -471,7 +518,7 @@ list_datasets_json(void)
  * is not swallowed.
  */
 char *
-pi_answer_query(const char *request_json)
+pi_answer_query(const char *request_json, const char *run_owner)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -491,13 +538,15 @@ pi_answer_query(const char *request_json)
 	else
 		BeginInternalSubTransaction(NULL);
 
+	if (run_owner == NULL)
+		run_owner = pi_caller_name();
 	PG_TRY();
 	{
 		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(request_json)));
 		if (getKeyJsonValueFromContainer(&request->root, "datasets", 8, NULL) != NULL)
 		{
 			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}",
-														 list_datasets_json()));
+														 list_datasets_json(run_owner)));
 			goto done;
 		}
 		sql = pi_jsonb_string(request, "sql");
@@ -512,7 +561,7 @@ pi_answer_query(const char *request_json)
 					 errhint("Pass one SELECT over tables of schema pi_data.")));
 		check_max_rows(max_rows);
 		{
-			Jsonb	   *result = run_query(sql, max_rows);
+			Jsonb	   *result = run_query(sql, max_rows, run_owner);
 			char	   *json = JsonbToCString(NULL, &result->root, VARSIZE(result));
 
 			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}", json));

@@ -55,8 +55,8 @@
 #include "utils/syscache.h"
 
 #include "query_policy.h"
+#include "tenants.h"
 
-#define QUERY_SCHEMA	"pi_data"
 
 PG_FUNCTION_INFO_V1(pi_query_function_policy);
 
@@ -522,7 +522,7 @@ type_allowed(Oid typid, const char **reason, int depth)
 		return true;			/* invalid or pseudo: nothing to print */
 	typ = (Form_pg_type) GETSTRUCT(tup);
 	if (typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid) &&
-		typ->typnamespace == get_namespace_oid(QUERY_SCHEMA, true))
+		pi_is_dataset_schema(get_namespace_name(typ->typnamespace)))
 	{
 		/* a dataset's row type: allowed when all its columns are */
 		Relation	rel = relation_open(typ->typrelid, AccessShareLock);

@@ -25,6 +25,7 @@
 #include "executor_client.h"
 #include "guc.h"
 #include "sessions.h"
+#include "tenants.h"
 #include "workspace_path.h"
 
 #define SESSION_LABEL_MAX 200
@@ -53,8 +54,8 @@ pi_create_session(PG_FUNCTION_ARGS)
 	const char *root = pi_workspace_root_path();
 	Datum		id;
 	char	   *workspace;
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	if (label && VARSIZE_ANY_EXHDR(label) > SESSION_LABEL_MAX)
 		ereport(ERROR,
@@ -75,11 +76,12 @@ pi_create_session(PG_FUNCTION_ARGS)
 	if (!label)
 		nulls[1] = 'n';
 	values[2] = CStringGetTextDatum(workspace);
+	values[3] = CStringGetTextDatum(pi_caller_name());
 
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.sessions (id, label, workspace) "
-							  "VALUES ($1, $2, $3)",
-							  3, (Oid[]) {UUIDOID, TEXTOID, TEXTOID},
+	if (SPI_execute_with_args("INSERT INTO pi.sessions (id, label, workspace, owner) "
+							  "VALUES ($1, $2, $3, $4::name)",
+							  4, (Oid[]) {UUIDOID, TEXTOID, TEXTOID, TEXTOID},
 							  values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the new session");
 	SPI_finish();
@@ -88,7 +90,8 @@ pi_create_session(PG_FUNCTION_ARGS)
 }
 
 /*
- * The workspace directory of a session, which must exist.  With touch, the
+ * The workspace directory of a session, which must exist and be the
+ * caller's (another tenant's session "does not exist").  With touch, the
  * session's last_used_at is brought up to date.  The caller must be in a
  * transaction.
  */
@@ -111,8 +114,8 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	SPI_connect();
 	rc = SPI_execute_with_args(touch ?
 							   "UPDATE pi.sessions SET last_used_at = now() "
-							   "WHERE id = $1 RETURNING workspace" :
-							   "SELECT workspace FROM pi.sessions WHERE id = $1",
+							   "WHERE id = $1 AND pi.caller_sees(owner) RETURNING workspace" :
+							   "SELECT workspace FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
 							   1, (Oid[]) {UUIDOID},
 							   (Datum[]) {UUIDPGetDatum(session_id)},
 							   NULL, false, 1);
@@ -152,6 +155,7 @@ pi_stop_session_kernel(const char *session_id)
 
 	req.op = "reset_session";
 	req.kind = "sync";
+	req.owner = pi_caller_name();
 	req.timeout_s = 10;
 	req.session_id = session_id;
 	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
@@ -163,7 +167,8 @@ pi_stop_session_kernel(const char *session_id)
 
 /*
  * pi.close_session(session_id uuid) returns boolean: the session's row and
- * its workspace are removed; false when there was no such session.  Jobs
+ * its workspace are removed; false when there was no such session (or it
+ * is another tenant's).  Jobs
  * of the session stay in the history, without their session.
  */
 Datum
@@ -177,7 +182,8 @@ pi_close_session(PG_FUNCTION_ARGS)
 				 errmsg("session_id must not be null"),
 				 errhint("Pass the id that pi.create_session() returned.")));
 	SPI_connect();
-	if (SPI_execute_with_args("DELETE FROM pi.sessions WHERE id = $1 RETURNING workspace",
+	if (SPI_execute_with_args("DELETE FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)"
+							  " RETURNING workspace",
 							  1, (Oid[]) {UUIDOID}, (Datum[]) {PG_GETARG_DATUM(0)},
 							  NULL, false, 1) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not close the session");

@@ -16,6 +16,15 @@
  * an older generation are closed instead of handed out.  The next request
  * connects afresh and works.
  *
+ * Tenants: a connection acquired for a tenant is switched to its role with
+ * SET ROLE (as set_config('role', ...), whose argument is a parameter, so
+ * no name is ever quoted into SQL) before it is handed out, and to NONE
+ * for a caller without a tenant.  The pool remembers each connection's
+ * role, so the common case (the same tenant again) costs no round trip,
+ * and a connection is never handed out in another tenant's role.  The
+ * gateway only ever sends its own fixed statements, calls of the pi
+ * functions, so the role is the only session state a call can leave.
+ *
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
@@ -35,18 +44,111 @@ typedef struct PooledConn
 	unsigned	generation;
 } PooledConn;
 
+/* The role each open connection is set to ("" = the login role). */
+typedef struct ConnRole
+{
+	PGconn	   *conn;
+	char		role[GW_ROLE_MAX];
+} ConnRole;
+
+static __thread char thread_tenant[GW_ROLE_MAX];
+
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static PooledConn *idle;
 static int	n_idle;
 static int	n_open;				/* idle + borrowed */
 static unsigned generation;
+static ConnRole *conn_roles;	/* db_pool_size entries, under pool_lock */
 
 bool
 db_init(void)
 {
 	idle = calloc(gw_config.db_pool_size, sizeof(PooledConn));
-	return idle != NULL;
+	conn_roles = calloc(gw_config.db_pool_size, sizeof(ConnRole));
+	return idle != NULL && conn_roles != NULL;
+}
+
+/* The tenant this thread's calls run as; NULL or "": the gateway's role. */
+void
+db_use_tenant(const char *role)
+{
+	snprintf(thread_tenant, sizeof(thread_tenant), "%s", role ? role : "");
+}
+
+const char *
+db_current_tenant(void)
+{
+	return thread_tenant;
+}
+
+/* Under pool_lock: the entry of conn, or of a free slot for conn == NULL. */
+static ConnRole *
+conn_role(PGconn *conn)
+{
+	for (int i = 0; i < gw_config.db_pool_size; i++)
+		if (conn_roles[i].conn == conn)
+			return &conn_roles[i];
+	return NULL;
+}
+
+static void
+forget_conn(PGconn *conn)
+{
+	ConnRole   *cr = conn_role(conn);
+
+	if (cr != NULL)
+		cr->conn = NULL;
+}
+
+/*
+ * Switch conn to role ("" = back to the login role) unless it is there
+ * already.  A failure closes nothing; the caller releases conn, and a
+ * connection whose role is unknown is closed on release.
+ */
+static bool
+set_role(PGconn *conn, const char *role, GwError *err)
+{
+	ConnRole   *cr;
+	PGresult   *res;
+	const char *values[1] = {*role ? role : "none"};
+	bool		same;
+
+	pthread_mutex_lock(&pool_lock);
+	cr = conn_role(conn);
+	same = cr != NULL && strcmp(cr->role, role) == 0;
+	pthread_mutex_unlock(&pool_lock);
+	if (same)
+		return true;
+
+	res = PQexecParams(conn, "SELECT pg_catalog.set_config('role', $1, false)",
+					   1, NULL, values, NULL, NULL, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+		/* the key names a role the gateway may not become */
+		if (state != NULL && (strcmp(state, "42501") == 0 || strcmp(state, "22023") == 0))
+			gw_error_set(err, 403, "forbidden",
+						 "this API key's role \"%s\" cannot be used by the gateway; "
+						 "GRANT it to the gateway's role", role);
+		else
+			db_error_from_result(conn, res, err);
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	pthread_mutex_lock(&pool_lock);
+	cr = conn_role(conn);
+	if (cr == NULL)
+		cr = conn_role(NULL);
+	if (cr != NULL)
+	{
+		cr->conn = conn;
+		snprintf(cr->role, sizeof(cr->role), "%s", role);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return true;
 }
 
 /*
@@ -93,8 +195,8 @@ db_idle_alive(PGconn *conn)
 		PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
-PGconn *
-db_acquire(GwError *err)
+static PGconn *
+acquire_pooled(GwError *err)
 {
 	struct timespec deadline;
 
@@ -113,6 +215,7 @@ db_acquire(GwError *err)
 				pthread_mutex_unlock(&pool_lock);
 				return pc.conn;
 			}
+			forget_conn(pc.conn);
 			PQfinish(pc.conn);
 			n_open--;
 		}
@@ -123,13 +226,23 @@ db_acquire(GwError *err)
 			n_open++;
 			pthread_mutex_unlock(&pool_lock);
 			conn = db_connect(err);
+			pthread_mutex_lock(&pool_lock);
 			if (conn == NULL)
 			{
-				pthread_mutex_lock(&pool_lock);
 				n_open--;
 				pthread_cond_signal(&pool_cond);
-				pthread_mutex_unlock(&pool_lock);
 			}
+			else
+			{
+				ConnRole   *cr = conn_role(NULL);
+
+				if (cr != NULL)
+				{
+					cr->conn = conn;
+					cr->role[0] = '\0';
+				}
+			}
+			pthread_mutex_unlock(&pool_lock);
 			return conn;
 		}
 		if (pthread_cond_timedwait(&pool_cond, &pool_lock, &deadline) != 0)
@@ -140,6 +253,27 @@ db_acquire(GwError *err)
 				 "all %d database connections are busy", gw_config.db_pool_size);
 	err->retry_after = 1;
 	return NULL;
+}
+
+/* A connection in role (NULL or "": the gateway's own). */
+PGconn *
+db_acquire_as(const char *role, GwError *err)
+{
+	PGconn	   *conn = acquire_pooled(err);
+
+	if (conn != NULL && !set_role(conn, role ? role : "", err))
+	{
+		db_release(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* A connection in this thread's tenant's role. */
+PGconn *
+db_acquire(GwError *err)
+{
+	return db_acquire_as(thread_tenant, err);
 }
 
 void
@@ -154,6 +288,7 @@ db_release(PGconn *conn)
 		/* broken: the server restarted, so every idle one is broken too */
 		if (PQstatus(conn) != CONNECTION_OK)
 			generation++;
+		forget_conn(conn);
 		PQfinish(conn);
 		n_open--;
 	}

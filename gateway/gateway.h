@@ -15,6 +15,7 @@
  *	  mcp_http.c	MCP transports over HTTP: Streamable HTTP and legacy SSE
  *	  files.c		streamed upload and download
  *	  http.c		libmicrohttpd glue: request bodies, auth, dispatch
+ *	  auth.c		API key -> tenant role (cached pi.resolve_api_key)
  *	  metrics.c		Prometheus counters
  *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
  *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
@@ -53,6 +54,7 @@ typedef struct GatewayConfig
 	const char *host;
 	int			port;
 	const char *api_key;		/* NULL only with --test-no-auth */
+	const char *default_tenant; /* PI_DEFAULT_TENANT: api_key's role, or NULL */
 	const char *database_url;
 	int64_t		max_file_bytes;
 	int			db_pool_size;
@@ -93,8 +95,24 @@ extern bool gw_utf8_valid(const char *s, size_t len);
 extern size_t gw_utf8_copy(char *dst, size_t dstsize, const char *src);
 extern json_t *gw_json_string(const char *s);
 
-/* db.c */
+/* Longest role name PostgreSQL allows (NAMEDATALEN - 1), plus the NUL. */
+#define GW_ROLE_MAX 64
+
+/* auth.c */
+extern bool auth_resolve(const char *key, char *role, GwError *err);
+
+/*
+ * db.c.  A request's calls run as its tenant: the thread that serves it
+ * names the tenant once (db_use_tenant), and every connection it acquires
+ * is switched to that role first.  A thread, not an argument, carries it
+ * because the HTTP layer serves one request per thread and every operation
+ * below it acquires its own connection; a thread started for a request
+ * (an MCP tool run) takes its caller's tenant along.
+ */
 extern bool db_init(void);
+extern void db_use_tenant(const char *role);
+extern const char *db_current_tenant(void);
+extern PGconn *db_acquire_as(const char *role, GwError *err);
 extern PGconn *db_acquire(GwError *err);
 extern void db_release(PGconn *conn);
 extern PGresult *db_exec(PGconn *conn, const char *sql, int nparams,

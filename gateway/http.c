@@ -270,17 +270,27 @@ route_matches(const char *pattern, const char *path, char *arg, size_t argsize)
 	return *pattern == '\0' && *path == '\0';
 }
 
+/*
+ * Resolve the request's key to its tenant and make this thread's database
+ * calls run as it; false with err set (401, or 503 when PostgreSQL cannot
+ * tell).
+ */
 static bool
-authorized(Request *req)
+authorized(Request *req, GwError *err)
 {
 	const char *key = http_header(req, "X-API-Key");
 	const char *authz = http_header(req, "Authorization");
+	char		role[GW_ROLE_MAX];
 
+	db_use_tenant(NULL);
 	if (gw_config.api_key == NULL)
 		return true;			/* --test-no-auth */
 	if (key == NULL && authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0)
 		key = authz + 7;
-	return key != NULL && gw_const_time_equal(key, gw_config.api_key);
+	if (!auth_resolve(key, role, err))
+		return false;
+	db_use_tenant(role);
+	return true;
 }
 
 /* The most bytes req's body may have: its route's, within MAX_FILE_SIZE_MB. */
@@ -354,10 +364,15 @@ request_begin(Request *req, const RouteTable *table)
 	if (req->route == NULL)
 		return http_error(req, 404, "not_found", "no route for %s %s",
 						  req->method, req->url);
-	if (req->route->needs_auth && !authorized(req))
-		return http_error(req, 401, "unauthorized",
-						  "missing or wrong API key: send X-API-Key or "
-						  "Authorization: Bearer <key>");
+	if (req->route->needs_auth)
+	{
+		GwError		err = {0};
+
+		if (!authorized(req, &err))
+			return http_reply_error(req, &err);
+	}
+	else
+		db_use_tenant(NULL);
 	cl = http_header(req, "Content-Length");
 	if (cl != NULL && strtoull(cl, NULL, 10) > body_limit(req))
 	{

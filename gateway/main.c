@@ -196,6 +196,10 @@ configure(int argc, char **argv, bool *stdio)
 	gw_config.db_pool_size = atoi(env_or("PI_GATEWAY_DB_POOL", "32"));
 	gw_config.allowed_origins = env_or("ALLOWED_ORIGINS", "");
 	gw_config.api_key = env_or("API_KEY", NULL);
+	gw_config.default_tenant = env_or("PI_DEFAULT_TENANT", NULL);
+	if (gw_config.default_tenant != NULL &&
+		(*gw_config.default_tenant == '\0' || strlen(gw_config.default_tenant) >= GW_ROLE_MAX))
+		gw_config.default_tenant = NULL;
 	key_file = env_or("API_KEY_FILE", NULL);
 	if (key_file != NULL && gw_config.api_key != NULL)
 	{

@@ -291,13 +291,17 @@ typedef struct ToolRun
 	SseStream  *stream;
 	McpSession *session;
 	json_t	   *msg;
+	char		tenant[GW_ROLE_MAX];	/* the request's, for the new thread */
 } ToolRun;
 
 static void *
 tool_run_thread(void *arg)
 {
 	ToolRun    *run = arg;
-	json_t	   *resp = mcp_handle(run->session, run->msg, sse_push, run->stream);
+	json_t	   *resp;
+
+	db_use_tenant(run->tenant);
+	resp = mcp_handle(run->session, run->msg, sse_push, run->stream);
 
 	if (resp != NULL)
 		sse_push(run->stream, resp);
@@ -341,6 +345,7 @@ answer_streamed(Request *req, McpSession *s, json_t *msg)
 	run->stream->refcount = 2;	/* the thread's and the response's */
 	run->session = s;
 	run->msg = json_incref(msg);
+	snprintf(run->tenant, sizeof(run->tenant), "%s", db_current_tenant());
 	if (pthread_create(&th, NULL, tool_run_thread, run) != 0)
 	{
 		free(run->stream);

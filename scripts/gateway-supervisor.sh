@@ -31,7 +31,7 @@ log() { printf '%s pi-gateway-supervisor: %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
 
 while IFS= read -r line; do
   case "${line%%=*}" in
-    HOST|PORT|DATABASE_URL|MAX_FILE_SIZE_MB|API_KEY_FILE|PI_GATEWAY_DB_POOL|ALLOWED_ORIGINS)
+    HOST|PORT|DATABASE_URL|MAX_FILE_SIZE_MB|API_KEY_FILE|PI_GATEWAY_DB_POOL|ALLOWED_ORIGINS|PI_DEFAULT_TENANT)
       export "${line?}" ;;
   esac
 done <"$STATE/pi-gateway.env"

@@ -184,10 +184,29 @@ start_gateway() {
       printf '%s\n' "$key" | as_pg sh -c "umask 077; cat > '$keyfile'"
     fi
   fi
+  # The gateway is no superuser (docs/tenants.md): it logs in as pi_gateway,
+  # which may resolve API keys (pi_authenticator) and become the tenant
+  # roles granted to it, such as pi_default_tenant, whose key is API_KEY.
+  psql_pi -d "$PI_DB" -v ON_ERROR_STOP=1 -q <<'SQL' >/dev/null
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_gateway') THEN
+    CREATE ROLE pi_gateway LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pi_default_tenant') THEN
+    CREATE ROLE pi_default_tenant NOLOGIN;
+  END IF;
+END
+$$;
+ALTER ROLE pi_gateway LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+GRANT pi_user TO pi_default_tenant;
+GRANT pi_authenticator, pi_default_tenant TO pi_gateway;
+SQL
   settings=$(
     echo "HOST=127.0.0.1"
     echo "PORT=$gwport"
-    echo "DATABASE_URL=${DATABASE_URL:-host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=postgres}"
+    echo "DATABASE_URL=${DATABASE_URL:-host=$SOCKDIR port=$PGPORT dbname=$PI_DB user=pi_gateway}"
+    echo "PI_DEFAULT_TENANT=${PI_DEFAULT_TENANT:-pi_default_tenant}"
     echo "MAX_FILE_SIZE_MB=${MAX_FILE_SIZE_MB:-500}"
     echo "API_KEY_FILE=$STATE/pi-gateway.key"
   )
@@ -237,6 +256,11 @@ start_gateway() {
     fi
     GATEWAY_MSG="http://127.0.0.1:$gwport (REST /api/..., MCP; pid $pid, restarted by a supervisor if it dies; log $gwlog)"
   fi
+  # listed by pi.list_api_keys() like any key (read by the server, so the
+  # key is on no command line)
+  printf '%s\n' "SELECT pi.register_api_key('pi_default_tenant', 'API_KEY', split_part(pg_read_file(:'keyfile'), E'\\n', 1));" |
+    psql_pi -d "$PI_DB" -v keyfile="$STATE/pi-gateway.key" >/dev/null 2>&1 ||
+    echo "warning: could not register API_KEY in pi.api_keys" >&2
   if [ -n "${API_KEY:-}" ]; then
     GATEWAY_MSG="$GATEWAY_MSG
             API key: the API_KEY you set"

@@ -197,6 +197,9 @@ check "stdio: initialize and a tool call" '[ "$(echo "$OUT" | wc -l)" = 2 ] && [
 echo "# API_KEY_FILE"
 . "$HERE/keyfile.sh"
 
+echo "# tenants (issue 13)"
+. "$HERE/tenants.sh"
+
 echo "# numbers beyond 64-bit integers"
 . "$HERE/bignum.sh"
 

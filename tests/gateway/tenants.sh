@@ -1,0 +1,55 @@
+# tests/gateway/tenants.sh: sourced by run.sh.  A gateway that logs in as a
+# non-superuser role (pi_gateway, as `make run` sets it up) serves two
+# tenant keys and the default tenant's API_KEY; each tenant's calls on the
+# other's session and job get 404, and the gateway's role reads no secrets.
+pi_psql >/dev/null <<'SQL'
+CREATE ROLE pi_gateway LOGIN;
+CREATE ROLE pi_default_tenant NOLOGIN IN ROLE pi_user;
+CREATE ROLE gw_t1 NOLOGIN IN ROLE pi_user;
+CREATE ROLE gw_t2 NOLOGIN IN ROLE pi_user;
+GRANT pi_authenticator, pi_default_tenant, gw_t1, gw_t2 TO pi_gateway;
+SQL
+K1=$(pi_sql "SELECT pi.create_api_key('gw_t1', 'test')")
+K2=$(pi_sql "SELECT pi.create_api_key('gw_t2', 'test')")
+TP=$(pi_free_port)
+T=http://127.0.0.1:$TP
+DATABASE_URL="host=$PI_TEST_DIR port=$PI_TEST_PORT dbname=$PI_TEST_DB user=pi_gateway" \
+  PI_DEFAULT_TENANT=pi_default_tenant start_gateway "$TP"
+treq() {   # treq KEY METHOD PATH [curl args...]: sets STATUS and BODY
+  local k=$1 m=$2 p=$3; shift 3
+  STATUS=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $k" "$@" "$T$p")
+  BODY=$(cat "$PI_TEST_DIR/body")
+}
+treq "$K1" POST /api/sessions -d '{}'; S1=$(jq_ 'd["session_id"]')
+check "tenant 1 creates a session" '[ "$STATUS" = 200 ] && [ -n "$S1" ]'
+treq "$K1" POST /api/execute -d "{\"code\":\"secret = 7; print(secret)\",\"session_id\":\"$S1\"}"
+check "tenant 1 runs code in it" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"stdout\"]")" = 7 ]'
+treq "$K1" POST /api/jobs/submit -d '{"code":"print(1)"}'; J1=$(jq_ 'd["job_id"]')
+check "tenant 1 submits a job" '[ "$STATUS" = 200 ] && [ -n "$J1" ]'
+treq "$K2" POST /api/execute -d "{\"code\":\"print(secret)\",\"session_id\":\"$S1\"}"
+check "tenant 2 runs code in tenant 1's session: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" GET "/api/jobs/$J1/status"
+check "tenant 2 reads tenant 1's job status: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" GET "/api/jobs/$J1/result"
+check "tenant 2 reads tenant 1's job result: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" POST "/api/jobs/$J1/cancel"
+check "tenant 2 cancels tenant 1's job: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" GET "/api/files?session_id=$S1"
+check "tenant 2 lists tenant 1's files: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" GET "/api/files/download?session_id=$S1&path=x.txt"
+check "tenant 2 downloads from tenant 1's session: 404" '[ "$STATUS" = 404 ]'
+treq "$KEY" GET "/api/jobs/$J1/status"
+check "the default tenant (API_KEY) does not see tenant 1's job: 404" '[ "$STATUS" = 404 ]'
+treq "$K1" GET "/api/jobs/$J1/status"
+check "tenant 1 still sees its job" '[ "$STATUS" = 200 ]'
+treq "$KEY" POST /api/execute -d '{"code":"print(2)"}'
+check "the default tenant (API_KEY) runs code" '[ "$STATUS" = 200 ]'
+treq "x$K1" GET /api/data/datasets
+check "an unknown key: 401" '[ "$STATUS" = 401 ]'
+OWNERS=$(pi_sql "SELECT string_agg(DISTINCT submitted_by, ',' ORDER BY submitted_by) FROM pi.jobs WHERE submitted_by IN ('gw_t1', 'pi_default_tenant')")
+check "jobs are recorded as their tenants'" '[ "$OWNERS" = gw_t1,pi_default_tenant ]'
+check "key use is counted" '[ "$(pi_sql "SELECT use_count > 0 FROM pi.api_keys WHERE role = \$\$gw_t1\$\$")" = t ]'
+gw_sql() { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -U pi_gateway -d "$PI_TEST_DB" -c "$1" 2>&1; }
+check "the gateway's role cannot read pi.api_keys" '[[ "$(gw_sql "SELECT * FROM pi.api_keys")" == *"permission denied"* ]]'
+check "the gateway's role cannot read pg_authid" '[[ "$(gw_sql "SELECT rolpassword FROM pg_authid")" == *"permission denied"* ]]'
+check "the gateway's role cannot read pi.jobs" '[[ "$(gw_sql "SELECT code FROM pi.jobs")" == *"permission denied"* ]]'
