@@ -11,10 +11,12 @@ GRANT pi_authenticator, pi_default_tenant, gw_t1, gw_t2 TO pi_gateway;
 SQL
 K1=$(pi_sql "SELECT pi.create_api_key('gw_t1', 'test')")
 K2=$(pi_sql "SELECT pi.create_api_key('gw_t2', 'test')")
-TP=$(pi_free_port)
-T=http://127.0.0.1:$TP
-DATABASE_URL="host=$PI_TEST_DIR port=$PI_TEST_PORT dbname=$PI_TEST_DB user=pi_gateway" \
-  PI_DEFAULT_TENANT=pi_default_tenant start_gateway "$TP"
+pi_gateway_start "$PI_TEST_DIR/gw-tenants.log" env \
+  DATABASE_URL="host=$PI_TEST_DIR port=$PI_TEST_PORT dbname=$PI_TEST_DB user=pi_gateway" \
+  PI_DEFAULT_TENANT=pi_default_tenant API_KEY="$KEY" "$GW" \
+  || { echo "# the tenants' gateway did not start:"; tail -n 5 "$PI_TEST_DIR/gw-tenants.log"; }
+GWPIDS+=("$PI_GW_PID")
+T=http://127.0.0.1:$PI_GW_PORT
 treq() {   # treq KEY METHOD PATH [curl args...]: sets STATUS and BODY
   local k=$1 m=$2 p=$3; shift 3
   STATUS=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $k" "$@" "$T$p")
