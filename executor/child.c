@@ -44,23 +44,37 @@
 /* runner.serve, looked up once in the zygote and inherited by every child */
 static PyObject *runner_run = NULL;
 
+/* Import an embedded module under name; a new reference, NULL on error. */
+static PyObject *
+child_import_embedded(const char *source, const char *filename, const char *name)
+{
+	PyObject   *code = Py_CompileString(source, filename, Py_file_input);
+	PyObject   *module;
+
+	if (code == NULL)
+		return NULL;
+	module = PyImport_ExecCodeModule(name, code);
+	Py_DECREF(code);
+	return module;
+}
+
 /*
- * Import the embedded runner module and warm it up.  Runs once in the
- * zygote, after the heavy libraries are imported and before gc.freeze(), so
- * what it loads is shared copy-on-write by every child.
+ * Import the embedded runner module (and pi_outputs, which it imports) and
+ * warm it up.  Runs once in the zygote, after the heavy libraries are
+ * imported and before gc.freeze(), so what it loads is shared copy-on-write
+ * by every child.
  */
 bool
 executor_child_prepare(void)
 {
-	PyObject   *code;
 	PyObject   *module;
 	PyObject   *warm;
 
-	code = Py_CompileString(pi_runner_source, "<pi-runner>", Py_file_input);
-	if (code == NULL)
+	module = child_import_embedded(pi_outputs_source, "<pi-outputs>", "pi_outputs");
+	if (module == NULL)
 		goto fail;
-	module = PyImport_ExecCodeModule("pi_runner", code);
-	Py_DECREF(code);
+	Py_DECREF(module);
+	module = child_import_embedded(pi_runner_source, "<pi-runner>", "pi_runner");
 	if (module == NULL)
 		goto fail;
 	runner_run = PyObject_GetAttrString(module, "serve");

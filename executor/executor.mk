@@ -59,11 +59,16 @@ executor/%.o: executor/%.c $(PI_EXEC_HEADERS) $(JAIL_HEADERS)
 
 executor/child.o: executor/runner_py.h
 
-# runner.py as a NUL-terminated C array (od is in coreutils; xxd may not be).
-executor/runner_py.h: executor/runner.py
-	{ echo '/* generated from runner.py by executor.mk; do not edit */'; \
+# runner.py and outputs.py (its rich outputs) as NUL-terminated C arrays
+# (od is in coreutils; xxd may not be).
+PI_EXEC_PY_ARRAY = od -An -v -tx1 $(1) | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
+executor/runner_py.h: executor/runner.py executor/outputs.py
+	{ echo '/* generated from runner.py and outputs.py by executor.mk; do not edit */'; \
+	  echo 'static const char pi_outputs_source[] = {'; \
+	  $(call PI_EXEC_PY_ARRAY,executor/outputs.py); \
+	  echo '0x00};'; \
 	  echo 'static const char pi_runner_source[] = {'; \
-	  od -An -v -tx1 $< | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  $(call PI_EXEC_PY_ARRAY,executor/runner.py); \
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 
 executor/pi-executor: $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS)

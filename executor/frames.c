@@ -412,11 +412,14 @@ conn_answer_run(Conn *c)
 	if (final != NULL && !c->cancelled && !c->timed_out)
 	{
 		json_object_set(r, "result", json_object_get(final, "result"));
+		json_object_set(r, "outputs", json_object_get(final, "outputs"));
 		json_object_set(r, "figures", json_object_get(final, "figures"));
 		json_object_set(r, "files", json_object_get(final, "files"));
 	}
 	if (!json_object_get(r, "result"))
 		json_object_set_new(r, "result", json_null());
+	if (!json_is_array(json_object_get(r, "outputs")))
+		json_object_set_new(r, "outputs", json_array());
 	if (!json_is_array(json_object_get(r, "figures")))
 		json_object_set_new(r, "figures", json_array());
 	if (!json_is_array(json_object_get(r, "files")))

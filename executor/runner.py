@@ -9,15 +9,15 @@ patches) dies with it and nothing leaks into the next run.  A session kernel
 keeps one __main__ namespace across its cells, like a notebook kernel.
 
 run() executes the code like a notebook cell (the value of a trailing
-expression is the result), captures open matplotlib figures and changed
-workspace files, and writes one final JSON line to the result channel (fd 3
-in the child).  pi.progress() writes progress lines to the same channel; the
+expression is the result), collects the cell's rich outputs (display(),
+plt.show(), figures, plotly: pi_outputs, compiled in beside this module) and
+changed workspace files, and writes one final JSON line to the result channel
+(fd 3 in the child).  pi.progress() writes progress lines to the same channel; the
 zygote forwards them to the client at once.  stdout and stderr are plain
 pipes that the zygote captures.
 """
 
 import ast
-import base64
 import builtins
 import io
 import json
@@ -27,9 +27,7 @@ import os
 import re
 import resource
 import signal
-import struct
 import sys
-import time
 import traceback
 import types
 
@@ -37,6 +35,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+import pi_outputs
 
 CELL = "<cell>"
 
@@ -240,17 +240,20 @@ def _compile(code):
     return compile(tree, CELL, "exec"), last
 
 
-def _main_namespace():
-    """A fresh __main__ with the preloaded libraries under their usual names."""
+def _main_namespace(display):
+    """A fresh __main__ with the preloaded libraries under their usual names,
+    and display()."""
     main = types.ModuleType("__main__")
     main.__dict__.update({"__builtins__": builtins, "np": np, "pd": pd,
                           "plt": plt})
+    pi_outputs.install(display, main.__dict__)
     sys.modules["__main__"] = main
     return main.__dict__
 
 
-def _execute(code, namespace, limits):
-    """Run the cell; return (result, error)."""
+def _execute(code, namespace, limits, display):
+    """Run the cell; return (result, error).  The value of a trailing
+    expression is also the cell's execute_result output."""
     try:
         body, last = _compile(code)
     except (SyntaxError, ValueError) as exc:
@@ -272,6 +275,7 @@ def _execute(code, namespace, limits):
     if value is None:
         return None, None
     try:
+        display.show(value, "execute_result")
         return _describe(value), None
     except Exception as exc:
         return None, {"type": "ResultError",
@@ -280,49 +284,7 @@ def _execute(code, namespace, limits):
                       "traceback": ""}
 
 
-# --- figures and files ----------------------------------------------------------
-
-def _png_size(data):
-    # PNG: 8-byte signature, then the IHDR chunk whose data starts with
-    # width and height as big-endian 32-bit integers.
-    return struct.unpack(">II", data[16:24])
-
-
-def _save_figures(workspace, keep_files):
-    figures = []
-    numbers = plt.get_fignums()
-    if not numbers:
-        return figures
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = os.path.join(workspace, "figures")
-    n = 0
-    for number in numbers:
-        try:
-            buf = io.BytesIO()
-            plt.figure(number).savefig(buf, format="png", dpi=100)
-            data = buf.getvalue()
-            width, height = _png_size(data)
-            path = None
-            if keep_files:
-                os.makedirs(folder, exist_ok=True)
-                while True:
-                    n += 1
-                    name = "figure_%s_%d.png" % (stamp, n)
-                    try:
-                        with open(os.path.join(folder, name), "xb") as f:
-                            f.write(data)
-                        break
-                    except FileExistsError:
-                        continue
-                path = "figures/" + name
-            figures.append({"path": path, "size": len(data), "width": width,
-                            "height": height,
-                            "png_base64": base64.b64encode(data).decode("ascii")})
-        except Exception as exc:
-            figures.append({"path": None, "error": "%s: %s" % (type(exc).__name__, exc)})
-    plt.close("all")
-    return figures
-
+# --- files -----------------------------------------------------------------------
 
 def _snapshot(root):
     """{relative path: (size, mtime_ns)} of regular files, links not followed."""
@@ -500,7 +462,7 @@ def warm_up():
     fig = plt.figure()
     fig.gca().plot([0, 1], [0, 1])
     fig.gca().set_title("warm-up")
-    fig.savefig(io.BytesIO(), format="png", dpi=100)
+    fig.savefig(io.BytesIO(), format="png", dpi=pi_outputs.FIGURE_DPI)
     plt.close("all")
     # pandas' own plotting path (DataFrame.plot, Series.plot) imports its
     # matplotlib backend module and builds locators and formatters on first
@@ -509,8 +471,9 @@ def warm_up():
     for axes in (frame.plot(title="warm-up"), frame["x"].plot(kind="bar"),
                  frame.plot(x="g", y="x", kind="scatter"),
                  frame["x"].plot(kind="hist")):
-        axes.figure.savefig(io.BytesIO(), format="png", dpi=100)
+        axes.figure.savefig(io.BytesIO(), format="png", dpi=pi_outputs.FIGURE_DPI)
     plt.close("all")
+    pi_outputs.warm_up()
     json.dumps({"a": [1.0]}, ensure_ascii=True, allow_nan=False)
 
 
@@ -605,14 +568,16 @@ def _apply_limits(cell, one_shot):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
 
 
-def _run_cell(cell, channel, control, namespace, workspace, workspace_is_session, one_shot):
+def _run_cell(cell, channel, control, namespace, display, workspace,
+              workspace_is_session, one_shot):
     limits = {"memory_mb": cell.get("memory_mb", 0),
               "max_file_size_mb": cell.get("max_file_size_mb", 0)}
     _make_pi_module(channel, control, workspace, cell.get("session_id"), cell.get("job_id"))
     before = _snapshot(workspace) if workspace_is_session else None
+    display.start(workspace, workspace_is_session)
     try:
         _in_cell[0] = True
-        result, error = _execute(cell.get("code", ""), namespace, limits)
+        result, error = _execute(cell.get("code", ""), namespace, limits, display)
     finally:
         _in_cell[0] = False
     try:
@@ -621,8 +586,9 @@ def _run_cell(cell, channel, control, namespace, workspace, workspace_is_session
     except Exception:
         pass
     try:
-        figures = _save_figures(workspace, workspace_is_session)
+        outputs, figures = display.finish()
     except Exception as exc:
+        outputs = display.outputs
         figures = [{"path": None, "error": "%s: %s" % (type(exc).__name__, exc)}]
     files = []
     if workspace_is_session:
@@ -636,19 +602,23 @@ def _run_cell(cell, channel, control, namespace, workspace, workspace_is_session
             except OSError:
                 pass
     channel.send({"type": "final", "result": result, "error": error,
-                  "figures": figures, "files": files})
+                  "outputs": outputs, "figures": figures, "files": files})
 
 
-def _warm_kernel(workspace, workspace_is_session):
+def _warm_kernel(workspace, workspace_is_session, display):
     """Run the runner's own machinery once on a no-op cell, in a scratch
     namespace, while the kernel waits for its first cell: the copy-on-write
     faults of a fresh fork (the compiler, exec, the result and JSON code)
     are paid here, off the critical path, instead of in the user's run."""
     try:
         scratch = {"__builtins__": builtins, "np": np, "pd": pd, "plt": plt}
-        _execute("_w = [1]\nprint(end='')\n_w[0] + 1", scratch, {"memory_mb": 0, "max_file_size_mb": 0})
+        display.start(workspace, False)
+        _execute("_w = [1]\nprint(end='')\n_w[0] + 1", scratch,
+                 {"memory_mb": 0, "max_file_size_mb": 0}, display)
+        outputs, figures = display.finish()
         json.dumps(_sanitise({"type": "final", "result": _describe(2), "error": None,
-                              "figures": [], "files": []}), ensure_ascii=True, allow_nan=False)
+                              "outputs": outputs, "figures": figures, "files": []}),
+                   ensure_ascii=True, allow_nan=False)
         if workspace_is_session:
             _changed_files({}, _snapshot(workspace))
         _make_pi_module(None, None, workspace, None, None)
@@ -676,7 +646,9 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     # every run would draw the same "random" numbers.
     np.random.seed()
     workspace = os.getcwd()
-    _warm_kernel(workspace, workspace_is_session)
+    display = pi_outputs.Display()
+    pi_outputs.install(display, {})
+    _warm_kernel(workspace, workspace_is_session, display)
     namespace = None
     while True:
         try:
@@ -689,8 +661,8 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
             continue
         _apply_limits(cell, one_shot)
         if namespace is None:
-            namespace = _main_namespace()
-        _run_cell(cell, channel, control, namespace, workspace,
+            namespace = _main_namespace(display)
+        _run_cell(cell, channel, control, namespace, display, workspace,
                   workspace_is_session, one_shot)
         if one_shot:
             while True:         # the zygote kills us when it suits it

@@ -2,8 +2,9 @@
  *
  * mcp_content.c
  *	  How results become MCP tool content: an execute result as text an
- *	  assistant reads at a glance plus structuredContent and one image per
- *	  figure; file upload and download with text or base64 content.
+ *	  assistant reads at a glance plus structuredContent, then its outputs
+ *	  in order (images as image content, the rest as text); file upload and
+ *	  download with text or base64 content.
  *
  *-------------------------------------------------------------------------
  */
@@ -124,8 +125,61 @@ append_result(char **text, json_t *result)
 }
 
 /*
- * execute_code / get_job_result.  The figures' PNGs travel once, as image
- * content; structuredContent keeps their metadata only.
+ * The text an assistant reads of one display_data output: Markdown, else
+ * plain text, else HTML; NULL when it has none (an image only).
+ */
+static const char *
+output_text(json_t *data)
+{
+	static const char *const mimes[] = {"text/markdown", "text/plain", "text/html"};
+
+	for (size_t i = 0; i < sizeof(mimes) / sizeof(mimes[0]); i++)
+	{
+		const char *t = json_string_value(json_object_get(data, mimes[i]));
+
+		if (t != NULL)
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * The run's outputs in order: an image/png becomes image content (its data
+ * then leaves structuredContent, like a figure's), a display_data output
+ * text content.  An execute_result's text is already in the first text
+ * ("Result:"), so only its image is added.
+ */
+static void
+append_outputs(json_t *content, json_t *outputs)
+{
+	json_t	   *output;
+	size_t		i;
+
+	json_array_foreach(outputs, i, output)
+	{
+		json_t	   *data = json_object_get(output, "data");
+		json_t	   *png = json_object_get(data, "image/png");
+		const char *type = json_string_value(json_object_get(output, "type"));
+		const char *text;
+
+		if (json_is_string(png))
+		{
+			json_array_append_new(content, json_pack("{s:s,s:O,s:s}", "type", "image",
+													 "data", png, "mimeType", "image/png"));
+			json_object_del(data, "image/png");
+		}
+		else if (type != NULL && strcmp(type, "display_data") == 0 &&
+				 (text = output_text(data)) != NULL)
+			json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text",
+													 "text", text));
+	}
+}
+
+/*
+ * execute_code / get_job_result.  Images travel once, as image content;
+ * structuredContent keeps their metadata only.  A result with outputs (the
+ * executor's ordered display list, which holds every figure too) is shown
+ * by them; an older one by its figures.
  */
 json_t *
 mcp_execute_content(json_t *out)
@@ -133,6 +187,7 @@ mcp_execute_content(json_t *out)
 	const char *status = json_string_value(json_object_get(out, "status"));
 	json_t	   *error = json_object_get(out, "error");
 	json_t	   *figures = json_object_get(out, "figures");
+	json_t	   *outputs = json_object_get(out, "outputs");
 	json_t	   *content = json_array();
 	json_t	   *fig;
 	char	   *text = NULL;
@@ -166,16 +221,16 @@ mcp_execute_content(json_t *out)
 	json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text",
 											 "text", text ? text : ""));
 	free(text);
+	if (json_is_array(outputs))
+		append_outputs(content, outputs);
 	json_array_foreach(figures, i, fig)
 	{
 		json_t	   *png = json_object_get(fig, "png_base64");
 
-		if (json_is_string(png))
-		{
+		if (json_is_string(png) && !json_is_array(outputs))
 			json_array_append_new(content, json_pack("{s:s,s:O,s:s}", "type", "image",
 													 "data", png, "mimeType", "image/png"));
-			json_object_del(fig, "png_base64");
-		}
+		json_object_del(fig, "png_base64");
 	}
 	return json_pack("{s:o,s:O,s:b}", "content", content,
 					 "structuredContent", out, "isError", failed);

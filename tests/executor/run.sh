@@ -184,6 +184,50 @@ else
 	fail session_files "$TMP/session_files.out"
 fi
 
+# --- rich outputs: an ordered list of Jupyter-like bundles
+run display_outputs <<< $'class H:\n    def _repr_html_(self):\n        return "<b>h</b>"\ndisplay(1, H())\ndisplay({"text/markdown": "**m**"}, raw=True)\nprint("after")'
+check display_outputs '.status == "completed" and .stdout == "after\n" and (.outputs | length) == 3
+	and .outputs[0] == {"type": "display_data", "data": {"text/plain": "1"}, "metadata": {}}
+	and .outputs[1].data["text/html"] == "<b>h</b>" and (.outputs[1].data["text/plain"] | startswith("<__main__.H"))
+	and .outputs[2].data == {"text/markdown": "**m**"}'
+
+run two_shows <<< $'plt.plot([1, 2])\nplt.show()\ndisplay("between")\nplt.figure(figsize=(3, 2))\nplt.plot([2, 1])\nplt.show()\nplt.plot([3, 3])\nNone'
+check two_shows '.status == "completed" and ([.outputs[] | (.data | keys | join(","))] == ["image/png,text/plain", "text/plain", "image/png,text/plain", "image/png,text/plain"])
+	and .outputs[2].metadata["image/png"] == {"width": 300, "height": 200}
+	and (.figures | length) == 3 and ([.figures[].width] == [640, 300, 640])
+	and .outputs[0].data["image/png"] == .figures[0].png_base64'
+
+run dataframe_rich <<< $'df = pd.DataFrame({"a": range(100), "b": ["x"] * 100})\ndisplay(df.head(2))\ndf'
+check dataframe_rich '.result.table.shape == [100, 2] and (.outputs | length) == 2
+	and .outputs[1].type == "execute_result"
+	and (.outputs[1].data["text/html"] | contains("<table") and contains("<td>x</td>"))
+	and (.outputs[1].data["text/markdown"] | split("\n") | length) == 62
+	and (.outputs[0].data["text/markdown"] | startswith("|    |   a | b   |"))
+	and (.outputs[1].data["text/plain"] | split("\n") | length) == 62'
+
+run pil_png <<< $'from PIL import Image\nImage.new("RGB", (30, 20), "red")'
+check pil_png '.result.type == "Image" and .outputs[0].type == "execute_result"
+	and (.outputs[0].data["image/png"] | startswith("iVBORw0KGgo"))
+	and .outputs[0].metadata["image/png"] == {"width": 30, "height": 20}'
+
+run figure_result <<< $'fig, ax = plt.subplots()\nax.plot([1, 2])\nfig'
+check figure_result '(.outputs | length) == 1 and .outputs[0].type == "execute_result"
+	and (.outputs[0].data | has("image/png")) and (.figures | length) == 1'
+
+run styler_html <<< $'display(pd.DataFrame({"a": [1.5, 2.0]}).style.highlight_max())'
+check styler_html '.status == "completed" and (.outputs[0].data["text/html"] | contains("<style") and contains("<table"))'
+
+run plotly_show <<< $'import plotly.graph_objects as go\nfig = go.Figure(go.Bar(y=np.array([1, 3, 2])))\nfig.show()\nfig' --timeout-ms 60000
+check plotly_show '.status == "completed" and (.outputs | length) == 2
+	and .outputs[0].data["application/vnd.plotly.v1+json"].data[0].type == "bar"
+	and .outputs[0].data["application/vnd.plotly.v1+json"].data[0].y == [1, 3, 2]
+	and .outputs[0].metadata.path == null and .outputs[1].type == "execute_result"
+	and (.outputs[1].data["text/plain"] | startswith("plotly figure: 1 trace(s) bar"))'
+
+run outputs_cap <<< $'for i in range(250):\n    display(i)'
+check outputs_cap '(.outputs | length) == 201
+	and (.outputs[200].data["text/plain"] | contains("50 more outputs not shown"))'
+
 run progress <<< $'import pi\npi.progress(0.5, "half")\npi.progress(1)\ntry:\n    pi.progress(2)\nexcept ValueError:\n    print("rejected")'
 if grep -q '^P {"progress":0.5,"message":"half"}' "$TMP/progress.out" \
 	&& grep -q '^P {"progress":1' "$TMP/progress.out"; then
@@ -205,6 +249,10 @@ fi
 
 run library_imports <<< $'import numpy, pandas, matplotlib, seaborn, plotly, scipy, sklearn, statsmodels\nimport openpyxl, xlsxwriter, tabulate, pdfminer, pypdf\nimport scipy.stats, sklearn.linear_model, statsmodels.api\nprint("ok")' --timeout-ms 60000
 check library_imports '.status == "completed" and .stdout == "ok\n"'
+
+# what data work commonly needs beyond the stack (scripts/deps.sh), in the sandbox
+run more_imports <<< $'import jinja2, PIL.Image, bs4, lxml.etree, html5lib, sympy, networkx, xlrd, odf, markdown\nimport pdfminer.high_level, pypdf\nsoup = bs4.BeautifulSoup("<p>x</p>", "lxml")\n[soup.p.text, networkx.path_graph(3).number_of_edges(), str(sympy.expand((sympy.Symbol("a") + 1) ** 2))]' --timeout-ms 60000
+check more_imports '.status == "completed" and .result.json == ["x", 2, "a**2 + 2*a + 1"]'
 
 # wait_file SECONDS PATH...: until every PATH exists (a run's own "I have
 # started" mark: under load a fixed sleep may end before the run begins)
@@ -452,6 +500,19 @@ run quota_default <<< $'open("x", "wb").write(b"x" * 1000)'
 check quota_default '.status == "completed"'
 (cd "$TMP" && "$CLIENT" "$SOCK" --code 1 --workspace-quota-mb 2000000) > "$TMP/quota_range.out" 2>&1
 check quota_range '.status == "failed" and .error.type == "BadRequest" and (.error.message | contains("workspace_quota_mb"))'
+
+# a plotly figure in a session: also a self-contained HTML file (plotly.js inlined)
+srun plotly_session "$S4" --timeout-ms 60000 <<< $'import plotly.express as px\npx.scatter(x=[1, 2], y=[3, 4]).show()'
+PHTML=$(grep '^R ' "$TMP/plotly_session.out" | cut -c3- | jq -r '.outputs[0].metadata.path')
+if matches plotly_session '.outputs[0].data["application/vnd.plotly.v1+json"].data[0].type == "scatter"
+	and (.outputs[0].metadata.path | test("^figures/plotly_[0-9]{8}-[0-9]{6}_1\\.html$"))
+	and ([.files[].path] | index("'"$PHTML"'") != null)' \
+	&& grep -q 'plotly.js v' "$TMP/kroot/ws/4/$PHTML" && grep -q 'Plotly.newPlot' "$TMP/kroot/ws/4/$PHTML" \
+	&& ! grep -Eq '<script[^>]*src=' "$TMP/kroot/ws/4/$PHTML"; then
+	pass plotly_session_html
+else
+	fail plotly_session_html "$TMP/plotly_session.out"
+fi
 
 kill "$K_PID"
 wait "$K_PID" 2>/dev/null
