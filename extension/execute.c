@@ -149,10 +149,16 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 							  "attempts, submitted_at, started_at, finished_at, submitted_by, result) "
 							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6, $8::name,"
 							  /* the caller has the images; the history keeps their metadata */
-							  " CASE WHEN jsonb_typeof($7 -> 'figures') = 'array' THEN"
-							  "  jsonb_set($7, '{figures}', coalesce((SELECT jsonb_agg(f - 'png_base64')"
-							  "   FROM jsonb_array_elements($7 -> 'figures') f), '[]'::jsonb))"
-							  " ELSE $7 END)",
+							  " (SELECT CASE WHEN jsonb_typeof(r1 -> 'outputs') = 'array' THEN"
+							  "   jsonb_set(r1, '{outputs}', coalesce((SELECT jsonb_agg("
+							  "     CASE WHEN jsonb_typeof(o -> 'data') = 'object'"
+							  "     THEN jsonb_set(o, '{data}', (o -> 'data') - 'image/png' - 'image/jpeg')"
+							  "     ELSE o END) FROM jsonb_array_elements(r1 -> 'outputs') o), '[]'::jsonb))"
+							  "  ELSE r1 END"
+							  "  FROM (SELECT CASE WHEN jsonb_typeof($7 -> 'figures') = 'array' THEN"
+							  "   jsonb_set($7, '{figures}', coalesce((SELECT jsonb_agg(f - 'png_base64')"
+							  "    FROM jsonb_array_elements($7 -> 'figures') f), '[]'::jsonb))"
+							  "   ELSE $7 END AS r1) stripped))",
 							  8, (Oid[]) {UUIDOID, TEXTOID, INT4OID, TEXTOID,
 								  TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TEXTOID},
 							  values, nulls, false, 0) != SPI_OK_INSERT)

@@ -258,7 +258,9 @@ SQL
   fi
   # listed by pi.list_api_keys() like any key (read by the server, so the
   # key is on no command line)
-  printf '%s\n' "SELECT pi.register_api_key('pi_default_tenant', 'API_KEY', split_part(pg_read_file(:'keyfile'), E'\\n', 1));" |
+  # (a new API_KEY replaces the old one: the old stops working at once)
+  printf '%s\n' "SELECT pi.register_api_key('pi_default_tenant', 'API_KEY', split_part(pg_read_file(:'keyfile'), E'\\n', 1));" \
+    "UPDATE pi.api_keys SET revoked_at = now() WHERE role = 'pi_default_tenant' AND label = 'API_KEY' AND revoked_at IS NULL AND key_hash <> sha256(convert_to(split_part(pg_read_file(:'keyfile'), E'\\n', 1), 'UTF8'));" |
     psql_pi -d "$PI_DB" -v keyfile="$STATE/pi-gateway.key" >/dev/null 2>&1 ||
     echo "warning: could not register API_KEY in pi.api_keys" >&2
   if [ -n "${API_KEY:-}" ]; then
