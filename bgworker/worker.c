@@ -68,11 +68,7 @@
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
 
-/*
- * Progress is written at most this often per job (issue 12: one commit per
- * pi.progress() made 14,774 commits in 6 s from one loop); pi.job_status
- * is then at most this far behind the latest value.
- */
+/* a job's progress is written at most this often (issue 12: not per call) */
 #define PROGRESS_WRITE_MS		250
 
 typedef struct ClaimedJob
@@ -86,8 +82,7 @@ typedef struct ClaimedJob
 	char	   *kind;			/* 'async' (Python) or 'load_csv' */
 	char	   *payload;		/* JSON text of a load_csv job */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
-	StringInfoData progress;	/* latest progress frame not yet written;
-								 * len 0: none */
+	StringInfoData progress;	/* latest progress frame not yet written */
 	TimestampTz progress_written_at;
 	TimestampTz lease_renewed_at;
 } ClaimedJob;
@@ -312,6 +307,8 @@ claim_body(void *arg)
 	job->workspace = SPI_getvalue(tuple, desc, 5);
 	job->kind = SPI_getvalue(tuple, desc, 6);
 	job->payload = SPI_getvalue(tuple, desc, 7);
+	initStringInfo(&job->progress);
+	job->lease_renewed_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer);
 
 	/*
@@ -346,35 +343,7 @@ heartbeat_body(void *arg)
 	job->lease_renewed_at = GetCurrentTimestamp();
 }
 
-/*
- * Progress of a job is coalesced: the worker keeps the latest frame in
- * job->progress and writes it when PROGRESS_WRITE_MS have passed since the
- * last write, from the frame itself or from the next tick (the wait for
- * the executor wakes every PROGRESS_WRITE_MS), so a value sent just after
- * a write shows within that time even if no frame follows.  finish_body
- * writes what is left in the transaction that records the result: the
- * last value sent is the one that stays.
- */
-static void
-progress_init(ClaimedJob *job)
-{
-	MemoryContext outer = MemoryContextSwitchTo(JobLoopContext);
-
-	initStringInfo(&job->progress);
-	MemoryContextSwitchTo(outer);
-	job->progress_written_at = 0;
-	job->lease_renewed_at = GetCurrentTimestamp();	/* the claim set it */
-}
-
-static bool
-progress_due(const ClaimedJob *job)
-{
-	return job->progress.len > 0 &&
-		TimestampDifferenceExceeds(job->progress_written_at, GetCurrentTimestamp(),
-								   PROGRESS_WRITE_MS);
-}
-
-/* In a transaction: write the kept frame, if any, to the job's row. */
+/* In a transaction: write the kept progress frame, if any, to the row. */
 static void
 progress_write(ClaimedJob *job)
 {
@@ -392,46 +361,42 @@ progress_write(ClaimedJob *job)
 	job->progress_written_at = GetCurrentTimestamp();
 }
 
-typedef struct JobUpkeep
+static bool
+lease_due(const ClaimedJob *job)
 {
-	ClaimedJob *job;
-	bool		write_progress;
-	bool		renew_lease;
-} JobUpkeep;
+	return TimestampDifferenceExceeds(job->lease_renewed_at, GetCurrentTimestamp(),
+									  LEASE_RENEW_MS);
+}
 
 static void
 upkeep_body(void *arg)
 {
-	JobUpkeep  *u = (JobUpkeep *) arg;
+	ClaimedJob *job = (ClaimedJob *) arg;
 
-	if (u->write_progress)
-		progress_write(u->job);
-	if (u->renew_lease)
-		heartbeat_body(u->job);
+	progress_write(job);
+	if (lease_due(job))
+		heartbeat_body(job);
 }
 
 /*
- * What a running job's row needs now: the kept progress when it is due,
- * the lease when LEASE_RENEW_MS have passed (or force_lease); both in one
- * transaction, none when neither is needed.
+ * Every PROGRESS_WRITE_MS (tick_ms) and after each frame: what is due of the
+ * kept progress and the lease, in one transaction.  A pi.progress() loop
+ * costs a few commits a second, a value shows within PROGRESS_WRITE_MS with
+ * no frame after it, and finish_body writes the last one with the result.
  */
 static void
-job_upkeep(ClaimedJob *job, bool force_lease)
+on_tick(void *arg)
 {
-	JobUpkeep	u;
+	ClaimedJob *job = (ClaimedJob *) arg;
 
-	u.job = job;
-	u.write_progress = progress_due(job);
-	u.renew_lease = force_lease ||
-		TimestampDifferenceExceeds(job->lease_renewed_at, GetCurrentTimestamp(),
-								   LEASE_RENEW_MS);
-	if (!u.write_progress && !u.renew_lease)
-		return;
-	run_in_transaction(u.renew_lease ? "pi worker: renewing job lease" :
-					   "pi worker: recording job progress", upkeep_body, &u);
+	if ((job->progress.len > 0 &&
+		 TimestampDifferenceExceeds(job->progress_written_at, GetCurrentTimestamp(),
+									PROGRESS_WRITE_MS)) || lease_due(job))
+		run_in_transaction("pi worker: renewing job lease, recording progress",
+						   upkeep_body, job);
 }
 
-/* A 'P' frame: keep it as the latest value; write it if one is due. */
+/* A 'P' frame: keep it as the latest value. */
 static void
 on_progress(const char *progress_json, void *arg)
 {
@@ -439,14 +404,7 @@ on_progress(const char *progress_json, void *arg)
 
 	resetStringInfo(&job->progress);
 	appendStringInfoString(&job->progress, progress_json);
-	job_upkeep(job, false);
-}
-
-/* Every PROGRESS_WRITE_MS while the job runs. */
-static void
-on_tick(void *arg)
-{
-	job_upkeep((ClaimedJob *) arg, false);
+	on_tick(job);
 }
 
 static bool
@@ -580,7 +538,6 @@ run_job(ClaimedJob *job)
 	pid_t		executor;
 	bool		errored;
 
-	progress_init(job);
 	req.kind = "async";
 	req.code = job->code;
 	req.timeout_s = job->timeout_s;
@@ -641,15 +598,13 @@ load_progress(int64 done, int64 total, void *arg)
 				 errmsg("the load was cancelled")));
 	if (!IsTransactionState())
 	{
-		/*
-		 * The lease every time: the rescue sweep renews it too, but this also
-		 * reads a cancel flag.  The progress as any job's, coalesced.
-		 */
+		/* the lease every time: the rescue sweep renews it, this reads a cancel */
+		job->lease_renewed_at = 0;
 		resetStringInfo(&job->progress);
 		appendStringInfo(&job->progress,
 						 "{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
 						 fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
-		job_upkeep(job, true);
+		on_tick(job);
 	}
 	else
 	{
@@ -699,7 +654,6 @@ run_load_job(ClaimedJob *job)
 	MemoryContext ctx = CurrentMemoryContext;
 	FinishedJob finished = {job, NULL};
 
-	progress_init(job);
 	pgstat_report_activity(STATE_RUNNING, psprintf("pi worker: loading %s", job->code));
 	PG_TRY();
 	{
