@@ -68,6 +68,9 @@
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
 
+/* a job's progress is written at most this often (issue 12: not per call) */
+#define PROGRESS_WRITE_MS		250
+
 typedef struct ClaimedJob
 {
 	pg_uuid_t	id;
@@ -80,6 +83,9 @@ typedef struct ClaimedJob
 	char	   *payload;		/* JSON text of a load_csv job */
 	char	   *owner;			/* submitted_by: the role the job runs for */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
+	StringInfoData progress;	/* latest progress frame not yet written */
+	TimestampTz progress_written_at;
+	TimestampTz lease_renewed_at;
 } ClaimedJob;
 
 static int	my_slot = -1;
@@ -303,6 +309,8 @@ claim_body(void *arg)
 	job->kind = SPI_getvalue(tuple, desc, 6);
 	job->payload = SPI_getvalue(tuple, desc, 7);
 	job->owner = SPI_getvalue(tuple, desc, 8);
+	initStringInfo(&job->progress);
+	job->lease_renewed_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer);
 
 	/*
@@ -313,12 +321,6 @@ claim_body(void *arg)
 }
 
 /* ---- while the job runs ------------------------------------------------ */
-
-typedef struct ProgressUpdate
-{
-	ClaimedJob *job;
-	const char *progress_json;
-} ProgressUpdate;
 
 static void
 heartbeat_body(void *arg)
@@ -340,35 +342,71 @@ heartbeat_body(void *arg)
 		SPI_processed == 1 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		job->cancel_seen = true;
+	job->lease_renewed_at = GetCurrentTimestamp();
 }
 
+/* In a transaction: write the kept progress frame, if any, to the row. */
 static void
-progress_body(void *arg)
+progress_write(ClaimedJob *job)
 {
-	ProgressUpdate *update = (ProgressUpdate *) arg;
-
+	if (job->progress.len == 0)
+		return;
 	(void) SPI_execute_with_args("UPDATE pi.jobs SET"
 								 " progress = ($2::jsonb ->> 'progress')::double precision,"
 								 " progress_message = $2::jsonb ->> 'message'"
 								 " WHERE id = $1 AND status = 'running'",
 								 2, (Oid[]) {UUIDOID, TEXTOID},
-								 (Datum[]) {UUIDPGetDatum(&update->job->id),
-								 CStringGetTextDatum(update->progress_json)},
+								 (Datum[]) {UUIDPGetDatum(&job->id),
+								 CStringGetTextDatum(job->progress.data)},
 								 NULL, false, 0);
+	resetStringInfo(&job->progress);
+	job->progress_written_at = GetCurrentTimestamp();
+}
+
+static bool
+lease_due(const ClaimedJob *job)
+{
+	return TimestampDifferenceExceeds(job->lease_renewed_at, GetCurrentTimestamp(),
+									  LEASE_RENEW_MS);
 }
 
 static void
-on_progress(const char *progress_json, void *arg)
+upkeep_body(void *arg)
 {
-	ProgressUpdate update = {(ClaimedJob *) arg, progress_json};
+	ClaimedJob *job = (ClaimedJob *) arg;
 
-	run_in_transaction("pi worker: recording job progress", progress_body, &update);
+	progress_write(job);
+	if (lease_due(job))
+		heartbeat_body(job);
 }
 
+/*
+ * Every PROGRESS_WRITE_MS (tick_ms) and after each frame: what is due of the
+ * kept progress and the lease, in one transaction.  A pi.progress() loop
+ * costs a few commits a second, a value shows within PROGRESS_WRITE_MS with
+ * no frame after it, and finish_body writes the last one with the result.
+ */
 static void
 on_tick(void *arg)
 {
-	run_in_transaction("pi worker: renewing job lease", heartbeat_body, arg);
+	ClaimedJob *job = (ClaimedJob *) arg;
+
+	if ((job->progress.len > 0 &&
+		 TimestampDifferenceExceeds(job->progress_written_at, GetCurrentTimestamp(),
+									PROGRESS_WRITE_MS)) || lease_due(job))
+		run_in_transaction("pi worker: renewing job lease, recording progress",
+						   upkeep_body, job);
+}
+
+/* A 'P' frame: keep it as the latest value. */
+static void
+on_progress(const char *progress_json, void *arg)
+{
+	ClaimedJob *job = (ClaimedJob *) arg;
+
+	resetStringInfo(&job->progress);
+	appendStringInfoString(&job->progress, progress_json);
+	on_tick(job);
 }
 
 static bool
@@ -397,6 +435,8 @@ finish_body(void *arg)
 	FinishedJob *f = (FinishedJob *) arg;
 	int			rc;
 
+	/* the last progress sent stays, even if it came just before the end */
+	progress_write(f->job);
 	if (f->result_json != NULL)
 		rc = SPI_execute_with_args("UPDATE pi.jobs SET"
 								   " status = CASE WHEN $2::jsonb ->> 'status' IN"
@@ -511,7 +551,7 @@ run_job(ClaimedJob *job)
 	callbacks.on_progress = on_progress;
 	callbacks.on_tick = on_tick;
 	callbacks.should_cancel = should_cancel;
-	callbacks.tick_ms = LEASE_RENEW_MS;
+	callbacks.tick_ms = PROGRESS_WRITE_MS;
 	callbacks.arg = job;
 
 	pgstat_report_activity(STATE_RUNNING, activity);
@@ -561,15 +601,13 @@ load_progress(int64 done, int64 total, void *arg)
 				 errmsg("the load was cancelled")));
 	if (!IsTransactionState())
 	{
-		char	   *json;
-
-		/* the rescue sweep renews it too; this also reads a cancel flag */
+		/* the lease every time: the rescue sweep renews it, this reads a cancel */
+		job->lease_renewed_at = 0;
+		resetStringInfo(&job->progress);
+		appendStringInfo(&job->progress,
+						 "{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
+						 fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
 		on_tick(job);
-		json = psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
-						fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
-
-		on_progress(json, job);
-		pfree(json);
 	}
 	else
 	{

@@ -21,10 +21,10 @@
  *	- system calls of a foreign architecture (i386 int 0x80, x32) kill the
  *	  process: the policy only describes x86_64 numbers, so a foreign ABI
  *	  would see a different, unfiltered table;
- *	- io_uring_* and clone3 return ENOSYS, which libraries and glibc read
- *	  as "kernel too old" and fall back (glibc falls back from clone3 to
- *	  clone, whose flags a classic filter can inspect; clone3 passes its
- *	  flags in memory, which seccomp cannot read).
+ *	- io_uring_*, clone3 and openat2 return ENOSYS, which libraries and
+ *	  glibc read as "kernel too old" and fall back (glibc falls back from
+ *	  clone3 to clone, whose flags a classic filter can inspect; clone3 and
+ *	  openat2 pass their flags in memory, which seccomp cannot read).
  *
  * Why compile once: building the filter with libseccomp costs ~2.3 ms per
  * run, and doing it after Py_Initialize leaves freed chunks that cost
@@ -84,6 +84,7 @@ static const DeniedSyscall denied_syscalls[] = {
 	{"mount_setattr", EPERM, "new mount API"},
 	{"open_by_handle_at", EPERM, "opens files by handle, bypassing the mount tree (shocker)"},
 	{"name_to_handle_at", EPERM, "companion of open_by_handle_at"},
+	{"openat2", ENOSYS, "flags in memory, so O_TMPFILE cannot be seen; callers fall back to openat"},
 
 	/* namespaces: a nested user namespace regains every capability in it */
 	{"unshare", EPERM, "new namespaces are a large kernel attack surface"},
@@ -149,6 +150,18 @@ static const unsigned long denied_clone_flags[] = {
 static const int denied_low_families[] = {
 	AF_UNSPEC, 3, 4, 5, 6, 7, 8, 9,
 };
+
+/*
+ * The kernel's __O_TMPFILE bit (include/uapi/asm-generic/fcntl.h; glibc's
+ * own __O_TMPFILE also holds O_DIRECTORY).  An O_TMPFILE file has no name
+ * until linkat() gives it one, so the workspace quota's walk
+ * (executor/quota.c) never sees it: it could fill the disk unseen.
+ */
+#define KERNEL_O_TMPFILE_BIT	020000000
+
+#if defined(O_TMPFILE) && (O_TMPFILE & KERNEL_O_TMPFILE_BIT) == 0
+#error "O_TMPFILE does not hold the bit the seccomp rule for it looks at"
+#endif
 
 static int
 add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name,
@@ -227,6 +240,20 @@ build_policy(scmp_filter_ctx ctx, char *err, size_t errlen)
 			return -1;
 	}
 	if (add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err, errlen) < 0)
+		return -1;
+
+	/*
+	 * O_TMPFILE in open()/openat(): EOPNOTSUPP, what a file system without
+	 * it answers, on which Python's tempfile and glibc's tmpfile() fall back
+	 * to a named file.  Only the bit is looked at (the kernel refuses it
+	 * without O_DIRECTORY anyway), so no other flag can hide it; flags is
+	 * an int and the bit lies in its low half.  openat2 is refused above.
+	 */
+	cmp[0] = SCMP_A1_64(SCMP_CMP_MASKED_EQ, KERNEL_O_TMPFILE_BIT, KERNEL_O_TMPFILE_BIT);
+	if (add_rule(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), "open", 1, cmp, err, errlen) < 0)
+		return -1;
+	cmp[0] = SCMP_A2_64(SCMP_CMP_MASKED_EQ, KERNEL_O_TMPFILE_BIT, KERNEL_O_TMPFILE_BIT);
+	if (add_rule(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), "openat", 1, cmp, err, errlen) < 0)
 		return -1;
 
 	/*

@@ -318,6 +318,66 @@ check "(n) the expired session is removed within 30 s" \
 check "(n) ... and its kernel is stopped" wait_until 5 test ! -e "/proc/${nk:-1}"
 fi
 
+if want o; then
+echo "# (o) progress is coalesced: 20,000 pi.progress() calls are a few writes, the last value stays"
+# A trigger counts every write of a job's progress exactly (the statistics
+# counters arrive late and count the other jobs' updates too).  Each call
+# below sends a new message, so every write changes it.
+pi_sql "CREATE TABLE progress_writes (job uuid, at timestamptz DEFAULT clock_timestamp());
+        CREATE FUNCTION count_progress_write() RETURNS trigger LANGUAGE plpgsql AS
+          \$\$BEGIN INSERT INTO public.progress_writes (job) VALUES (NEW.id); RETURN NEW; END\$\$;
+        CREATE TRIGGER count_progress_write AFTER UPDATE OF progress, progress_message ON pi.jobs
+          FOR EACH ROW WHEN (OLD.progress_message IS DISTINCT FROM NEW.progress_message)
+          EXECUTE FUNCTION public.count_progress_write()" >/dev/null || fail "(o) progress trigger"
+c0=$(pi_sql "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+# raised at the end: a completed job's progress is set to 1, a failed one
+# keeps the last value sent
+oid=$(submit 'import pi, time
+t0 = time.time()
+for i in range(1, 20001):
+    pi.progress(i / 40000, "step %d" % i)
+    time.sleep(0.0001)  # a run of a few seconds, not one burst
+print("%.2f" % (time.time() - t0))
+raise RuntimeError("end of the loop")' 120)
+check "(o) the job of 20,000 progress calls ends" wait_status 120 "$oid" failed
+writes=$(pi_sql "SELECT count(*) FROM progress_writes WHERE job = '$oid'")
+secs=$(pi_sql "SELECT pi.job_result('$oid')->>'stdout'")
+sleep 1.5   # statistics are flushed at most once a second
+c1=$(pi_sql "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+echo "#     $writes progress writes for a loop of ${secs} s; $((c1 - c0)) commits in the database meanwhile"
+check "(o) ... at most a few progress writes a second (< 200 in all)" "[ ${writes:-99999} -lt 200 ]"
+check "(o) ... the recorded progress is the last value sent" wait_sql 1 \
+  "SELECT progress || ' ' || progress_message FROM pi.jobs WHERE id = '$oid'" "0.5 step 20000"
+pi_sql "DROP TRIGGER count_progress_write ON pi.jobs; DROP FUNCTION count_progress_write(); DROP TABLE progress_writes" >/dev/null
+
+echo "# (o) a value sent just after a write shows within a second, with no frame after it"
+pid_=$(submit 'import pi, time
+pi.progress(0.1, "first")
+for i in range(1, 6):
+    pi.progress(0.1 + i / 10, "burst %d sent at %.3f" % (i, time.time()))
+time.sleep(5)' 60)
+# polled from the submit on, so the lag measured is not the poll's
+seen=
+for _ in $(seq 1 300); do
+  m=$(pi_sql "SELECT s->>'status' || '|' || coalesce(s->>'progress_message', '') FROM pi.job_status('$pid_') s")
+  case $m in
+    "running|burst 5 sent at "*) seen=$(date +%s%N); break ;;
+    running*|pending*) ;;
+    *) break ;;
+  esac
+  sleep 0.05
+done
+if [ -n "$seen" ]; then
+  sent=${m#running|burst 5 sent at }
+  lag=$(( seen / 1000000 - $(printf '%.0f' "$(echo "$sent * 1000" | bc)") ))
+  echo "#     the last of the burst was visible ${lag} ms after it was sent"
+  check "(o) the last progress of a burst is in pi.job_status within 1 s while the job runs" "[ $lag -lt 1000 ]"
+else
+  fail "(o) the last progress of a burst is in pi.job_status while the job runs" "last seen: $m"
+fi
+pi_sql "SELECT pi.cancel_job('$pid_')" >/dev/null
+fi
+
 if want d || want e || want f; then
   check "no pi-executor process of this cluster left behind by the kills and restarts" \
     wait_until 20 _no_stray_executors \

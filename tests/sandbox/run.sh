@@ -542,6 +542,32 @@ attack sc_socket_high_bits_family "$(out EAFNOSUPPORT)" "print(sc(41, (1 << 32) 
 attack tiocsti "$(out EPERM)" "print(sc(16, 1, 0x5412, ctypes.addressof(ctypes.create_string_buffer(b'x'))))"
 attack tiocsti_high_bits "$(out EPERM)" "print(sc(16, 1, (1 << 32) | 0x5412, ctypes.addressof(ctypes.create_string_buffer(b'x'))))"
 
+echo "# --- files the workspace quota cannot see"
+# An O_TMPFILE file has no name, so the quota's walk of the workspace never
+# counts it: open/openat with the bit answer EOPNOTSUPP (Python names it
+# ENOTSUP: the same errno 95), openat2 (flags in memory) ENOSYS.
+notsup() { printf '.status == "completed" and (.stdout | test("^%s(ENOTSUP|EOPNOTSUPP)\\n$"))' "${1:-}"; }
+attack o_tmpfile_workspace "$(notsup OSError:)" "print(tryit(lambda: os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600)))" "$SA"
+attack o_tmpfile_tmp "$(notsup OSError:)" "print(tryit(lambda: os.open('/tmp', os.O_TMPFILE | os.O_RDWR, 0o600)))"
+attack o_tmpfile_linkat "$(notsup OSError:)" "print(tryit(lambda: os.link('/proc/self/fd/%d' % os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600), 'named')))" "$SA"
+attack o_tmpfile_raw_open "$(notsup)" "print(sc(2, ctypes.addressof(ctypes.create_string_buffer(b'/workspace')), os.O_TMPFILE | os.O_RDWR, 0o600))" "$SA"
+# flags is an int: bits above 31 are ignored by the kernel and must not hide the bit
+attack o_tmpfile_openat_high_bits "$(notsup)" "print(sc(257, (1 << 64) - 100, ctypes.addressof(ctypes.create_string_buffer(b'.')), (1 << 32) | os.O_TMPFILE | os.O_RDWR, 0o600))" "$SA"
+attack openat2_enosys "$(out ENOSYS)" "
+how = ctypes.create_string_buffer(24); ctypes.c_uint64.from_buffer(how, 0).value = os.O_TMPFILE | os.O_RDWR; ctypes.c_uint64.from_buffer(how, 8).value = 0o600
+print(sc(437, (1 << 64) - 100, ctypes.addressof(ctypes.create_string_buffer(b'.')), ctypes.addressof(how), 24))" "$SA"
+# what uses O_TMPFILE falls back to a named file, and still works
+attack tempfile_still_works "$(out 'x y z True []')" "
+import tempfile
+with tempfile.TemporaryFile() as f: f.write(b'x'); f.seek(0); a = f.read().decode()
+with tempfile.TemporaryFile(dir='.') as f: f.write(b'y'); f.seek(0); b = f.read().decode()
+with tempfile.NamedTemporaryFile(dir='.') as f:
+    f.write(b'z'); f.flush(); c = open(f.name).read(); named = os.path.basename(f.name) in os.listdir('.')
+print(a, b, c, named, [n for n in os.listdir('.') if n.startswith('tmp')])" "$SA"
+attack open_without_o_tmpfile "$(out 'ok')" "
+fd = os.open('plain-open', os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600); os.write(fd, b'ok'); os.close(fd)
+print(open('plain-open').read()); os.unlink('plain-open')" "$SA"
+
 echo "# --- descriptors and /proc/self"
 # 0 /dev/null, 1 stdout, 2 stderr, 3 result channel, 4 the kernel's control
 # pipe (read-only: cells come in there); nothing else of the zygote's
