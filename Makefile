@@ -63,7 +63,19 @@ all: executor/pi-executor gateway/pi-gateway
 install: install-executor install-gateway
 clean: clean-executor clean-gateway
 
-.PHONY: deps run stop test
+.PHONY: deps run stop test deb
+
+# deb: postgresql-15-power-interpreter_*.deb in build/deb/ (debian/,
+# packaging/).  Built from a copy of the tracked files (plus uncommitted
+# changes to them), because the package build runs `make clean`, which
+# would remove this checkout's programs under other test runs.  Needs
+# debhelper (and lintian for tests/package); README.md, "Deploying".
+deb:
+	rm -rf build/deb && mkdir -p build/deb/src
+	git ls-files -z --cached --others --exclude-standard | \
+		grep -zv '^build/' | xargs -0 cp --parents -t build/deb/src
+	cd build/deb/src && dpkg-buildpackage -us -uc -b -j$$(nproc)
+	ls build/deb/*.deb
 
 deps:
 	bash scripts/deps.sh

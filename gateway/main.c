@@ -35,6 +35,13 @@
 
 #include "http.h"
 
+/*
+ * How long the start-up check waits for PostgreSQL, unless DATABASE_URL
+ * sets its own connect_timeout: a server that does not answer must not
+ * hold the start for libpq's default (the TCP timeout, minutes).
+ */
+#define STARTUP_CONNECT_TIMEOUT "10"
+
 static void
 usage(void)
 {
@@ -235,6 +242,74 @@ configure(int argc, char **argv, bool *stdio)
 	return true;
 }
 
+/*
+ * The gateway only calls the functions of the power_interpreter extension,
+ * which must live inside the PostgreSQL server it reaches (it brings a
+ * shared library, a background worker and the pi-executor program).  A
+ * managed PostgreSQL (RDS, Cloud SQL, Azure, ...) cannot load it, and a
+ * gateway pointed at one would answer 503 to every call; say so at start
+ * instead, and exit 2 (a configuration error: the supervisor and systemd's
+ * RestartPreventExitStatus do not retry it).  The test is the one /health
+ * makes (db_ping): is pi.execute there.  A server that cannot be reached
+ * now is no verdict (it may be starting, or restarting); the gateway starts
+ * and /health reports it until it answers.
+ */
+static bool
+check_extension(void)
+{
+	const char *const keys[] = {"connect_timeout", "dbname", NULL};
+	const char *const values[] = {STARTUP_CONNECT_TIMEOUT, gw_config.database_url, NULL};
+	PGconn	   *conn = PQconnectdbParams(keys, values, 1);
+	PGresult   *res;
+	bool		ok = true;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "pi-gateway: PostgreSQL cannot be reached now (%s); "
+				"starting anyway, /health reports it until it answers\n",
+				PQerrorMessage(conn));
+		PQfinish(conn);
+		return true;
+	}
+	res = PQexec(conn,
+				 "SELECT to_regprocedure('pi.execute(text,integer,uuid)') IS NOT NULL, "
+				 "current_database(), "
+				 "EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions "
+				 "WHERE name = 'power_interpreter')");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		strcmp(PQgetvalue(res, 0, 0), "f") == 0)
+	{
+		ok = false;
+		fprintf(stderr,
+				"pi-gateway: the database \"%s\" on the PostgreSQL server that "
+				"DATABASE_URL names has no power_interpreter extension.\n"
+				"The gateway is only a front end: Python runs inside that server, "
+				"through the extension's library, background workers and "
+				"pi-executor, so the extension must be installed in it.\n",
+				PQgetvalue(res, 0, 1));
+		if (strcmp(PQgetvalue(res, 0, 2), "t") == 0)
+			fprintf(stderr,
+					"The server has the extension's files: run CREATE EXTENSION "
+					"power_interpreter in that database (with "
+					"shared_preload_libraries = 'power_interpreter'), or point "
+					"DATABASE_URL at the database that has it.\n");
+		else
+			fprintf(stderr,
+					"The server does not have the extension's files at all. A "
+					"managed PostgreSQL service (RDS, Cloud SQL, Azure, ...) "
+					"cannot load it: use a PostgreSQL 15 you run yourself with "
+					"the postgresql-15-power-interpreter package, or the "
+					"project's image with its own PostgreSQL (README.md, "
+					"\"Deploying\").\n");
+	}
+	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fprintf(stderr, "pi-gateway: could not check for the power_interpreter "
+				"extension (%s); starting anyway\n", PQerrorMessage(conn));
+	PQclear(res);
+	PQfinish(conn);
+	return ok;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,7 +319,8 @@ main(int argc, char **argv)
 	int			sig;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (!configure(argc, argv, &stdio) || !configure_limits() || !db_init())
+	if (!configure(argc, argv, &stdio) || !configure_limits() || !db_init() ||
+		!check_extension())
 		return 2;
 	if (stdio)
 	{
