@@ -32,6 +32,7 @@ OBJS = \
 	extension/datasets.o \
 	bgworker/launcher.o \
 	bgworker/worker.o \
+	bgworker/rescue.o \
 	common/tree_remove.o
 
 # pg_regress files (sql/, expected/).  `make installcheck` runs them against
@@ -43,7 +44,7 @@ OBJS = \
 REGRESS = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=power_interpreter
 
-PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/include -I$(srcdir)/common
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker -I$(srcdir)/include -I$(srcdir)/common
 PG_CFLAGS = -Wno-declaration-after-statement
 
 # JIT bitcode would need clang at build time, which a fresh machine lacks.

@@ -56,6 +56,7 @@
 #include "sessions.h"
 #include "shmem.h"
 #include "workers.h"
+#include "rescue.h"
 
 /*
  * Lease: pi.job_lease_time (60 s) without renewal; renewed twelve times per
@@ -63,7 +64,7 @@
  */
 #define LEASE_RENEW_MS			Max(pi_job_lease_time * 1000 / 12, 200)
 /* A job is tried at most this often before it fails for good. */
-#define MAX_ATTEMPTS			"2"
+#define MAX_ATTEMPTS			PI_JOB_MAX_ATTEMPTS
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
@@ -185,85 +186,13 @@ wait_for_extension(void)
 
 /* ---- rescue ------------------------------------------------------------ */
 
-/*
- * Renew the leases of the jobs that live workers hold, and rescue the
- * running jobs of a past server generation or with an expired lease that
- * no live worker holds.  arg collects the ids of expired sessions.
- */
+/* bgworker/rescue.c does the work; arg collects expired sessions' ids. */
 static void
 rescue_body(void *arg)
 {
-	pg_uuid_t	held[PI_MAX_JOB_WORKERS];
-	Datum		held_datums[PI_MAX_JOB_WORKERS];
-	int			nheld = pi_held_jobs(held);
-	Datum		held_array;
-	int			rc;
-
-	for (int i = 0; i < nheld; i++)
-		held_datums[i] = UUIDPGetDatum(&held[i]);
-	held_array = PointerGetDatum(construct_array(held_datums, nheld, UUIDOID, UUID_LEN,
-												 false, TYPALIGN_CHAR));
-
-	rc = SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + make_interval(secs => $3)"
-							   " FROM (SELECT id FROM pi.jobs WHERE id = ANY ($1) AND status = 'running'"
-							   "   AND worker_boot = $2 FOR UPDATE SKIP LOCKED) held WHERE j.id = held.id",
-							   3, (Oid[]) {UUIDARRAYOID, INT8OID, INT4OID},
-							   (Datum[]) {held_array, Int64GetDatum(my_boot_id), Int32GetDatum(pi_job_lease_time)},
-							   NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "pi worker: renewing the leases of held jobs failed: SPI error %d", rc);
-
-	rc = SPI_execute_with_args(
-							   "UPDATE pi.jobs j SET"
-							   " status = CASE WHEN j.cancel_requested THEN 'cancelled'"
-							   "   WHEN j.attempts < " MAX_ATTEMPTS " THEN 'pending' ELSE 'failed' END,"
-							   " finished_at = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS
-							   "   THEN clock_timestamp() END,"
-							   " started_at = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS
-							   "   THEN j.started_at END,"
-							   " lease_until = NULL, worker_pid = NULL,"
-							   " retry_reason = CASE WHEN j.worker_boot IS DISTINCT FROM $1"
-							   "   THEN 'the server restarted (a crash of one of its processes, a kill or a restart)"
-							   " while its worker ran it'"
-							   "   ELSE 'its worker stopped renewing the job''s lease (killed or hung)' END,"
-							   " result = CASE WHEN j.cancel_requested OR j.attempts >= " MAX_ATTEMPTS " THEN"
-							   "   pi.ended_result(CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'failed' END,"
-							   "    'WorkerLost', 'the worker or executor running this job stopped (crash, kill or server"
-							   " restart) ' || j.attempts || ' time(s); it is not retried again; submit it again if it"
-							   " is safe to rerun') END"
-							   " FROM (SELECT id FROM pi.jobs WHERE status = 'running'"
-							   "   AND (worker_boot IS DISTINCT FROM $1 OR (lease_until < now() AND id <> ALL ($2)))"
-							   "   FOR UPDATE SKIP LOCKED) lost"
-							   " WHERE j.id = lost.id",
-							   2, (Oid[]) {INT8OID, UUIDARRAYOID},
-							   (Datum[]) {Int64GetDatum(my_boot_id), held_array},
-							   NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "pi worker: rescue of lost jobs failed: SPI error %d", rc);
-	if (SPI_processed > 0)
-		ereport(LOG,
-				(errmsg("pi worker %d: rescued %llu job(s) whose worker or executor stopped",
-						my_slot + 1, (unsigned long long) SPI_processed)));
-
-	/* the same sweep retires sessions past pi.session_ttl */
-	rc = (int) pi_expire_sessions(JobLoopContext, (List **) arg);
-	if (rc > 0)
-		ereport(LOG, (errmsg("pi worker %d: removed %d expired session(s) and their workspaces",
-							 my_slot + 1, rc)));
-
-	/* and history past pi.job_retention, a bounded batch at a time */
-	if (my_slot == 0 &&
-		SPI_execute_with_args("DELETE FROM pi.jobs WHERE id IN (SELECT id FROM pi.jobs"
-							  " WHERE status IN ('completed', 'failed', 'timeout', 'cancelled')"
-							  " AND finished_at < now() - make_interval(secs => $1)"
-							  " LIMIT 1000 FOR UPDATE SKIP LOCKED)",
-							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(pi_job_retention)},
-							  NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "pi worker: deleting old jobs failed");
-	if (my_slot == 0 && SPI_processed > 0)
-		ereport(LOG, (errmsg("pi worker %d: deleted %llu job(s) older than pi.job_retention",
-							 my_slot + 1, (unsigned long long) SPI_processed)));
+	pi_rescue_jobs(my_slot, my_boot_id, JobLoopContext, (List **) arg);
 }
+
 
 /* ---- claim ------------------------------------------------------------- */
 
