@@ -82,7 +82,8 @@ kill "$GW_PID" 2>/dev/null; wait "$GW_PID" 2>/dev/null; GW_PID=
 
 echo "# the Debian package"
 if ! command -v dh >/dev/null || ! command -v dpkg-buildpackage >/dev/null; then
-  echo "# skipped: debhelper is not installed (apt-get install debhelper lintian)"
+  # scripts/deps.sh installs them: a check that cannot run is a failure
+  fail "debhelper and dpkg-buildpackage are installed (scripts/deps.sh)"
   summary; exit $?
 fi
 DEB=${PI_DEB:-}
