@@ -76,7 +76,7 @@ FROM pi.execute(E'import importlib\nmods = ["numpy", "pandas", "matplotlib", "se
 SELECT kind, status FROM pi.jobs WHERE kind = 'sync' AND code = 'x = 5';
 SELECT jsonb_array_length(result->'figures') AS figures, result->'figures'->0 ? 'png_base64' AS has_png,
        result->'figures'->0 ? 'width' AS has_width,
-       (SELECT count(*) FROM jsonb_array_elements(result->'outputs') o) AS outputs,
+       (SELECT count(*) >= 1 FROM jsonb_array_elements(result->'outputs') o) AS has_outputs,
        (SELECT coalesce(bool_or(o->'data' ? 'image/png'), false)
           FROM jsonb_array_elements(result->'outputs') o) AS outputs_png
 FROM pi.jobs WHERE kind = 'sync' AND code LIKE 'fig, ax = plt.subplots(figsize=(4, 3))%';
