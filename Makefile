@@ -30,6 +30,8 @@ OBJS = \
 	extension/csv_load.o \
 	extension/csv_parallel.o \
 	extension/datasets.o \
+	extension/dataset_convert.o \
+	extension/load_options.o \
 	bgworker/launcher.o \
 	bgworker/worker.o \
 	bgworker/rescue.o \

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * datasets.c
- *	  pi.load_csv: queue the load of a workspace CSV file into a typed
- *	  table of the caller's dataset schema (tenants.c: pi_data, or
- *	  pi_data_<role oid>), and the load itself, run by a job worker.
+ *	  pi.load_csv and pi.load_dataset: queue the load of a workspace file
+ *	  (CSV; or xlsx and JSON Lines, converted to CSV first by
+ *	  dataset_convert.c) into a typed table of the caller's dataset schema
+ *	  (tenants.c: pi_data, or pi_data_<role oid>), and the load itself, run
+ *	  by a job worker.
  *
  * The load happens in one transaction of the worker: the new table is
  * created in it (so COPY FREEZE applies), filled by PostgreSQL's own COPY
@@ -43,174 +45,19 @@
 #include "csv_analysis.h"
 #include "csv_load.h"
 #include "csv_scan.h"
+#include "dataset_convert.h"
 #include "datasets.h"
 #include "execute.h"
 #include "guc.h"
 #include "jsonb_util.h"
+#include "load_options.h"
 #include "sessions.h"
 #include "shmem.h"
 #include "tenants.h"
 #include "workspace_path.h"
 
-#define DATASET_NAME_MAX 50
-
 PG_FUNCTION_INFO_V1(pi_load_csv);
-
-static void
-checked_dataset_name(const char *name)
-{
-	size_t		len = strlen(name);
-	bool		ok = len > 0 && len <= DATASET_NAME_MAX &&
-		((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_');
-
-	for (size_t i = 0; ok && i < len; i++)
-		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-			(name[i] >= '0' && name[i] <= '9') || name[i] == '_';
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid dataset name \"%s\"", name),
-				 errhint("Use 1 to %d letters, digits and underscores, starting with a letter, e.g. 'sales_2024'.",
-						 DATASET_NAME_MAX)));
-}
-
-static char
-option_char(JsonbValue *v, const char *key)
-{
-	if (v->type == jbvString && v->val.string.len == 1)
-		return v->val.string.val[0];
-	if (v->type == jbvString && v->val.string.len == 3 &&
-		memcmp(v->val.string.val, "tab", 3) == 0)
-		return '\t';
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("options.%s must be a single character", key),
-			 errhint("For example {\"%s\": \";\"}; \"tab\" means a tab.", key)));
-	return 0;
-}
-
-static char *
-option_text(JsonbValue *v, const char *key)
-{
-	if (v->type != jbvString)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s must be a string", key)));
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-static void
-parse_types_option(JsonbValue *v, CsvLoadOptions *o)
-{
-	JsonbIterator *it;
-	JsonbValue	key,
-				val;
-	JsonbIteratorToken tok;
-
-	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.types must be an object of column names and types"),
-				 errhint("For example {\"types\": {\"zip\": \"text\", \"amount\": \"numeric\"}}.")));
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
-	{
-		char	   *type;
-
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &val, true);
-		type = option_text(&val, "types");
-		if (csv_type_from_sql(type) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("options.types: unknown type \"%s\" for column \"%.*s\"",
-							type, key.val.string.len, key.val.string.val),
-					 errhint("Use boolean, integer, bigint, numeric, double precision, date, timestamp, timestamptz or text.")));
-		o->type_names = lappend(o->type_names, pnstrdup(key.val.string.val, key.val.string.len));
-		o->type_names = lappend(o->type_names, type);
-	}
-}
-
-/* Read the options object, refusing anything unknown or malformed. */
-static void
-parse_load_options(Jsonb *options, CsvLoadOptions *o)
-{
-	JsonbIterator *it;
-	JsonbValue	key,
-				val;
-	JsonbIteratorToken tok;
-
-	memset(o, 0, sizeof(*o));
-	o->delimiter = -1;
-	o->header = -1;
-	o->quote = '"';
-	o->escape = 0;
-	if (options == NULL)
-		goto done;
-	if (!JB_ROOT_IS_OBJECT(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("For example '{\"delimiter\": \";\", \"header\": true}'.")));
-
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
-	{
-		char	   *k;
-
-		if (tok != WJB_KEY)
-			continue;
-		k = pnstrdup(key.val.string.val, key.val.string.len);
-		(void) JsonbIteratorNext(&it, &val, true);
-		if (strcmp(k, "delimiter") == 0)
-			o->delimiter = (unsigned char) option_char(&val, k);
-		else if (strcmp(k, "quote") == 0)
-			o->quote = option_char(&val, k);
-		else if (strcmp(k, "escape") == 0)
-			o->escape = option_char(&val, k);
-		else if (strcmp(k, "header") == 0)
-		{
-			if (val.type != jbvBool)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("options.header must be true or false")));
-			o->header = val.val.boolean ? 1 : 0;
-		}
-		else if (strcmp(k, "encoding") == 0)
-		{
-			char	   *enc = option_text(&val, k);
-			int			id = pg_char_to_encoding(enc);
-
-			if (id < 0 || !PG_VALID_ENCODING(id))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("options.encoding: unknown encoding \"%s\"", enc),
-						 errhint("Use a PostgreSQL encoding name such as UTF8, LATIN1 or WIN1252.")));
-			o->encoding = (id == PG_UTF8) ? NULL : pstrdup(pg_encoding_to_char(id));
-		}
-		else if (strcmp(k, "on_error") == 0)
-		{
-			char	   *mode = option_text(&val, k);
-
-			if (strcmp(mode, "skip") != 0 && strcmp(mode, "fail") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("options.on_error must be \"fail\" or \"skip\", not \"%s\"", mode)));
-			o->skip_bad_rows = strcmp(mode, "skip") == 0;
-		}
-		else if (strcmp(k, "types") == 0)
-			parse_types_option(&val, o);
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\" for pi.load_csv", k),
-					 errhint("Known options: delimiter, quote, escape, header, encoding, types, on_error.")));
-	}
-done:
-	if (o->escape == 0)
-		o->escape = o->quote;
-}
+PG_FUNCTION_INFO_V1(pi_load_dataset);
 
 /*
  * Open the CSV file beneath the workspace: a regular file with one name.
@@ -241,53 +88,77 @@ open_csv(const char *workspace, const char *path, struct stat *st)
 }
 
 /*
- * pi.load_csv(file_path text, dataset_name text, session_id uuid DEFAULT
- * NULL, options jsonb DEFAULT '{}') returns uuid: the id of the load job.
+ * Check the arguments, the file and the options, and insert the load job:
+ * the common part of pi.load_csv (format NULL: CSV as before) and
+ * pi.load_dataset.  Returns the job id.
  */
-Datum
-pi_load_csv(PG_FUNCTION_ARGS)
+static Datum
+queue_load(FunctionCallInfo fcinfo, const char *fn, const char *requested_format,
+		   const char *sheet)
 {
 	char	   *path;
 	char	   *name;
 	Jsonb	   *options = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	CsvLoadOptions parsed;
 	char	   *workspace;
+	const char *format = "csv";
 	struct stat st;
 	Datum		id;
 	bool		isnull;
+	int			fd;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("file_path and dataset_name must not be null"),
-				 errhint("Call pi.load_csv('data.csv', 'my_dataset', session_id).")));
+				 errhint("Call %s('data.csv', 'my_dataset', session_id).", fn)));
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("pi.load_csv needs the session whose workspace holds the file"),
+				 errmsg("%s needs the session whose workspace holds the file", fn),
 				 errhint("Upload the file with pi.write_file(session_id, ...) and pass the same session_id.")));
 	path = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	workspace_check_path(path);
-	checked_dataset_name(name);
-	parse_load_options(options, &parsed);
+	load_check_dataset_name(name);
+	load_parse_options(options, &parsed);
 	workspace = pi_session_workspace(PG_GETARG_UUID_P(2), true);
-	close(open_csv(workspace, path, &st));
+	fd = open_csv(workspace, path, &st);
+	PG_TRY();
+	{
+		if (requested_format)
+			format = dataset_format_detect(path, fd, requested_format);
+	}
+	PG_FINALLY();
+	{
+		close(fd);
+	}
+	PG_END_TRY();
+	load_check_options_for_format(&parsed, format);
+	if (sheet && strcmp(format, "xlsx") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sheet applies to .xlsx workbooks, and \"%s\" is loaded as %s", path, format),
+				 errhint("Leave sheet out, or pass format => 'xlsx' for a workbook.")));
 
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload, submitted_by)"
-							  " VALUES ('load_csv', pg_catalog.format('load_csv %L into %s', $1, $2),"
+							  " VALUES ('load_csv', CASE WHEN $8 = 'csv' THEN"
+							  "  pg_catalog.format('load_csv %L into %s', $1, $2) ELSE"
+							  "  pg_catalog.format('load_dataset %L (%s) into %s', $1, $8, $2) END,"
 							  "  $4, $3, pg_catalog.jsonb_build_object('file_path', $1,"
 							  "  'dataset_name', pg_catalog.lower($2), 'options', coalesce($5, '{}'::jsonb),"
 							  "  'file_bytes', $6::bigint, 'owner', $7,"
-							  "  'schema', pi.dataset_schema($7::name)), $7::name)"
+							  "  'schema', pi.dataset_schema($7::name), 'format', $8, 'sheet', $9), $7::name)"
 							  " RETURNING id",
-							  7, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID, TEXTOID},
+							  9, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID, TEXTOID,
+								  TEXTOID, TEXTOID},
 							  (Datum[]) {CStringGetTextDatum(path), CStringGetTextDatum(name),
 								  PG_GETARG_DATUM(2), Int32GetDatum(pi_job_timeout),
 								  options ? JsonbPGetDatum(options) : (Datum) 0, Int64GetDatum(st.st_size),
-							  CStringGetTextDatum(pi_caller_name())},
-							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' ', ' '},
+								  CStringGetTextDatum(pi_caller_name()), CStringGetTextDatum(format),
+							  sheet ? CStringGetTextDatum(sheet) : (Datum) 0},
+							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' ', ' ', ' ', sheet ? ' ' : 'n'},
 							  false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not queue the load");
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -298,7 +169,50 @@ pi_load_csv(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(id);
 }
 
+/*
+ * pi.load_csv(file_path text, dataset_name text, session_id uuid DEFAULT
+ * NULL, options jsonb DEFAULT '{}') returns uuid: the id of the load job.
+ */
+Datum
+pi_load_csv(PG_FUNCTION_ARGS)
+{
+	return queue_load(fcinfo, "pi.load_csv", NULL, NULL);
+}
+
+/*
+ * pi.load_dataset(file_path, dataset_name, session_id, options, format
+ * DEFAULT 'auto', sheet DEFAULT NULL) returns uuid: pi.load_csv for CSV,
+ * xlsx (a sheet: the first, or by name) and JSON Lines files.
+ */
+Datum
+pi_load_dataset(PG_FUNCTION_ARGS)
+{
+	return queue_load(fcinfo, "pi.load_dataset",
+					  PG_ARGISNULL(4) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(4)),
+					  PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)));
+}
+
 /* ---- the load, in a job worker ------------------------------------------ */
+
+/*
+ * Where the CSV a load reads came from: the file itself, or an xlsx or
+ * JSON Lines file converted to it (dataset_convert.c).
+ */
+typedef struct LoadSource
+{
+	const char *format;			/* "csv", "xlsx", "jsonl" */
+	const char *sheet;			/* xlsx: the sheet loaded */
+	int64		file_bytes;		/* of the file the caller named */
+	bool	   *jsonb;			/* per column: nested JSON, or NULL */
+} LoadSource;
+
+static const char *
+column_type_sql(const CsvAnalysis *a, const LoadSource *src, int i)
+{
+	if (src->jsonb && src->jsonb[i])
+		return "jsonb";
+	return csv_type_sql(a->columns[i].types);
+}
 
 static List *
 copy_options(const CsvAnalysis *a, const CsvLoadOptions *o)
@@ -332,7 +246,8 @@ spi_exec(const char *sql, int expected)
 }
 
 static char *
-create_table_sql(const char *schema, const char *table, const CsvAnalysis *a)
+create_table_sql(const char *schema, const char *table, const CsvAnalysis *a,
+				 const LoadSource *src)
 {
 	StringInfoData sql;
 
@@ -340,7 +255,7 @@ create_table_sql(const char *schema, const char *table, const CsvAnalysis *a)
 	appendStringInfo(&sql, "CREATE TABLE %s (", quote_qualified_identifier(schema, table));
 	for (int i = 0; i < a->ncolumns; i++)
 		appendStringInfo(&sql, "%s%s %s", i ? ", " : "",
-						 quote_identifier(a->columns[i].name), csv_type_sql(a->columns[i].types));
+						 quote_identifier(a->columns[i].name), column_type_sql(a, src, i));
 	appendStringInfoChar(&sql, ')');
 	return sql.data;
 }
@@ -372,7 +287,7 @@ copy_into(int fd, const char *schema, const char *table, const CsvAnalysis *a,
 }
 
 static char *
-columns_json(const CsvAnalysis *a)
+columns_json(const CsvAnalysis *a, const LoadSource *src)
 {
 	StringInfoData buf;
 
@@ -385,7 +300,7 @@ columns_json(const CsvAnalysis *a)
 		appendStringInfoString(&buf, i ? ", {\"name\": " : "{\"name\": ");
 		escape_json(&buf, col->name);
 		appendStringInfoString(&buf, ", \"type\": ");
-		escape_json(&buf, csv_type_sql(col->types));
+		escape_json(&buf, column_type_sql(a, src, i));
 		appendStringInfoString(&buf, ", \"original\": ");
 		if (col->original)
 			escape_json(&buf, col->original);
@@ -404,7 +319,7 @@ columns_json(const CsvAnalysis *a)
 static int64
 load_in_transaction(int fd, const char *owner, const char *schema, const char *name,
 					const char *job_id, const char *source,
-					const CsvAnalysis *a, const CsvLoadOptions *o,
+					const CsvAnalysis *a, const CsvLoadOptions *o, const LoadSource *src,
 					CsvProgressFn progress, void *progress_arg, uint64 *rows)
 {
 	char	   *old_table = NULL;
@@ -434,7 +349,7 @@ load_in_transaction(int fd, const char *owner, const char *schema, const char *n
 	table = old_table ? psprintf("%s_load_%.8s", name, job_id) : pstrdup(name);
 	spi_exec(psprintf("DROP TABLE IF EXISTS %s", quote_qualified_identifier(schema, table)),
 			 SPI_OK_UTILITY);
-	spi_exec(create_table_sql(schema, table, a), SPI_OK_UTILITY);
+	spi_exec(create_table_sql(schema, table, a, src), SPI_OK_UTILITY);
 
 	*rows = copy_into(fd, schema, table, a, o, progress, progress_arg);
 
@@ -464,7 +379,7 @@ load_in_transaction(int fd, const char *owner, const char *schema, const char *n
 							  8, (Oid[]) {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 								  TEXTOID, TEXTOID},
 							  (Datum[]) {CStringGetTextDatum(name), Int64GetDatum((int64) *rows),
-								  CStringGetTextDatum(columns_json(a)), CStringGetTextDatum(source),
+								  CStringGetTextDatum(columns_json(a, src)), CStringGetTextDatum(source),
 								  CStringGetTextDatum(job_id), CStringGetTextDatum("{}"),
 							  CStringGetTextDatum(owner), CStringGetTextDatum(schema)},
 							  NULL, false, 1) != SPI_OK_INSERT_RETURNING)
@@ -486,8 +401,8 @@ payload_text(Jsonb *payload, const char *key)
 
 /* The job's result: the dataset, its columns and how the load went. */
 static char *
-load_result_json(const char *schema, const char *name, uint64 rows, int64 file_bytes, int64 table_bytes,
-				 const CsvAnalysis *a, const CsvLoadOptions *o,
+load_result_json(const char *schema, const char *name, uint64 rows, int64 table_bytes,
+				 const CsvAnalysis *a, const CsvLoadOptions *o, const LoadSource *src,
 				 TimestampTz started, TimestampTz analysed)
 {
 	StringInfoData result;
@@ -499,9 +414,16 @@ load_result_json(const char *schema, const char *name, uint64 rows, int64 file_b
 	escape_json(&result, quote_qualified_identifier(schema, name));
 	appendStringInfo(&result,
 					 ", \"rows\": " UINT64_FORMAT ", \"file_bytes\": %lld, \"table_bytes\": %lld"
-					 ", \"columns\": %s, \"header\": %s, \"delimiter\": ",
-					 rows, (long long) file_bytes, (long long) table_bytes, columns_json(a),
+					 ", \"columns\": %s, \"header\": %s, \"format\": ",
+					 rows, (long long) src->file_bytes, (long long) table_bytes, columns_json(a, src),
 					 a->header ? "true" : "false");
+	escape_json(&result, src->format);
+	if (src->sheet)
+	{
+		appendStringInfoString(&result, ", \"sheet\": ");
+		escape_json(&result, src->sheet);
+	}
+	appendStringInfoString(&result, ", \"delimiter\": ");
 	escape_json(&result, psprintf("%c", a->dialect.delimiter));
 	appendStringInfo(&result, ", \"encoding\": ");
 	escape_json(&result, o->encoding ? o->encoding : "UTF8");
@@ -518,33 +440,160 @@ load_result_json(const char *schema, const char *name, uint64 rows, int64 file_b
 }
 
 /*
+ * Analyse the CSV, with an error about "line N" of a converted file told
+ * as the row or line of the file the caller named.
+ */
+static void
+analyse_source(int fd, const CsvLoadOptions *o, CsvAnalysis *a, const DatasetConversion *conv,
+			   CsvProgressFn progress, void *progress_arg)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	long long	line;
+	int			used;
+	ListCell   *lc;
+
+	if (conv == NULL)
+	{
+		csv_analyse(fd, o, a, progress, progress_arg);
+		return;
+	}
+	PG_TRY();
+	{
+		csv_analyse(fd, o, a, progress, progress_arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->message && sscanf(edata->message, "line %lld%n", &line, &used) == 1)
+			edata->message = psprintf("%s %lld%s", conv->where, line + conv->row_offset,
+									  edata->message + used);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	/* what the source's cell types say and the CSV text cannot */
+	foreach(lc, conv->text_columns)
+		if (lfirst_int(lc) < a->ncolumns && a->columns[lfirst_int(lc)].override < 0)
+			a->columns[lfirst_int(lc)].types = 0;
+}
+
+/*
+ * Load the CSV file read_path of the workspace (the caller's file, or its
+ * conversion) in one transaction of its own; returns the job's result.
+ */
+static char *
+load_workspace_csv(const char *job_id, const char *workspace, const char *read_path, const char *path,
+		  const char *owner, const char *schema, const char *name, const CsvLoadOptions *o,
+		  const DatasetConversion *conv, LoadSource *src,
+		  CsvProgressFn progress, void *progress_arg)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	TimestampTz started = GetCurrentTimestamp();
+	TimestampTz analysed;
+	CsvAnalysis a;
+	struct stat st;
+	uint64		rows = 0;
+	int64		bytes;
+	char	   *result = NULL;
+	int			fd;
+
+	memset(&a, 0, sizeof(a));
+	/* closed again on every way out */
+	fd = open_csv(workspace, read_path, &st);
+	PG_TRY();
+	{
+		a.file_bytes = st.st_size;
+		if (src->file_bytes < 0)
+			src->file_bytes = st.st_size;
+		analyse_source(fd, o, &a, conv, progress, progress_arg);
+		if (conv && conv->json_columns)
+		{
+			ListCell   *lc;
+
+			src->jsonb = palloc0(sizeof(bool) * a.ncolumns);
+			foreach(lc, conv->json_columns)
+				if (lfirst_int(lc) < a.ncolumns && a.columns[lfirst_int(lc)].override < 0)
+				{
+					src->jsonb[lfirst_int(lc)] = true;
+					a.columns[lfirst_int(lc)].types = 0;
+				}
+		}
+		analysed = GetCurrentTimestamp();
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+
+		/*
+		 * The analysis (header names converted here included) and the result
+		 * outlive the transaction: they are made in the caller's context,
+		 * not in TopTransactionContext, which the commit frees.
+		 */
+		MemoryContextSwitchTo(caller);
+		csv_convert_header(&a, o);
+		bytes = load_in_transaction(fd, owner, schema, name, job_id, path, &a, o, src,
+									progress, progress_arg, &rows);
+		/* built before the commit, so that a failure here commits nothing */
+		result = load_result_json(schema, name, rows, bytes, &a, o, src, started, analysed);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);
+	}
+	PG_FINALLY();
+	{
+		close(fd);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* Remove a file the load made at the top of the workspace, if it is there. */
+static void
+remove_workspace_file(const char *workspace, const char *name)
+{
+	int			rootfd = open(workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (rootfd < 0)
+		return;					/* the session is gone, and its files with it */
+	if (unlinkat(rootfd, name, 0) != 0 && errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("pi.load_dataset: could not remove \"%s\" in \"%s\": %m", name, workspace)));
+	close(rootfd);
+}
+
+/*
  * Run the load job described by payload_json; called by a job worker with
  * no transaction open.  Returns the job's result as JSON text, allocated in
  * the caller's memory context; errors are thrown (the worker records them
  * as the job's failure) and leave nothing committed.  progress is told how
  * far each pass over the file has come, with progress_arg.
+ *
+ * An xlsx or JSON Lines file is first converted, in a sandboxed run, into
+ * a CSV beside it named after the job (so that a re-run of the job
+ * replaces what a crashed attempt left), which is removed on every way out.
  */
 char *
 pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_json,
 				CsvProgressFn progress, void *progress_arg)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	Jsonb	   *payload;
 	JsonbValue *optv;
 	Jsonb	   *options = NULL;
 	CsvLoadOptions o;
-	CsvAnalysis a;
-	struct stat st;
+	DatasetConversion conv = {0};
+	LoadSource	src = {"csv", NULL, -1, NULL};
 	char	   *path;
 	char	   *name;
 	char	   *owner;
 	char	   *schema;
-	uint64		rows = 0;
-	int64		bytes;
-	TimestampTz started = GetCurrentTimestamp();
-	TimestampTz analysed;
+	char	   *format;
+	char	   *target;
 	char	   *result = NULL;
-	int			fd;
 
 	if (workspace == NULL)
 		ereport(ERROR,
@@ -559,41 +608,38 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	optv = getKeyJsonValueFromContainer(&payload->root, "options", 7, NULL);
 	if (optv && optv->type == jbvBinary)
 		options = JsonbValueToJsonb(optv);
-	parse_load_options(options, &o);
+	load_parse_options(options, &o);
+	format = pi_jsonb_string(payload, "format");
 
-	memset(&a, 0, sizeof(a));
-	/* closed again on every way out */
-	fd = open_csv(workspace, path, &st);
+	if (format == NULL || strcmp(format, "csv") == 0)
+		return load_workspace_csv(job_id, workspace, path, path, owner, schema, name, &o, NULL, &src,
+						 progress, progress_arg);
+
+	src.format = format;
+	target = psprintf(".pi_load_%s.csv", job_id);
 	PG_TRY();
 	{
-		a.file_bytes = st.st_size;
-		csv_analyse(fd, &o, &a, progress, progress_arg);
-		analysed = GetCurrentTimestamp();
+		struct stat st;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-
-		/*
-		 * The analysis (header names converted here included) and the result
-		 * outlive the transaction: they are made in the caller's context,
-		 * not in TopTransactionContext, which the commit frees.
-		 */
-		MemoryContextSwitchTo(caller);
-		csv_convert_header(&a, &o);
-		bytes = load_in_transaction(fd, owner, schema, name, job_id, path, &a, &o, progress, progress_arg,
-									&rows);
-		/* built before the commit, so that a failure here commits nothing */
-		result = load_result_json(schema, name, rows, st.st_size, bytes, &a, &o, started, analysed);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(caller);
+		close(open_csv(workspace, path, &st));
+		src.file_bytes = st.st_size;
+		remove_workspace_file(workspace, target);
+		dataset_convert(job_id, workspace, owner, path, format, pi_jsonb_string(payload, "sheet"),
+						target, st.st_size, progress, progress_arg, &conv);
+		src.sheet = conv.sheet;
+		/* the converter writes plain UTF-8 CSV with a header line */
+		o.delimiter = ',';
+		o.quote = o.escape = '"';
+		o.encoding = NULL;
+		if (strcmp(format, "jsonl") == 0)
+			o.header = 1;
+		result = load_workspace_csv(job_id, workspace, target, path, owner, schema, name, &o, &conv, &src,
+						   progress, progress_arg);
 	}
 	PG_FINALLY();
 	{
-		close(fd);
+		remove_workspace_file(workspace, target);
 	}
 	PG_END_TRY();
-
 	return result;
 }

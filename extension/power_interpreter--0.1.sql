@@ -513,3 +513,21 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pi FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pi FROM PUBLIC;
 GRANT USAGE ON SCHEMA pi TO pi_user, pi_admin, pi_authenticator;
 GRANT EXECUTE ON FUNCTION pi.resolve_api_key(text, bigint) TO pi_authenticator;
+
+/*
+ * pi.load_dataset: pi.load_csv for the files assistants are handed besides
+ * CSV.  format 'auto' tells CSV, xlsx and JSON Lines apart by the file's
+ * name and first bytes; an xlsx sheet (the first, or `sheet` by name) or a
+ * JSON Lines file is converted to CSV in a sandboxed run and loaded like
+ * one.  Returns the id of the load job.
+ */
+CREATE FUNCTION pi.load_dataset(file_path text, dataset_name text, session_id uuid DEFAULT NULL,
+	options jsonb DEFAULT '{}', format text DEFAULT 'auto', sheet text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'pi_load_dataset'
+LANGUAGE C VOLATILE;
+
+ALTER FUNCTION pi.load_dataset(text, text, uuid, jsonb, text, text)
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION pi.load_dataset(text, text, uuid, jsonb, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pi.load_dataset(text, text, uuid, jsonb, text, text) TO pi_user, pi_admin;

@@ -194,20 +194,30 @@ static const Operation operations[] = {
 		false
 	},
 	{
-		"load_dataset", "Load a CSV into a queryable dataset",
-		"Load a CSV file from the session workspace (upload it first) into a "
-		"PostgreSQL table named dataset_name, fast enough for millions of rows. "
-		"Runs as a background job: poll get_job_status, then use query_dataset "
-		"with SQL instead of loading the whole file into pandas.",
-		"SELECT jsonb_build_object('job_id', pi.load_csv($1, $2, $3::uuid,"
-		" coalesce($4::jsonb, '{}'::jsonb)), 'status', 'pending')",
-		"pi.load_csv(text,text,uuid,jsonb)",
-		{"file_path", "dataset_name", "session_id", "options"}, true, OP_GENERIC,
+		"load_dataset", "Load a CSV, Excel or JSON Lines file into a queryable dataset",
+		"Load a file from the session workspace (upload it first) into a "
+		"PostgreSQL table named dataset_name, fast enough for millions of rows: "
+		"CSV, Excel .xlsx (the first sheet, or `sheet` by name; formulas give "
+		"their saved values) or JSON Lines (one object a line, a column a key, "
+		"nested values as jsonb). The format is told by the file's name and "
+		"first bytes unless `format` says it. Column types are inferred from "
+		"the whole file. Runs as a background job: poll get_job_status, then "
+		"use query_dataset with SQL instead of loading the whole file into "
+		"pandas.",
+		"SELECT jsonb_build_object('job_id', pi.load_dataset($1, $2, $3::uuid,"
+		" coalesce($4::jsonb, '{}'::jsonb), coalesce($5, 'auto'), $6), 'status', 'pending')",
+		"pi.load_dataset(text,text,uuid,jsonb,text,text)",
+		{"file_path", "dataset_name", "session_id", "options", "format", "sheet"}, true, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{"
-		"\"file_path\":{\"type\":\"string\",\"description\":\"CSV path in the workspace.\"},"
+		"\"file_path\":{\"type\":\"string\",\"description\":\"Path of the file in the workspace.\"},"
 		"\"dataset_name\":{\"type\":\"string\",\"description\":\"Table name to create.\"},"
 		S_SESSION ",\"options\":{\"type\":\"object\",\"description\":"
-		"\"delimiter, header, encoding, ...\"}},"
+		"\"types ({column: type}), on_error (fail or skip), header; for CSV also "
+		"delimiter, quote, escape, encoding.\"},"
+		"\"format\":{\"type\":\"string\",\"enum\":[\"auto\",\"csv\",\"xlsx\",\"jsonl\"],"
+		"\"description\":\"File format (default auto: by name and content).\"},"
+		"\"sheet\":{\"type\":\"string\",\"description\":\"xlsx: the sheet to load "
+		"(default the first).\"}},"
 		"\"required\":[\"file_path\",\"dataset_name\"]}",
 		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
 		"\"status\":{\"type\":\"string\"}},\"required\":[\"job_id\"]}",

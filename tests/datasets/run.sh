@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/datasets/run.sh: pi.load_csv and pi.query on a real cluster, for what
+# tests/datasets/run.sh: pi.load_csv, pi.load_dataset and pi.query on a real cluster, for what
 # pg_regress cannot show: a reader that holds the old table while a load
 # replaces it, progress of a large load, cancelling a load, very wide files.
 set -uo pipefail
@@ -162,5 +162,8 @@ pi_sql "SELECT pi.cancel_job('$job')" >/dev/null
 check "a cancelled load ends cancelled" wait_sql 30 "SELECT status FROM pi.jobs WHERE id = '$job'" cancelled
 check "a cancelled load leaves no table and no registry row" \
   "[ \"\$(pi_sql \"SELECT count(*) FROM pg_tables WHERE tablename = 'big_cancelled'\")\$(pi_sql \"SELECT count(*) FROM pi.datasets WHERE name = 'big_cancelled'\")\" = 00 ]"
+
+# pi.load_dataset: xlsx and JSON Lines
+. "$HERE/formats.sh"
 
 summary
