@@ -117,6 +117,17 @@ result_to_jsonb(const char *result_json, const char *kind)
 			if (msg && msg->type == jbvString)
 				detail = pnstrdup(msg->val.string.val, msg->val.string.len);
 		}
+		JsonbValue *type = NULL;
+
+		if (error && error->type == jbvBinary)
+			type = getKeyJsonValueFromContainer(error->val.binary.data, "type", 4, NULL);
+		if (type && type->type == jbvString &&
+			strncmp(type->val.string.val, "SessionBusy", type->val.string.len) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("the session is busy with another run"),
+					 detail ? errdetail_internal("%s", detail) : 0,
+					 errhint("Wait for the other run to finish, or cancel it (pi.cancel_job() for a job).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("every Python executor slot for %s runs is busy", kind),
@@ -199,6 +210,48 @@ note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
 }
 
 /*
+ * Fail at once when a job is running in the session: runs of one session
+ * take turns, so this run would wait in the executor for its whole timeout
+ * and then fail with SessionBusy, while the job may run for many minutes.
+ * A run that merely overlaps another sync run still waits its turn, since
+ * that one is bounded by the caller's own patience.
+ */
+static void
+check_session_not_running_job(pg_uuid_t *session_id)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *job = NULL;
+	char	   *started = NULL;
+	char	   *timeout = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT id::text, round(extract(epoch FROM clock_timestamp() - started_at))::text,"
+							  " timeout_s::text FROM pi.jobs"
+							  " WHERE session_id = $1 AND kind = 'async' AND status = 'running'"
+							  " ORDER BY started_at LIMIT 1",
+							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(session_id)},
+							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		job = MemoryContextStrdup(outer, SPI_getvalue(row, desc, 1));
+		started = SPI_getvalue(row, desc, 2);
+		started = MemoryContextStrdup(outer, started ? started : "?");
+		timeout = MemoryContextStrdup(outer, SPI_getvalue(row, desc, 3));
+	}
+	SPI_finish();
+	if (job != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the session is busy running job %s", job),
+				 errdetail("Job %s has been running in this session for %s s (its timeout is %s s), and runs of one session take turns.",
+						   job, started, timeout),
+				 errhint("Wait for it with pi.job_result('%s', wait_s), cancel it with pi.cancel_job('%s'), or run this code in another session.",
+						 job, job)));
+}
+
+/*
  * pi.execute(code text, timeout_s int DEFAULT 60, session_id uuid DEFAULT NULL)
  * returns jsonb
  */
@@ -223,6 +276,7 @@ pi_execute(PG_FUNCTION_ARGS)
 	if (session_id)
 	{
 		req.workspace = pi_session_workspace(session_id, true);
+		check_session_not_running_job(session_id);
 		req.session_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
 	}
 
