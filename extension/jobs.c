@@ -91,6 +91,11 @@ job_query_jsonb(const char *sql, pg_uuid_t *job_id)
 /*
  * pi.submit_job(code text, timeout_s int DEFAULT NULL, session_id uuid
  * DEFAULT NULL) returns uuid
+ *
+ * pi.submit_job(code, timeout_s, session_id, fail_if_busy boolean): with
+ * fail_if_busy, refuse at once, as pi.execute does, when a job already runs
+ * in the session, instead of queueing behind it.  The gateway's execute_code
+ * uses it for runs that may outlast a client's timeout.
  */
 Datum
 pi_submit_job(PG_FUNCTION_ARGS)
@@ -113,7 +118,11 @@ pi_submit_job(PG_FUNCTION_ARGS)
 								   pi_max_job_timeout, "pi.max_job_timeout",
 								   "Pass a smaller timeout_s, or raise pi.max_job_timeout.");
 	if (session_id)
+	{
 		(void) pi_session_workspace(session_id, true);
+		if (PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
+			pi_check_session_not_running_job(session_id);
+	}
 
 	values[0] = CStringGetTextDatum(code);
 	values[1] = Int32GetDatum(timeout_s);

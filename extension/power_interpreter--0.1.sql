@@ -141,6 +141,13 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_submit_job'
 LANGUAGE C VOLATILE;
 
+/* The same, refusing at once when a job already runs in the session. */
+CREATE FUNCTION pi.submit_job(code text, timeout_s integer, session_id uuid,
+							  fail_if_busy boolean)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'pi_submit_job'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pi.job_status(job_id uuid)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pi_job_status'
@@ -298,6 +305,7 @@ BEGIN
 	FOREACH f IN ARRAY ARRAY[
 		'pi.create_session(text)', 'pi.close_session(uuid)', 'pi.reset_session(uuid)',
 		'pi.execute(text, integer, uuid)', 'pi.submit_job(text, integer, uuid)',
+		'pi.submit_job(text, integer, uuid, boolean)',
 		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.job_result(uuid, double precision)',
 		'pi.cancel_job(uuid)',
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
