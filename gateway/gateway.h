@@ -18,6 +18,7 @@
  *	  metrics.c		Prometheus counters
  *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
  *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
+ *	  op_run.c		running an operation: cancel, progress, waits, jobs
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
  *	  db.c			libpq connection pool, SQLSTATE -> HTTP status
  *	  common.c		configuration, GwError, random ids
@@ -119,7 +120,7 @@ extern json_t *db_exec_json(PGconn *conn, const char *sql, int nparams,
 extern void db_error_from_result(PGconn *conn, PGresult *res, GwError *err);
 extern bool db_ping(GwError *err);
 
-/* ops.c */
+/* ops.c, op_run.c */
 typedef enum OpKind
 {
 	OP_GENERIC,					/* result shown as JSON */
