@@ -17,6 +17,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -107,6 +109,17 @@ result_to_jsonb(const char *result_json, const char *kind)
 			if (msg && msg->type == jbvString)
 				detail = pnstrdup(msg->val.string.val, msg->val.string.len);
 		}
+		JsonbValue *type = NULL;
+
+		if (error && error->type == jbvBinary)
+			type = getKeyJsonValueFromContainer(error->val.binary.data, "type", 4, NULL);
+		if (type && type->type == jbvString &&
+			strncmp(type->val.string.val, "SessionBusy", type->val.string.len) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("the session is busy with another run"),
+					 detail ? errdetail_internal("%s", detail) : 0,
+					 errhint("Wait for the other run to finish, or cancel it (pi.cancel_job() for a job).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("every Python executor slot for %s runs is busy", kind),
@@ -195,6 +208,84 @@ note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
 }
 
 /*
+ * How long a run waits for a job running in its session to end (or to be
+ * cancelled) before failing: long enough for a client that cancels the job
+ * and at once sends the next run (the MCP SDK does not wait for its
+ * notifications/cancelled to arrive) or for a job about to end, short
+ * enough to be "at once" next to a run's timeout.
+ */
+#define SESSION_BUSY_GRACE_MS 2000
+#define SESSION_BUSY_LOOK_MS 50
+
+/*
+ * The oldest async job running in the session and not being cancelled:
+ * its id, seconds running and timeout; false when there is none.
+ */
+static bool
+session_running_job(pg_uuid_t *session_id, char **job, char **started, char **timeout)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	bool		found = false;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT id::text, round(extract(epoch FROM clock_timestamp() - started_at))::text,"
+							  " timeout_s::text FROM pi.jobs"
+							  " WHERE session_id = $1 AND kind = 'async' AND status = 'running'"
+							  " AND NOT cancel_requested"
+							  " ORDER BY started_at LIMIT 1",
+							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(session_id)},
+							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *s = SPI_getvalue(row, desc, 2);
+
+		*job = MemoryContextStrdup(outer, SPI_getvalue(row, desc, 1));
+		*started = MemoryContextStrdup(outer, s ? s : "?");
+		*timeout = MemoryContextStrdup(outer, SPI_getvalue(row, desc, 3));
+		found = true;
+	}
+	SPI_finish();
+	return found;
+}
+
+/*
+ * Fail (within SESSION_BUSY_GRACE_MS) when a job is running in the
+ * session: runs of one session take turns, so this run would wait in the
+ * executor for its whole timeout and then fail with SessionBusy, while the
+ * job may run for many minutes.  A run that merely overlaps another sync
+ * run still waits its turn, since that one is bounded by its caller's own
+ * patience, and so does one behind a job being cancelled, which ends
+ * within seconds.  pi.submit_job asks the same when told to (fail_if_busy),
+ * for the gateway's execute_code runs that go on as jobs.
+ */
+void
+pi_check_session_not_running_job(pg_uuid_t *session_id)
+{
+	char	   *job,
+			   *started,
+			   *timeout;
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  SESSION_BUSY_GRACE_MS);
+
+	while (session_running_job(session_id, &job, &started, &timeout))
+	{
+		if (GetCurrentTimestamp() >= give_up)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("the session is busy running job %s", job),
+					 errdetail("Job %s has been running in this session for %s s (its timeout is %s s), and runs of one session take turns.",
+							   job, started, timeout),
+					 errhint("Wait for it with pi.job_result('%s', wait_s), cancel it with pi.cancel_job('%s'), or run this code in another session.",
+							 job, job)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SESSION_BUSY_LOOK_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * pi.execute(code text, timeout_s int DEFAULT 60, session_id uuid DEFAULT NULL)
  * returns jsonb
  */
@@ -220,6 +311,7 @@ pi_execute(PG_FUNCTION_ARGS)
 	if (session_id)
 	{
 		req.workspace = pi_session_workspace(session_id, true);
+		pi_check_session_not_running_job(session_id);
 		req.session_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
 	}
 

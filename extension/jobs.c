@@ -7,15 +7,23 @@
  * A job is a row of pi.jobs.  pi.submit_job inserts it in the caller's
  * transaction and wakes the workers at commit (shmem.c); the workers
  * (bgworker/worker.c) claim, run and finish it.  These functions only read
- * the row, or flag it, and never wait for Python.
+ * the row, or flag it, and never wait for Python; pi.job_result may wait
+ * for the row to show the job's end.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -84,6 +92,11 @@ job_query_jsonb(const char *sql, pg_uuid_t *job_id)
 /*
  * pi.submit_job(code text, timeout_s int DEFAULT NULL, session_id uuid
  * DEFAULT NULL) returns uuid
+ *
+ * pi.submit_job(code, timeout_s, session_id, fail_if_busy boolean): with
+ * fail_if_busy, refuse at once, as pi.execute does, when a job already runs
+ * in the session, instead of queueing behind it.  The gateway's execute_code
+ * uses it for runs that may outlast a client's timeout.
  */
 Datum
 pi_submit_job(PG_FUNCTION_ARGS)
@@ -106,7 +119,11 @@ pi_submit_job(PG_FUNCTION_ARGS)
 								   pi_max_job_timeout, "pi.max_job_timeout",
 								   "Pass a smaller timeout_s, or raise pi.max_job_timeout.");
 	if (session_id)
+	{
 		(void) pi_session_workspace(session_id, true);
+		if (PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
+			pi_check_session_not_running_job(session_id);
+	}
 
 	values[0] = CStringGetTextDatum(code);
 	values[1] = Int32GetDatum(timeout_s);
@@ -173,33 +190,117 @@ pi_job_status(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(status);
 }
 
+/* pi.job_result's answer: the result once finished, else the status. */
+#define JOB_RESULT_SQL \
+	"SELECT CASE" \
+	" WHEN j.status IN " FINISHED_STATUSES " AND j.result IS NOT NULL THEN" \
+	"   j.result || jsonb_build_object('job_id', j.id, 'status', j.status)" \
+	" WHEN j.status IN " FINISHED_STATUSES " THEN" \
+	"   pi.ended_result(j.status, 'JobEnded', 'the job ended with status '" \
+	"     || j.status || ' before it produced a result')" \
+	"   || jsonb_build_object('job_id', j.id)" \
+	" ELSE jsonb_build_object('job_id', j.id, 'status', j.status," \
+	"   'progress', j.progress, 'progress_message', j.progress_message," \
+	"   'message', 'the job has not finished yet; call pi.job_result() again later" \
+	" or follow it with pi.job_status()')" \
+	" END, j.status IN " FINISHED_STATUSES " FROM pi.jobs j" \
+	" WHERE j.id = $1 AND pi.caller_sees(j.submitted_by)"
+
+/*
+ * How often a waiting pi.job_result looks at the row: every
+ * JOB_WAIT_SHORT_MS during the first JOB_WAIT_SHORT_FOR_MS, then every
+ * JOB_WAIT_LONG_MS.  A short job (the gateway runs execute_code as one when
+ * it may outlast a client's timeout) is thus seen within a few ms of its
+ * end, which keeps that path close to pi.execute's latency, and a long one
+ * costs a cheap primary-key lookup ten times a second.  The workers do not
+ * signal the end of a job to other backends, so looking is the only way.
+ */
+#define JOB_WAIT_SHORT_MS 3
+#define JOB_WAIT_SHORT_FOR_MS 1000
+#define JOB_WAIT_LONG_MS 100
+
+/* The answer of JOB_RESULT_SQL; *finished set; NULL when no such job. */
+static Jsonb *
+job_result_once(pg_uuid_t *job_id, bool *finished)
+{
+	Jsonb	   *result = NULL;
+	bool		isnull;
+	Datum		value;
+
+	*finished = false;
+	SPI_connect();
+	if (SPI_execute_with_args(JOB_RESULT_SQL, 1, (Oid[]) {UUIDOID},
+							  (Datum[]) {UUIDPGetDatum(job_id)}, NULL,
+							  false, 1) < 0)
+		elog(ERROR, "could not read job");
+	if (SPI_processed == 1)
+	{
+		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = DatumGetJsonbP(SPI_datumTransfer(value, false, -1));
+		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*finished = !isnull && DatumGetBool(value);
+	}
+	SPI_finish();
+	return result;
+}
+
 /*
  * pi.job_result(job_id uuid) returns jsonb: the result in pi.execute's shape
  * with the job's status, or, while the job has not finished, its status and
  * a note saying so.
+ *
+ * pi.job_result(job_id uuid, wait_s double precision) first waits up to
+ * wait_s seconds for the job to finish.  The wait is interruptible (query
+ * cancel, statement_timeout), and each look uses a fresh snapshot, so it
+ * sees the end of the job in a READ COMMITTED transaction (in REPEATABLE
+ * READ the job never seems to end: the function then just waits).
  */
 Datum
 pi_job_result(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *job_id = checked_job_id(fcinfo);
+	double		wait_s = (PG_NARGS() > 1 && !PG_ARGISNULL(1)) ? PG_GETARG_FLOAT8(1) : 0;
+	TimestampTz deadline;
+	TimestampTz start = GetCurrentTimestamp();
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext looks;
 	Jsonb	   *result;
+	bool		finished;
 
-	result = job_query_jsonb(
-							 "SELECT CASE"
-							 " WHEN j.status IN " FINISHED_STATUSES " AND j.result IS NOT NULL THEN"
-							 "   j.result || jsonb_build_object('job_id', j.id, 'status', j.status)"
-							 " WHEN j.status IN " FINISHED_STATUSES " THEN"
-							 "   pi.ended_result(j.status, 'JobEnded', 'the job ended with status '"
-							 "     || j.status || ' before it produced a result')"
-							 "   || jsonb_build_object('job_id', j.id)"
-							 " ELSE jsonb_build_object('job_id', j.id, 'status', j.status,"
-							 "   'progress', j.progress, 'progress_message', j.progress_message,"
-							 "   'message', 'the job has not finished yet; call pi.job_result() again later"
-							 " or follow it with pi.job_status()')"
-							 " END FROM pi.jobs j WHERE j.id = $1 AND pi.caller_sees(j.submitted_by)",
-							 job_id);
-	if (result == NULL)
-		report_unknown_job(job_id);
+	if (wait_s < 0 || isnan(wait_s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait_s must not be negative"),
+				 errhint("Pass how many seconds to wait for the job to finish, or 0 not to wait.")));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   (int64) (Min(wait_s, 86400.0) * 1000));
+	looks = AllocSetContextCreate(CurrentMemoryContext, "pi job_result wait",
+								  ALLOCSET_SMALL_SIZES);
+	for (;;)
+	{
+		long		left_ms,
+					interval_ms;
+
+		MemoryContextReset(looks);
+		MemoryContextSwitchTo(looks);
+		result = job_result_once(job_id, &finished);
+		MemoryContextSwitchTo(outer);
+		if (result == NULL)
+			report_unknown_job(job_id);
+		left_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (finished || left_ms <= 0)
+			break;
+		interval_ms = TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+												 JOB_WAIT_SHORT_FOR_MS) ?
+			JOB_WAIT_LONG_MS : JOB_WAIT_SHORT_MS;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(interval_ms, left_ms), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	result = DatumGetJsonbPCopy(JsonbPGetDatum(result));
+	MemoryContextDelete(looks);
 	PG_RETURN_JSONB_P(result);
 }
 

@@ -173,6 +173,13 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_submit_job'
 LANGUAGE C VOLATILE;
 
+/* The same, refusing at once when a job already runs in the session. */
+CREATE FUNCTION pi.submit_job(code text, timeout_s integer, session_id uuid,
+							  fail_if_busy boolean)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'pi_submit_job'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pi.job_status(job_id uuid)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pi_job_status'
@@ -182,6 +189,12 @@ CREATE FUNCTION pi.job_result(job_id uuid)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pi_job_result'
 LANGUAGE C STABLE;
+
+/* The same, after waiting up to wait_s seconds for the job to end. */
+CREATE FUNCTION pi.job_result(job_id uuid, wait_s double precision)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pi_job_result'
+LANGUAGE C VOLATILE;
 
 CREATE FUNCTION pi.cancel_job(job_id uuid)
 RETURNS boolean
@@ -488,7 +501,9 @@ BEGIN
 	FOREACH f IN ARRAY ARRAY[
 		'pi.create_session(text)', 'pi.close_session(uuid)', 'pi.reset_session(uuid)',
 		'pi.execute(text, integer, uuid)', 'pi.submit_job(text, integer, uuid)',
-		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.cancel_job(uuid)',
+		'pi.submit_job(text, integer, uuid, boolean)',
+		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.job_result(uuid, double precision)',
+		'pi.cancel_job(uuid)',
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
 		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
 		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',

@@ -35,6 +35,8 @@ gw_error_setv(GwError *err, int status, const char *code, const char *fmt,
 	err->http_status = status;
 	err->retry_after = 0;
 	err->sqlstate[0] = '\0';
+	err->detail[0] = '\0';
+	err->hint[0] = '\0';
 	gw_utf8_copy(err->code, sizeof(err->code), code);
 	if (vasprintf(&text, fmt, ap) < 0)
 	{
@@ -57,7 +59,7 @@ gw_error_set(GwError *err, int status, const char *code, const char *fmt,...)
 }
 
 /*
- * {"error": {"code", "message"[, "sqlstate"]}}.  NULL only when out of
+ * {"error": {"code", "message"[, "sqlstate", "detail", "hint"]}}.  NULL only when out of
  * memory; callers answer with a fixed body then.
  */
 json_t *
@@ -74,6 +76,12 @@ gw_error_json(const GwError *err)
 	if (j != NULL && err->sqlstate[0] != '\0')
 		json_object_set_new(json_object_get(j, "error"), "sqlstate",
 							json_string(err->sqlstate));
+	if (j != NULL && err->detail[0] != '\0')
+		json_object_set_new(json_object_get(j, "error"), "detail",
+							gw_json_string(err->detail));
+	if (j != NULL && err->hint[0] != '\0')
+		json_object_set_new(json_object_get(j, "error"), "hint",
+							gw_json_string(err->hint));
 	return j;
 }
 

@@ -326,6 +326,8 @@ static const SqlstateMap sqlstate_map[] = {
 	{"57014", 504, "timeout", 0},
 	/* admin_shutdown, crash_shutdown, cannot_connect_now: a restart */
 	{"57P", 503, "database_unavailable", 1},
+	/* object_in_use: the session is busy with a job or another run */
+	{"55006", 409, "session_busy", 0},
 	/* insufficient_resources: every executor slot is busy */
 	{"53000", 503, "executor_busy", 1},
 	/* disk full, out of memory, too many connections: may pass */
@@ -362,7 +364,9 @@ map_sqlstate(const char *state)
  * Fill err from a failed result (or a NULL one: the connection broke).
  * The message keeps PostgreSQL's primary message and its hint, which is
  * what a user can act on, cut between characters to leave room for the
- * SQLSTATE, which always ends it so a client can find it.
+ * SQLSTATE, which always ends it so a client can find it.  The DETAIL
+ * (often the real cause, such as which session is busy) and the HINT also
+ * travel whole in err->detail and err->hint.
  */
 void
 db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
@@ -370,6 +374,7 @@ db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
 	const SqlstateMap *map;
 	char		text[2 * sizeof(err->message)];
 	char		suffix[24] = "";
@@ -404,6 +409,10 @@ db_error_from_result(PGconn *conn, PGresult *res, GwError *err)
 	/* text is cut to fit before the suffix, which then fits exactly */
 	n = gw_utf8_copy(err->message, sizeof(err->message) - strlen(suffix), text);
 	memcpy(err->message + n, suffix, strlen(suffix) + 1);
+	if (detail != NULL)
+		gw_utf8_copy(err->detail, sizeof(err->detail), detail);
+	if (hint != NULL)
+		gw_utf8_copy(err->hint, sizeof(err->hint), hint);
 }
 
 /*

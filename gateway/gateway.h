@@ -19,6 +19,7 @@
  *	  metrics.c		Prometheus counters
  *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
  *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
+ *	  op_run.c		running an operation: cancel, progress, waits, jobs
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
  *	  db.c			libpq connection pool, SQLSTATE -> HTTP status
  *	  common.c		configuration, GwError, random ids
@@ -38,6 +39,7 @@
 #define PI_GATEWAY_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,7 +66,17 @@ typedef struct GatewayConfig
 	int			connections_per_address;
 	int			header_timeout_s;
 	int			mcp_max_sessions;	/* mcp.c; MCP_SESSIONS_DEFAULT */
+	int			execute_wait_s; /* MCP execute_code's wait budget, below */
 } GatewayConfig;
+
+/*
+ * How long MCP's execute_code waits for a run before answering that it goes
+ * on as a background job (PI_GATEWAY_EXECUTE_WAIT).  MCP clients give up on
+ * a request after a timeout of their own, 60 s in the official SDKs, while
+ * a run may take pi.max_execution_time (300 s): 45 s stays under the
+ * common timeouts with room for the answer to travel.
+ */
+#define EXECUTE_WAIT_DEFAULT_S 45
 
 extern GatewayConfig gw_config;
 
@@ -78,6 +90,8 @@ typedef struct GwError
 	char		code[40];
 	char		message[512];	/* valid UTF-8, see gw_error_set */
 	char		sqlstate[6];	/* PostgreSQL's, "" when none */
+	char		detail[1024];	/* PostgreSQL's DETAIL, valid UTF-8, "" when none */
+	char		hint[512];		/* PostgreSQL's HINT, likewise */
 	int			retry_after;	/* seconds, 0 = none */
 } GwError;
 
@@ -124,7 +138,7 @@ extern json_t *db_exec_json(PGconn *conn, const char *sql, int nparams,
 extern void db_error_from_result(PGconn *conn, PGresult *res, GwError *err);
 extern bool db_ping(GwError *err);
 
-/* ops.c */
+/* ops.c, op_run.c */
 typedef enum OpKind
 {
 	OP_GENERIC,					/* result shown as JSON */
@@ -155,12 +169,38 @@ typedef struct Operation
  */
 typedef void (*ProgressFn) (void *ctx, json_t *notification);
 
+/*
+ * One call of an operation while it runs: how its caller may stop it, and
+ * what it wants besides the answer.  The caller fills it, passes it to
+ * op_run and keeps it alive until op_run returns; another thread may call
+ * op_cancel on it meanwhile (MCP notifications/cancelled).
+ *
+ * A call that is stopped (cancelled, or its client went away) has its
+ * backend query cancelled, which stops a sync run and frees its executor
+ * slot; a run that became a job is cancelled with pi.cancel_job.  op_run
+ * looks at both every STOP_CHECK_MS (ops.c).
+ */
+typedef struct OpCall
+{
+	atomic_bool cancelled;		/* set by op_cancel */
+	bool		(*client_gone) (void *arg); /* NULL: never asked */
+	void	   *client_arg;
+	json_t	   *progress_token; /* NULL: no progress notifications */
+	ProgressFn	progress;
+	void	   *progress_ctx;
+	/*
+	 * execute_code: seconds to wait for the run before it goes on as a job;
+	 * 0 waits for the run's whole timeout, as pi.execute does.
+	 */
+	double		wait_budget_s;
+} OpCall;
+
 extern const Operation *op_find(const char *name);
 extern const Operation *op_at(int i);
 extern json_t *op_call(const Operation *op, json_t *args, GwError *err);
-extern json_t *op_call_with_progress(const Operation *op, json_t *args,
-									 json_t *token, ProgressFn progress,
-									 void *ctx, GwError *err);
+extern json_t *op_run(const Operation *op, json_t *args, OpCall *call,
+					  GwError *err);
+extern void op_cancel(OpCall *call);
 extern json_t *op_write_file_chunk(PGconn *conn, const char *session_id,
 								   const char *path, const char *data,
 								   size_t len, bool append, GwError *err);
@@ -179,8 +219,23 @@ typedef struct McpSession McpSession;
  */
 #define MCP_SESSIONS_DEFAULT 4096
 
+/*
+ * What a transport offers a call besides its answer: where notifications
+ * go while it runs, and how to learn that the client went away (then the
+ * call stops, as for notifications/cancelled).  Either may be NULL.
+ */
+typedef struct McpWatch
+{
+	ProgressFn	progress;
+	void	   *progress_ctx;
+	bool		(*client_gone) (void *arg);
+	void	   *client_arg;
+} McpWatch;
+
 extern json_t *mcp_handle(McpSession *session, json_t *msg,
 						  ProgressFn progress, void *progress_ctx);
+extern json_t *mcp_handle_watched(McpSession *session, json_t *msg,
+								  const McpWatch *watch);
 extern McpSession *mcp_session_new(const char *protocol_version, GwError *err);
 extern McpSession *mcp_session_get(const char *id, GwError *err);
 extern void mcp_session_put(McpSession *s);

@@ -14,8 +14,10 @@
  *
  *-------------------------------------------------------------------------
  */
+#define _GNU_SOURCE				/* POLLRDHUP */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -473,6 +475,31 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether the client closed its end while its request runs (arg is the
+ * Request): a handler that waits on PostgreSQL asks this so it can stop
+ * work nobody will read and free its executor slot.  The socket is only
+ * polled for the peer's close (POLLRDHUP), never read: libmicrohttpd owns
+ * it.  A client that half-closes after sending its request looks gone too;
+ * HTTP clients do not do that.
+ */
+bool
+http_client_gone(void *arg)
+{
+	Request    *req = arg;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd pfd;
+
+	if (info == NULL)
+		return false;
+	pfd.fd = info->connect_fd;
+	pfd.events = POLLRDHUP;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) > 0 &&
+		(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 /* MHD_OPTION_NOTIFY_CONNECTION: start or stop watching a connection. */

@@ -111,6 +111,7 @@ extern enum MHD_Result http_reply(Request *req, int status,
 								  struct MHD_Response *resp);
 extern enum MHD_Result http_reply_json(Request *req, int status, json_t *body);
 extern enum MHD_Result http_reply_error(Request *req, const GwError *err);
+extern bool http_client_gone(void *req);
 extern enum MHD_Result http_error(Request *req, int status, const char *code,
 								  const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern struct MHD_Daemon *http_start(const RouteTable *table);

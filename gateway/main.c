@@ -52,7 +52,7 @@ usage(void)
 			"                  refused unless HOST is a loopback address\n"
 			"  --test-tools    TESTS ONLY: add the conformance suite's test tools\n"
 			"environment: API_KEY or API_KEY_FILE, DATABASE_URL, HOST, PORT, MAX_FILE_SIZE_MB,\n"
-			"             PI_GATEWAY_DB_POOL, ALLOWED_ORIGINS\n");
+			"             PI_GATEWAY_DB_POOL, ALLOWED_ORIGINS, PI_GATEWAY_EXECUTE_WAIT\n");
 }
 
 static const char *
@@ -162,7 +162,9 @@ configure_limits(void)
 		!env_limit("PI_GATEWAY_HEADER_TIMEOUT", HTTP_HEADER_TIMEOUT_S_DEFAULT,
 				   &gw_config.header_timeout_s) ||
 		!env_limit("PI_GATEWAY_MCP_SESSIONS", MCP_SESSIONS_DEFAULT,
-				   &gw_config.mcp_max_sessions))
+				   &gw_config.mcp_max_sessions) ||
+		!env_limit("PI_GATEWAY_EXECUTE_WAIT", EXECUTE_WAIT_DEFAULT_S,
+				   &gw_config.execute_wait_s))
 		return false;
 	if (gw_config.connections_per_address > gw_config.max_connections)
 	{

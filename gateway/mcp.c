@@ -46,6 +46,18 @@ static const char *const protocol_versions[] = {
  */
 #define MCP_EVICTED_REMEMBERED 1024
 
+/*
+ * A tools/call in flight, so that notifications/cancelled naming its
+ * request id can stop it (op_cancel).  It lives on its caller's stack, in
+ * the session's list while the call runs.
+ */
+typedef struct InFlight
+{
+	struct InFlight *next;
+	json_t	   *request_id;
+	OpCall	   *call;
+} InFlight;
+
 struct McpSession
 {
 	char		id[33];
@@ -55,6 +67,7 @@ struct McpSession
 	uint64_t	last_use_seq;	/* for LRU: a counter, finer than seconds */
 	int			refcount;
 	bool		ended;
+	InFlight   *in_flight;		/* tools/call running, under sessions_lock */
 	void	   *stream;			/* legacy SSE stream, mcp_http.c */
 	void		(*stream_release) (void *stream);
 };
@@ -286,6 +299,54 @@ mcp_session_stream(McpSession *s)
 	return s->stream;
 }
 
+/* ---- in-flight calls and notifications/cancelled ------------------------ */
+
+static void
+in_flight_add(McpSession *s, InFlight *f)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&sessions_lock);
+	f->next = s->in_flight;
+	s->in_flight = f;
+	pthread_mutex_unlock(&sessions_lock);
+}
+
+static void
+in_flight_remove(McpSession *s, InFlight *f)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&sessions_lock);
+	for (InFlight **p = &s->in_flight; *p; p = &(*p)->next)
+		if (*p == f)
+		{
+			*p = f->next;
+			break;
+		}
+	pthread_mutex_unlock(&sessions_lock);
+}
+
+/*
+ * notifications/cancelled: stop the call with that request id, if it still
+ * runs.  The call then cancels its backend query (and its job), so its
+ * executor slot is free as soon as the run stops.  A request id the
+ * session does not know is ignored, as the spec says.
+ */
+static void
+cancel_request(McpSession *s, json_t *params)
+{
+	json_t	   *rid = json_object_get(params, "requestId");
+
+	if (s == NULL || rid == NULL)
+		return;
+	pthread_mutex_lock(&sessions_lock);
+	for (InFlight *f = s->in_flight; f; f = f->next)
+		if (json_equal(f->request_id, rid))
+			op_cancel(f->call);
+	pthread_mutex_unlock(&sessions_lock);
+}
+
 /* ---- JSON-RPC helpers -------------------------------------------------- */
 
 /*
@@ -390,10 +451,13 @@ ensure_pi_session(McpSession *s, GwError *err)
 static json_t *
 tool_error_from(const GwError *err)
 {
-	char		text[sizeof(err->code) + sizeof(err->message) + 64];
+	char		text[sizeof(err->code) + sizeof(err->message) +
+					 sizeof(err->detail) + 80];
 
-	snprintf(text, sizeof(text), "Error (%s): %s%s", err->code, err->message,
-			 err->retry_after ? " Retry in a moment." : "");
+	/* the hint is already part of the message (db_error_from_result) */
+	snprintf(text, sizeof(text), "Error (%s): %s%s%s%s", err->code,
+			 err->message, err->retry_after ? " Retry in a moment." : "",
+			 err->detail[0] ? "\nDetail: " : "", err->detail);
 	return json_pack("{s:[{s:s,s:o}],s:b}", "content", "type", "text",
 					 "text", gw_json_string(text), "isError", 1);
 }
@@ -417,14 +481,19 @@ generic_content(json_t *out)
  * isError result: the tool exists.
  */
 static json_t *
-call_operation(McpSession *s, const Operation *op, json_t *params,
-			   ProgressFn progress, void *ctx)
+call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
+			   const McpWatch *watch)
 {
 	json_t	   *args = json_object_get(params, "arguments");
 	json_t	   *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
 	GwError		err = {0};
 	json_t	   *out;
 	json_t	   *result;
+	OpCall		call = {.client_gone = watch->client_gone,
+		.client_arg = watch->client_arg,
+		.wait_budget_s = gw_config.execute_wait_s > 0 ?
+		gw_config.execute_wait_s : EXECUTE_WAIT_DEFAULT_S};
+	InFlight	flight = {.request_id = id, .call = &call};
 
 	args = json_is_object(args) ? json_deep_copy(args) : json_object();
 	if (args == NULL)
@@ -446,10 +515,18 @@ call_operation(McpSession *s, const Operation *op, json_t *params,
 		out = mcp_upload(args, &err);
 	else if (op->kind == OP_DOWNLOAD)
 		out = mcp_download(args, &err);
-	else if (op->kind == OP_EXECUTE && token != NULL && progress != NULL)
-		out = op_call_with_progress(op, args, token, progress, ctx, &err);
 	else
-		out = op_call(op, args, &err);
+	{
+		if (token != NULL && watch->progress != NULL)
+		{
+			call.progress_token = token;
+			call.progress = watch->progress;
+			call.progress_ctx = watch->progress_ctx;
+		}
+		in_flight_add(s, &flight);
+		out = op_run(op, args, &call, &err);
+		in_flight_remove(s, &flight);
+	}
 	json_decref(args);
 	if (out == NULL)
 		return tool_error_from(&err);
@@ -469,7 +546,7 @@ call_operation(McpSession *s, const Operation *op, json_t *params,
  */
 static json_t *
 handle_tools_call(McpSession *s, json_t *id, json_t *params,
-				  ProgressFn progress, void *ctx)
+				  const McpWatch *watch)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
 	const Operation *op = name ? op_find(name) : NULL;
@@ -477,9 +554,10 @@ handle_tools_call(McpSession *s, json_t *id, json_t *params,
 	char		m[300];
 
 	if (op != NULL)
-		return rpc_result(id, call_operation(s, op, params, progress, ctx));
+		return rpc_result(id, call_operation(s, id, op, params, watch));
 	if (gw_config.test_tools && name)
-		result = mcp_test_tool_call(name, params, progress, ctx);
+		result = mcp_test_tool_call(name, params, watch->progress,
+									watch->progress_ctx);
 	if (result != NULL)
 		return rpc_result(id, result);
 	/* a long name is cut, maybe mid-character: mcp_rpc_error mends it */
@@ -496,6 +574,15 @@ handle_tools_call(McpSession *s, json_t *id, json_t *params,
 json_t *
 mcp_handle(McpSession *s, json_t *msg, ProgressFn progress, void *ctx)
 {
+	McpWatch	watch = {progress, ctx, NULL, NULL};
+
+	return mcp_handle_watched(s, msg, &watch);
+}
+
+/* The same, for a transport that can tell when its client went away. */
+json_t *
+mcp_handle_watched(McpSession *s, json_t *msg, const McpWatch *watch)
+{
 	json_t	   *id = json_object_get(msg, "id");
 	const char *method = json_string_value(json_object_get(msg, "method"));
 	json_t	   *params = json_object_get(msg, "params");
@@ -508,7 +595,11 @@ mcp_handle(McpSession *s, json_t *msg, ProgressFn progress, void *ctx)
 	if (method == NULL)
 		return id ? NULL : mcp_rpc_error(NULL, -32600, "missing method");
 	if (id == NULL)
+	{
+		if (strcmp(method, "notifications/cancelled") == 0)
+			cancel_request(s, params);
 		return NULL;			/* notification: nothing to answer */
+	}
 	if (strcmp(method, "initialize") == 0)
 		result = handle_initialize(s, params);
 	else if (strcmp(method, "ping") == 0 || strcmp(method, "logging/setLevel") == 0)
@@ -516,7 +607,7 @@ mcp_handle(McpSession *s, json_t *msg, ProgressFn progress, void *ctx)
 	else if (strcmp(method, "tools/list") == 0)
 		result = handle_tools_list();
 	else if (strcmp(method, "tools/call") == 0)
-		return handle_tools_call(s, id, params, progress, ctx);
+		return handle_tools_call(s, id, params, watch);
 	else if (strcmp(method, "resources/list") == 0)
 		result = json_pack("{s:[]}", "resources");
 	else if (strcmp(method, "prompts/list") == 0)

@@ -197,6 +197,10 @@ mcp_execute_content(json_t *out)
 
 	if (status && strcmp(status, "completed") != 0)
 		append_section(&text, "Status: ", status);
+	/* an unfinished job (or a run that became one) says what to do next */
+	if (status && (strcmp(status, "running") == 0 || strcmp(status, "pending") == 0) &&
+		json_is_string(json_object_get(out, "message")))
+		append_section(&text, "", json_string_value(json_object_get(out, "message")));
 	if (json_string_length(json_object_get(out, "stdout")) > 0)
 		append_section(&text, "", json_string_value(json_object_get(out, "stdout")));
 	if (json_string_length(json_object_get(out, "stderr")) > 0)

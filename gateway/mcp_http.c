@@ -41,6 +41,7 @@ typedef struct SseStream
 	SseEvent   *head;
 	SseEvent   *tail;
 	bool		finished;		/* writer done: end the stream when drained */
+	bool		closed;			/* the client's connection is gone */
 	int			refcount;
 	char		session_id[33]; /* legacy: end the session with the stream */
 } SseStream;
@@ -183,9 +184,29 @@ sse_reader_done(void *cls)
 {
 	SseStream  *st = cls;
 
+	pthread_mutex_lock(&st->lock);
+	st->closed = true;
+	pthread_mutex_unlock(&st->lock);
 	if (st->session_id[0])
 		mcp_session_end(st->session_id);
 	sse_unref(st);
+}
+
+/*
+ * McpWatch.client_gone of a call answered down a stream: the connection
+ * ended (libmicrohttpd called sse_reader_done).  The caller holds a
+ * reference on the stream.
+ */
+static bool
+sse_client_gone(void *arg)
+{
+	SseStream  *st = arg;
+	bool		closed;
+
+	pthread_mutex_lock(&st->lock);
+	closed = st->closed;
+	pthread_mutex_unlock(&st->lock);
+	return closed;
 }
 
 /* The session's release callback for its legacy stream. */
@@ -298,10 +319,11 @@ static void *
 tool_run_thread(void *arg)
 {
 	ToolRun    *run = arg;
+	McpWatch	watch = {sse_push, run->stream, sse_client_gone, run->stream};
 	json_t	   *resp;
 
 	db_use_tenant(run->tenant);
-	resp = mcp_handle(run->session, run->msg, sse_push, run->stream);
+	resp = mcp_handle_watched(run->session, run->msg, &watch);
 
 	if (resp != NULL)
 		sse_push(run->stream, resp);
@@ -364,6 +386,7 @@ answer_json(Request *req, McpSession *s, json_t *msg, bool is_init)
 {
 	json_t	   *out;
 	struct MHD_Response *resp;
+	McpWatch	watch = {NULL, NULL, http_client_gone, req};
 
 	if (json_is_array(msg))
 	{
@@ -373,7 +396,7 @@ answer_json(Request *req, McpSession *s, json_t *msg, bool is_init)
 		out = json_array();
 		json_array_foreach(msg, i, m)
 		{
-			json_t	   *r = mcp_handle(s, m, NULL, NULL);
+			json_t	   *r = mcp_handle_watched(s, m, &watch);
 
 			if (r)
 				json_array_append_new(out, r);
@@ -385,7 +408,7 @@ answer_json(Request *req, McpSession *s, json_t *msg, bool is_init)
 		}
 	}
 	else
-		out = mcp_handle(s, msg, NULL, NULL);
+		out = mcp_handle_watched(s, msg, &watch);
 	if (out == NULL)
 	{
 		resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -545,6 +568,7 @@ mcp_sse_message(Request *req)
 	SseStream  *st;
 	json_t	   *msg;
 	json_t	   *resp;
+	McpWatch	watch = {sse_push, NULL, sse_client_gone, NULL};
 
 	if (!origin_allowed(req))
 	{
@@ -564,7 +588,9 @@ mcp_sse_message(Request *req)
 		mcp_session_put(s);
 		return http_reply_error(req, &err);
 	}
-	resp = mcp_handle(s, msg, sse_push, st);
+	watch.progress_ctx = st;
+	watch.client_arg = st;
+	resp = mcp_handle_watched(s, msg, &watch);
 	if (resp != NULL)
 		sse_push(st, resp);
 	json_decref(msg);

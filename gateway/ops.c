@@ -12,12 +12,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway.h"
+#include "ops_internal.h"
 
 #define S_SESSION \
 	"\"session_id\":{\"type\":\"string\",\"format\":\"uuid\",\"description\":" \
@@ -36,36 +36,49 @@
 	"\"status\":{\"type\":\"string\"},\"stdout\":{\"type\":\"string\"}," \
 	"\"stderr\":{\"type\":\"string\"},\"result\":{}," \
 	"\"error\":{},\"figures\":{\"type\":\"array\"}," \
-	"\"files\":{\"type\":\"array\"},\"elapsed_ms\":{}},\"required\":[\"status\"]}"
+	"\"files\":{\"type\":\"array\"},\"elapsed_ms\":{}," \
+	"\"job_id\":{\"type\":\"string\"},\"still_running\":{\"type\":\"boolean\"}," \
+	"\"message\":{\"type\":\"string\"}},\"required\":[\"status\"]}"
 
 static const Operation operations[] = {
 	{
 		"execute_code", "Run Python code",
-		"Run Python 3 code in a sandbox and wait for it (at most `timeout` "
-		"seconds, default 60). pandas, numpy, matplotlib, seaborn, scipy, "
+		"Run Python 3 code in a sandbox and wait for it (it may run `timeout` "
+		"seconds, default 60). A run still going after the wait budget (`wait`, "
+		"default 45 s over MCP, under common client timeouts) is not stopped: "
+		"it goes on as a background job, and the answer says so with its "
+		"job_id; then call get_job_result with job_id and wait. pandas, numpy, matplotlib, seaborn, scipy, "
 		"sklearn and statsmodels are available; there is no network. Within a "
 		"session, variables, imports and files persist between calls, so build "
 		"on earlier results instead of recomputing. The working directory is the "
 		"session workspace: files written there can be listed and downloaded, "
 		"and uploaded files are read from there. Returns stdout, stderr, the "
 		"value of the last expression (DataFrames as tables), every matplotlib "
-		"figure as a PNG image, and the traceback on error. For work longer "
-		"than a minute use submit_job.",
+		"figure as a PNG image, and the traceback on error. To start work "
+		"and come back later without waiting, use submit_job.",
 		"SELECT pi.execute($1, coalesce($2::int, 60), $3::uuid)",
 		"pi.execute(text,integer,uuid)",
 		{"code", "timeout", "session_id"}, true, OP_EXECUTE,
 		"{\"type\":\"object\",\"properties\":{"
 		"\"code\":{\"type\":\"string\",\"description\":\"Python source to run.\"},"
-		S_TIMEOUT("60") "," S_SESSION "},\"required\":[\"code\"]}",
+		S_TIMEOUT("60") "," S_SESSION ","
+		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"description\":"
+		"\"Seconds to wait for the run before it goes on as a background job "
+		"(over MCP default PI_GATEWAY_EXECUTE_WAIT, 45; over REST no limit "
+		"unless given).\"}},\"required\":[\"code\"]}",
 		S_EXEC_OUT, false
 	},
 	{
 		"submit_job", "Start a background Python job",
 		"Queue Python code to run in the background and return its job_id at "
 		"once. Use it for long work (up to pi.job_timeout, default 600 s); "
-		"poll get_job_status, then fetch get_job_result. Jobs share the "
-		"session workspace and files with execute_code but run in a fresh "
-		"interpreter.",
+		"follow it with get_job_status, and get_job_result with `wait` to "
+		"wait for the end. A job runs in the session's own Python state, like "
+		"execute_code: it sees the variables, imports and files of earlier "
+		"runs, and what it defines stays for later ones. Runs of one session "
+		"take turns, so while the job runs, execute_code in the same session "
+		"fails at once saying the session is busy (use another session, or "
+		"cancel_job).",
 		"SELECT jsonb_build_object('job_id', pi.submit_job($1, $2::int, $3::uuid),"
 		" 'status', 'pending')",
 		"pi.submit_job(text,integer,uuid)",
@@ -94,11 +107,16 @@ static const Operation operations[] = {
 	{
 		"get_job_result", "Get a background job's output",
 		"Return a finished job's stdout, stderr, last value, figures and error, "
-		"shaped like execute_code's result. While the job is unfinished it "
-		"returns its status only.",
-		"SELECT pi.job_result($1::uuid)", "pi.job_result(uuid)",
-		{"job_id"}, false, OP_EXECUTE,
-		"{\"type\":\"object\",\"properties\":{" S_JOB_ID "},"
+		"shaped like execute_code's result. With `wait`, first wait up to that "
+		"many seconds for the job to end (with progress notifications when you "
+		"send a progressToken); keep it under your client's request timeout. "
+		"While the job is unfinished it returns its status and progress only.",
+		"SELECT pi.job_result($1::uuid, coalesce($2::float8, 0))",
+		"pi.job_result(uuid,double precision)",
+		{"job_id", "wait"}, false, OP_EXECUTE,
+		"{\"type\":\"object\",\"properties\":{" S_JOB_ID ","
+		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"description\":"
+		"\"Seconds to wait for the job to end before answering (default 0).\"}},"
 		"\"required\":[\"job_id\"]}",
 		S_EXEC_OUT, false
 	},
@@ -272,8 +290,8 @@ op_find(const char *name)
 }
 
 /* JSON argument -> text parameter (NULL for absent or null). */
-static char *
-arg_to_text(json_t *v)
+char *
+op_arg_to_text(json_t *v)
 {
 	char		buf[64];
 
@@ -293,8 +311,8 @@ arg_to_text(json_t *v)
 }
 
 /* Check the schema's "required" list so a missing argument says its name. */
-static bool
-check_required(const Operation *op, json_t *args, GwError *err)
+bool
+op_check_required(const Operation *op, json_t *args, GwError *err)
 {
 	json_t	   *schema = json_loads(op->input_schema, 0, NULL);
 	json_t	   *req = json_object_get(schema, "required");
@@ -323,8 +341,8 @@ check_required(const Operation *op, json_t *args, GwError *err)
  * function is not installed yet, or that user SQL (query_dataset) named an
  * unknown function.  to_regprocedure tells them apart.
  */
-static void
-check_available(PGconn *conn, const Operation *op, GwError *err)
+void
+op_check_available(PGconn *conn, const Operation *op, GwError *err)
 {
 	const char *vals[1] = {op->function};
 	json_t	   *missing;
@@ -341,8 +359,8 @@ check_available(PGconn *conn, const Operation *op, GwError *err)
 }
 
 /* list_datasets may return jsonb or a table; show both as one array */
-static json_t *
-unwrap_datasets(json_t *out)
+json_t *
+op_unwrap_datasets(json_t *out)
 {
 	json_t	   *arr = json_object_get(out, "datasets");
 	json_t	   *only = json_array_size(arr) == 1 ? json_array_get(arr, 0) : NULL;
@@ -365,18 +383,18 @@ op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 	int			n = 0;
 	json_t	   *out;
 
-	if (!check_required(op, args, err))
+	if (!op_check_required(op, args, err))
 		return NULL;
 	for (n = 0; n < 6 && op->params[n] != NULL; n++)
-		values[n] = arg_to_text(json_object_get(args, op->params[n]));
+		values[n] = op_arg_to_text(json_object_get(args, op->params[n]));
 	out = db_exec_json(conn, op->sql, n, values, err);
 	for (int i = 0; i < n; i++)
 		free((char *) values[i]);
 	if (out == NULL && strcmp(err->sqlstate, "42883") == 0 &&
 		PQstatus(conn) == CONNECTION_OK)
-		check_available(conn, op, err);
+		op_check_available(conn, op, err);
 	if (out != NULL && strcmp(op->name, "list_datasets") == 0)
-		out = unwrap_datasets(out);
+		out = op_unwrap_datasets(out);
 	return out;
 }
 
@@ -446,74 +464,5 @@ op_read_file_chunk(PGconn *conn, const char *session_id, const char *path,
 	memcpy(out, PQgetvalue(res, 0, 0), *len);
 	out[*len] = '\0';
 	PQclear(res);
-	return out;
-}
-
-
-/*
- * The same call, for an MCP client that sent a progressToken: send the
- * query asynchronously and, while PostgreSQL runs it, emit a
- * notifications/progress every PROGRESS_INTERVAL_MS with the seconds
- * elapsed, so the client sees the run is alive.
- */
-#define PROGRESS_INTERVAL_MS 1000
-
-static void
-send_progress(ProgressFn progress, void *ctx, json_t *token, int seconds)
-{
-	char		msg[64];
-
-	snprintf(msg, sizeof(msg), "running for %d s", seconds);
-	progress(ctx, json_pack("{s:s,s:s,s:{s:O,s:i,s:s}}", "jsonrpc", "2.0",
-							"method", "notifications/progress", "params",
-							"progressToken", token, "progress", seconds,
-							"message", msg));
-}
-
-json_t *
-op_call_with_progress(const Operation *op, json_t *args, json_t *token,
-					  ProgressFn progress, void *ctx, GwError *err)
-{
-	const char *values[6] = {0};
-	PGconn	   *conn;
-	PGresult   *res = NULL,
-			   *r;
-	json_t	   *out = NULL;
-	int			n,
-				seconds = 0;
-
-	if (!check_required(op, args, err) || (conn = db_acquire(err)) == NULL)
-		return NULL;
-	for (n = 0; n < 6 && op->params[n] != NULL; n++)
-		values[n] = arg_to_text(json_object_get(args, op->params[n]));
-	if (PQsendQueryParams(conn, op->sql, n, NULL, values, NULL, NULL, 0))
-	{
-		send_progress(progress, ctx, token, 0);
-		while (PQisBusy(conn))
-		{
-			struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
-
-			if (poll(&pfd, 1, PROGRESS_INTERVAL_MS) == 0)
-				send_progress(progress, ctx, token, ++seconds);
-			else if (!PQconsumeInput(conn))
-				break;
-		}
-		while ((r = PQgetResult(conn)) != NULL)
-		{
-			PQclear(res);
-			res = r;
-		}
-	}
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
-		out = PQgetisnull(res, 0, 0) ? json_null() :
-			db_parse_json(PQgetvalue(res, 0, 0), err);
-	else
-		db_error_from_result(conn, res, err);
-	if (out == NULL && err->http_status == 0)
-		gw_error_set(err, 500, "internal_error", "unreadable result");
-	PQclear(res);
-	for (int i = 0; i < n; i++)
-		free((char *) values[i]);
-	db_release(conn);
 	return out;
 }

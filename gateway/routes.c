@@ -92,11 +92,13 @@ route_operation(Request *req)
 	GwError		err = {0};
 	json_t	   *args;
 	json_t	   *out;
+	/* a REST client that hangs up stops its run; it waits as long as it asks */
+	OpCall		call = {.client_gone = http_client_gone, .client_arg = req};
 
 	args = route_arguments(req, op);
 	if (args == NULL)
 		return MHD_YES;
-	out = op_call(op, args, &err);
+	out = op_run(op, args, &call, &err);
 	json_decref(args);
 	if (out == NULL)
 		return http_reply_error(req, &err);

@@ -57,6 +57,29 @@ SELECT timeout_s AS default_timeout FROM pi.jobs WHERE id = :'job';
 SELECT r->'files' AS files FROM pi.execute('print(open("note.txt").read())', 10, :'sid') r;
 SELECT r->>'stdout' AS stdout FROM pi.execute('print(open("note.txt").read())', 10, :'sid') r;
 
+-- pi.job_result(job, wait_s) waits for the end
+SELECT pi.submit_job('import time; time.sleep(0.5); print(8)', 30, :'sid') AS job \gset
+SELECT r->>'status' AS status, r->>'stdout' AS stdout FROM pi.job_result(:'job', 30) r;
+
+-- a job running in the session: pi.execute fails within about 2 s, naming it
+SELECT pi.submit_job('import time; time.sleep(6)', 30, :'sid') AS job \gset
+SELECT set_config('pi_test.sid', :'sid', false) IS NOT NULL AS set,
+       set_config('pi_test.job', :'job', false) IS NOT NULL AS set;
+DO $$
+BEGIN
+	FOR i IN 1..100 LOOP
+		EXIT WHEN pi.job_status(current_setting('pi_test.job')::uuid)->>'status' = 'running';
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+	PERFORM pi.execute('print(1)', 20, current_setting('pi_test.sid')::uuid);
+	RAISE NOTICE 'not busy';
+EXCEPTION WHEN object_in_use THEN
+	RAISE NOTICE 'busy, naming the job: %',
+		SQLERRM = 'the session is busy running job ' || current_setting('pi_test.job');
+END
+$$;
+SELECT pi.cancel_job(:'job');
+
 -- bad input
 SELECT pi.submit_job(NULL);
 SELECT pi.submit_job('');
@@ -66,6 +89,7 @@ SELECT pi.submit_job('print(1)', 10, '00000000-0000-0000-0000-000000000000');
 SELECT pi.job_status(NULL);
 SELECT pi.job_status('00000000-0000-0000-0000-000000000000');
 SELECT pi.job_result('00000000-0000-0000-0000-000000000000');
+SELECT pi.job_result('00000000-0000-0000-0000-000000000000', -1);
 SELECT pi.cancel_job('00000000-0000-0000-0000-000000000000');
 SELECT pi.job_status('not-a-uuid');
 SELECT pi.create_session(repeat('x', 500));

@@ -74,6 +74,8 @@ async function streamable() {
                             undefined, { onprogress: (p) => progress.push(p) });
   check("progress notifications while running", progress.length >= 2 && text(r).includes("slept"), `${progress.length} notifications; ${text(r)}`);
 
+  await longRuns(client);
+
   r = await client.callTool({ name: "load_dataset", arguments: { file_path: "weather.csv", dataset_name: "weather" } });
   const job = r.structuredContent?.job_id;
   check("load_dataset returns a job", !r.isError && !!job, text(r));
@@ -94,6 +96,61 @@ async function streamable() {
   await transport.terminateSession();
   check("DELETE ends the session", true);
   await client.close();
+}
+
+// Issue 14.  run.sh starts the gateway with PI_GATEWAY_EXECUTE_WAIT=3, so a
+// 6 s run stands for a 70 s one against the SDK's 60 s request timeout.
+async function longRuns(client) {
+  const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+  let t0 = Date.now();
+  let r = await client.callTool({ name: "execute_code", arguments: { code: "import time\ntime.sleep(6)\nlong_done = 'late'\nprint(long_done)" } });
+  let dt = Date.now() - t0;
+  const sc = r.structuredContent || {};
+  check("a run past the wait budget answers within it, not as an error", !r.isError && dt < 5500, `${dt} ms; ${text(r)}`);
+  check("... saying it goes on as a job, with the job id and how to wait", sc.still_running === true && !!sc.job_id &&
+        text(r).includes(sc.job_id) && text(r).includes("get_job_result"), text(r));
+  const progress = [];
+  r = await client.callTool({ name: "get_job_result", arguments: { job_id: sc.job_id, wait: 20 } },
+                            undefined, { onprogress: (p) => progress.push(p) });
+  check("get_job_result with wait returns the run's result", r.structuredContent?.status === "completed" && text(r).includes("late"), text(r));
+  check("... with progress notifications while it waits", progress.length >= 1, `${progress.length} notifications`);
+  r = await client.callTool({ name: "execute_code", arguments: { code: "print(long_done * 2)" } });
+  check("the job ran in the conversation's session (not restarted)", text(r).includes("latelate"), text(r));
+
+  // a job in the session: execute_code fails at once, saying why
+  r = await client.callTool({ name: "submit_job", arguments: { code: "import time\ntime.sleep(8)" } });
+  const busyJob = r.structuredContent?.job_id;
+  for (let i = 0; i < 50; i++) {
+    const st = await client.callTool({ name: "get_job_status", arguments: { job_id: busyJob } });
+    if (st.structuredContent?.status === "running") break;
+    await sleep(100);
+  }
+  for (const [how, args] of [["sync", { wait: 0, timeout: 30 }], ["job-backed", {}]]) {
+    t0 = Date.now();
+    r = await client.callTool({ name: "execute_code", arguments: { code: "print(1)", ...args } });
+    dt = Date.now() - t0;
+    check(`busy session (${how} run): fails at once`, r.isError === true && dt < 3500, `${dt} ms; ${text(r)}`);
+    check(`busy session (${how} run): the error names the busy session and the job`,
+          text(r).includes("session is busy") && text(r).includes(busyJob) && text(r).includes("Detail:"), text(r));
+  }
+  r = await client.callTool({ name: "cancel_job", arguments: { job_id: busyJob } });
+  check("submit_job's description tells that jobs share the session's state",
+        !(await client.listTools()).tools.find((t) => t.name === "submit_job").description.includes("fresh interpreter"));
+
+  // notifications/cancelled stops the run and frees the session at once
+  for (const [how, args] of [["sync run", { wait: 0, timeout: 60 }], ["job-backed run", { timeout: 60 }]]) {
+    const ac = new AbortController();
+    const p = client.callTool({ name: "execute_code", arguments: { code: "import time\ntime.sleep(40)", ...args } },
+                              undefined, { signal: ac.signal }).catch((e) => ({ aborted: e }));
+    await sleep(1500);
+    ac.abort("test cancels");
+    const a = await p;
+    t0 = Date.now();
+    r = await client.callTool({ name: "execute_code", arguments: { code: "print('after cancel')", wait: 0, timeout: 30 } });
+    dt = Date.now() - t0;
+    check(`cancelling a ${how} frees its session at once`, !!a.aborted && text(r).includes("after cancel") && dt < 4000,
+          `${dt} ms; ${text(r)}`);
+  }
 }
 
 async function legacySse() {

@@ -28,7 +28,9 @@ stop_gateways() { local p; for p in "${GWPIDS[@]}"; do kill "$p" 2>/dev/null; do
 trap 'stop_gateways; pi_cluster_cleanup' EXIT
 # a port found free may be taken by another run before we bind it: the
 # gateway counts as started only when this very process listens
-pi_gateway_start "$GWLOG" env API_KEY="$KEY" MAX_FILE_SIZE_MB="${MAX_FILE_SIZE_MB:-8}" "$GW" \
+# a short execute_code wait budget keeps the issue 14 tests fast
+pi_gateway_start "$GWLOG" env API_KEY="$KEY" MAX_FILE_SIZE_MB="${MAX_FILE_SIZE_MB:-8}" \
+  PI_GATEWAY_EXECUTE_WAIT=3 "$GW" \
   || { echo "gateway did not start:"; cat "$GWLOG"; fail "gateway starts"; summary; exit 1; }
 GWPIDS+=("$PI_GW_PID"); GWPORT=$PI_GW_PORT; U=http://127.0.0.1:$GWPORT
 
@@ -112,6 +114,30 @@ req GET "/api/jobs/$JOB/result"; check "job result stdout" '[ "$(jq_ "d[\"stdout
 req POST /api/jobs/submit -d '{"code":"import time\ntime.sleep(30)"}'; JOB=$(jq_ 'd["job_id"]')
 req POST "/api/jobs/$JOB/cancel"; check "cancel job" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"cancelled\"]")" = True ]'
 req GET /api/jobs/00000000-0000-0000-0000-000000000000/status; check "unknown job: 404" 'is_error 404'
+
+echo "# long runs, waits, cancel, busy sessions (issue 14)"
+req POST /api/execute -d '{"code":"import time\ntime.sleep(3)\nprint(\"waited\")", "wait": 1}'
+JOB=$(jq_ 'd["job_id"]')
+check "execute past its wait: 200, still running as a job" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"still_running\"]")" = True ] && [ ${#JOB} = 36 ] && [[ "$(jq_ "d[\"message\"]")" == *"result?wait="* ]]'
+req GET "/api/jobs/$JOB/result?wait=15"
+check "GET result?wait= waits for the end" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = completed ] && [ "$(jq_ "d[\"stdout\"]")" = waited ]'
+req GET "/api/jobs/$JOB/result?wait=-1"
+check "GET result?wait=-1 is like no wait" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = completed ]'
+req POST /api/sessions -d '{}'; BSID=$(jq_ 'd["session_id"]')
+curl -s -o /dev/null --max-time 1 -H "X-API-Key: $KEY" "$U/api/execute" -d "{\"code\":\"import time\\ntime.sleep(30)\",\"session_id\":\"$BSID\",\"timeout\":60}"
+T0=$(date +%s%N)
+req POST /api/execute -d "{\"code\":\"print(9)\",\"session_id\":\"$BSID\",\"timeout\":30}"
+DT=$(( ($(date +%s%N) - T0) / 1000000 ))
+check "a closed request stops its run: the next one starts at once (${DT} ms)" '[ "$(jq_ "d[\"stdout\"]")" = 9 ] && [ $DT -lt 4000 ]'
+req POST /api/jobs/submit -d "{\"code\":\"import time\\ntime.sleep(10)\",\"session_id\":\"$BSID\"}"; JOB=$(jq_ 'd["job_id"]')
+job_running() { req GET "/api/jobs/$JOB/status"; [ "$(jq_ 'd["status"]')" = running ]; }
+wait_until 20 job_running
+T0=$(date +%s%N)
+req POST /api/execute -d "{\"code\":\"print(1)\",\"session_id\":\"$BSID\",\"timeout\":30}"
+DT=$(( ($(date +%s%N) - T0) / 1000000 ))
+check "a job in the session: execute fails fast (${DT} ms) with 409 session_busy" 'is_error 409 && [ "$(jq_ "d[\"error\"][\"code\"]")" = session_busy ] && [ $DT -lt 4000 ]'
+check "... the error carries PostgreSQL's DETAIL and HINT" '[[ "$(jq_ "d[\"error\"][\"detail\"]")" == *"$JOB"* ]] && [[ "$(jq_ "d[\"error\"][\"hint\"]")" == *cancel_job* ]]'
+req POST "/api/jobs/$JOB/cancel"
 
 req POST /api/data/query -d '{"sql":"SELECT 1 AS one"}'
 check "data query" '[ "$STATUS" = 200 ] && [[ "$BODY" == *one* ]]'
