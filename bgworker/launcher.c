@@ -147,11 +147,13 @@ start_executor(void)
 	char	   *max_async = psprintf("%d", pi_max_concurrent_jobs);
 	char	   *idle = psprintf("%d", pi_session_idle_timeout);
 	char	   *max_sessions = psprintf("%d", pi_max_sessions);
+	char	   *per_tenant = psprintf("%d", pi_max_sessions_per_tenant);
 	char	   *blas_threads = psprintf("%d", pi_blas_threads);
 	char	   *argv[] = {"pi-executor", "--socket", PI_EXECUTOR_SOCKET_NAME,
 		"--workspace-root", (char *) root, "--max-sync", max_sync,
 		"--max-async", max_async, "--sandbox", pi_sandbox ? "on" : "off",
 		"--session-idle-timeout", idle, "--max-sessions", max_sessions,
+		"--max-sessions-per-owner", per_tenant,
 		"--blas-threads", blas_threads, NULL};
 	pid_t		pid;
 

@@ -92,6 +92,7 @@ typedef struct ExecutorConfig
 	bool		sandbox_off;	/* --sandbox off: runs are NOT confined */
 	int			prefork;		/* ready stateless kernels kept (--prefork) */
 	int			max_sessions;	/* live session kernels (--max-sessions) */
+	int			max_sessions_per_owner; /* --max-sessions-per-owner */
 	int			session_idle_timeout_s; /* --session-idle-timeout */
 	int			blas_threads;	/* --blas-threads: BLAS/OpenMP threads per run */
 	int			forkers;		/* --forkers: processes that clone kernels */
@@ -159,6 +160,7 @@ typedef struct RunRequest
 	bool		workspace_is_session;
 	char	   *session_id;		/* NULL when not given */
 	char	   *job_id;			/* NULL when not given */
+	char	   *owner;			/* the tenant (role) the run is for; NULL = "" */
 } RunRequest;
 
 /*
@@ -280,6 +282,7 @@ typedef struct Kernel
 	unsigned int token;			/* the forker protocol's name for it */
 	bool		is_session;
 	char	   *session_id;		/* session kernels */
+	char	   *owner;			/* session kernels: the tenant they belong to */
 	char	   *workspace;		/* host path bound at /workspace */
 	char	   *temp_workspace; /* pool kernels: removed after the reap */
 	JailCgroup	cg;
@@ -356,13 +359,15 @@ extern void kernels_init(const ExecutorConfig *cfg);
 extern void kernel_spawned(const struct ForkerReply *reply, const int *fds, int nfds);
 extern Kernel *kernel_by_token(unsigned int token);
 extern Kernel *kernel_spawn(const char *workspace, bool is_session,
-							const char *session_id, int memory_mb,
+							const char *session_id, const char *owner, int memory_mb,
 							int max_file_size_mb, const char **errtype,
 							const char **err);
 extern Kernel *kernel_take_pooled(const RunRequest *req);
 extern Kernel *kernel_find_session(const char *session_id);
 extern int	kernel_count_sessions(void);
-extern Kernel *kernel_lru_idle_session(void);
+extern Kernel *kernel_lru_idle_session(const char *owner);
+extern int	kernel_count_owner_sessions(const char *owner);
+extern const char *kernel_busiest_owner(void);
 extern void kernel_stop(Kernel *k, const char *notice);
 extern void kernel_retire(Kernel *k);
 extern void kernel_pool_refill(void);

@@ -516,8 +516,9 @@ parse_request(Conn *c, const char *payload, size_t len)
 		err = "\"workspace_quota_mb\" must be an integer between 1 and 1048576";
 	else if (!get_text(root, "workspace", &c->req.workspace) ||
 			 !get_text(root, "session_id", &c->req.session_id) ||
-			 !get_text(root, "job_id", &c->req.job_id))
-		err = "\"workspace\", \"session_id\" and \"job_id\" must be strings or null";
+			 !get_text(root, "job_id", &c->req.job_id) ||
+			 !get_text(root, "owner", &c->req.owner))
+		err = "\"workspace\", \"session_id\", \"job_id\" and \"owner\" must be strings or null";
 	else if (c->req.workspace != NULL &&
 			 (c->req.workspace[0] != '/' || stat(c->req.workspace, &st) != 0 ||
 			  !S_ISDIR(st.st_mode)))

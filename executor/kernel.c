@@ -164,7 +164,7 @@ session_count_all(void)
  */
 Kernel *
 kernel_spawn(const char *workspace, bool is_session, const char *session_id,
-			 int memory_mb, int max_file_size_mb, const char **errtype,
+			 const char *owner, int memory_mb, int max_file_size_mb, const char **errtype,
 			 const char **err)
 {
 	Kernel	   *k;
@@ -213,7 +213,8 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 		kernels_cap += 16;
 	}
 	k->session_id = session_id ? strdup(session_id) : NULL;
-	if (session_id != NULL && k->session_id == NULL)
+	k->owner = owner ? strdup(owner) : NULL;
+	if ((session_id != NULL && k->session_id == NULL) || (owner != NULL && k->owner == NULL))
 	{
 		*err = "out of memory";
 		goto fail;
@@ -293,6 +294,7 @@ fail:
 	free(k->temp_workspace);
 	free(k->workspace);
 	free(k->session_id);
+	free(k->owner);
 	free(k);
 	return NULL;
 }
@@ -399,8 +401,15 @@ kernel_count_sessions(void)
 	return n;
 }
 
+static bool
+same_owner(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* The least recently used idle session kernel of owner (NULL: of anyone). */
 Kernel *
-kernel_lru_idle_session(void)
+kernel_lru_idle_session(const char *owner)
 {
 	Kernel	   *best = NULL;
 	int			i;
@@ -410,10 +419,52 @@ kernel_lru_idle_session(void)
 		Kernel	   *k = kernels[i];
 
 		if (k->is_session && !k->stopping && k->conn == NULL &&
+			(owner == NULL || same_owner(k->owner, owner)) &&
 			(best == NULL || k->last_used < best->last_used))
 			best = k;
 	}
 	return best;
+}
+
+/* Live session kernels of owner. */
+int
+kernel_count_owner_sessions(const char *owner)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nkernels; i++)
+		if (kernels[i]->is_session && !kernels[i]->stopping &&
+			same_owner(kernels[i]->owner, owner))
+			n++;
+	return n;
+}
+
+/*
+ * The owner holding the most live session kernels that has an idle one:
+ * when every kernel is taken, it gives one up, so a tenant with few
+ * kernels is never the one evicted for a tenant with many.
+ */
+const char *
+kernel_busiest_owner(void)
+{
+	const char *busiest = NULL;
+	int			most = 0;
+
+	for (int i = 0; i < nkernels; i++)
+	{
+		Kernel	   *k = kernels[i];
+		int			n;
+
+		if (!k->is_session || k->stopping || k->conn != NULL)
+			continue;
+		n = kernel_count_owner_sessions(k->owner);
+		if (n > most)
+		{
+			most = n;
+			busiest = k->owner ? k->owner : "";
+		}
+	}
+	return busiest;
 }
 
 static bool
@@ -486,7 +537,7 @@ kernel_pool_refill(void)
 		const char *errtype;
 		const char *err;
 
-		if (kernel_spawn(NULL, false, NULL, pool_memory_mb, pool_file_size_mb,
+		if (kernel_spawn(NULL, false, NULL, NULL, pool_memory_mb, pool_file_size_mb,
 						 &errtype, &err) == NULL)
 		{
 			pi_log("could not pre-fork a kernel: %s", err);
@@ -593,6 +644,7 @@ kernel_free(Kernel *k)
 	free(k->temp_workspace);
 	free(k->workspace);
 	free(k->session_id);
+	free(k->owner);
 	free(k->stop_notice);
 	free(k);
 }

@@ -49,7 +49,7 @@ usage_exit(const char *why)
 	pi_log("usage: pi-executor --socket PATH --workspace-root DIR "
 				 "--max-sync N --max-async N [--sandbox on|off] [--prefork N] "
 				 "[--max-sessions N] [--session-idle-timeout SECONDS] "
-				 "[--blas-threads N] [--forkers N]");
+				 "[--max-sessions-per-owner N] [--blas-threads N] [--forkers N]");
 	exit(2);
 }
 
@@ -95,6 +95,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		{"sandbox", required_argument, NULL, 'x'},
 		{"prefork", required_argument, NULL, 'p'},
 		{"max-sessions", required_argument, NULL, 'm'},
+		{"max-sessions-per-owner", required_argument, NULL, 'o'},
 		{"session-idle-timeout", required_argument, NULL, 'i'},
 		{"blas-threads", required_argument, NULL, 'b'},
 		{"forkers", required_argument, NULL, 'f'},
@@ -107,6 +108,7 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 	config->max_async = 2;
 	config->prefork = -1;		/* default: min(2, max_sync) */
 	config->max_sessions = EXECUTOR_DEFAULT_MAX_SESSIONS;
+	config->max_sessions_per_owner = 0;	/* default: --max-sessions */
 	config->session_idle_timeout_s = EXECUTOR_DEFAULT_SESSION_IDLE_S;
 	config->blas_threads = PI_DEFAULT_BLAS_THREADS;
 	config->forkers = 0;		/* default: one per online core */
@@ -132,6 +134,10 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 				break;
 			case 'm':
 				config->max_sessions = parse_slots(optarg, "--max-sessions");
+				break;
+			case 'o':
+				config->max_sessions_per_owner =
+					parse_slots(optarg, "--max-sessions-per-owner");
 				break;
 			case 'i':
 				config->session_idle_timeout_s =
@@ -164,6 +170,9 @@ parse_command_line(int argc, char **argv, ExecutorConfig *config)
 		usage_exit("--socket and --workspace-root are required");
 	if (config->prefork < 0)
 		config->prefork = config->max_sync < 2 ? config->max_sync : 2;
+	if (config->max_sessions_per_owner == 0 ||
+		config->max_sessions_per_owner > config->max_sessions)
+		config->max_sessions_per_owner = config->max_sessions;
 	if (config->forkers == 0)
 	{
 		long		cores = sysconf(_SC_NPROCESSORS_ONLN);

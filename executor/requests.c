@@ -281,6 +281,7 @@ conn_free(Conn *c)
 	free(c->req.workspace);
 	free(c->req.session_id);
 	free(c->req.job_id);
+	free(c->req.owner);
 	free(c->notice);
 	free(c);
 }

@@ -41,6 +41,48 @@ start_failed(Conn *c, const char *errtype, const char *err)
 }
 
 /*
+ * Before a new session kernel for c's tenant: a tenant at its own limit
+ * (--max-sessions-per-owner) gives up its least recently used idle
+ * kernel; when every kernel is taken, the tenant holding the most idle
+ * kernels gives one up.  So one caller's sessions never wipe another's
+ * Python state.  False when nothing can give way now (c waits).
+ */
+static bool
+make_room_for_session(Conn *c)
+{
+	const char *owner = c->req.owner ? c->req.owner : "";
+	Kernel	   *victim = NULL;
+	char		msg[500];
+
+	if (kernel_count_owner_sessions(owner) >= config->max_sessions_per_owner)
+	{
+		if ((victim = kernel_lru_idle_session(owner)) == NULL)
+			return false;
+		snprintf(msg, sizeof(msg),
+				 "the session's Python state was reset: its kernel was stopped to make "
+				 "room for another session of the same tenant (at most %d live kernels "
+				 "per tenant, pi.max_sessions_per_tenant; the least recently used goes "
+				 "first); variables and imports are gone, files remain",
+				 config->max_sessions_per_owner);
+	}
+	else if (kernel_count_sessions() >= config->max_sessions)
+	{
+		const char *busiest = kernel_busiest_owner();
+
+		if (busiest == NULL || (victim = kernel_lru_idle_session(busiest)) == NULL)
+			return false;
+		snprintf(msg, sizeof(msg),
+				 "the session's Python state was reset: its kernel was stopped to make "
+				 "room for another session (at most %d live kernels, pi.max_sessions; "
+				 "the tenant holding the most gives up its least recently used one); "
+				 "variables and imports are gone, files remain", config->max_sessions);
+	}
+	if (victim != NULL)
+		kernel_stop(victim, msg);
+	return true;
+}
+
+/*
  * Start c if it can start now; false if it has to wait (its session's
  * kernel is busy, or every session kernel is busy and none may be added).
  */
@@ -56,7 +98,7 @@ try_start(Conn *c)
 		k = c->req.workspace_is_session ? NULL : kernel_take_pooled(&c->req);
 		if (k == NULL)
 			k = kernel_spawn(c->req.workspace_is_session ? c->req.workspace : NULL,
-							 false, NULL, c->req.memory_mb, c->req.max_file_size_mb,
+							 false, NULL, NULL, c->req.memory_mb, c->req.max_file_size_mb,
 							 &errtype, &err);
 		if (k == NULL && strcmp(errtype, "ExecutorBusy") == 0)
 			return false;		/* every forker saturated: wait for one */
@@ -76,21 +118,10 @@ try_start(Conn *c)
 		cell_start(c, k);
 		return true;
 	}
-	if (kernel_count_sessions() >= config->max_sessions)
-	{
-		Kernel	   *victim = kernel_lru_idle_session();
-		char		msg[400];
-
-		if (victim == NULL)
-			return false;
-		snprintf(msg, sizeof(msg),
-				 "the session's Python state was reset: its kernel was stopped to make "
-				 "room for another session (at most %d live kernels, pi.max_sessions; "
-				 "the least recently used goes first); variables and imports are gone, "
-				 "files remain", config->max_sessions);
-		kernel_stop(victim, msg);
-	}
-	k = kernel_spawn(c->req.workspace, true, c->req.session_id, c->req.memory_mb,
+	if (!make_room_for_session(c))
+		return false;
+	k = kernel_spawn(c->req.workspace, true, c->req.session_id, c->req.owner,
+					 c->req.memory_mb,
 					 c->req.max_file_size_mb, &errtype, &err);
 	if (k == NULL && strcmp(errtype, "ExecutorBusy") == 0)
 		return false;			/* every forker saturated: wait for one */
@@ -166,8 +197,20 @@ answer_busy(Conn *c)
 		conn_answer(c, "busy", make_error("SessionBusy", msg));
 		return;
 	}
+	if (c->is_session &&
+		kernel_count_owner_sessions(c->req.owner ? c->req.owner : "") >=
+		config->max_sessions_per_owner &&
+		kernel_lru_idle_session(c->req.owner ? c->req.owner : "") == NULL)
+	{
+		snprintf(msg, sizeof(msg),
+				 "all %d session kernels of this tenant are busy "
+				 "(pi.max_sessions_per_tenant); retry shortly",
+				 config->max_sessions_per_owner);
+		conn_answer(c, "busy", make_error("ExecutorBusy", msg));
+		return;
+	}
 	if (c->is_session && kernel_count_sessions() >= config->max_sessions &&
-		kernel_lru_idle_session() == NULL)
+		kernel_lru_idle_session(NULL) == NULL)
 	{
 		snprintf(msg, sizeof(msg),
 				 "all %d session kernels are busy (pi.max_sessions); retry shortly",

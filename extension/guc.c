@@ -33,6 +33,7 @@ bool		pi_record_sync_runs = true;
 bool		pi_sandbox = true;
 int			pi_session_idle_timeout = PI_DEFAULT_SESSION_IDLE_S;
 int			pi_max_sessions = PI_DEFAULT_MAX_SESSIONS;
+int			pi_max_sessions_per_tenant = PI_DEFAULT_MAX_SESSIONS_PER_TENANT;
 int			pi_blas_threads = PI_DEFAULT_BLAS_THREADS;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
@@ -130,6 +131,14 @@ pi_define_settings(void)
 							"Number of live session kernels (Python state kept between runs).",
 							"When full, the least recently used idle kernel is stopped first.",
 							&pi_max_sessions, PI_DEFAULT_MAX_SESSIONS, 1, 256,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_sessions_per_tenant",
+							"Live session kernels one tenant (role) may hold.",
+							"A tenant over it loses its own least recently used idle kernel; "
+							"when all kernels are taken, the tenant holding the most loses one. "
+							"So one caller cannot wipe the others' Python state.",
+							&pi_max_sessions_per_tenant, PI_DEFAULT_MAX_SESSIONS_PER_TENANT, 1, 256,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.blas_threads",

@@ -28,6 +28,7 @@ extern bool pi_record_sync_runs;
 extern bool pi_sandbox;
 extern int	pi_session_idle_timeout;
 extern int	pi_max_sessions;
+extern int	pi_max_sessions_per_tenant;
 extern int	pi_blas_threads;
 extern int	pi_query_timeout;
 extern int	pi_query_max_rows;

@@ -18,6 +18,7 @@
 #define PI_DEFAULT_WORKSPACE_MB			2048	/* pi.max_workspace_mb */
 #define PI_DEFAULT_OUTPUT_BYTES			(1024 * 1024)	/* pi.max_output_bytes */
 #define PI_DEFAULT_MAX_SESSIONS			16	/* pi.max_sessions */
+#define PI_DEFAULT_MAX_SESSIONS_PER_TENANT	8	/* pi.max_sessions_per_tenant */
 #define PI_DEFAULT_SESSION_IDLE_S		1800	/* pi.session_idle_timeout */
 #define PI_DEFAULT_BLAS_THREADS			1	/* pi.blas_threads */
 

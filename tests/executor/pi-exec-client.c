@@ -134,6 +134,7 @@ connect_socket(const char *path)
 static const char *opt_op;		/* --op: "op" member of the request */
 static long opt_quota_mb;		/* --workspace-quota-mb, 0: left out */
 static const char *opt_job_id;	/* --job-id: "job_id" member of the request */
+static const char *opt_owner;	/* --owner: "owner" member of the request */
 static long opt_answer_bytes = -1;	/* --answer-queries N: answer 'S' frames */
 
 static char *
@@ -150,6 +151,8 @@ build_request(const Options *o)
 
 	if (opt_job_id != NULL)
 		json_object_set_new(q, "job_id", json_string(opt_job_id));
+	if (opt_owner != NULL)
+		json_object_set_new(q, "owner", json_string(opt_owner));
 	if (opt_op != NULL)
 		json_object_set_new(q, "op", json_string(opt_op));
 	if (opt_quota_mb > 0)
@@ -313,6 +316,7 @@ main(int argc, char **argv)
 		{"workspace-quota-mb", required_argument, NULL, 'Q'},
 		{"job-id", required_argument, NULL, 'J'},
 		{"answer-queries", required_argument, NULL, 'A'},
+		{"owner", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
@@ -339,6 +343,7 @@ main(int argc, char **argv)
 			case 'Q': opt_quota_mb = atol(optarg); break;
 			case 'J': opt_job_id = optarg; break;
 			case 'A': opt_answer_bytes = atol(optarg); break;
+			case 'W': opt_owner = optarg; break;
 			default: return 2;
 		}
 	}

@@ -588,6 +588,35 @@ else
 	fail "query_flood_bounded (executor +$(( (RSS1 - RSS0) / 1024 )) MB)" "$TMP/query_flood.out"
 fi
 
+# --- one tenant's sessions never wipe another's state: 3 live kernels, at
+# most 2 per tenant (owner)
+cd "$TMP"
+env -i "$EXECUTOR" --socket o.sock --workspace-root "$TMP/oroot" \
+	--max-sync 4 --max-async 2 --max-sessions 3 --max-sessions-per-owner 2 \
+	2> "$TMP/oexecutor.log" &
+O_PID=$!
+cd "$ROOT"
+for _ in $(seq 1 100); do grep -q "ready in" "$TMP/oexecutor.log" 2>/dev/null && break; sleep 0.1; done
+SAVED_SOCK=$SOCK; SOCK=o.sock
+mkdir -p "$TMP/oroot/a1" "$TMP/oroot/a2" "$TMP/oroot/a3" "$TMP/oroot/b1" "$TMP/oroot/b2"
+orun() { local name=$1 ws=$2 owner=$3; shift 3; run "$name" --workspace "$TMP/oroot/$ws" --session-id "00000000-0000-0000-0000-0000000000${ws: -1}${ws:0:1}" --owner "$owner" "$@"; }
+orun own_b1 b1 tenant_b <<< 'mine = "b1"'
+orun own_a1 a1 tenant_a <<< 'mine = "a1"'
+orun own_a2 a2 tenant_a <<< 'mine = "a2"'
+# tenant a at its limit: its own least recently used kernel (a1) goes, b1 stays
+orun own_a3 a3 tenant_a <<< 'mine = "a3"'
+orun owner_limit_keeps_other_tenant b1 tenant_b <<< 'mine'
+check owner_limit_keeps_other_tenant '.status == "completed" and .result.json == "b1" and .session.state_reset == false'
+orun owner_limit_evicts_own_lru a1 tenant_a <<< '"mine" in globals()'
+check owner_limit_evicts_own_lru '.result.json == false and .session.state_reset == true
+	and (.session.notice | contains("pi.max_sessions_per_tenant"))'
+# all 3 kernels taken (a: 2, b: 1): b's second session evicts one of a's, not b1
+orun own_b2 b2 tenant_b <<< 'mine = "b2"'
+orun full_evicts_busiest_tenant b1 tenant_b <<< 'mine'
+check full_evicts_busiest_tenant '.result.json == "b1" and .session.state_reset == false'
+SOCK=$SAVED_SOCK
+kill "$O_PID"; wait "$O_PID" 2>/dev/null
+
 # --- no kernel inherits another client's bytes: a secret sent in one
 # session's code, another printed at run time, and that session's id and
 # job id must appear nowhere in the memory of any other kernel (nor of
