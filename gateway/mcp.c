@@ -63,6 +63,7 @@ struct McpSession
 	char		id[33];
 	char		version[16];
 	char		pi_session[40]; /* auto-created pi session, "" until used */
+	char		tenant[GW_ROLE_MAX];	/* the role of the key that opened it */
 	time_t		last_used;		/* for the day-idle expiry */
 	uint64_t	last_use_seq;	/* for LRU: a counter, finer than seconds */
 	int			refcount;
@@ -186,6 +187,8 @@ mcp_session_new(const char *version, GwError *err)
 	}
 	gw_random_hex(s->id, 16);
 	snprintf(s->version, sizeof(s->version), "%s", version);
+	snprintf(s->tenant, sizeof(s->tenant), "%s",
+			 db_current_tenant() ? db_current_tenant() : "");
 	s->last_used = now;
 	s->refcount = 2;			/* the table's and the caller's */
 	pthread_mutex_lock(&sessions_lock);
@@ -219,17 +222,21 @@ mcp_session_new(const char *version, GwError *err)
 
 /*
  * Look a session up and take a reference.  NULL with a 404 in err when it
- * is unknown or ended; the message says so when it was evicted.
+ * is unknown or ended (the message says so when it was evicted), or when
+ * it belongs to another tenant: a session answers only the key's tenant
+ * that opened it, and another one learns nothing, not even that it exists.
  */
 McpSession *
 mcp_session_get(const char *id, GwError *err)
 {
 	McpSession *found = NULL;
 	const char *why = NULL;
+	const char *tenant = db_current_tenant() ? db_current_tenant() : "";
 
 	pthread_mutex_lock(&sessions_lock);
 	for (int i = 0; i < n_slots && id; i++)
-		if (sessions[i] && strcmp(sessions[i]->id, id) == 0)
+		if (sessions[i] && strcmp(sessions[i]->id, id) == 0 &&
+			strcmp(sessions[i]->tenant, tenant) == 0)
 		{
 			found = sessions[i];
 			found->refcount++;

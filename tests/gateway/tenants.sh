@@ -51,6 +51,17 @@ check "an unknown key: 401" '[ "$STATUS" = 401 ]'
 OWNERS=$(pi_sql "SELECT string_agg(DISTINCT submitted_by, ',' ORDER BY submitted_by) FROM pi.jobs WHERE submitted_by IN ('gw_t1', 'pi_default_tenant')")
 check "jobs are recorded as their tenants'" '[ "$OWNERS" = gw_t1,pi_default_tenant ]'
 check "key use is counted" '[ "$(pi_sql "SELECT use_count > 0 FROM pi.api_keys WHERE role = \$\$gw_t1\$\$")" = t ]'
+# an MCP session answers only the tenant whose key opened it
+MINIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+MSID1=$(curl -s -D - -o /dev/null -X POST -H "X-API-Key: $K1" -H 'Content-Type: application/json' \
+  -H 'Accept: application/json, text/event-stream' -d "$MINIT" "$T/mcp" | tr -d '\r' | awk -F': ' 'tolower($1) == "mcp-session-id" {print $2}')
+MLIST='{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+mcp_as() { curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-API-Key: $1" -H "Mcp-Session-Id: $MSID1" \
+  -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d "$MLIST" "$T/mcp"; }
+check "tenant 1 opens an MCP session" '[ ${#MSID1} = 32 ]'
+check "tenant 1 uses its MCP session" '[ "$(mcp_as "$K1")" = 200 ]'
+check "tenant 2 uses tenant 1's MCP session id: 404" '[ "$(mcp_as "$K2")" = 404 ]'
+check "the default tenant uses it: 404" '[ "$(mcp_as "$KEY")" = 404 ]'
 gw_sql() { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -U pi_gateway -d "$PI_TEST_DB" -c "$1" 2>&1; }
 check "the gateway's role cannot read pi.api_keys" '[[ "$(gw_sql "SELECT * FROM pi.api_keys")" == *"permission denied"* ]]'
 check "the gateway's role cannot read pg_authid" '[[ "$(gw_sql "SELECT rolpassword FROM pg_authid")" == *"permission denied"* ]]'
