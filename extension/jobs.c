@@ -64,16 +64,19 @@ report_unknown_job(pg_uuid_t *job_id)
 }
 
 /*
- * Run a one-row query with the job id as $1 and return its single jsonb
- * column, copied out of SPI; NULL when no row matched.
+ * Run a one-row query with the job id as $1 and return its first column, a
+ * jsonb copied out of SPI; NULL when no row matched.  With flag, the
+ * query's second column, a boolean, goes there (false when NULL or no row).
  */
 static Jsonb *
-job_query_jsonb(const char *sql, pg_uuid_t *job_id)
+job_query_jsonb(const char *sql, pg_uuid_t *job_id, bool *flag)
 {
 	Jsonb	   *result = NULL;
 	bool		isnull;
 	Datum		value;
 
+	if (flag != NULL)
+		*flag = false;
 	SPI_connect();
 	if (SPI_execute_with_args(sql, 1, (Oid[]) {UUIDOID},
 							  (Datum[]) {UUIDPGetDatum(job_id)}, NULL,
@@ -84,6 +87,11 @@ job_query_jsonb(const char *sql, pg_uuid_t *job_id)
 		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
 			result = DatumGetJsonbP(SPI_datumTransfer(value, false, -1));
+		if (flag != NULL)
+		{
+			value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			*flag = !isnull && DatumGetBool(value);
+		}
 	}
 	SPI_finish();
 	return result;
@@ -173,7 +181,7 @@ pi_job_status(PG_FUNCTION_ARGS)
 							 " 'finished_at', j.finished_at)"
 							 " || jsonb_build_object('attempt', j.attempts)"
 							 " FROM pi.jobs j WHERE j.id = $1 AND pi.caller_sees(j.submitted_by)",
-							 job_id);
+							 job_id, NULL);
 	if (status == NULL)
 		report_unknown_job(job_id);
 
@@ -219,31 +227,6 @@ pi_job_status(PG_FUNCTION_ARGS)
 #define JOB_WAIT_SHORT_FOR_MS 1000
 #define JOB_WAIT_LONG_MS 100
 
-/* The answer of JOB_RESULT_SQL; *finished set; NULL when no such job. */
-static Jsonb *
-job_result_once(pg_uuid_t *job_id, bool *finished)
-{
-	Jsonb	   *result = NULL;
-	bool		isnull;
-	Datum		value;
-
-	*finished = false;
-	SPI_connect();
-	if (SPI_execute_with_args(JOB_RESULT_SQL, 1, (Oid[]) {UUIDOID},
-							  (Datum[]) {UUIDPGetDatum(job_id)}, NULL,
-							  false, 1) < 0)
-		elog(ERROR, "could not read job");
-	if (SPI_processed == 1)
-	{
-		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			result = DatumGetJsonbP(SPI_datumTransfer(value, false, -1));
-		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		*finished = !isnull && DatumGetBool(value);
-	}
-	SPI_finish();
-	return result;
-}
 
 /*
  * pi.job_result(job_id uuid) returns jsonb: the result in pi.execute's shape
@@ -284,7 +267,7 @@ pi_job_result(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(looks);
 		MemoryContextSwitchTo(looks);
-		result = job_result_once(job_id, &finished);
+		result = job_query_jsonb(JOB_RESULT_SQL, job_id, &finished);
 		MemoryContextSwitchTo(outer);
 		if (result == NULL)
 			report_unknown_job(job_id);
@@ -344,12 +327,12 @@ pi_cancel_job(PG_FUNCTION_ARGS)
 								  "  WHEN EXISTS (SELECT 1 FROM pi.jobs WHERE id = $1"
 								  "   AND pi.caller_sees(submitted_by)) THEN 'finished'"
 								  "  ELSE 'unknown' END)",
-								  job_id);
+								  job_id, NULL);
 		what = outcome ? JsonbToCString(NULL, &outcome->root, VARSIZE(outcome)) : "\"unknown\"";
 		if (strcmp(what, "\"finished\"") != 0 || attempt >= 2)
 			break;
 		now = job_query_jsonb("SELECT to_jsonb(status IN ('pending', 'running'))"
-							  " FROM pi.jobs WHERE id = $1 AND pi.caller_sees(submitted_by)", job_id);
+							  " FROM pi.jobs WHERE id = $1 AND pi.caller_sees(submitted_by)", job_id, NULL);
 		if (now == NULL || strcmp(JsonbToCString(NULL, &now->root, VARSIZE(now)), "true") != 0)
 			break;
 	}
