@@ -129,14 +129,12 @@ http_reply_json(Request *req, int status, json_t *body)
 	return http_reply(req, status, http_json_response(body));
 }
 
-/* The response for err, with the headers its status calls for. */
-static struct MHD_Response *
-error_response(const GwError *err)
+/* Add the headers err's status calls for (Retry-After, WWW-Authenticate). */
+void
+http_add_error_headers(struct MHD_Response *resp, const GwError *err)
 {
-	struct MHD_Response *resp = http_json_response(gw_error_json(err));
-
 	if (resp == NULL)
-		return NULL;
+		return;
 	if (err->retry_after > 0)
 	{
 		char		ra[16];
@@ -146,6 +144,15 @@ error_response(const GwError *err)
 	}
 	if (err->http_status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+}
+
+/* The response for err, with the headers its status calls for. */
+static struct MHD_Response *
+error_response(const GwError *err)
+{
+	struct MHD_Response *resp = http_json_response(gw_error_json(err));
+
+	http_add_error_headers(resp, err);
 	return resp;
 }
 

@@ -107,6 +107,7 @@ extern const char *http_header(Request *req, const char *name);
 extern json_t *http_parse_body(Request *req, size_t flags, GwError *err);
 extern json_t *http_json_body(Request *req);
 extern struct MHD_Response *http_json_response(json_t *body);
+extern void http_add_error_headers(struct MHD_Response *resp, const GwError *err);
 extern enum MHD_Result http_reply(Request *req, int status,
 								  struct MHD_Response *resp);
 extern enum MHD_Result http_reply_json(Request *req, int status, json_t *body);

@@ -187,15 +187,13 @@ mcp_session_new(const char *version, GwError *err)
 	}
 	gw_random_hex(s->id, 16);
 	snprintf(s->version, sizeof(s->version), "%s", version);
-	snprintf(s->tenant, sizeof(s->tenant), "%s",
-			 db_current_tenant() ? db_current_tenant() : "");
+	snprintf(s->tenant, sizeof(s->tenant), "%s", db_current_tenant());
 	s->last_used = now;
 	s->refcount = 2;			/* the table's and the caller's */
 	pthread_mutex_lock(&sessions_lock);
 	if (sessions == NULL)
 	{
-		n_slots = gw_config.mcp_max_sessions > 0 ?
-			gw_config.mcp_max_sessions : MCP_SESSIONS_DEFAULT;
+		n_slots = gw_config.mcp_max_sessions;	/* main.c: > 0, default set */
 		sessions = calloc(n_slots, sizeof(McpSession *));
 	}
 	if (sessions != NULL)
@@ -231,7 +229,7 @@ mcp_session_get(const char *id, GwError *err)
 {
 	McpSession *found = NULL;
 	const char *why = NULL;
-	const char *tenant = db_current_tenant() ? db_current_tenant() : "";
+	const char *tenant = db_current_tenant();
 
 	pthread_mutex_lock(&sessions_lock);
 	for (int i = 0; i < n_slots && id; i++)
@@ -498,8 +496,7 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 	json_t	   *result;
 	OpCall		call = {.client_gone = watch->client_gone,
 		.client_arg = watch->client_arg,
-		.wait_budget_s = gw_config.execute_wait_s > 0 ?
-		gw_config.execute_wait_s : EXECUTE_WAIT_DEFAULT_S};
+		.wait_budget_s = gw_config.execute_wait_s};	/* main.c: > 0 */
 	InFlight	flight = {.request_id = id, .call = &call};
 
 	args = json_is_object(args) ? json_deep_copy(args) : json_object();

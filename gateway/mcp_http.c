@@ -297,13 +297,8 @@ reply_rpc_gw_error(Request *req, json_t *id, int code, const GwError *err)
 {
 	struct MHD_Response *resp =
 		http_json_response(mcp_rpc_error(id, code, err->message));
-	char		ra[16];
 
-	if (resp != NULL && err->retry_after > 0)
-	{
-		snprintf(ra, sizeof(ra), "%d", err->retry_after);
-		MHD_add_response_header(resp, "Retry-After", ra);
-	}
+	http_add_error_headers(resp, err);
 	return http_reply(req, err->http_status, resp);
 }
 

@@ -234,17 +234,27 @@ still_running_answer(json_t *out, const char *job_id, double waited_s,
 	return out;
 }
 
+/* A number of seconds given as a JSON number or as text; false if neither. */
+static bool
+arg_seconds(json_t *v, double *out)
+{
+	if (json_is_number(v))
+		*out = json_number_value(v);
+	else if (json_is_string(v))
+		*out = atof(json_string_value(v));
+	else
+		return false;
+	return true;
+}
+
 /* The run's timeout: the argument, or pi.execute's default of 60 s. */
 static double
 execute_timeout(json_t *args)
 {
-	json_t	   *t = json_object_get(args, "timeout");
+	double		t = 60;
 
-	if (json_is_number(t))
-		return json_number_value(t);
-	if (json_is_string(t))
-		return atof(json_string_value(t));
-	return 60;
+	(void) arg_seconds(json_object_get(args, "timeout"), &t);
+	return t;
 }
 
 /*
@@ -303,15 +313,11 @@ execute_as_job(PGconn *conn, json_t *args, double budget, OpCall *call,
 static double
 wait_budget(const Operation *op, json_t *args, OpCall *call)
 {
-	json_t	   *w = json_object_get(args, "wait");
 	double		budget = call->wait_budget_s;
 
-	if (op->kind != OP_EXECUTE || strcmp(op->name, "execute_code") != 0)
+	if (strcmp(op->name, "execute_code") != 0)
 		return 0;
-	if (json_is_number(w))
-		budget = json_number_value(w);
-	else if (json_is_string(w))
-		budget = atof(json_string_value(w));
+	(void) arg_seconds(json_object_get(args, "wait"), &budget);
 	return budget > 0 && execute_timeout(args) > budget ? budget : 0;
 }
 
@@ -327,8 +333,8 @@ op_run(const Operation *op, json_t *args, OpCall *call, GwError *err)
 	struct timespec started;
 	PGconn	   *conn;
 	json_t	   *out;
-	json_t	   *wait = json_object_get(args, "wait");
 	double		budget;
+	double		w;
 	int			n;
 
 	if (!op_check_required(op, args, err) || (conn = db_acquire(err)) == NULL)
@@ -336,12 +342,9 @@ op_run(const Operation *op, json_t *args, OpCall *call, GwError *err)
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	if ((budget = wait_budget(op, args, call)) > 0)
 		out = execute_as_job(conn, args, budget, call, err);
-	else if (strcmp(op->name, "get_job_result") == 0 && wait != NULL &&
-			 (json_is_number(wait) || json_is_string(wait)))
+	else if (strcmp(op->name, "get_job_result") == 0 &&
+			 arg_seconds(json_object_get(args, "wait"), &w))
 	{
-		double		w = json_is_number(wait) ? json_number_value(wait) :
-			atof(json_string_value(wait));
-
 		out = wait_for_job(conn, json_string_value(json_object_get(args, "job_id")),
 						   w > 0 ? w : 0, call, &started, err);
 	}
