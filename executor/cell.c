@@ -69,9 +69,12 @@ conn_kill_run(Conn *c)
 	c->deadline = NO_DEADLINE;
 }
 
-/* The cell of c is over (final line, or the kernel died): answer. */
-static void
-conn_run_over(Conn *c)
+/*
+ * Cut c from its kernel and give its slot back.  False when nobody is
+ * left to answer (the client is gone): the connection just finishes.
+ */
+static bool
+conn_detach(Conn *c)
 {
 	running[conn_kind(c)]--;
 	c->kernel = NULL;
@@ -81,8 +84,16 @@ conn_run_over(Conn *c)
 	{
 		c->dead = true;
 		c->state = CONN_FLUSHING;
+		return false;
 	}
-	else
+	return true;
+}
+
+/* The cell of c is over (final line, or the kernel died): answer. */
+static void
+conn_run_over(Conn *c)
+{
+	if (conn_detach(c))
 		conn_answer_run(c);
 }
 
@@ -261,6 +272,8 @@ cell_kernel_exited(Kernel *k, int status)
 		c->wait_status = status;
 		c->died = true;
 		c->oom = oom;
+		/* known only now: a kernel still spawning at the start had no cgroup */
+		c->oom_detectable = k->cg.memory_path[0] != '\0';
 		c->elapsed_ms = executor_now_ms() - c->started;
 		if (k->is_session)
 		{
@@ -303,7 +316,6 @@ cell_start(Conn *c, Kernel *k)
 	kernel_set_memory(k, c->req.memory_mb);
 	k->conn = c;
 	c->kernel = k;
-	c->oom_detectable = k->cg.memory_path[0] != '\0';
 	c->started = executor_now_ms();
 	c->state = CONN_RUNNING;
 	c->deadline = c->started + c->req.timeout_ms;
@@ -335,17 +347,7 @@ cell_spawn_failed(Kernel *k, const char *errtype, const char *message)
 	k->stopping = true;
 	k->reaped = true;
 	k->conn = NULL;
-	if (c == NULL)
-		return;
-	running[conn_kind(c)]--;
-	c->kernel = NULL;
-	quota_walk_free(&c->qwalk);
-	if (c->client_gone || c->dead)
-	{
-		c->dead = true;
-		c->state = CONN_FLUSHING;
-	}
-	else
+	if (c != NULL && conn_detach(c))
 		conn_answer(c, "failed", make_error(errtype, message));
 }
 

@@ -116,9 +116,6 @@ remove_tree(const char *path)
 		pi_log("could not remove the temporary workspace \"%s\": %m", path);
 }
 
-
-
-
 /* ---------------------------------------------------------------- spawning */
 
 static const char *
@@ -131,27 +128,14 @@ spawn_error(const char *what)
 	return msg;
 }
 
-
-/* How many stateless kernels live, counting those spawning or exiting. */
+/* Session or stateless kernels alive, counting those spawning or exiting. */
 static int
-stateless_count(void)
+count_kernels(bool is_session)
 {
 	int			n = 0;
 
 	for (int i = 0; i < nkernels; i++)
-		if (!kernels[i]->is_session)
-			n++;
-	return n;
-}
-
-/* How many session kernels live, counting those being stopped. */
-static int
-session_count_all(void)
-{
-	int			n = 0;
-
-	for (int i = 0; i < nkernels; i++)
-		if (kernels[i]->is_session)
+		if (kernels[i]->is_session == is_session)
 			n++;
 	return n;
 }
@@ -178,8 +162,8 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 	 * (session kernels), counting those still exiting: a run that finds
 	 * the bound reached waits for a reap, like one that finds no slot.
 	 */
-	if (is_session ? session_count_all() >= config->max_sessions :
-		stateless_count() >= config->prefork + config->max_sync + config->max_async)
+	if (is_session ? count_kernels(true) >= config->max_sessions :
+		count_kernels(false) >= config->prefork + config->max_sync + config->max_async)
 	{
 		*errtype = "ExecutorBusy";
 		*err = "every kernel the configuration allows is alive; retry shortly";
@@ -531,7 +515,7 @@ kernel_pool_refill(void)
 
 	if (executor_sandbox_mode == SANDBOX_UNAVAILABLE)
 		return;
-	while (pool_size() < config->prefork && stateless_count() < limit &&
+	while (pool_size() < config->prefork && count_kernels(false) < limit &&
 		   forkers_can_spawn())
 	{
 		const char *errtype;
@@ -545,9 +529,6 @@ kernel_pool_refill(void)
 		}
 	}
 }
-
-
-
 
 /* -------------------------------------------------------------- stopping */
 
@@ -580,7 +561,8 @@ void
 kernel_retire(Kernel *k)
 {
 	k->retired = true;
-	kernel_kill_retired();
+	if (!k->stopping && k->conn == NULL)
+		kernel_stop(k, NULL);
 }
 
 void

@@ -509,15 +509,12 @@ jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,
 					   uint64_t bytes, uint64_t old_bytes,
 					   char *err, size_t errlen)
 {
-	char		path[PATH_MAX + 64];
-	char		value[32];
 	bool		up = bytes > old_bytes;
 	const char *first,
 			   *second = NULL;
 
 	if (cg->memory_path[0] == '\0')
 		return 0;
-	snprintf(value, sizeof(value), "%" PRIu64, bytes);
 	if (cg->mode == JAIL_CGROUP_V2)
 		first = "memory.max";
 	else
@@ -526,14 +523,9 @@ jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,
 		if (cfg->cg_has_memsw)
 			second = up ? "memory.limit_in_bytes" : "memory.memsw.limit_in_bytes";
 	}
-	snprintf(path, sizeof(path), "%s/%s", cg->memory_path, first);
-	if (jail_write_file(path, value, err, errlen) < 0)
+	if (write_u64(cg->memory_path, first, bytes, err, errlen) < 0)
 		return -1;
-	if (second != NULL)
-	{
-		snprintf(path, sizeof(path), "%s/%s", cg->memory_path, second);
-		if (jail_write_file(path, value, err, errlen) < 0)
-			return -1;
-	}
+	if (second != NULL && write_u64(cg->memory_path, second, bytes, err, errlen) < 0)
+		return -1;
 	return 0;
 }
