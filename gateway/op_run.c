@@ -350,17 +350,10 @@ op_run(const Operation *op, json_t *args, OpCall *call, GwError *err)
 	}
 	else
 	{
-		for (n = 0; n < 6 && op->params[n] != NULL; n++)
-			values[n] = op_arg_to_text(json_object_get(args, op->params[n]));
-		out = exec_watched(conn, op->sql, n, values, call, &started,
-						   "running", err);
-		for (int i = 0; i < n; i++)
-			free((char *) values[i]);
-		if (out == NULL && strcmp(err->sqlstate, "42883") == 0 &&
-			PQstatus(conn) == CONNECTION_OK)
-			op_check_available(conn, op, err);
-		if (out != NULL && strcmp(op->name, "list_datasets") == 0)
-			out = op_unwrap_datasets(out);
+		n = op_params(op, args, values);
+		out = op_finish(conn, op, values, n,
+						exec_watched(conn, op->sql, n, values, call, &started,
+									 "running", err), err);
 	}
 	db_release(conn);
 	return out;

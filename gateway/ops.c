@@ -290,7 +290,7 @@ op_find(const char *name)
 }
 
 /* JSON argument -> text parameter (NULL for absent or null). */
-char *
+static char *
 op_arg_to_text(json_t *v)
 {
 	char		buf[64];
@@ -341,7 +341,7 @@ op_check_required(const Operation *op, json_t *args, GwError *err)
  * function is not installed yet, or that user SQL (query_dataset) named an
  * unknown function.  to_regprocedure tells them apart.
  */
-void
+static void
 op_check_available(PGconn *conn, const Operation *op, GwError *err)
 {
 	const char *vals[1] = {op->function};
@@ -359,7 +359,7 @@ op_check_available(PGconn *conn, const Operation *op, GwError *err)
 }
 
 /* list_datasets may return jsonb or a table; show both as one array */
-json_t *
+static json_t *
 op_unwrap_datasets(json_t *out)
 {
 	json_t	   *arr = json_object_get(out, "datasets");
@@ -376,18 +376,25 @@ op_unwrap_datasets(json_t *out)
 	return out;
 }
 
-static json_t *
-op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
+/* op's SQL parameters from args, in op->params order; how many.  See op_finish. */
+int
+op_params(const Operation *op, json_t *args, const char **values)
 {
-	const char *values[6] = {0};
-	int			n = 0;
-	json_t	   *out;
+	int			n;
 
-	if (!op_check_required(op, args, err))
-		return NULL;
 	for (n = 0; n < 6 && op->params[n] != NULL; n++)
 		values[n] = op_arg_to_text(json_object_get(args, op->params[n]));
-	out = db_exec_json(conn, op->sql, n, values, err);
+	return n;
+}
+
+/*
+ * After op's one SQL call: free its parameters, explain a missing pi
+ * function, and show list_datasets as one array.  Returns out.
+ */
+json_t *
+op_finish(PGconn *conn, const Operation *op, const char **values, int n,
+		  json_t *out, GwError *err)
+{
 	for (int i = 0; i < n; i++)
 		free((char *) values[i]);
 	if (out == NULL && strcmp(err->sqlstate, "42883") == 0 &&
@@ -396,6 +403,19 @@ op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 	if (out != NULL && strcmp(op->name, "list_datasets") == 0)
 		out = op_unwrap_datasets(out);
 	return out;
+}
+
+static json_t *
+op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
+{
+	const char *values[6] = {0};
+	int			n;
+
+	if (!op_check_required(op, args, err))
+		return NULL;
+	n = op_params(op, args, values);
+	return op_finish(conn, op, values, n,
+					 db_exec_json(conn, op->sql, n, values, err), err);
 }
 
 /* Borrow a connection, make the operation's one SQL call, give it back. */

@@ -12,9 +12,9 @@
 
 #include "gateway.h"
 
-extern char *op_arg_to_text(json_t *v);
 extern bool op_check_required(const Operation *op, json_t *args, GwError *err);
-extern void op_check_available(PGconn *conn, const Operation *op, GwError *err);
-extern json_t *op_unwrap_datasets(json_t *out);
+extern int	op_params(const Operation *op, json_t *args, const char **values);
+extern json_t *op_finish(PGconn *conn, const Operation *op, const char **values,
+						 int n, json_t *out, GwError *err);
 
 #endif							/* PI_OPS_INTERNAL_H */
