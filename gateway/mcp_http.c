@@ -563,6 +563,7 @@ mcp_sse_message(Request *req)
 	SseStream  *st;
 	json_t	   *msg;
 	json_t	   *resp;
+	struct MHD_Response *accepted;
 	McpWatch	watch = {sse_push, NULL, sse_client_gone, NULL};
 
 	if (!origin_allowed(req))
@@ -590,6 +591,8 @@ mcp_sse_message(Request *req)
 		sse_push(st, resp);
 	json_decref(msg);
 	mcp_session_put(s);
-	return http_reply(req, 202,
-					  MHD_create_response_from_buffer(8, "Accepted", MHD_RESPMEM_PERSISTENT));
+	accepted = MHD_create_response_from_buffer(8, "Accepted", MHD_RESPMEM_PERSISTENT);
+	if (accepted != NULL)
+		MHD_add_response_header(accepted, "Content-Type", "text/plain; charset=utf-8");
+	return http_reply(req, 202, accepted);
 }

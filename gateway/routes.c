@@ -168,7 +168,7 @@ static const Route routes[] = {
 	{"GET", "/health", route_health, false, BODY_NONE, IGNORED_BODY_BYTES,
 		NULL, NULL,
 	"Liveness: the gateway answers and PostgreSQL with the extension is reachable"},
-	{"GET", "/openapi.json", route_openapi, true, BODY_NONE, IGNORED_BODY_BYTES,
+	{"GET", "/openapi.json", route_openapi, false, BODY_NONE, IGNORED_BODY_BYTES,
 		NULL, NULL,
 	"This OpenAPI 3.1 document"},
 	{"GET", "/metrics", route_metrics, true, BODY_NONE, IGNORED_BODY_BYTES,

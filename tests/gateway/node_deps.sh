@@ -4,6 +4,8 @@
 #   @modelcontextprotocol/sdk          the official client (mcp_client.mjs)
 #   @modelcontextprotocol/conformance  the conformance suite (conformance.sh)
 #   node@22                            the Node 22 the conformance suite needs
+#   @redocly/cli, ajv, ajv-formats     lint /openapi.json and check live
+#                                      answers against it (openapi.sh)
 # pi_node_deps returns non-zero and sets PI_NODE_DEPS_ERROR when one of them
 # is missing afterwards; run.sh counts that as a failure.
 NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
@@ -16,6 +18,9 @@ _pi_node_missing() {
   [ -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ] || m+=("@modelcontextprotocol/sdk")
   [ -f "$CONF" ] || m+=("@modelcontextprotocol/conformance")
   [[ "$("$NODE22" --version 2>/dev/null)" == v22.* ]] || m+=("node@22")
+  [ -f "$NODE_DIR/node_modules/@redocly/cli/package.json" ] || m+=("@redocly/cli@2")
+  [ -f "$NODE_DIR/node_modules/ajv/package.json" ] || m+=("ajv@8")
+  [ -f "$NODE_DIR/node_modules/ajv-formats/package.json" ] || m+=("ajv-formats@3")
   command -v node >/dev/null || m+=("node (Debian package nodejs)")
   echo "${m[*]}"
 }
@@ -37,7 +42,8 @@ pi_node_deps() {
     cd "$NODE_DIR" || exit 1
     [ -f package.json ] || npm init -y >/dev/null 2>&1
     npm install --no-audit --no-fund \
-      @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 >"$log" 2>&1
+      @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 \
+      @redocly/cli@2 ajv@8 ajv-formats@3 >"$log" 2>&1
   ) 9>"$NODE_DIR/.install.lock"
   missing=$(_pi_node_missing)
   if [ -n "$missing" ]; then

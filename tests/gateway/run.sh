@@ -213,6 +213,9 @@ if ! grep -q '^# mcp_client: finished' "$MCP_OUT"; then
     "exit status $MCP_RC: $(grep -m 3 -E 'Error|ERR_|not found' "$MCP_OUT" | tr '\n' ' ')"
 fi
 
+echo "# OpenAPI: lint and live answers of every route (issue 14)"
+. "$HERE/openapi.sh"
+
 echo "# --stdio"
 pi_wait_ready 60
 OUT=$(printf '%s\n' "$INIT" '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
