@@ -6,6 +6,8 @@
 #   node@22                            the Node 22 the conformance suite needs
 #   @redocly/cli, ajv, ajv-formats     lint /openapi.json and check live
 #                                      answers against it (openapi.sh)
+#   mcp-remote                         the bridge README's Claude Desktop
+#                                      configuration uses (client_configs.mjs)
 # pi_node_deps returns non-zero and sets PI_NODE_DEPS_ERROR when one of them
 # is missing afterwards; run.sh counts that as a failure.
 NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
@@ -21,6 +23,7 @@ _pi_node_missing() {
   [ -f "$NODE_DIR/node_modules/@redocly/cli/package.json" ] || m+=("@redocly/cli@2")
   [ -f "$NODE_DIR/node_modules/ajv/package.json" ] || m+=("ajv@8")
   [ -f "$NODE_DIR/node_modules/ajv-formats/package.json" ] || m+=("ajv-formats@3")
+  [ -f "$NODE_DIR/node_modules/mcp-remote/dist/proxy.js" ] || m+=("mcp-remote@0.15")
   command -v node >/dev/null || m+=("node (Debian package nodejs)")
   echo "${m[*]}"
 }
@@ -43,7 +46,7 @@ pi_node_deps() {
     [ -f package.json ] || npm init -y >/dev/null 2>&1
     npm install --no-audit --no-fund \
       @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 \
-      @redocly/cli@2 ajv@8 ajv-formats@3 >"$log" 2>&1
+      @redocly/cli@2 ajv@8 ajv-formats@3 mcp-remote@0.15 >"$log" 2>&1
   ) 9>"$NODE_DIR/.install.lock"
   missing=$(_pi_node_missing)
   if [ -n "$missing" ]; then

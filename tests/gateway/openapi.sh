@@ -1,8 +1,9 @@
 # tests/gateway/openapi.sh: sourced by run.sh (issue 14).  Lints the live
 # /openapi.json with @redocly/cli (rules in redocly.yaml: the recommended
 # set, strict) and checks live answers of every route against it
-# (openapi.mjs).  Needs run.sh's U, KEY, PI_TEST_DIR and node_deps.sh's
-# NODE_DIR and NODE22.
+# (openapi.mjs), then runs README.md's client configurations and curl
+# walkthrough as written (client_configs.mjs).  Needs run.sh's U, KEY, GW,
+# ROOT, PI_TEST_DIR and node_deps.sh's NODE_DIR and NODE22.
 OA_DOC=$PI_TEST_DIR/openapi.json
 STATUS=$(curl -s -o "$OA_DOC" -w '%{http_code}' "$U/openapi.json")
 check "/openapi.json without a key: 200" '[ "$STATUS" = 200 ]'
@@ -30,3 +31,18 @@ while IFS= read -r line; do
 done <"$OA_OUT"
 grep -q '^# openapi: finished' "$OA_OUT" \
   || fail "openapi.mjs ran to its end" "$(tail -n 3 "$OA_OUT" | tr '\n' ' ')"
+
+# README's client configurations and curl walkthrough, run as written
+# (client_configs.mjs swaps in this run's address, key and programs)
+cp "$HERE/client_configs.mjs" "$PI_TEST_DIR/"
+CC_OUT=$PI_TEST_DIR/client_configs.out
+"$NODE22" "$PI_TEST_DIR/client_configs.mjs" "$ROOT/README.md" "$U" "$KEY" "$GW" \
+  "$NODE_DIR/node_modules/mcp-remote/dist/proxy.js" >"$CC_OUT" 2>&1
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) pass "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+  esac
+done <"$CC_OUT"
+grep -q '^# client_configs: finished' "$CC_OUT" \
+  || fail "client_configs.mjs ran to its end" "$(tail -n 3 "$CC_OUT" | tr '\n' ' ')"
