@@ -6,8 +6,8 @@
  *	  over the operations of ops.c, and how a result becomes content an
  *	  assistant reads (text, structuredContent, PNG images).
  *
- * mcp_http.c (Streamable HTTP and the legacy HTTP+SSE transport) and the
- * --stdio loop below feed JSON-RPC messages to mcp_handle and send back
+ * mcp_http.c (Streamable HTTP and the legacy HTTP+SSE transport) and
+ * mcp_stdio.c (--stdio) feed JSON-RPC messages to mcp_handle and send back
  * what it returns; notifications sent while a tool runs (progress, log
  * messages) go through the transport's ProgressFn.
  *
@@ -624,74 +624,4 @@ mcp_handle_watched(McpSession *s, json_t *msg, const McpWatch *watch)
 		return mcp_rpc_error(id, -32601, m);
 	}
 	return rpc_result(id, result);
-}
-
-/* ---- stdio transport ----------------------------------------------------- */
-
-static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* One message as a line on stdout; NULL (out of memory) writes nothing. */
-static void
-stdio_write(void *ctx, json_t *msg)
-{
-	char	   *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-
-	(void) ctx;
-	if (text == NULL)
-		return;
-	pthread_mutex_lock(&stdout_lock);
-	fputs(text, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
-	pthread_mutex_unlock(&stdout_lock);
-	free(text);
-}
-
-/* The ProgressFn of --stdio: write the notification and drop it. */
-static void
-stdio_notify(void *ctx, json_t *notification)
-{
-	stdio_write(ctx, notification);
-	json_decref(notification);
-}
-
-/*
- * --stdio: one newline-delimited JSON-RPC message per line on stdin, one
- * session for the life of the process.  Log lines go to stderr only.
- */
-void
-mcp_stdio_loop(void)
-{
-	GwError		err = {0};
-	McpSession *s = mcp_session_new("2025-06-18", &err);
-	char	   *line = NULL;
-	size_t		cap = 0;
-	ssize_t		n;
-
-	if (s == NULL)
-	{
-		fprintf(stderr, "pi-gateway: %s\n", err.message);
-		return;
-	}
-	while ((n = getline(&line, &cap, stdin)) > 0)
-	{
-		json_error_t jerr;
-		json_t	   *msg = json_loadb(line, n, 0, &jerr);
-		json_t	   *resp;
-
-		if (msg == NULL)
-		{
-			if (strspn(line, " \t\r\n") == (size_t) n)
-				continue;
-			resp = mcp_rpc_error(NULL, -32700, jerr.text);
-		}
-		else
-			resp = mcp_handle(s, msg, stdio_notify, NULL);
-		if (resp != NULL)
-			stdio_write(NULL, resp);
-		json_decref(resp);
-		json_decref(msg);
-	}
-	free(line);
-	mcp_session_put(s);
 }

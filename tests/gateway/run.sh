@@ -222,6 +222,16 @@ OUT=$(printf '%s\n' "$INIT" '{"jsonrpc":"2.0","method":"notifications/initialize
   '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(40+2)"}}}' \
   | "$GW" --stdio 2>/dev/null)
 check "stdio: initialize and a tool call" '[ "$(echo "$OUT" | wc -l)" = 2 ] && [[ "$OUT" == *42* ]]'
+# a ping and notifications/cancelled are served while a long cell runs
+python3 "$HERE/stdio_concurrency.py" "$GW" >"$PI_TEST_DIR/stdio.out" 2>&1
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) pass "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+  esac
+done <"$PI_TEST_DIR/stdio.out"
+grep -q '^# stdio: finished' "$PI_TEST_DIR/stdio.out" \
+  || fail "stdio_concurrency.py ran to its end" "$(tail -n 3 "$PI_TEST_DIR/stdio.out" | tr '\n' ' ')"
 
 echo "# API_KEY_FILE"
 . "$HERE/keyfile.sh"
