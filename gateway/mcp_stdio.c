@@ -11,14 +11,15 @@
  * ping, a cheap call or the notifications/cancelled that stops the long
  * call are answered at once, as over HTTP, rather than queued behind it.
  * Answers may therefore come out of order, which JSON-RPC allows (they
- * carry their request's id).  End of input means the client is going
- * away: calls still running are stopped (their backend query cancelled, a
- * run that became a job cancelled) and the process ends when they have.
+ * carry their request's id).  At end of input the calls still running
+ * finish and are answered before the process ends, as a script that pipes
+ * its requests in and closes expects; a client that wants them stopped
+ * sends notifications/cancelled first (or SIGTERM, as the spec's shutdown
+ * does after a while).
  *
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,6 @@ static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t running_changed = PTHREAD_COND_INITIALIZER;
 static int	running;
-static atomic_bool input_closed;
 
 typedef struct StdioRequest
 {
@@ -71,18 +71,10 @@ stdio_notify(void *ctx, json_t *notification)
 	json_decref(notification);
 }
 
-/* McpWatch.client_gone: the client closed our input, it is not listening. */
-static bool
-stdio_client_gone(void *arg)
-{
-	(void) arg;
-	return atomic_load(&input_closed);
-}
-
 static void
 handle_and_answer(McpSession *s, json_t *msg)
 {
-	McpWatch	watch = {stdio_notify, NULL, stdio_client_gone, NULL};
+	McpWatch	watch = {stdio_notify, NULL, NULL, NULL};
 	json_t	   *resp = mcp_handle_watched(s, msg, &watch);
 
 	if (resp != NULL)
@@ -178,8 +170,7 @@ mcp_stdio_loop(void)
 		json_decref(msg);
 	}
 	free(line);
-	/* the client is gone: stop what still runs, then end */
-	atomic_store(&input_closed, true);
+	/* answer what still runs, then end */
 	pthread_mutex_lock(&running_lock);
 	while (running > 0)
 		pthread_cond_wait(&running_changed, &running_lock);

@@ -181,7 +181,10 @@ await call("GET", `/api/files/download?${q({ session_id: sid, path: "data.csv" }
 await call("GET", `/api/files/download?${q({ session_id: sid, path: "nothing.csv" })}`);
 await call("GET", "/api/files/download?path=x");
 
-await call("POST", "/api/data/load-csv", { body: { session_id: sid, file_path: "data.csv", dataset_name: "openapi_check" } });
+const load = await call("POST", "/api/data/load-csv", { body: { session_id: sid, file_path: "data.csv", dataset_name: "openapi_check" } });
+// a load is a job: the table is there once it has completed
+if (load.json && load.json.job_id)
+  await call("GET", `/api/jobs/${load.json.job_id}/result?wait=120`);
 await call("POST", "/api/data/load-csv", { body: { session_id: sid, file_path: "nothing.csv", dataset_name: "openapi_missing" } });
 await call("GET", "/api/data/datasets");
 await call("POST", "/api/data/query", { body: { sql: "SELECT name, amount FROM openapi_check ORDER BY name" } });

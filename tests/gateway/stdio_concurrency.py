@@ -8,7 +8,7 @@ Sends a cell that sleeps for 120 s, then a ping: the ping must be answered
 while the cell still runs (its answer comes first).  Then cancels the cell
 and runs another in the same session, which must complete (the session is
 free again); then closes stdin, and the gateway must exit without waiting
-for the sleep.  Prints ok/not ok lines and "# stdio: finished".
+for the cancelled cell's sleep.  Prints ok/not ok lines and "# stdio: finished".
 """
 import json
 import subprocess
