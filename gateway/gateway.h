@@ -23,6 +23,7 @@
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
  *	  db.c			libpq connection pool, SQLSTATE -> HTTP status
  *	  common.c		configuration, GwError, random ids
+ *	  error_terms.c	an error's text in REST or MCP terms, not SQL's
  *	  utf8.c		making any bytes valid UTF-8 for JSON
  *
  * Error convention: a function that can fail takes a GwError *err and
@@ -103,6 +104,14 @@ extern void gw_error_setv(GwError *err, int status, const char *code,
 extern json_t *gw_error_json(const GwError *err);
 extern bool gw_const_time_equal(const char *a, const char *b);
 extern void gw_random_hex(char *out, size_t nbytes);
+
+/* error_terms.c */
+typedef enum GwTerms
+{
+	GW_TERMS_REST,
+	GW_TERMS_MCP
+} GwTerms;
+extern void gw_error_in_terms(GwError *err, GwTerms terms);
 
 /* utf8.c */
 extern bool gw_utf8_valid(const char *s, size_t len);

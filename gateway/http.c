@@ -159,7 +159,10 @@ error_response(const GwError *err)
 enum MHD_Result
 http_reply_error(Request *req, const GwError *err)
 {
-	return http_reply(req, err->http_status, error_response(err));
+	GwError		rest = *err;
+
+	gw_error_in_terms(&rest, GW_TERMS_REST);
+	return http_reply(req, rest.http_status, error_response(&rest));
 }
 
 enum MHD_Result

@@ -454,15 +454,17 @@ ensure_pi_session(McpSession *s, GwError *err)
  * NULL only when out of memory.
  */
 static json_t *
-tool_error_from(const GwError *err)
+tool_error_from(const GwError *sql_err)
 {
-	char		text[sizeof(err->code) + sizeof(err->message) +
-					 sizeof(err->detail) + 80];
+	GwError		err = *sql_err;
+	char		text[sizeof(err.code) + sizeof(err.message) +
+					 sizeof(err.detail) + 80];
 
+	gw_error_in_terms(&err, GW_TERMS_MCP);
 	/* the hint is already part of the message (db_error_from_result) */
-	snprintf(text, sizeof(text), "Error (%s): %s%s%s%s", err->code,
-			 err->message, err->retry_after ? " Retry in a moment." : "",
-			 err->detail[0] ? "\nDetail: " : "", err->detail);
+	snprintf(text, sizeof(text), "Error (%s): %s%s%s%s", err.code,
+			 err.message, err.retry_after ? " Retry in a moment." : "",
+			 err.detail[0] ? "\nDetail: " : "", err.detail);
 	return json_pack("{s:[{s:s,s:o}],s:b}", "content", "type", "text",
 					 "text", gw_json_string(text), "isError", 1);
 }

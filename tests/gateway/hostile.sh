@@ -19,6 +19,22 @@ else
   fail "utf8_test.c builds" "$(head -c 300 "$PI_TEST_DIR/utf8_cc.log")"
 fi
 
+# gateway/error_terms.c: SQL hints in REST and MCP terms (issue 14)
+if cc -std=gnu11 -I "$ROOT/gateway" -I "$(pg_config --includedir)" \
+     "$ROOT/tests/gateway/error_terms_test.c" "$ROOT/gateway/error_terms.c" \
+     "$ROOT/gateway/utf8.c" -ljansson \
+     -o "$PI_TEST_DIR/error_terms_test" 2>"$PI_TEST_DIR/error_terms_cc.log"; then
+  while IFS= read -r line; do
+    case "$line" in
+      "ok - "*) pass "${line#ok - }" ;;
+      "not ok - "*) fail "${line#not ok - }" ;;
+      "#"*) echo "  $line" ;;
+    esac
+  done < <("$PI_TEST_DIR/error_terms_test")
+else
+  fail "error_terms_test.c builds" "$(head -c 300 "$PI_TEST_DIR/error_terms_cc.log")"
+fi
+
 alive() { curl -s -o /dev/null "$U/health"; }
 raw_status() {   # raw_status BYTES: first line of the reply to raw bytes
   python3 - "${U##*:}" "$1" <<'PY'

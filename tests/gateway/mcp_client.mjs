@@ -132,6 +132,9 @@ async function longRuns(client) {
     check(`busy session (${how} run): fails at once`, r.isError === true && dt < 3500, `${dt} ms; ${text(r)}`);
     check(`busy session (${how} run): the error names the busy session and the job`,
           text(r).includes("session is busy") && text(r).includes(busyJob) && text(r).includes("Detail:"), text(r));
+    check(`busy session (${how} run): the hint names MCP tools, not SQL functions`,
+          text(r).includes("get_job_result") && text(r).includes("cancel_job") &&
+          !text(r).includes("pi.job_result") && !text(r).includes("wait_s"), text(r));
   }
   r = await client.callTool({ name: "cancel_job", arguments: { job_id: busyJob } });
   check("submit_job's description tells that jobs share the session's state",

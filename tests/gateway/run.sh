@@ -136,8 +136,11 @@ T0=$(date +%s%N)
 req POST /api/execute -d "{\"code\":\"print(1)\",\"session_id\":\"$BSID\",\"timeout\":30}"
 DT=$(( ($(date +%s%N) - T0) / 1000000 ))
 check "a job in the session: execute fails fast (${DT} ms) with 409 session_busy" 'is_error 409 && [ "$(jq_ "d[\"error\"][\"code\"]")" = session_busy ] && [ $DT -lt 4000 ]'
-check "... the error carries PostgreSQL's DETAIL and HINT" '[[ "$(jq_ "d[\"error\"][\"detail\"]")" == *"$JOB"* ]] && [[ "$(jq_ "d[\"error\"][\"hint\"]")" == *cancel_job* ]]'
+check "... the error carries PostgreSQL's DETAIL and HINT" '[[ "$(jq_ "d[\"error\"][\"detail\"]")" == *"$JOB"* ]] && [ -n "$(jq_ "d[\"error\"][\"hint\"]")" ]'
+check "... in REST terms: the routes to wait for and cancel that job, no SQL" '[[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"GET /api/jobs/$JOB/result?wait="* ]] && [[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"POST /api/jobs/$JOB/cancel"* ]] && [[ "$BODY" != *"pi.job_result"* ]] && [[ "$BODY" != *wait_s* ]]'
 req POST "/api/jobs/$JOB/cancel"
+req POST /api/execute -d '{"code":"1","timeout":100000}'
+check "a timeout over the ceiling: 400 naming the field timeout, not timeout_s" 'is_error 400 && [[ "$(jq_ "d[\"error\"][\"message\"]")" == "timeout 100000 exceeds"* ]] && [[ "$BODY" != *timeout_s* ]]'
 
 req POST /api/data/query -d '{"sql":"SELECT 1 AS one"}'
 check "data query" '[ "$STATUS" = 200 ] && [[ "$BODY" == *one* ]]'
