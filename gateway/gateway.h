@@ -15,6 +15,7 @@
  *	  mcp_http.c	MCP transports over HTTP: Streamable HTTP and legacy SSE
  *	  files.c		streamed upload and download
  *	  http.c		libmicrohttpd glue: request bodies, auth, dispatch
+ *	  cors.c		browser origins: CORS headers and preflights
  *	  auth.c		API key -> tenant role (cached pi.resolve_api_key)
  *	  metrics.c		Prometheus counters
  *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
@@ -207,6 +208,8 @@ extern json_t *op_write_file_chunk(PGconn *conn, const char *session_id,
 extern char *op_read_file_chunk(PGconn *conn, const char *session_id,
 								const char *path, int64_t offset,
 								int64_t length, size_t *len, GwError *err);
+extern json_t *op_file_info(PGconn *conn, const char *session_id,
+							const char *path, GwError *err);
 
 /* mcp.c */
 typedef struct McpSession McpSession;
