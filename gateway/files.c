@@ -284,27 +284,6 @@ download_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	return n;
 }
 
-/* Content-Type from the extension: what browsers and assistants expect. */
-static const char *
-guess_mime(const char *path)
-{
-	static const char *const table[][2] = {
-		{".csv", "text/csv"}, {".txt", "text/plain; charset=utf-8"},
-		{".json", "application/json"}, {".png", "image/png"},
-		{".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-		{".svg", "image/svg+xml"}, {".html", "text/html"},
-		{".pdf", "application/pdf"}, {".md", "text/markdown"},
-		{".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
-		{".parquet", "application/vnd.apache.parquet"}, {".py", "text/x-python"},
-	};
-	const char *dot = strrchr(path, '.');
-
-	for (size_t i = 0; dot && i < sizeof(table) / sizeof(table[0]); i++)
-		if (strcasecmp(dot, table[i][0]) == 0)
-			return table[i][1];
-	return "application/octet-stream";
-}
-
 /* A query parameter that must be a byte count: false when it is not. */
 static bool
 byte_count_arg(Request *req, const char *name, int64_t *v)
@@ -496,7 +475,7 @@ files_download(Request *req)
 		download_free(d);
 		return http_reply(req, 503, NULL);	/* out of memory: close */
 	}
-	MHD_add_response_header(resp, "Content-Type", guess_mime(path));
+	MHD_add_response_header(resp, "Content-Type", gw_mime_type(path));
 	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
 	if (status == 206)
 	{

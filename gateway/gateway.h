@@ -19,6 +19,7 @@
  *	  auth.c		API key -> tenant role (cached pi.resolve_api_key)
  *	  metrics.c		Prometheus counters
  *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
+ *	  mcp_resources.c	workspace files as MCP resources and links
  *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
  *	  op_run.c		running an operation: cancel, progress, waits, jobs
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
@@ -104,6 +105,7 @@ extern void gw_error_setv(GwError *err, int status, const char *code,
 extern json_t *gw_error_json(const GwError *err);
 extern bool gw_const_time_equal(const char *a, const char *b);
 extern void gw_random_hex(char *out, size_t nbytes);
+extern const char *gw_mime_type(const char *path);
 
 /* utf8.c */
 extern bool gw_utf8_valid(const char *s, size_t len);
