@@ -53,6 +53,65 @@ query_parameters(const Route *r, const Operation *op)
 	return params;
 }
 
+/*
+ * What a streamed download answers besides 200: a part by Range (206), a
+ * range past the end (416), a missing file (404); and the Range header it
+ * takes, besides the offset and length query parameters.
+ */
+static void
+download_extras(json_t *o, json_t *responses)
+{
+	json_array_append_new(json_object_get(o, "parameters"),
+						  json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "name", "Range", "in", "header",
+									"description", "One byte range (bytes=a-b, bytes=a-, "
+									"bytes=-n): 206 with that part. Several ranges or a "
+									"malformed one are ignored (200, the whole file). Not "
+									"together with offset/length (400).",
+									"schema", "type", "string", "pattern", "^bytes="));
+	json_object_set_new(responses, "200",
+						json_pack("{s:s,s:{s:{s:{s:s,s:s}}}}", "description",
+								  "The file, or the offset/length part of it; "
+								  "Accept-Ranges: bytes",
+								  "content", "application/octet-stream", "schema",
+								  "type", "string", "format", "binary"));
+	json_object_set_new(responses, "206",
+						json_pack("{s:s,s:{s:{s:{s:s}}},s:{s:{s:{s:s,s:s}}}}",
+								  "description", "The part the Range asked for",
+								  "headers", "Content-Range", "schema", "type", "string",
+								  "content", "application/octet-stream", "schema",
+								  "type", "string", "format", "binary"));
+	json_object_set_new(responses, "404", error_response("No such file or session"));
+	json_object_set_new(responses, "416",
+						error_response("The Range or offset starts beyond the end "
+									   "(Content-Range: bytes */size)"));
+}
+
+/* A streamed upload's body: multipart fields, or the raw file. */
+static json_t *
+upload_body(void)
+{
+	return json_pack("{s:b,s:{s:{s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s,s:[s,s]},s:{s:s,s:s}},s:[s]}},"
+					 "s:{s:{s:s,s:s}}}}",
+					 "required", 1, "content", "multipart/form-data", "schema",
+					 "type", "object", "properties",
+					 "session_id", "type", "string", "path", "type", "string",
+					 "append", "type", "string", "enum", "true", "false",
+					 "file", "type", "string", "format", "binary",
+					 "required", "file",
+					 "application/octet-stream", "schema", "type", "string", "format", "binary");
+}
+
+/* OPTIONS, the CORS preflight every path answers (cors.c). */
+static json_t *
+preflight_object(void)
+{
+	return json_pack("{s:s,s:[],s:{s:{s:s},s:o}}",
+					 "summary", "CORS preflight: 204 with Access-Control-Allow-* for "
+					 "loopback origins and those in ALLOWED_ORIGINS",
+					 "security", "responses", "204", "description", "Allowed",
+					 "403", error_response("An origin not allowed"));
+}
+
 static json_t *
 route_operation_object(const Route *r)
 {
@@ -78,10 +137,9 @@ route_operation_object(const Route *r)
 	else
 		json_object_set_new(responses, "200", json_pack("{s:s}", "description", "OK"));
 	if (r->body == BODY_STREAM)
-		json_object_set_new(o, "requestBody",
-							json_pack("{s:{s:{},s:{}}}", "content",
-									  "multipart/form-data",
-									  "application/octet-stream"));
+		json_object_set_new(o, "requestBody", upload_body());
+	if (r->operation != NULL && strcmp(r->operation, "download_file") == 0)
+		download_extras(o, responses);
 	json_object_set_new(responses, "400", error_response("Invalid request or JSON"));
 	json_object_set_new(responses, "401", error_response("Missing or wrong API key"));
 	if (r->body != BODY_NONE)
@@ -117,6 +175,8 @@ openapi_build(const RouteTable *table)
 			method[k] = tolower((unsigned char) r->method[k]);
 		method[k] = '\0';
 		json_object_set_new(item, method, route_operation_object(r));
+		if (json_object_get(item, "options") == NULL)
+			json_object_set_new(item, "options", preflight_object());
 	}
 	return json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:{s:{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s}},s:[s,s]}},s:[s]}},"
 					"s:{s:{s:s,s:s,s:s},s:{s:s,s:s}}},s:[{s:[]},{s:[]}]}",
