@@ -4,7 +4,9 @@
  *	  The Model Context Protocol, independent of transport: sessions,
  *	  initialize and version negotiation, ping, tools/list and tools/call
  *	  over the operations of ops.c, and how a result becomes content an
- *	  assistant reads (text, structuredContent, PNG images).
+ *	  assistant reads (text, structuredContent, PNG images, links to the
+ *	  files a run wrote); resources/list and resources/read of the
+ *	  conversation's own session (mcp_resources.c).
  *
  * mcp_http.c (Streamable HTTP and the legacy HTTP+SSE transport) and the
  * --stdio loop below feed JSON-RPC messages to mcp_handle and send back
