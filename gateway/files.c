@@ -128,7 +128,13 @@ upload_field(void *cls, enum MHD_ValueKind kind, const char *key,
 		size_t		cap = dst == u->session_id ? sizeof(u->session_id) : sizeof(u->path);
 
 		if (strcmp(key, "append") == 0 && off == 0)
+		{
 			u->append = size == 4 && strncmp(data, "true", 4) == 0;
+			if (!u->append && !(size == 5 && strncmp(data, "false", 5) == 0) &&
+				u->err.http_status == 0)
+				gw_error_set(&u->err, 400, "invalid_request",
+							 "append must be true or false");
+		}
 
 		if (dst != NULL && off + size < cap)
 		{

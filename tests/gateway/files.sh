@@ -100,6 +100,8 @@ req POST "/api/files/upload?session_id=$SID&path=parts.bin" --data-binary 'x'
 check "without append an upload replaces the file" '[ "$(jq_ "d[\"size\"]")" = 1 ]'
 req POST "/api/files/upload?session_id=$SID&path=parts.bin&append=yes" --data-binary 'x'
 check "append=yes: 400" 'is_error 400'
+req POST /api/files/upload -F session_id="$SID" -F path=parts.bin -F append=1 -F file=@"$PI_TEST_DIR/part.02"
+check "a form field append=1: 400, the file untouched" 'is_error 400 && [ "$(pi_sql "SELECT size FROM pi.list_files('"'"'$SID'"'"') WHERE path = '"'"'parts.bin'"'"'")" = 1 ]'
 
 echo "# CORS and clients without a key"
 pf() { curl -s -D - -o /dev/null -X OPTIONS -H "Origin: $1" -H 'Access-Control-Request-Method: POST' \
