@@ -110,6 +110,8 @@ H=$(pf http://localhost:5173 /api/execute)
 check "preflight from a loopback page: 204 with the allowed methods and headers" '[[ "$H" == *" 204"* ]] && [[ "$H" == *"Access-Control-Allow-Origin: http://localhost:5173"* ]] && [[ "$H" == *"Access-Control-Allow-Methods: POST, OPTIONS"* ]] && [[ "$H" == *X-API-Key* ]]'
 H=$(pf https://app.example.com /mcp)
 check "preflight from an origin in ALLOWED_ORIGINS" '[[ "$H" == *" 204"* ]] && [[ "$H" == *"Access-Control-Allow-Origin: https://app.example.com"* ]] && [[ "$H" == *Mcp-Session-Id* ]]'
+H=$(curl -s -D - -o /dev/null -X OPTIONS "$U/api/files" | tr -d '\r')
+check "a plain OPTIONS (no Origin): 204 with Allow" '[[ "$H" == *" 204"* ]] && [[ "$H" == *"Allow: GET, DELETE, OPTIONS"* ]] && [[ "$H" != *Access-Control* ]]'
 H=$(pf https://evil.example.com /api/execute)
 check "preflight from another origin: 403, no Allow-Origin" '[[ "$H" == *" 403"* ]] && [[ "$H" != *Access-Control-Allow-Origin* ]]'
 H=$(curl -s -D - -o /dev/null -H "X-API-Key: $KEY" -H 'Origin: https://app.example.com' "$U/api/data/datasets" | tr -d '\r')
@@ -154,6 +156,10 @@ treq "$K2" GET "/api/files/download?session_id=$T1SID&path=t1.txt&offset=0&lengt
 check "... by offset/length: 404" '[ "$STATUS" = 404 ]'
 treq "$K2" POST "/api/files/upload?session_id=$T1SID&path=t1.txt&append=true" --data-binary 'x'
 check "... appending to it: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" DELETE "/api/files?session_id=$T1SID&path=t1.txt"
+check "... deleting it: 404" '[ "$STATUS" = 404 ]'
+treq "$K2" GET "/api/files?session_id=$T1SID"
+check "... listing it: 404" '[ "$STATUS" = 404 ]'
 treq "$K2" POST /api/data/load-csv -d "{\"file_path\": \"t1.txt\", \"dataset_name\": \"stolen\", \"session_id\": \"$T1SID\"}"
 check "... loading it: 404" '[ "$STATUS" = 404 ]'
 treq "$K2" POST /api/execute -d "{\"code\": \"print(open('t1.txt').read())\"}"
