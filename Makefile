@@ -85,7 +85,7 @@ deps:
 
 run: deps
 	$(MAKE) all
-	if [ "$$(id -u)" = 0 ]; then $(MAKE) install; else sudo $(MAKE) install; fi
+	if [ "$$(id -u)" = 0 ]; then $(MAKE) install link-gateway; else sudo $(MAKE) install link-gateway; fi
 	bash scripts/run.sh
 
 stop:

@@ -214,7 +214,10 @@ claim_body(void *arg)
 							   " FROM (SELECT id FROM pi.jobs WHERE status = 'pending'"
 							   "   ORDER BY submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) next"
 							   " WHERE j.id = next.id"
-							   " RETURNING j.id, j.code, j.timeout_s, j.session_id::text,"
+							   /* a default session's job gets its workspace, not its state */
+							   " RETURNING j.id, j.code, j.timeout_s,"
+							   "  (SELECT s.id::text FROM pi.sessions s"
+							   "   WHERE s.id = j.session_id AND NOT s.is_default),"
 							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id),"
 							   "  j.kind, j.payload::text, j.submitted_by::text",
 							   3, (Oid[]) {INT8OID, INT4OID, INT4OID},

@@ -310,9 +310,15 @@ pi_execute(PG_FUNCTION_ARGS)
 	req.timeout_s = timeout_s;
 	if (session_id)
 	{
-		req.workspace = pi_session_workspace(session_id, true);
-		pi_check_session_not_running_job(session_id);
-		req.session_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
+		bool		is_default = false;
+
+		req.workspace = pi_session_lookup(session_id, true, &is_default);
+		/* a default session is a workspace only: a fresh interpreter, no turns */
+		if (!is_default)
+		{
+			pi_check_session_not_running_job(session_id);
+			req.session_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(session_id)));
+		}
 	}
 
 	started = GetCurrentTimestamp();
@@ -324,7 +330,7 @@ pi_execute(PG_FUNCTION_ARGS)
 				 errhint("Run the code again; if this repeats, see the server log.")));
 
 	result = result_to_jsonb(result_json, "sync");
-	if (session_id && !XactReadOnly)
+	if (req.session_id && !XactReadOnly)
 		result = note_session_kernel(session_id, result);
 	record_sync_run(code, timeout_s, session_id, started, GetCurrentTimestamp(), result);
 	PG_RETURN_JSONB_P(result);

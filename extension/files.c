@@ -2,7 +2,7 @@
  *
  * files.c
  *	  The workspace files functions: pi.write_file, pi.read_file,
- *	  pi.list_files and pi.delete_file.
+ *	  pi.file_info, pi.list_files and pi.delete_file.
  *
  * Paths are resolved beneath the session workspace by workspace_path.c.
  * Writes that replace a file go to a temporary name first and are renamed
@@ -35,6 +35,7 @@
 
 PG_FUNCTION_INFO_V1(pi_write_file);
 PG_FUNCTION_INFO_V1(pi_read_file);
+PG_FUNCTION_INFO_V1(pi_file_info);
 PG_FUNCTION_INFO_V1(pi_list_files);
 PG_FUNCTION_INFO_V1(pi_delete_file);
 
@@ -134,8 +135,11 @@ write_all(int fd, const char *data, size_t len, const char *path)
 	}
 }
 
+static const char *mime_type(const char *path);
+
+/* {path, size, modified}, and mime when it is not NULL */
 static Jsonb *
-file_info_jsonb(const char *path, const struct stat *st)
+file_info_jsonb(const char *path, const struct stat *st, const char *mime)
 {
 	StringInfoData buf;
 
@@ -144,6 +148,11 @@ file_info_jsonb(const char *path, const struct stat *st)
 	escape_json(&buf, path);
 	appendStringInfo(&buf, ", \"size\": %lld, \"modified\": ", (long long) st->st_size);
 	escape_json(&buf, timestamptz_to_str(time_t_to_timestamptz(st->st_mtim.tv_sec)));
+	if (mime != NULL)
+	{
+		appendStringInfoString(&buf, ", \"mime\": ");
+		escape_json(&buf, mime);
+	}
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
@@ -235,7 +244,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 	workspace_close_fd(fd);
 	workspace_close_fd(parentfd);
 	workspace_close_fd(rootfd);
-	PG_RETURN_JSONB_P(file_info_jsonb(path, &st));
+	PG_RETURN_JSONB_P(file_info_jsonb(path, &st, NULL));
 }
 
 /*
@@ -290,6 +299,27 @@ pi_read_file(PG_FUNCTION_ARGS)
 	workspace_close_fd(fd);
 	workspace_close_fd(rootfd);
 	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * pi.file_info(session_id uuid, path text) returns jsonb: {path, size,
+ * modified, mime} of one file, so a reader can ask for a range of it (or
+ * refuse it whole) before reading a byte.  Opened as pi.read_file opens
+ * it: only a regular file inside the workspace.
+ */
+Datum
+pi_file_info(PG_FUNCTION_ARGS)
+{
+	int			rootfd = open_session_root(fcinfo);
+	char	   *path = checked_path(fcinfo, 1);
+	int			fd;
+	struct stat st;
+
+	fd = workspace_keep_fd(workspace_open_file(rootfd, path, path, O_RDONLY, 0, "read",
+											   false, &st));
+	workspace_close_fd(fd);
+	workspace_close_fd(rootfd);
+	PG_RETURN_JSONB_P(file_info_jsonb(path, &st, mime_type(path)));
 }
 
 static const char *

@@ -128,8 +128,11 @@ pi_submit_job(PG_FUNCTION_ARGS)
 								   "Pass a smaller timeout_s, or raise pi.max_job_timeout.");
 	if (session_id)
 	{
-		(void) pi_session_workspace(session_id, true);
-		if (PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
+		bool		is_default = false;
+
+		(void) pi_session_lookup(session_id, true, &is_default);
+		/* a default session's runs do not take turns (pi.default_session) */
+		if (!is_default && PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
 			pi_check_session_not_running_job(session_id);
 	}
 

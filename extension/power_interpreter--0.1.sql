@@ -42,8 +42,12 @@ CREATE TABLE pi.sessions (
 	workspace text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	last_used_at timestamptz NOT NULL DEFAULT now(),
-	kernel_live boolean NOT NULL DEFAULT false	/* a run left Python state behind */
+	kernel_live boolean NOT NULL DEFAULT false,	/* a run left Python state behind */
+	is_default boolean NOT NULL DEFAULT false	/* pi.default_session(): runs keep no state */
 );
+
+/* A role has at most one default session. */
+CREATE UNIQUE INDEX sessions_default_idx ON pi.sessions (owner) WHERE is_default;
 
 /*
  * Jobs: the async queue and the history of every run (sync runs are recorded
@@ -151,6 +155,16 @@ RETURNS uuid
 AS 'MODULE_PATHNAME', 'pi_create_session'
 LANGUAGE C VOLATILE;
 
+/*
+ * The caller's default session, made on first use: the workspace of calls
+ * that name no session (the gateway's REST routes).  Its runs keep no
+ * Python state and do not take turns (sessions.c).
+ */
+CREATE FUNCTION pi.default_session()
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'pi_default_session'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pi.close_session(session_id uuid)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pi_close_session'
@@ -211,6 +225,12 @@ CREATE FUNCTION pi.read_file(session_id uuid, path text, "offset" bigint DEFAULT
 							 length bigint DEFAULT NULL)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'pi_read_file'
+LANGUAGE C VOLATILE;
+
+/* One file's {path, size, modified, mime}, to read a range of it. */
+CREATE FUNCTION pi.file_info(session_id uuid, path text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pi_file_info'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION pi.list_files(session_id uuid)
@@ -499,12 +519,13 @@ DECLARE
 	f regprocedure;
 BEGIN
 	FOREACH f IN ARRAY ARRAY[
-		'pi.create_session(text)', 'pi.close_session(uuid)', 'pi.reset_session(uuid)',
+		'pi.create_session(text)', 'pi.default_session()', 'pi.close_session(uuid)', 'pi.reset_session(uuid)',
 		'pi.execute(text, integer, uuid)', 'pi.submit_job(text, integer, uuid)',
 		'pi.submit_job(text, integer, uuid, boolean)',
 		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.job_result(uuid, double precision)',
 		'pi.cancel_job(uuid)',
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
+		'pi.file_info(uuid, text)',
 		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
 		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',
 		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)',

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -33,6 +34,7 @@
 PG_FUNCTION_INFO_V1(pi_create_session);
 PG_FUNCTION_INFO_V1(pi_close_session);
 PG_FUNCTION_INFO_V1(pi_reset_session);
+PG_FUNCTION_INFO_V1(pi_default_session);
 
 static void
 make_directory(const char *path)
@@ -92,11 +94,12 @@ pi_create_session(PG_FUNCTION_ARGS)
 /*
  * The workspace directory of a session, which must exist and be the
  * caller's (another tenant's session "does not exist").  With touch, the
- * session's last_used_at is brought up to date.  The caller must be in a
- * transaction.
+ * session's last_used_at is brought up to date.  *is_default (when not
+ * NULL) says whether it is its owner's default session, whose runs keep no
+ * Python state (pi.default_session).  The caller must be in a transaction.
  */
 char *
-pi_session_workspace(pg_uuid_t *session_id, bool touch)
+pi_session_lookup(pg_uuid_t *session_id, bool touch, bool *is_default)
 {
 	char	   *workspace = NULL;
 	char	   *id_text;
@@ -114,8 +117,8 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	SPI_connect();
 	rc = SPI_execute_with_args(touch ?
 							   "UPDATE pi.sessions SET last_used_at = now() "
-							   "WHERE id = $1 AND pi.caller_sees(owner) RETURNING workspace" :
-							   "SELECT workspace FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
+							   "WHERE id = $1 AND pi.caller_sees(owner) RETURNING workspace, is_default" :
+							   "SELECT workspace, is_default FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
 							   1, (Oid[]) {UUIDOID},
 							   (Datum[]) {UUIDPGetDatum(session_id)},
 							   NULL, false, 1);
@@ -124,8 +127,12 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	if (SPI_processed == 1)
 	{
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
 
 		workspace = MemoryContextStrdup(TopTransactionContext, value);
+		if (is_default)
+			*is_default = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	SPI_finish();
 
@@ -139,6 +146,78 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 	make_directory(pi_workspace_root_path());
 	make_directory(workspace);
 	return workspace;
+}
+
+char *
+pi_session_workspace(pg_uuid_t *session_id, bool touch)
+{
+	return pi_session_lookup(session_id, touch, NULL);
+}
+
+/* The id of the caller's default session, or NULL when it has none yet. */
+static Datum
+find_default_session(const char *owner, bool *found)
+{
+	Datum		id = (Datum) 0;
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT id FROM pi.sessions WHERE owner = $1::name AND is_default",
+							  1, (Oid[]) {TEXTOID},
+							  (Datum[]) {CStringGetTextDatum(owner)},
+							  NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the default session");
+	*found = SPI_processed == 1;
+	if (*found)
+		id = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											 1, &isnull), false, UUID_LEN);
+	return id;
+}
+
+/*
+ * pi.default_session() returns uuid: the caller's default session, made on
+ * first use.  It is what a caller who names no session works in (the
+ * gateway's REST routes without session_id): a workspace of its own per
+ * tenant, so a file uploaded without a session can be loaded, read by code
+ * and downloaded without one.  Its runs keep no Python state: each starts
+ * from a fresh interpreter, as a run without a session does, and they do
+ * not take turns, so callers who share a tenant do not wait for each other
+ * or see each other's variables.  At most one per role (a unique index):
+ * two first calls at once make one.
+ */
+Datum
+pi_default_session(PG_FUNCTION_ARGS)
+{
+	const char *owner = pi_caller_name();
+	const char *root = pi_workspace_root_path();
+	Datum		id;
+	bool		found;
+
+	SPI_connect();
+	id = find_default_session(owner, &found);
+	if (!found)
+	{
+		Datum		new_id = DirectFunctionCall1(gen_random_uuid, (Datum) 0);
+		char	   *workspace = psprintf("%s/%s", root,
+										 DatumGetCString(DirectFunctionCall1(uuid_out, new_id)));
+
+		make_directory(root);
+		make_directory(workspace);
+		if (SPI_execute_with_args("INSERT INTO pi.sessions (id, label, workspace, owner, is_default) "
+								  "VALUES ($1, 'default', $2, $3::name, true) "
+								  "ON CONFLICT (owner) WHERE is_default DO NOTHING",
+								  3, (Oid[]) {UUIDOID, TEXTOID, TEXTOID},
+								  (Datum[]) {new_id, CStringGetTextDatum(workspace),
+								  CStringGetTextDatum(owner)},
+								  NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record the default session");
+		if (SPI_processed == 0)
+			(void) rmdir(workspace);	/* another call made it first */
+		id = find_default_session(owner, &found);
+		if (!found)
+			elog(ERROR, "the default session vanished as it was made");
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(id);
 }
 
 /*

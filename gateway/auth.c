@@ -128,7 +128,8 @@ auth_resolve(const char *key, char *role, GwError *err)
 
 unauthorized:
 	gw_error_set(err, 401, "unauthorized",
-				 "missing or wrong API key: send X-API-Key or "
-				 "Authorization: Bearer <key>");
+				 "missing or wrong API key: send X-API-Key: <key> or "
+				 "Authorization: Bearer <key> (pi-gateway takes API keys, "
+				 "not OAuth tokens)");
 	return false;
 }

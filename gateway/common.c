@@ -2,8 +2,8 @@
  *
  * common.c
  *	  What every part of pi-gateway uses: the configuration, the error a
- *	  call ends with (GwError, see gateway.h), random ids and a
- *	  constant-time comparison.
+ *	  call ends with (GwError, see gateway.h), random ids, a
+ *	  constant-time comparison and a file's MIME type by its name.
  *
  * Depends only on utf8.c, so any file may call it without a circle.
  *
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "gateway.h"
@@ -116,4 +117,33 @@ gw_random_hex(char *out, size_t nbytes)
 	}
 	for (size_t i = 0; i < nbytes; i++)
 		sprintf(out + 2 * i, "%02x", raw[i]);
+}
+
+/*
+ * A file's MIME type by its extension: the Content-Type of a download and
+ * the mimeType of an MCP resource, what browsers and assistants expect.
+ */
+const char *
+gw_mime_type(const char *path)
+{
+	static const char *const table[][2] = {
+		{".csv", "text/csv"}, {".tsv", "text/tab-separated-values"},
+		{".txt", "text/plain; charset=utf-8"}, {".md", "text/markdown"},
+		{".py", "text/x-python"}, {".html", "text/html"},
+		{".json", "application/json"}, {".jsonl", "application/jsonl"},
+		{".xml", "application/xml"}, {".png", "image/png"},
+		{".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"}, {".gif", "image/gif"},
+		{".webp", "image/webp"}, {".svg", "image/svg+xml"},
+		{".pdf", "application/pdf"},
+		{".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+		{".xls", "application/vnd.ms-excel"},
+		{".parquet", "application/vnd.apache.parquet"},
+		{".zip", "application/zip"}, {".gz", "application/gzip"},
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcasecmp(dot, table[i][0]) == 0)
+			return table[i][1];
+	return "application/octet-stream";
 }

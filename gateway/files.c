@@ -6,12 +6,18 @@
  *
  * An upload may be as large as MAX_FILE_SIZE_MB (500 MB by default), so the
  * body is never held whole: every full chunk goes to pi.write_file with
- * append = true after the first.  A download reads pi.read_file chunk by
- * chunk as libmicrohttpd asks for more.  Each piece is one call of
- * op_write_file_chunk or op_read_file_chunk (ops.c), which MCP uses too.
+ * append = true after the first (and for the first too with append=true,
+ * so a client may send a large file in several requests).  A download
+ * looks the file up with pi.file_info (its size answers a Range or an
+ * offset and length, and a missing file is a clean 404), then reads
+ * pi.read_file chunk by chunk as libmicrohttpd asks for more.  Each piece
+ * is one call of op_write_file_chunk or op_read_file_chunk (ops.c), which
+ * MCP uses too.  Without session_id both work in the caller's default
+ * session (pi.default_session), whose id the answer names.
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +40,7 @@ typedef struct Upload
 	size_t		buf_len;
 	int64_t		written;
 	int			chunks;
+	bool		append;			/* ?append=true: the first chunk appends too */
 	json_t	   *last;			/* pi.write_file's answer */
 	GwError		err;
 } Upload;
@@ -58,19 +65,25 @@ upload_flush(Upload *u)
 
 	if (u->err.http_status != 0)
 		return;
-	if (u->session_id[0] == '\0' || u->path[0] == '\0')
+	if (u->path[0] == '\0')
 	{
 		gw_error_set(&u->err, 400, "invalid_request",
-					 "session_id and path are needed before the file data: put "
-					 "them in the query string or in form fields before the file");
+					 "the file's path is needed before its data: put path (and "
+					 "session_id, append) in the query string or in form fields "
+					 "before the file, or give the file part a filename");
 		return;
 	}
 	if (u->conn == NULL && (u->conn = db_acquire(&u->err)) == NULL)
 		return;
 	r = op_write_file_chunk(u->conn, u->session_id, u->path, u->buf, u->buf_len,
-						  u->chunks > 0, &u->err);
+							u->append || u->chunks > 0, &u->err);
 	if (r == NULL)
 		return;
+	/* a default session is resolved once: the next chunks name it */
+	if (u->session_id[0] == '\0' &&
+		json_is_string(json_object_get(r, "session_id")))
+		snprintf(u->session_id, sizeof(u->session_id), "%s",
+				 json_string_value(json_object_get(r, "session_id")));
 	json_decref(u->last);
 	u->last = r;
 	u->written += u->buf_len;
@@ -114,6 +127,15 @@ upload_field(void *cls, enum MHD_ValueKind kind, const char *key,
 			strcmp(key, "path") == 0 ? u->path : NULL;
 		size_t		cap = dst == u->session_id ? sizeof(u->session_id) : sizeof(u->path);
 
+		if (strcmp(key, "append") == 0 && off == 0)
+		{
+			u->append = size == 4 && strncmp(data, "true", 4) == 0;
+			if (!u->append && !(size == 5 && strncmp(data, "false", 5) == 0) &&
+				u->err.http_status == 0)
+				gw_error_set(&u->err, 400, "invalid_request",
+							 "append must be true or false");
+		}
+
 		if (dst != NULL && off + size < cap)
 		{
 			memcpy(dst + off, data, size);
@@ -135,6 +157,7 @@ upload_start(Request *req)
 	const char *ct = http_header(req, "Content-Type");
 	const char *sid = http_arg(req, "session_id");
 	const char *path = http_arg(req, "path");
+	const char *append = http_arg(req, "append");
 
 	if (u == NULL || (u->buf = malloc(FILE_CHUNK_BYTES)) == NULL)
 	{
@@ -146,6 +169,10 @@ upload_start(Request *req)
 	}
 	snprintf(u->session_id, sizeof(u->session_id), "%s", sid ? sid : "");
 	snprintf(u->path, sizeof(u->path), "%s", path ? path : "");
+	u->append = append != NULL && strcmp(append, "true") == 0;
+	if (append != NULL && !u->append && strcmp(append, "false") != 0)
+		gw_error_set(&u->err, 400, "invalid_request",
+					 "append must be true or false");
 	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
 		u->pp = MHD_create_post_processor(req->conn, POST_PROCESSOR_BUFFER,
 										  upload_field, u);
@@ -186,7 +213,8 @@ files_upload_finish(Request *req)
 	if (u->err.http_status != 0)
 		return http_reply_error(req, &u->err);
 	out = u->last ? json_incref(u->last) : json_object();
-	json_object_set_new(out, "session_id", gw_json_string(u->session_id));
+	if (json_object_get(out, "session_id") == NULL)
+		json_object_set_new(out, "session_id", gw_json_string(u->session_id));
 	if (json_object_get(out, "path") == NULL)
 		json_object_set_new(out, "path", gw_json_string(u->path));
 	json_object_set_new(out, "bytes_received", json_integer(u->written));
@@ -203,8 +231,8 @@ typedef struct Download
 	char	   *chunk;
 	size_t		chunk_len;
 	size_t		chunk_pos;
-	int64_t		next_offset;
-	bool		eof;
+	int64_t		next_offset;	/* of the next chunk to read */
+	int64_t		end;			/* one past the last byte to send */
 } Download;
 
 static void
@@ -220,15 +248,17 @@ download_free(void *p)
 static bool
 download_next(Download *d, GwError *err)
 {
+	int64_t		want = d->end - d->next_offset;
+
+	if (want > FILE_CHUNK_BYTES)
+		want = FILE_CHUNK_BYTES;
 	free(d->chunk);
 	d->chunk = op_read_file_chunk(d->conn, d->session_id, d->path,
-								d->next_offset, FILE_CHUNK_BYTES,
-								&d->chunk_len, err);
+								  d->next_offset, want, &d->chunk_len, err);
 	if (d->chunk == NULL)
 		return false;
 	d->chunk_pos = 0;
 	d->next_offset += d->chunk_len;
-	d->eof = d->chunk_len < FILE_CHUNK_BYTES;
 	return true;
 }
 
@@ -242,12 +272,15 @@ download_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	(void) pos;
 	if (d->chunk_pos == d->chunk_len)
 	{
-		if (d->eof)
+		if (d->next_offset >= d->end)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (!download_next(d, &err))
+		/*
+		 * The length was promised in Content-Length: a file that shrank
+		 * since pi.file_info ends the connection early, so the client sees
+		 * a short body instead of a complete-looking wrong one.
+		 */
+		if (!download_next(d, &err) || d->chunk_len == 0)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (d->chunk_len == 0)
-			return MHD_CONTENT_READER_END_OF_STREAM;
 	}
 	n = d->chunk_len - d->chunk_pos;
 	if (n > max)
@@ -257,25 +290,148 @@ download_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	return n;
 }
 
-/* Content-Type from the extension: what browsers and assistants expect. */
-static const char *
-guess_mime(const char *path)
+/* A query parameter that must be a byte count: false when it is not. */
+static bool
+byte_count_arg(Request *req, const char *name, int64_t *v)
 {
-	static const char *const table[][2] = {
-		{".csv", "text/csv"}, {".txt", "text/plain; charset=utf-8"},
-		{".json", "application/json"}, {".png", "image/png"},
-		{".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-		{".svg", "image/svg+xml"}, {".html", "text/html"},
-		{".pdf", "application/pdf"}, {".md", "text/markdown"},
-		{".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
-		{".parquet", "application/vnd.apache.parquet"}, {".py", "text/x-python"},
-	};
-	const char *dot = strrchr(path, '.');
+	const char *s = http_arg(req, name);
+	char	   *end;
 
-	for (size_t i = 0; dot && i < sizeof(table) / sizeof(table[0]); i++)
-		if (strcasecmp(dot, table[i][0]) == 0)
-			return table[i][1];
-	return "application/octet-stream";
+	if (s == NULL)
+		return true;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return *s >= '0' && *s <= '9' && *end == '\0' && errno == 0;
+}
+
+/*
+ * The bytes [*start, *end) a "Range: bytes=..." header asks of a file of
+ * size bytes.  RANGE_IGNORED for what a server may ignore (RFC 9110
+ * 14.2): another unit, a malformed value, several ranges (answered with
+ * the whole file: one body is simpler for every client than
+ * multipart/byteranges).  RANGE_UNSATISFIABLE when it starts at or after
+ * the end, or asks for the last 0 bytes.
+ */
+typedef enum RangeAnswer
+{
+	RANGE_IGNORED,
+	RANGE_OK,
+	RANGE_UNSATISFIABLE
+} RangeAnswer;
+
+static RangeAnswer
+parse_range(const char *h, int64_t size, int64_t *start, int64_t *end)
+{
+	char	   *p;
+	long long	a,
+				b;
+
+	if (strncasecmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return RANGE_IGNORED;
+	h += 6;
+	while (*h == ' ')
+		h++;
+	if (*h == '-')
+	{
+		/* the last b bytes */
+		if (h[1] < '0' || h[1] > '9')
+			return RANGE_IGNORED;
+		errno = 0;
+		b = strtoll(h + 1, &p, 10);
+		if (*p != '\0' || errno != 0)
+			return RANGE_IGNORED;
+		if (b == 0 || size == 0)
+			return RANGE_UNSATISFIABLE;
+		*start = b >= size ? 0 : size - b;
+		*end = size;
+		return RANGE_OK;
+	}
+	if (*h < '0' || *h > '9')
+		return RANGE_IGNORED;
+	errno = 0;
+	a = strtoll(h, &p, 10);
+	if (*p != '-' || errno != 0)
+		return RANGE_IGNORED;
+	if (p[1] == '\0')
+		b = INT64_MAX - 1;
+	else
+	{
+		if (p[1] < '0' || p[1] > '9')
+			return RANGE_IGNORED;
+		b = strtoll(p + 1, &p, 10);
+		if (*p != '\0' || errno != 0 || b < a)
+			return RANGE_IGNORED;
+	}
+	if (a >= size)
+		return RANGE_UNSATISFIABLE;
+	*start = a;
+	*end = b >= size - 1 ? size : b + 1;
+	return RANGE_OK;
+}
+
+/* 416 with the size, as RFC 9110 asks: "Content-Range: bytes *\/size". */
+static enum MHD_Result
+reply_unsatisfiable(Request *req, int64_t size, const char *why)
+{
+	GwError		err = {0};
+	struct MHD_Response *resp;
+	char		cr[48];
+
+	gw_error_set(&err, 416, "range_not_satisfiable",
+				 "%s: the file has %lld bytes; ask for a range that starts "
+				 "before its end", why, (long long) size);
+	resp = http_json_response(gw_error_json(&err));
+	snprintf(cr, sizeof(cr), "bytes */%lld", (long long) size);
+	if (resp != NULL)
+		MHD_add_response_header(resp, "Content-Range", cr);
+	return http_reply(req, 416, resp);
+}
+
+/*
+ * Which bytes to send: a Range header (206), or offset and length (200
+ * with just those bytes), or the whole file.  Returns the status, or 0
+ * with an answer already queued.
+ */
+static int
+download_span(Request *req, Download *d, int64_t size, int64_t *start)
+{
+	const char *range = http_header(req, "Range");
+	int64_t		offset = 0,
+				length = -1;
+
+	if (!byte_count_arg(req, "offset", &offset) ||
+		!byte_count_arg(req, "length", &length))
+	{
+		http_error(req, 400, "invalid_request",
+				   "offset and length must be whole numbers of bytes, 0 or more");
+		return 0;
+	}
+	if (range != NULL && (http_arg(req, "offset") || http_arg(req, "length")))
+	{
+		http_error(req, 400, "invalid_request",
+				   "give either a Range header or offset/length, not both");
+		return 0;
+	}
+	if (range != NULL)
+	{
+		RangeAnswer a = parse_range(range, size, start, &d->end);
+
+		if (a == RANGE_UNSATISFIABLE)
+		{
+			reply_unsatisfiable(req, size, "the Range starts at or after the end of the file");
+			return 0;
+		}
+		if (a == RANGE_OK)
+			return 206;
+	}
+	if (offset > size)
+	{
+		reply_unsatisfiable(req, size, "offset is beyond the end of the file");
+		return 0;
+	}
+	*start = offset;
+	d->end = (length < 0 || length > size - offset) ? size : offset + length;
+	return 200;
 }
 
 enum MHD_Result
@@ -284,35 +440,58 @@ files_download(Request *req)
 	const char *sid = http_arg(req, "session_id");
 	const char *path = http_arg(req, "path");
 	const char *base;
-	char		disposition[1100];
+	char		header[1100];
 	Download   *d;
 	GwError		err = {0};
 	struct MHD_Response *resp;
+	json_t	   *info;
+	int64_t		size,
+				start = 0;
+	int			status;
 
-	if (sid == NULL || path == NULL)
+	if (path == NULL)
 		return http_error(req, 400, "invalid_request",
-						  "session_id and path are required query parameters");
+						  "path is a required query parameter (session_id is "
+						  "optional: without it, your default workspace)");
 	if ((d = calloc(1, sizeof(Download))) == NULL)
 		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
-	snprintf(d->session_id, sizeof(d->session_id), "%s", sid);
 	snprintf(d->path, sizeof(d->path), "%s", path);
-	/* the first chunk before the headers, so a missing file is a clean 404 */
-	if ((d->conn = db_acquire(&err)) == NULL || !download_next(d, &err))
+	/* the size first, so a missing file is a clean 404 and a Range fits */
+	if ((d->conn = db_acquire(&err)) == NULL ||
+		(info = op_file_info(d->conn, sid, path, &err)) == NULL)
 	{
 		download_free(d);
 		return http_reply_error(req, &err);
 	}
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FILE_CHUNK_BYTES,
+	size = json_integer_value(json_object_get(info, "size"));
+	snprintf(d->session_id, sizeof(d->session_id), "%s",
+			 json_string_value(json_object_get(info, "session_id")) ?
+			 json_string_value(json_object_get(info, "session_id")) : "");
+	json_decref(info);
+	if ((status = download_span(req, d, size, &start)) == 0)
+	{
+		download_free(d);
+		return MHD_YES;
+	}
+	d->next_offset = start;
+	resp = MHD_create_response_from_callback(d->end - start, FILE_CHUNK_BYTES,
 											 download_reader, d, download_free);
 	if (resp == NULL)
 	{
 		download_free(d);
 		return http_reply(req, 503, NULL);	/* out of memory: close */
 	}
-	MHD_add_response_header(resp, "Content-Type", guess_mime(path));
+	MHD_add_response_header(resp, "Content-Type", gw_mime_type(path));
+	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+	if (status == 206)
+	{
+		snprintf(header, sizeof(header), "bytes %lld-%lld/%lld", (long long) start,
+				 (long long) d->end - 1, (long long) size);
+		MHD_add_response_header(resp, "Content-Range", header);
+	}
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	snprintf(disposition, sizeof(disposition), "attachment; filename=\"%.1000s\"",
+	snprintf(header, sizeof(header), "attachment; filename=\"%.1000s\"",
 			 strpbrk(base, "\"\\\r\n") ? "download" : base);
-	MHD_add_response_header(resp, "Content-Disposition", disposition);
-	return http_reply(req, 200, resp);
+	MHD_add_response_header(resp, "Content-Disposition", header);
+	return http_reply(req, status, resp);
 }

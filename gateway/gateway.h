@@ -15,9 +15,11 @@
  *	  mcp_http.c	MCP transports over HTTP: Streamable HTTP and legacy SSE
  *	  files.c		streamed upload and download
  *	  http.c		libmicrohttpd glue: request bodies, auth, dispatch
+ *	  cors.c		browser origins: CORS headers and preflights
  *	  auth.c		API key -> tenant role (cached pi.resolve_api_key)
  *	  metrics.c		Prometheus counters
  *	  mcp.c			MCP JSON-RPC: initialize, tools/list, tools/call
+ *	  mcp_resources.c	workspace files as MCP resources and links
  *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
  *	  op_run.c		running an operation: cancel, progress, waits, jobs
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
@@ -104,6 +106,7 @@ extern void gw_error_setv(GwError *err, int status, const char *code,
 extern json_t *gw_error_json(const GwError *err);
 extern bool gw_const_time_equal(const char *a, const char *b);
 extern void gw_random_hex(char *out, size_t nbytes);
+extern const char *gw_mime_type(const char *path);
 
 /* error_terms.c */
 typedef enum GwTerms
@@ -216,6 +219,8 @@ extern json_t *op_write_file_chunk(PGconn *conn, const char *session_id,
 extern char *op_read_file_chunk(PGconn *conn, const char *session_id,
 								const char *path, int64_t offset,
 								int64_t length, size_t *len, GwError *err);
+extern json_t *op_file_info(PGconn *conn, const char *session_id,
+							const char *path, GwError *err);
 
 /* mcp.c */
 typedef struct McpSession McpSession;

@@ -15,8 +15,10 @@
 
 GATEWAY_OBJS = gateway/main.o gateway/http.o gateway/routes.o \
 	gateway/files.o gateway/ops.o gateway/op_run.o gateway/db.o gateway/mcp.o \
-	gateway/mcp_http.o gateway/mcp_stdio.o gateway/mcp_content.o gateway/mcp_test_tools.o \
-	gateway/metrics.o gateway/openapi.o gateway/auth.o gateway/common.o gateway/error_terms.o gateway/utf8.o
+	gateway/mcp_http.o gateway/mcp_stdio.o gateway/mcp_content.o \
+	gateway/mcp_resources.o gateway/mcp_test_tools.o gateway/metrics.o \
+	gateway/openapi.o gateway/cors.o gateway/auth.o gateway/common.o \
+	gateway/error_terms.o gateway/utf8.o
 GATEWAY_HDRS = gateway/gateway.h gateway/http.h gateway/mcp_internal.h \
 	gateway/ops_internal.h
 
@@ -46,7 +48,19 @@ install-gateway: gateway/pi-gateway
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) gateway/pi-gateway '$(DESTDIR)$(bindir)/pi-gateway'
 
+# pi-gateway on PATH: PostgreSQL's bindir, where `install` puts the
+# programs, is not on PATH, and MCP client configs name a command.  `make
+# run` calls this after installing: a link in GATEWAY_LINKDIR.  Not part of
+# `install`, so that installing into a private PostgreSQL copy never
+# replaces the system's link; the Debian package links /usr/bin instead
+# (debian/links).
+GATEWAY_LINKDIR ?= /usr/local/bin
+
+link-gateway:
+	$(MKDIR_P) '$(GATEWAY_LINKDIR)'
+	ln -sfn '$(bindir)/pi-gateway' '$(GATEWAY_LINKDIR)/pi-gateway'
+
 clean-gateway:
 	rm -f gateway/pi-gateway $(GATEWAY_OBJS)
 
-.PHONY: install-gateway clean-gateway
+.PHONY: install-gateway link-gateway clean-gateway

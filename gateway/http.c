@@ -118,6 +118,7 @@ http_reply(Request *req, int status, struct MHD_Response *resp)
 	req->status = status;
 	if (resp == NULL)
 		return MHD_NO;
+	cors_add_headers(resp, http_header(req, "Origin"));
 	r = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -345,6 +346,20 @@ reply_method_not_allowed(Request *req, const char *allow)
 	return http_reply(req, 405, resp);
 }
 
+/* OPTIONS: a CORS preflight (cors.c), or a plain question about methods. */
+static enum MHD_Result
+reply_preflight(Request *req, const char *allow)
+{
+	const char *origin = http_header(req, "Origin");
+
+	if (origin != NULL && !cors_origin_allowed(origin))
+		return http_error(req, 403, "forbidden_origin",
+						  "the origin %.200s may not call this gateway from a "
+						  "browser; add it to ALLOWED_ORIGINS (comma separated)",
+						  origin);
+	return http_reply(req, 204, cors_preflight(origin, allow));
+}
+
 /* First call: everything decided from the request line and headers. */
 static enum MHD_Result
 request_begin(Request *req, const RouteTable *table)
@@ -371,6 +386,9 @@ request_begin(Request *req, const RouteTable *table)
 		if (strlen(allow) + strlen(r->method) + 3 < sizeof(allow))
 			strcat(strcat(allow, *allow ? ", " : ""), r->method);
 	}
+	/* a browser's preflight comes without the key: answered before auth */
+	if (req->route == NULL && *allow && strcmp(req->method, "OPTIONS") == 0)
+		return reply_preflight(req, allow);
 	if (req->route == NULL && *allow)
 		return reply_method_not_allowed(req, allow);
 	if (req->route == NULL)

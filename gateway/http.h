@@ -127,6 +127,11 @@ extern enum MHD_Result mcp_http_delete(Request *req);
 extern enum MHD_Result mcp_sse_open(Request *req);
 extern enum MHD_Result mcp_sse_message(Request *req);
 
+/* cors.c */
+extern bool cors_origin_allowed(const char *origin);
+extern void cors_add_headers(struct MHD_Response *resp, const char *origin);
+extern struct MHD_Response *cors_preflight(const char *origin, const char *allow);
+
 /* openapi.c */
 extern json_t *openapi_build(const RouteTable *table);
 

@@ -4,7 +4,9 @@
  *	  The Model Context Protocol, independent of transport: sessions,
  *	  initialize and version negotiation, ping, tools/list and tools/call
  *	  over the operations of ops.c, and how a result becomes content an
- *	  assistant reads (text, structuredContent, PNG images).
+ *	  assistant reads (text, structuredContent, PNG images, links to the
+ *	  files a run wrote); resources/list and resources/read of the
+ *	  conversation's own session (mcp_resources.c).
  *
  * mcp_http.c (Streamable HTTP and the legacy HTTP+SSE transport) and
  * mcp_stdio.c (--stdio) feed JSON-RPC messages to mcp_handle and send back
@@ -386,9 +388,10 @@ handle_initialize(McpSession *s, json_t *params)
 
 	if (s != NULL)
 		snprintf(s->version, sizeof(s->version), "%s", v);
-	return json_pack("{s:s,s:{s:{s:b},s:{}},s:{s:s,s:s,s:s},s:s}",
+	return json_pack("{s:s,s:{s:{s:b},s:{},s:{s:b,s:b}},s:{s:s,s:s,s:s},s:s}",
 					 "protocolVersion", v,
 					 "capabilities", "tools", "listChanged", 0, "logging",
+					 "resources", "subscribe", 0, "listChanged", 0,
 					 "serverInfo", "name", "pi-gateway", "title",
 					 "Power Interpreter", "version", GATEWAY_VERSION,
 					 "instructions",
@@ -397,7 +400,8 @@ handle_initialize(McpSession *s, json_t *params)
 					 "session: variables and files persist across execute_code "
 					 "calls. Upload data with upload_file; load big CSVs with "
 					 "load_dataset and query them with query_dataset; charts come "
-					 "back as images.");
+					 "back as images, and files a run writes as resource links "
+					 "(resources/read gives their bytes).");
 }
 
 static json_t *
@@ -484,6 +488,24 @@ generic_content(json_t *out)
 }
 
 /*
+ * Whether a run's files can be handed over as resource links: the client
+ * speaks a version that has resource_link content (2025-06-18 on; an older
+ * client's schema would refuse the whole result), and the run was in the
+ * conversation's own session, the only one resources/read serves.  A
+ * job's result names its session; execute_code's is in its arguments.
+ */
+static bool
+links_followable(McpSession *s, json_t *args, json_t *out)
+{
+	const char *sid = json_string_value(json_object_get(args, "session_id"));
+
+	if (sid == NULL)
+		sid = json_string_value(json_object_get(json_object_get(out, "session"), "id"));
+	return s != NULL && s->pi_session[0] != '\0' && sid != NULL &&
+		strcmp(sid, s->pi_session) == 0 && strcmp(s->version, "2025-06-18") >= 0;
+}
+
+/*
  * tools/call of an operation.  Any failure, even of arguments, is an
  * isError result: the tool exists.
  */
@@ -533,15 +555,22 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 		out = op_run(op, args, &call, &err);
 		in_flight_remove(s, &flight);
 	}
-	json_decref(args);
 	if (out == NULL)
+	{
+		json_decref(args);
 		return tool_error_from(&err);
+	}
 	if (op->kind == OP_EXECUTE)
+	{
 		result = mcp_execute_content(out);
+		if (result != NULL && links_followable(s, args, out))
+			mcp_resource_links(result, out, s->pi_session);
+	}
 	else if (op->kind == OP_DOWNLOAD)
 		result = mcp_download_content(out);
 	else
 		result = generic_content(out);
+	json_decref(args);
 	json_decref(out);
 	return result;
 }
@@ -569,6 +598,28 @@ handle_tools_call(McpSession *s, json_t *id, json_t *params,
 	/* a long name is cut, maybe mid-character: mcp_rpc_error mends it */
 	snprintf(m, sizeof(m), "unknown tool \"%s\"", name ? name : "");
 	return mcp_rpc_error(id, -32602, m);
+}
+
+/*
+ * resources/list and resources/read: the files of this conversation's pi
+ * session (mcp_resources.c), never another's.
+ */
+static json_t *
+handle_resources(McpSession *s, json_t *id, const char *method, json_t *params)
+{
+	const char *sid = s != NULL ? s->pi_session : "";
+	GwError		err = {0};
+	json_t	   *result;
+	int			code = -32603;
+
+	if (strcmp(method, "resources/list") == 0)
+		result = mcp_resources_list(sid, params, &err);
+	else
+		result = mcp_resources_read(sid, params, &code, &err);
+	if (result == NULL)
+		return mcp_rpc_error(id, code, err.message[0] ? err.message :
+							 "internal error: out of memory");
+	return rpc_result(id, result);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -614,8 +665,11 @@ mcp_handle_watched(McpSession *s, json_t *msg, const McpWatch *watch)
 		result = handle_tools_list();
 	else if (strcmp(method, "tools/call") == 0)
 		return handle_tools_call(s, id, params, watch);
-	else if (strcmp(method, "resources/list") == 0)
-		result = json_pack("{s:[]}", "resources");
+	else if (strcmp(method, "resources/list") == 0 ||
+			 strcmp(method, "resources/read") == 0)
+		return handle_resources(s, id, method, params);
+	else if (strcmp(method, "resources/templates/list") == 0)
+		result = json_pack("{s:[]}", "resourceTemplates");
 	else if (strcmp(method, "prompts/list") == 0)
 		result = json_pack("{s:[]}", "prompts");
 	else

@@ -21,8 +21,8 @@
 static const char b64chars[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* NULL when out of memory */
-static char *
+/* NULL when out of memory; mcp_resources.c uses it too */
+char *
 base64_encode(const unsigned char *data, size_t len)
 {
 	char	   *out = malloc(4 * ((len + 2) / 3) + 1);

@@ -2,7 +2,8 @@
  *
  * mcp_internal.h
  *	  Interfaces between the MCP files: the protocol core (mcp.c), result
- *	  content (mcp_content.c), the conformance test tools
+ *	  content (mcp_content.c), workspace files as resources
+ *	  (mcp_resources.c), the conformance test tools
  *	  (mcp_test_tools.c) and the HTTP transports (mcp_http.c).
  *
  *-------------------------------------------------------------------------
@@ -24,10 +25,19 @@ extern void mcp_session_set_stream(McpSession *s, void *stream,
 extern void *mcp_session_stream(McpSession *s);
 
 /* mcp_content.c */
+extern char *base64_encode(const unsigned char *data, size_t len);
 extern json_t *mcp_execute_content(json_t *out);
 extern json_t *mcp_upload(json_t *args, GwError *err);
 extern json_t *mcp_download(json_t *args, GwError *err);
 extern json_t *mcp_download_content(json_t *out);
+
+/* mcp_resources.c: pi_session is the conversation's ("" while it has none) */
+extern json_t *mcp_resources_list(const char *pi_session, json_t *params,
+								  GwError *err);
+extern json_t *mcp_resources_read(const char *pi_session, json_t *params,
+								  int *code, GwError *err);
+extern void mcp_resource_links(json_t *result, json_t *out,
+							   const char *pi_session);
 
 /* mcp_test_tools.c: only with --test-tools */
 extern void mcp_test_tools_list(json_t *tools);

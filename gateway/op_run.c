@@ -281,7 +281,8 @@ execute_as_job(PGconn *conn, json_t *args, double budget, OpCall *call,
 	values[2] = json_string_value(json_object_get(args, "session_id"));
 	/* fail_if_busy: a job running in the session fails this at once */
 	job = exec_watched(conn, "SELECT jsonb_build_object('job_id',"
-					   " pi.submit_job($1, $2::int, $3::uuid, true))",
+					   " pi.submit_job($1, $2::int,"
+					   " coalesce($3::uuid, pi.default_session()), true))",
 					   3, values, call, &started, "submitting", err);
 	if (job == NULL)
 		return NULL;

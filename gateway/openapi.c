@@ -43,7 +43,20 @@ typedef struct RouteDoc
 	"{\"description\":\"A JSON-RPC 2.0 message or batch (MCP)\"," \
 	"\"oneOf\":[{\"type\":\"object\"},{\"type\":\"array\",\"items\":{\"type\":\"object\"}}]}"
 
+#define OAUTH_ERROR_SCHEMA \
+	"{\"type\":\"object\",\"description\":\"An OAuth error (RFC 6749): " \
+	"this gateway takes an API key, not OAuth; the description says how to " \
+	"send it\",\"properties\":{\"error\":{\"type\":\"string\"}," \
+	"\"error_description\":{\"type\":\"string\"}}," \
+	"\"required\":[\"error\",\"error_description\"]}"
+
 static const RouteDoc route_docs[] = {
+	{"POST", "/register", "oauth_register", 400, "application/json",
+	OAUTH_ERROR_SCHEMA, NULL, NULL},
+	{"GET", "/authorize", "oauth_authorize", 400, "application/json",
+	OAUTH_ERROR_SCHEMA, NULL, NULL},
+	{"POST", "/token", "oauth_token", 400, "application/json",
+	OAUTH_ERROR_SCHEMA, NULL, NULL},
 	{"GET", "/health", "health", 0, "application/json",
 		"{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\","
 		"\"enum\":[\"ok\"]},\"database\":{\"type\":\"string\"},"
@@ -282,6 +295,15 @@ route_operation_object(const Route *r)
 	}
 	else
 		json_object_set_new(o, "operationId", derived_operation_id(r, doc));
+	if (r->operation != NULL && strcmp(r->operation, "download_file") == 0)
+		json_array_append_new(json_object_get(o, "parameters"),
+							  json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "name", "Range",
+										"in", "header", "description",
+										"One byte range (bytes=a-b, bytes=a-, bytes=-n): 206 "
+										"with that part, 416 past the end. Several ranges or "
+										"a malformed one are ignored (200, the whole file). "
+										"Not together with offset/length (400).",
+										"schema", "type", "string", "pattern", "^bytes="));
 	if (doc != NULL && doc->request_doc != NULL)
 		json_object_set_new(o, "requestBody", json_loads(doc->request_doc, 0, NULL));
 
@@ -335,6 +357,31 @@ route_operation_object(const Route *r)
 	return o;
 }
 
+/* OPTIONS, the CORS preflight every path answers (cors.c). */
+static json_t *
+preflight_object(const char *pattern)
+{
+	char		id[96];
+	size_t		n = snprintf(id, sizeof(id), "options");
+	json_t	   *o;
+
+	for (const char *s = pattern; *s && n < sizeof(id) - 1; s++)
+		id[n++] = isalnum((unsigned char) *s) ? *s : '_';
+	id[n] = '\0';
+	o = json_pack("{s:s,s:s,s:[],s:{s:{s:s},s:o}}",
+				  "summary", "CORS preflight: 204 with Access-Control-Allow-* for "
+				  "loopback origins and those in ALLOWED_ORIGINS",
+				  "operationId", id, "security", "responses",
+				  "204", "description", "Allowed",
+				  "403", error_response("An origin not allowed", "Error"));
+	if (o != NULL && strstr(pattern, "{id}"))
+		json_object_set_new(o, "parameters",
+							json_pack("[{s:s,s:s,s:b,s:{s:s}}]", "name", "id",
+									  "in", "path", "required", 1,
+									  "schema", "type", "string"));
+	return o;
+}
+
 #define ERROR_SCHEMA \
 	"{\"type\":\"object\",\"properties\":{\"error\":{\"type\":\"object\"," \
 	"\"properties\":{" \
@@ -378,6 +425,8 @@ openapi_build(const RouteTable *table)
 			method[k] = tolower((unsigned char) r->method[k]);
 		method[k] = '\0';
 		json_object_set_new(item, method, route_operation_object(r));
+		if (json_object_get(item, "options") == NULL)
+			json_object_set_new(item, "options", preflight_object(r->pattern));
 	}
 	return json_pack("{s:s,s:{s:s,s:s,s:s},s:[{s:s,s:s}],s:o,"
 					 "s:{s:{s:o,s:o},s:{s:{s:s,s:s,s:s},s:{s:s,s:s}}},s:[{s:[]},{s:[]}]}",

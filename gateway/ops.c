@@ -23,7 +23,9 @@
 	"\"session_id\":{\"type\":\"string\",\"format\":\"uuid\",\"description\":" \
 	"\"Session whose workspace and Python state to use. Over MCP it defaults " \
 	"to the conversation's own session, so variables and files persist " \
-	"across calls.\"}"
+	"across calls. Over REST it defaults to the caller's default workspace " \
+	"(one per API key's tenant): files persist there, Python state does " \
+	"not.\"}"
 #define S_TIMEOUT(dflt) \
 	"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"description\":" \
 	"\"Wall-clock limit in seconds (default " dflt "; the server caps it " \
@@ -56,7 +58,7 @@ static const Operation operations[] = {
 		"value of the last expression (DataFrames as tables), every matplotlib "
 		"figure as a PNG image, and the traceback on error. To start work "
 		"and come back later without waiting, use submit_job.",
-		"SELECT pi.execute($1, coalesce($2::int, 60), $3::uuid)",
+		"SELECT pi.execute($1, coalesce($2::int, 60), coalesce($3::uuid, pi.default_session()))",
 		"pi.execute(text,integer,uuid)",
 		{"code", "timeout", "session_id"}, true, OP_EXECUTE,
 		"{\"type\":\"object\",\"properties\":{"
@@ -79,7 +81,8 @@ static const Operation operations[] = {
 		"take turns, so while the job runs, execute_code in the same session "
 		"fails at once saying the session is busy (use another session, or "
 		"cancel_job).",
-		"SELECT jsonb_build_object('job_id', pi.submit_job($1, $2::int, $3::uuid),"
+		"SELECT jsonb_build_object('job_id', pi.submit_job($1, $2::int,"
+		" coalesce($3::uuid, pi.default_session())),"
 		" 'status', 'pending')",
 		"pi.submit_job(text,integer,uuid)",
 		{"code", "timeout", "session_id"}, true, OP_GENERIC,
@@ -152,9 +155,10 @@ static const Operation operations[] = {
 		"list_files", "List workspace files",
 		"List the files in the session workspace (path, size, modified, mime): "
 		"uploads, and everything the code wrote.",
-		"SELECT jsonb_build_object('session_id', $1::uuid, 'files',"
+		"SELECT jsonb_build_object('session_id', d.sid, 'files',"
 		" coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.path)"
-		" FROM pi.list_files($1::uuid) f), '[]'::jsonb))",
+		" FROM pi.list_files(d.sid) f), '[]'::jsonb))"
+		" FROM (SELECT coalesce($1::uuid, pi.default_session()) AS sid) d",
 		"pi.list_files(uuid)",
 		{"session_id"}, true, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION "}}",
@@ -169,7 +173,9 @@ static const Operation operations[] = {
 		"binary data base64-encoded with encoding='base64'. Set append=true to "
 		"send a large file in parts: one call carries at most 64 MiB of JSON "
 		"(48 MiB of file as base64). Limit: MAX_FILE_SIZE_MB per file.",
-		"SELECT pi.write_file($1::uuid, $2, $3::bytea, coalesce($4::boolean, false))",
+		"SELECT pi.write_file(d.sid, $2, $3::bytea, coalesce($4::boolean, false))"
+		" || jsonb_build_object('session_id', d.sid)"
+		" FROM (SELECT coalesce($1::uuid, pi.default_session()) AS sid) d",
 		"pi.write_file(uuid,text,bytea,boolean)",
 		{"session_id", "path", "content", "append"}, true, OP_UPLOAD,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
@@ -187,7 +193,7 @@ static const Operation operations[] = {
 		"Read a file from the session workspace: text files come back as text, "
 		"others base64-encoded. At most 8 MiB per call; use offset and length "
 		"to read a large file in parts.",
-		"SELECT pi.read_file($1::uuid, $2, coalesce($3::bigint, 0), $4::bigint)",
+		"SELECT pi.read_file(coalesce($1::uuid, pi.default_session()), $2, coalesce($3::bigint, 0), $4::bigint)",
 		"pi.read_file(uuid,text,bigint,bigint)",
 		{"session_id", "path", "offset", "length"}, true, OP_DOWNLOAD,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
@@ -202,7 +208,8 @@ static const Operation operations[] = {
 	{
 		"delete_file", "Delete a workspace file",
 		"Delete a file from the session workspace.",
-		"SELECT jsonb_build_object('path', $2::text, 'deleted', pi.delete_file($1::uuid, $2))",
+		"SELECT jsonb_build_object('path', $2::text, 'deleted',"
+		" pi.delete_file(coalesce($1::uuid, pi.default_session()), $2))",
 		"pi.delete_file(uuid,text)",
 		{"session_id", "path"}, true, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
@@ -222,7 +229,8 @@ static const Operation operations[] = {
 		"the whole file. Runs as a background job: poll get_job_status, then "
 		"use query_dataset with SQL instead of loading the whole file into "
 		"pandas.",
-		"SELECT jsonb_build_object('job_id', pi.load_dataset($1, $2, $3::uuid,"
+		"SELECT jsonb_build_object('job_id', pi.load_dataset($1, $2,"
+		" coalesce($3::uuid, pi.default_session()),"
 		" coalesce($4::jsonb, '{}'::jsonb), coalesce($5, 'auto'), $6), 'status', 'pending')",
 		"pi.load_dataset(text,text,uuid,jsonb,text,text)",
 		{"file_path", "dataset_name", "session_id", "options", "format", "sheet"}, true, OP_GENERIC,
@@ -434,14 +442,16 @@ op_call(const Operation *op, json_t *args, GwError *err)
 
 /*
  * upload_file and download_file a piece at a time, for the streamed REST
- * routes (files.c) and MCP (mcp_content.c).  Write len bytes, appending
- * after the first piece; returns pi.write_file's answer.
+ * routes (files.c) and MCP (mcp_content.c).  A session_id NULL or "" is
+ * the caller's default session.  Write len bytes, appending after the
+ * first piece; returns pi.write_file's answer with the session_id.
  */
 json_t *
 op_write_file_chunk(PGconn *conn, const char *session_id, const char *path,
 					const char *data, size_t len, bool append, GwError *err)
 {
-	const char *values[4] = {session_id, path, data, append ? "true" : "false"};
+	const char *values[4] = {session_id && *session_id ? session_id : NULL,
+	path, data, append ? "true" : "false"};
 	int			lengths[4] = {0, 0, (int) len, 0};
 	int			formats[4] = {0, 0, 1, 0};
 	PGresult   *res;
@@ -463,7 +473,8 @@ op_read_file_chunk(PGconn *conn, const char *session_id, const char *path,
 {
 	char		off[24],
 				lim[24];
-	const char *values[4] = {session_id, path, off, lim};
+	const char *values[4] = {session_id && *session_id ? session_id : NULL,
+	path, off, lim};
 	PGresult   *res;
 	char	   *out;
 
@@ -485,4 +496,21 @@ op_read_file_chunk(PGconn *conn, const char *session_id, const char *path,
 	out[*len] = '\0';
 	PQclear(res);
 	return out;
+}
+
+/*
+ * A file's {path, size, modified, mime, session_id}: session_id NULL or ""
+ * is the caller's default session, and the answer names the session it
+ * resolved to, for the calls that follow.
+ */
+json_t *
+op_file_info(PGconn *conn, const char *session_id, const char *path,
+			 GwError *err)
+{
+	const char *values[2] = {session_id && *session_id ? session_id : NULL, path};
+
+	return db_exec_json(conn,
+						"SELECT pi.file_info(d.sid, $2) || jsonb_build_object('session_id', d.sid)"
+						" FROM (SELECT coalesce($1::uuid, pi.default_session()) AS sid) d",
+						2, values, err);
 }

@@ -161,6 +161,34 @@ route_openapi(Request *req)
 }
 
 /*
+ * The OAuth endpoints an MCP client tries after a 401.  The MCP
+ * specification's authorization section makes a 401 the start of OAuth
+ * discovery: a client with OAuth support (mcp-remote, the SDKs with an
+ * auth provider) looks for protected-resource metadata, then for an
+ * authorization server's metadata at this server, and without either
+ * falls back to registering at /register, whatever WWW-Authenticate says.
+ * pi-gateway has no authorization server (the metadata documents are
+ * 404), so its /register, /authorize and /token answer an OAuth error
+ * whose description is what the user must do, which those clients show.
+ * The body is in OAuth's shape (RFC 6749 5.2, RFC 7591 3.2.2), the one
+ * exception to this API's error shape, so that clients can read it.
+ */
+static enum MHD_Result
+route_no_oauth(Request *req)
+{
+	return http_reply_json(req, 400,
+						   json_pack("{s:s,s:s}", "error",
+									 strcmp(req->route->pattern, "/register") == 0 ?
+									 "invalid_client_metadata" : "invalid_request",
+									 "error_description",
+									 "pi-gateway does not use OAuth: it takes an API key. "
+									 "Send it with every request as the header "
+									 "\"X-API-Key: <key>\" or \"Authorization: Bearer <key>\" "
+									 "(mcp-remote: --header \"Authorization: Bearer <key>\"; "
+									 "make run prints where the key is)."));
+}
+
+/*
  * The route table.  Order matters only where patterns overlap: a literal
  * segment before "{id}".
  */
@@ -214,6 +242,15 @@ static const Route routes[] = {
 	{"GET", "/api/data/datasets", route_operation, true, BODY_NONE,
 		IGNORED_BODY_BYTES, NULL, "list_datasets",
 	"List the datasets"},
+	{"POST", "/register", route_no_oauth, false, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
+	"OAuth dynamic client registration: not offered (an error saying to send the API key)"},
+	{"GET", "/authorize", route_no_oauth, false, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
+	"OAuth authorization: not offered (an error saying to send the API key)"},
+	{"POST", "/token", route_no_oauth, false, BODY_NONE, IGNORED_BODY_BYTES,
+		NULL, NULL,
+	"OAuth token: not offered (an error saying to send the API key)"},
 	{"POST", "/mcp", mcp_http_post, true, BODY_JSON, MCP_BODY_BYTES, NULL, NULL,
 	"MCP Streamable HTTP: JSON-RPC messages"},
 	{"GET", "/mcp", mcp_http_get, true, BODY_NONE, IGNORED_BODY_BYTES, NULL, NULL,

@@ -55,3 +55,21 @@ SET pi.max_workspace_mb = 1;
 SELECT pi.write_file(:'sid', 'big.bin', decode(repeat('00', 1024 * 1024), 'hex'));
 RESET pi.max_workspace_mb;
 SELECT count(*) FROM pi.list_files(:'sid') WHERE path LIKE '%big%' OR path LIKE '%pi-upload%';
+
+-- pi.file_info: one file's size and type, so a reader can ask for a range
+SELECT r->>'path' AS path, r->>'size' AS size, r->>'mime' AS mime FROM pi.file_info(:'sid', 'hello.txt') r;
+SELECT pi.file_info(:'sid', 'missing.txt');
+SELECT pi.file_info(:'sid', 'passwd_link');
+SELECT pi.file_info('00000000-0000-0000-0000-000000000000', 'hello.txt');
+
+-- pi.default_session: one per role, made on first use; its runs see its
+-- files but keep no Python state
+SELECT pi.default_session() = pi.default_session() AS same_session;
+SELECT count(*) FROM pi.sessions WHERE is_default AND owner = current_user;
+SELECT r->>'size' AS size FROM pi.write_file(pi.default_session(), 'd.txt', 'default') r;
+SELECT r->>'stdout' AS stdout, r ? 'session' AS has_session
+FROM pi.execute(E'kept = 1\nprint(open("d.txt").read())', 30, pi.default_session()) r;
+SELECT r->'error'->>'type' AS error FROM pi.execute('print(kept)', 30, pi.default_session()) r;
+SELECT pi.default_session() <> :'sid' AS not_another_session;
+SELECT pi.close_session(pi.default_session());
+SELECT count(*) FROM pi.sessions WHERE is_default AND owner = current_user;

@@ -221,6 +221,19 @@ if (endpoint) {
 await call("POST", "/messages?sessionId=00000000-0000-0000-0000-000000000000", {
   headers: { "Content-Type": "application/json" }, body: { jsonrpc: "2.0", id: 1, method: "ping" } });
 
+// OAuth endpoints a client may look for: an OAuth error saying to send the key
+await call("POST", "/register", { noKey: true, body: { client_name: "x" } });
+await call("GET", "/authorize?response_type=code", { noKey: true });
+await call("POST", "/token", { noKey: true, body: "grant_type=client_credentials",
+  headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+
+// the CORS preflight of every path, from a loopback origin (allowed)
+for (const tpl of Object.keys(doc.paths)) {
+  const path = tpl.replace(/\{[^}]+\}/g, "00000000-0000-0000-0000-000000000000");
+  await call("OPTIONS", path, { noKey: true, headers: {
+    Origin: "http://127.0.0.1:3000", "Access-Control-Request-Method": "POST" } });
+}
+
 // ---- coverage ---------------------------------------------------------------
 for (const [tpl, item] of Object.entries(doc.paths)) {
   for (const method of Object.keys(item)) {

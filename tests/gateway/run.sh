@@ -30,7 +30,7 @@ trap 'stop_gateways; pi_cluster_cleanup' EXIT
 # gateway counts as started only when this very process listens
 # a short execute_code wait budget keeps the issue 14 tests fast
 pi_gateway_start "$GWLOG" env API_KEY="$KEY" MAX_FILE_SIZE_MB="${MAX_FILE_SIZE_MB:-8}" \
-  PI_GATEWAY_EXECUTE_WAIT=3 "$GW" \
+  PI_GATEWAY_EXECUTE_WAIT=3 ALLOWED_ORIGINS=https://other.example.org,https://app.example.com "$GW" \
   || { echo "gateway did not start:"; cat "$GWLOG"; fail "gateway starts"; summary; exit 1; }
 GWPIDS+=("$PI_GW_PID"); GWPORT=$PI_GW_PORT; U=http://127.0.0.1:$GWPORT
 
@@ -103,7 +103,7 @@ check "delete file" '[ "$STATUS" = 200 ]'
 req DELETE "/api/files?session_id=$SID&path=data.csv"
 check "delete missing file: 404" 'is_error 404'
 req POST /api/files/upload --data-binary 'x'
-check "upload without session_id: 400" 'is_error 400'
+check "upload without a path: 400" 'is_error 400'
 
 req POST /api/jobs/submit -d '{"code":"import time\ntime.sleep(0.3)\nprint(7)", "timeout": 30}'
 JOB=$(jq_ 'd["job_id"]'); check "submit job: pending" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = pending ]'
@@ -216,6 +216,18 @@ if ! grep -q '^# mcp_client: finished' "$MCP_OUT"; then
     "exit status $MCP_RC: $(grep -m 3 -E 'Error|ERR_|not found' "$MCP_OUT" | tr '\n' ' ')"
 fi
 
+cp "$HERE/mcp_files.mjs" "$PI_TEST_DIR/"
+node "$PI_TEST_DIR/mcp_files.mjs" "$U" "$KEY" >"$PI_TEST_DIR/mcp_files.out" 2>&1
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) pass "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+    *) echo "  $line" ;;
+  esac
+done <"$PI_TEST_DIR/mcp_files.out"
+grep -q '^# mcp_files: finished' "$PI_TEST_DIR/mcp_files.out" \
+  || fail "mcp files: the SDK client ran to its end" "$(grep -m 3 -E 'Error|ERR_' "$PI_TEST_DIR/mcp_files.out" | tr '\n' ' ')"
+
 echo "# OpenAPI: lint and live answers of every route (issue 14)"
 . "$HERE/openapi.sh"
 
@@ -241,6 +253,9 @@ echo "# API_KEY_FILE"
 
 echo "# tenants (issue 13)"
 . "$HERE/tenants.sh"
+
+echo "# files: default workspace, ranges, append, CORS, OAuth, tenants (issue 14)"
+. "$HERE/files.sh"
 
 echo "# numbers beyond 64-bit integers"
 . "$HERE/bignum.sh"

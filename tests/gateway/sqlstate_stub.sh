@@ -35,6 +35,8 @@ stub_ctl -w -o "-p $STUB_PORT -k $STUB_DIR -c listen_addresses=''" start >/dev/n
 # (the 512th byte falls inside a character); 'ascii N' with N bytes of 'a'.
 as_pg "$PI_PGBIN/psql" -X -q -h "$STUB_DIR" -p "$STUB_PORT" -d postgres -v ON_ERROR_STOP=1 <<'SQL' >/dev/null || exit 1
 CREATE SCHEMA pi;
+-- REST calls without a session run in the caller's default session
+CREATE FUNCTION pi.default_session() RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid';
 CREATE FUNCTION pi.execute(code text, timeout integer, session uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
