@@ -145,7 +145,8 @@ pi_tenant_take_sync_slot(const char *role)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("tenant \"%s\" already has %d sync runs going, its limit max_sync_runs", role, limit),
+			 errmsg("tenant \"%s\" already has %d sync runs going, as many as its limit max_sync_runs allows",
+					role, limit),
 			 errdetail("A tenant runs at most max_sync_runs pi.execute calls at once (%d for \"%s\"); "
 					   "this call was refused, not queued.", limit, role),
 			 errhint("Retry when one of them has ended, or submit the work with pi.submit_job(); %s.",
