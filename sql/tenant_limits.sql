@@ -162,7 +162,7 @@ WHERE submitted_by = 'lim_t1' AND kind <> 'sync' AND status IN ('pending', 'runn
 \c - lim_admin
 SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', 3);
 \c - lim_t1
-SELECT lim_test.try_submit('print(4)');
+SELECT lim_test.try_submit('import time; time.sleep(100)');
 \c - :admin
 SELECT count(*) AS cancelled FROM (SELECT pi.cancel_job(id) FROM pi.jobs
 	WHERE submitted_by = 'lim_t1' AND status IN ('pending', 'running')) c;
@@ -234,6 +234,7 @@ SELECT pi.close_session(id) FROM pi.sessions WHERE owner IN ('lim_t1', 'lim_t2')
 DELETE FROM pi.datasets WHERE owner IN ('lim_t1', 'lim_t2');
 DELETE FROM pi.tenant_limits;
 DELETE FROM pi.jobs WHERE submitted_by IN ('lim_t1', 'lim_t2');
+SET client_min_messages = warning;
 DROP SCHEMA lim_test CASCADE;
 DO $$
 BEGIN

@@ -91,10 +91,10 @@ as_pg "$PI_PGBIN/psql" -X -q -h "$PI_HOME" -p "$PGPORT" -U postgres -d postgres 
   -c 'CREATE DATABASE other_service' >/dev/null 2>&1
 check "pi_gateway connects to the service's database" '[ "$(gw_connect pi)" = 1 ]'
 for db in postgres template1 other_service; do
-  check "pi_gateway cannot connect to $db" "gw_connect $db | grep -q 'pg_hba.conf rejects connection'"
+  check "pi_gateway cannot connect to $db" "[[ \"\$(gw_connect $db)\" == *'pg_hba.conf rejects connection'* ]]"
 done
 check "pi_gateway cannot connect over TCP to postgres either" \
-  "as_pg '$PI_PGBIN/psql' -X -h 127.0.0.1 -p '$PGPORT' -U pi_gateway -d postgres -c 'SELECT 1' 2>&1 | grep -q 'pg_hba.conf rejects connection'"
+  '[[ "$(as_pg "$PI_PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U pi_gateway -d postgres -c "SELECT 1" 2>&1)" == *"pg_hba.conf rejects connection"* ]]'
 check "postgres still connects to postgres" \
   '[ "$(as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_HOME" -p "$PGPORT" -U postgres -d postgres -c "SELECT 1")" = 1 ]'
 # an older cluster's pg_hba.conf (no gateway rules) gets them at the next run
@@ -103,7 +103,7 @@ as_pg "$PI_PGBIN/pg_ctl" -D "$PI_HOME/data" reload >/dev/null
 check "without the rules, pi_gateway reaches postgres (the check can fail)" '[ "$(gw_connect postgres)" = 1 ]'
 run_sh
 check "run.sh again puts the rules back and reloads: postgres is refused again" \
-  '[ "$RC" = 0 ] && gw_connect postgres | grep -q "pg_hba.conf rejects connection" && [ "$(grep -c "^# BEGIN pi_gateway" "$PI_HOME/data/pg_hba.conf")" = 1 ]'
+  '[ "$RC" = 0 ] && [[ "$(gw_connect postgres)" == *"pg_hba.conf rejects connection"* ]] && [ "$(as_pg grep -c "^# BEGIN pi_gateway" "$PI_HOME/data/pg_hba.conf")" = 1 ]'
 
 echo "# the API key is on no command line (item 2)"
 check "the generated key is in no /proc/*/cmdline" on_no_cmdline "$PI_HOME/api_key"
