@@ -243,7 +243,7 @@ claim_body(void *arg)
 	job->owner = SPI_getvalue(tuple, desc, 8);
 	/* over its tenant's limit already, a job still runs, but may not write */
 	memset(&job->quota, 0, sizeof(job->quota));
-	if (job->workspace != NULL)
+	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
 		(void) pi_tenant_workspace_quota(job->workspace, &job->quota);
 	initStringInfo(&job->progress);
 	job->lease_renewed_at = GetCurrentTimestamp();

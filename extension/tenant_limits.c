@@ -36,7 +36,6 @@
 
 #include "guc.h"
 #include "tenant_limits.h"
-#include "tenants.h"
 #include "workspace_path.h"
 
 /*

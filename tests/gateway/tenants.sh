@@ -94,7 +94,7 @@ check "tenant 2 runs meanwhile" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"stdout\"]"
 treq "$KEY" POST /api/execute -d '{"code":"print(\"default\")","timeout":30}'
 check "the default tenant runs meanwhile" '[ "$STATUS" = 200 ]'
 wait "${RACE[@]}"
-RS=$(cat "$PI_TEST_DIR/race1.s" "$PI_TEST_DIR/race2.s" | sort | tr '\n' ' ')
+RS=$(for i in 1 2; do cat "$PI_TEST_DIR/race$i.s"; echo; done | sort | tr '\n' ' ')
 check "of the two racing runs one ran and one got 429 ($RS)" '[ "$RS" = "200 429 " ]'
 wait_until 30 sync_in_use 0
 check "the slot is free again" sync_in_use 0
