@@ -13,6 +13,7 @@ OBJS = \
 	extension/pi_main.o \
 	extension/guc.o \
 	extension/tenants.o \
+	extension/tenant_limits.o \
 	extension/jsonb_util.o \
 	extension/shmem.o \
 	extension/executor_client.o \

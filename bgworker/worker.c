@@ -55,6 +55,7 @@
 #include "guc.h"
 #include "sessions.h"
 #include "shmem.h"
+#include "tenant_limits.h"
 #include "workers.h"
 #include "rescue.h"
 
@@ -83,6 +84,8 @@ typedef struct ClaimedJob
 	char	   *kind;			/* 'async' (Python) or 'load_csv' */
 	char	   *payload;		/* JSON text of a load_csv job */
 	char	   *owner;			/* submitted_by: the role the job runs for */
+	PiRunRequest quota;			/* the workspace quota its tenant's limit
+								 * leaves (tenant_limits.c) */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
 	StringInfoData progress;	/* latest progress frame not yet written */
 	TimestampTz progress_written_at;
@@ -241,6 +244,10 @@ claim_body(void *arg)
 	job->kind = SPI_getvalue(tuple, desc, 6);
 	job->payload = SPI_getvalue(tuple, desc, 7);
 	job->owner = SPI_getvalue(tuple, desc, 8);
+	/* over its tenant's limit already, a job still runs, but may not write */
+	memset(&job->quota, 0, sizeof(job->quota));
+	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
+		(void) pi_tenant_workspace_quota(job->workspace, &job->quota);
 	initStringInfo(&job->progress);
 	job->lease_renewed_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer);
@@ -479,6 +486,8 @@ run_job(ClaimedJob *job)
 	req.session_id = job->session_id;
 	req.job_id = job->id_text;
 	req.owner = job->owner;
+	req.workspace_quota_mb = job->quota.workspace_quota_mb;
+	req.quota_note = job->quota.quota_note;
 
 	callbacks.on_progress = on_progress;
 	callbacks.on_tick = on_tick;

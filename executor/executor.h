@@ -155,7 +155,9 @@ typedef struct RunRequest
 	int			memory_mb;
 	int			max_file_size_mb;
 	size_t		max_output_bytes;
-	int			workspace_quota_mb;	/* pi.max_workspace_mb */
+	int			workspace_quota_mb;	/* pi.max_workspace_mb, or less: what the
+									 * tenant's workspace limit leaves */
+	char	   *quota_note;		/* NULL, or which limit set the quota (errors) */
 	char	   *workspace;		/* session workspace or the run's temp dir */
 	bool		workspace_is_session;
 	char	   *session_id;		/* NULL when not given */

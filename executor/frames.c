@@ -334,11 +334,15 @@ death_error(const Conn *c)
 	return make_error("ExitedWithoutResult", msg);
 }
 
-/* WorkspaceQuotaExceeded: the workspace grew past pi.max_workspace_mb. */
+/*
+ * WorkspaceQuotaExceeded: the workspace grew past its quota, which is
+ * pi.max_workspace_mb unless the request names another limit (quota_note:
+ * the tenant's workspace limit across its sessions).
+ */
 static json_t *
 quota_error(const Conn *c)
 {
-	char		msg[600];
+	char		msg[1200];
 	const char *what = c->req.workspace_is_session ? "the session workspace" :
 		"the run's temporary workspace";
 
@@ -348,6 +352,11 @@ quota_error(const Conn *c)
 				 "check counts (pi.max_workspace_mb is %d MB); delete files with "
 				 "pi.delete_file() or from Python",
 				 what, EXECUTOR_QUOTA_MAX_ENTRIES, c->req.workspace_quota_mb);
+	else if (c->req.quota_note != NULL)
+		snprintf(msg, sizeof(msg),
+				 "%s holds %llu MB, over its quota of %d MB: %s",
+				 what, (c->quota_used + (1ULL << 20) - 1) >> 20,
+				 c->req.workspace_quota_mb, c->req.quota_note);
 	else
 		snprintf(msg, sizeof(msg),
 				 "%s holds %llu MB, over pi.max_workspace_mb (%d MB); delete files "
@@ -517,8 +526,9 @@ parse_request(Conn *c, const char *payload, size_t len)
 	else if (!get_text(root, "workspace", &c->req.workspace) ||
 			 !get_text(root, "session_id", &c->req.session_id) ||
 			 !get_text(root, "job_id", &c->req.job_id) ||
-			 !get_text(root, "owner", &c->req.owner))
-		err = "\"workspace\", \"session_id\", \"job_id\" and \"owner\" must be strings or null";
+			 !get_text(root, "owner", &c->req.owner) ||
+			 !get_text(root, "quota_note", &c->req.quota_note))
+		err = "\"workspace\", \"session_id\", \"job_id\", \"owner\" and \"quota_note\" must be strings or null";
 	else if (c->req.workspace != NULL &&
 			 (c->req.workspace[0] != '/' || stat(c->req.workspace, &st) != 0 ||
 			  !S_ISDIR(st.st_mode)))

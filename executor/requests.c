@@ -282,6 +282,7 @@ conn_free(Conn *c)
 	free(c->req.session_id);
 	free(c->req.job_id);
 	free(c->req.owner);
+	free(c->req.quota_note);
 	free(c->notice);
 	free(c);
 }

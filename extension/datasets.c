@@ -53,6 +53,7 @@
 #include "load_options.h"
 #include "sessions.h"
 #include "shmem.h"
+#include "tenant_limits.h"
 #include "tenants.h"
 #include "workspace_path.h"
 
@@ -140,6 +141,10 @@ queue_load(FunctionCallInfo fcinfo, const char *fn, const char *requested_format
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sheet applies to .xlsx workbooks, and \"%s\" is loaded as %s", path, format),
 				 errhint("Leave sheet out, or pass format => 'xlsx' for a workbook.")));
+
+	/* a load is a job, and adds to the tenant's datasets */
+	pi_tenant_check_datasets(pi_caller_name(), pi_dataset_schema(pi_caller_name()), false);
+	pi_tenant_check_jobs(pi_caller_name());
 
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload, submitted_by)"
@@ -385,6 +390,8 @@ load_in_transaction(int fd, const char *owner, const char *schema, const char *n
 							  NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "pi.load_csv: could not register dataset \"%s\"", name);
 	bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* the new table counts now; over the limit, the error undoes the load */
+	pi_tenant_check_datasets(owner, schema, true);
 	SPI_finish();
 	return bytes;
 }

@@ -29,6 +29,7 @@
 #include "guc.h"
 #include "jsonb_util.h"
 #include "sessions.h"
+#include "tenant_limits.h"
 #include "tenants.h"
 
 #define EXECUTE_DEFAULT_TIMEOUT_S 60
@@ -299,6 +300,8 @@ pi_execute(PG_FUNCTION_ARGS)
 	char	   *result_json;
 	TimestampTz started;
 	Jsonb	   *result;
+	PiSyncSlot	slot;
+	PiRunOutcome outcome;
 
 	timeout_s = pi_checked_timeout(PG_ARGISNULL(1) ? EXECUTE_DEFAULT_TIMEOUT_S : PG_GETARG_INT32(1),
 								   pi_max_execution_time, "pi.max_execution_time",
@@ -321,8 +324,24 @@ pi_execute(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/*
+	 * The tenant's storage and concurrency limits, last: a call refused by
+	 * them holds nothing.  The slot is released however the run ends.
+	 */
+	if (session_id)
+		pi_tenant_require_workspace_room(req.workspace, &req);
+	slot = pi_tenant_take_sync_slot(req.owner);
 	started = GetCurrentTimestamp();
-	if (pi_run_code(&req, NULL, &result_json) == PI_RUN_EXECUTOR_LOST)
+	PG_TRY();
+	{
+		outcome = pi_run_code(&req, NULL, &result_json);
+	}
+	PG_FINALLY();
+	{
+		pi_tenant_release_sync_slot(slot);
+	}
+	PG_END_TRY();
+	if (outcome == PI_RUN_EXECUTOR_LOST)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("the Python executor stopped while running this code"),

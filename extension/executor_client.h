@@ -20,6 +20,9 @@ typedef struct PiRunRequest
 	const char *job_id;			/* NULL or uuid text */
 	const char *owner;			/* the role the run is for: its pi.query() sees
 								 * that role's datasets */
+	int			workspace_quota_mb; /* 0: pi.max_workspace_mb; else the
+									 * smaller quota a tenant's limit leaves */
+	const char *quota_note;		/* with it: which limit, for the error */
 } PiRunRequest;
 
 /*

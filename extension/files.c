@@ -28,10 +28,11 @@
 
 #include "guc.h"
 #include "sessions.h"
+#include "tenant_limits.h"
 #include "workspace_path.h"
 
 /* A listing or a quota check looks at this many entries at most. */
-#define WALK_MAX_ENTRIES	100000
+#define WALK_MAX_ENTRIES	WORKSPACE_BYTES_MAX_ENTRIES
 
 PG_FUNCTION_INFO_V1(pi_write_file);
 PG_FUNCTION_INFO_V1(pi_read_file);
@@ -39,9 +40,12 @@ PG_FUNCTION_INFO_V1(pi_file_info);
 PG_FUNCTION_INFO_V1(pi_list_files);
 PG_FUNCTION_INFO_V1(pi_delete_file);
 
-/* Open the workspace of the session argument as a directory descriptor. */
+/*
+ * Open the workspace of the session argument as a directory descriptor;
+ * its path goes to *path when asked for.
+ */
 static int
-open_session_root(FunctionCallInfo fcinfo)
+open_session_root(FunctionCallInfo fcinfo, char **path)
 {
 	char	   *workspace;
 	int			fd;
@@ -57,6 +61,8 @@ open_session_root(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open the session workspace \"%s\": %m", workspace)));
+	if (path != NULL)
+		*path = workspace;
 	return fd;
 }
 
@@ -75,26 +81,13 @@ checked_path(FunctionCallInfo fcinfo, int argno)
 	return path;
 }
 
+/*
+ * Refuse a write that would exceed the file size limit, the session's
+ * quota or its tenant's workspace limit.
+ */
 static void
-sum_file_size(int dirfd, const char *name, const char *relpath,
-			  const struct stat *st, void *arg)
-{
-	if (S_ISREG(st->st_mode))
-		*(int64 *) arg += st->st_size;
-}
-
-static int64
-workspace_usage(int rootfd)
-{
-	int64		total = 0;
-
-	workspace_walk(rootfd, WALK_MAX_ENTRIES, sum_file_size, &total);
-	return total;
-}
-
-/* Refuse a write that would exceed the file size limit or the quota. */
-static void
-check_write_limits(int rootfd, const char *path, int64 new_size, int64 growth)
+check_write_limits(int rootfd, const char *workspace, const char *path,
+				   int64 new_size, int64 growth)
 {
 	int64		max_file = (int64) pi_max_file_size_mb * 1024 * 1024;
 	int64		quota = (int64) pi_max_workspace_mb * 1024 * 1024;
@@ -106,7 +99,7 @@ check_write_limits(int rootfd, const char *path, int64 new_size, int64 growth)
 				 errmsg("file \"%s\" would be larger than pi.max_file_size_mb (%d MB)",
 						path, pi_max_file_size_mb),
 				 errhint("Split the data into smaller files, or raise pi.max_file_size_mb.")));
-	used = workspace_usage(rootfd);
+	used = workspace_bytes(rootfd);
 	if (growth > 0 && used + growth > quota)
 		ereport(ERROR,
 				(errcode(ERRCODE_DISK_FULL),
@@ -115,6 +108,7 @@ check_write_limits(int rootfd, const char *path, int64 new_size, int64 growth)
 				 errdetail("The workspace holds %lld bytes; this write adds %lld.",
 						   (long long) used, (long long) growth),
 				 errhint("Delete files with pi.delete_file(), or raise pi.max_workspace_mb.")));
+	pi_tenant_check_workspace_write(workspace, used, growth);
 }
 
 static void
@@ -164,7 +158,8 @@ file_info_jsonb(const char *path, const struct stat *st, const char *mime)
 Datum
 pi_write_file(PG_FUNCTION_ARGS)
 {
-	int			rootfd = open_session_root(fcinfo);
+	char	   *workspace;
+	int			rootfd = open_session_root(fcinfo, &workspace);
 	char	   *path = checked_path(fcinfo, 1);
 	bytea	   *content;
 	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
@@ -192,7 +187,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 	if (fd >= 0)
 		old_size = st.st_size;
 
-	check_write_limits(rootfd, path, append ? old_size + (int64) len : (int64) len,
+	check_write_limits(rootfd, workspace, path, append ? old_size + (int64) len : (int64) len,
 					   append ? (int64) len : (int64) len - old_size);
 
 	if (append)
@@ -254,7 +249,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 Datum
 pi_read_file(PG_FUNCTION_ARGS)
 {
-	int			rootfd = open_session_root(fcinfo);
+	int			rootfd = open_session_root(fcinfo, NULL);
 	char	   *path = checked_path(fcinfo, 1);
 	int64		offset = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
 	int64		length;
@@ -386,7 +381,7 @@ add_row(int dirfd, const char *name, const char *relpath,
 Datum
 pi_list_files(PG_FUNCTION_ARGS)
 {
-	int			rootfd = open_session_root(fcinfo);
+	int			rootfd = open_session_root(fcinfo, NULL);
 	ListState	state;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -403,7 +398,7 @@ pi_list_files(PG_FUNCTION_ARGS)
 Datum
 pi_delete_file(PG_FUNCTION_ARGS)
 {
-	int			rootfd = open_session_root(fcinfo);
+	int			rootfd = open_session_root(fcinfo, NULL);
 	char	   *path = checked_path(fcinfo, 1);
 	const char *name;
 	int			parentfd;

@@ -34,6 +34,10 @@ bool		pi_sandbox = true;
 int			pi_session_idle_timeout = PI_DEFAULT_SESSION_IDLE_S;
 int			pi_max_sessions = PI_DEFAULT_MAX_SESSIONS;
 int			pi_max_sessions_per_tenant = PI_DEFAULT_MAX_SESSIONS_PER_TENANT;
+int			pi_tenant_max_sync_runs = 4;
+int			pi_tenant_max_jobs = 100;
+int			pi_tenant_workspace_mb = 10240;
+int			pi_tenant_datasets_mb = 10240;
 int			pi_blas_threads = PI_DEFAULT_BLAS_THREADS;
 int			pi_query_timeout = 30;
 int			pi_query_max_rows = 100000;
@@ -140,6 +144,37 @@ pi_define_settings(void)
 							"So one caller cannot wipe the others' Python state.",
 							&pi_max_sessions_per_tenant, PI_DEFAULT_MAX_SESSIONS_PER_TENANT, 1, 256,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	/*
+	 * Per-tenant defaults (tenant_limits.c), which a row of
+	 * pi.tenant_limits overrides for one role.  PGC_SIGHUP: only
+	 * postgresql.conf sets them, so no tenant can SET its own.  Half the
+	 * sync slots leave the other half to other tenants; 100 jobs and 10 GB
+	 * of files and of datasets fit one machine shared by a few tenants.
+	 */
+	DefineCustomIntVariable("pi.tenant_max_sync_runs",
+							"pi.execute calls one tenant (role) may run at once.",
+							"Further calls fail at once; pi.tenant_limits overrides it per role.",
+							&pi_tenant_max_sync_runs, 4, 1, 256,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.tenant_max_jobs",
+							"Jobs and loads one tenant (role) may have queued or running.",
+							"pi.tenant_limits overrides it per role.",
+							&pi_tenant_max_jobs, 100, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.tenant_workspace_mb",
+							"Workspace storage of all of one tenant's sessions together, in megabytes.",
+							"pi.tenant_limits overrides it per role.",
+							&pi_tenant_workspace_mb, 10240, 1, 1024 * 1024 * 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.tenant_datasets_mb",
+							"Storage of one tenant's dataset tables, in megabytes.",
+							"pi.tenant_limits overrides it per role.",
+							&pi_tenant_datasets_mb, 10240, 1, 1024 * 1024 * 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.blas_threads",
 							"BLAS/OpenMP threads of one Python run (OPENBLAS_NUM_THREADS and the like).",

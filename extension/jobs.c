@@ -32,6 +32,7 @@
 #include "guc.h"
 #include "sessions.h"
 #include "shmem.h"
+#include "tenant_limits.h"
 #include "tenants.h"
 
 PG_FUNCTION_INFO_V1(pi_submit_job);
@@ -129,12 +130,15 @@ pi_submit_job(PG_FUNCTION_ARGS)
 	if (session_id)
 	{
 		bool		is_default = false;
+		PiRunRequest room = {0};
 
 		(void) pi_session_lookup(session_id, true, &is_default);
+		pi_tenant_require_workspace_room(pi_session_workspace(session_id, true), &room);
 		/* a default session's runs do not take turns (pi.default_session) */
 		if (!is_default && PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
 			pi_check_session_not_running_job(session_id);
 	}
+	pi_tenant_check_jobs(pi_caller_name());
 
 	values[0] = CStringGetTextDatum(code);
 	values[1] = Int32GetDatum(timeout_s);

@@ -567,3 +567,120 @@ ALTER FUNCTION pi.load_dataset(text, text, uuid, jsonb, text, text)
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION pi.load_dataset(text, text, uuid, jsonb, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pi.load_dataset(text, text, uuid, jsonb, text, text) TO pi_user, pi_admin;
+
+/*
+ * Per-tenant limits (tenant_limits.c, docs/tenants.md): a row overrides the
+ * server-wide defaults (the pi.tenant_* settings) for one role; NULL keeps
+ * the default.  Only administrators write it, through pi.set_tenant_limit,
+ * so a tenant cannot raise its own limits.
+ */
+CREATE TABLE pi.tenant_limits (
+	role name PRIMARY KEY,
+	max_sync_runs integer CHECK (max_sync_runs >= 0),	/* pi.execute calls at once */
+	max_jobs integer CHECK (max_jobs >= 0),				/* jobs and loads queued or running */
+	workspace_mb integer CHECK (workspace_mb >= 0),		/* all its sessions' files */
+	datasets_mb integer CHECK (datasets_mb >= 0),		/* its dataset tables */
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	updated_by name NOT NULL
+);
+
+CREATE FUNCTION pi.tenant_workspace_bytes(role name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pi_tenant_workspace_bytes'
+LANGUAGE C STABLE;
+
+/*
+ * The limits in force for tenant (the caller's own by default) and its use
+ * of each.  A superuser's are shown too, though none applies to it.
+ */
+CREATE FUNCTION pi.show_tenant_limits(tenant name DEFAULT NULL)
+RETURNS TABLE (limit_name text, value integer, is_default boolean, in_use bigint, unit text)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+	who name := coalesce(tenant, pi.caller());
+	r pi.tenant_limits;
+	roleid oid;
+BEGIN
+	SELECT oid INTO roleid FROM pg_catalog.pg_roles WHERE rolname = who;
+	IF roleid IS NULL OR NOT pi.caller_sees(who) THEN
+		RAISE EXCEPTION 'role "%" does not exist', who
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Leave tenant out for your own limits; administrators may name any role.';
+	END IF;
+	SELECT * INTO r FROM pi.tenant_limits l WHERE l.role = who;
+	RETURN QUERY
+	SELECT 'max_sync_runs', coalesce(r.max_sync_runs, pg_catalog.current_setting('pi.tenant_max_sync_runs')::integer),
+		   r.max_sync_runs IS NULL,
+		   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks k
+			WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 20563 /* LOCK_SYNC_SLOT */
+			  AND k.classid = roleid
+			  AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d
+								WHERE d.datname = pg_catalog.current_database())),
+		   'runs'
+	UNION ALL
+	SELECT 'max_jobs', coalesce(r.max_jobs, pg_catalog.current_setting('pi.tenant_max_jobs')::integer),
+		   r.max_jobs IS NULL,
+		   (SELECT pg_catalog.count(*) FROM pi.jobs j WHERE j.submitted_by = who
+			  AND j.kind <> 'sync' AND j.status IN ('pending', 'running')),
+		   'jobs'
+	UNION ALL
+	SELECT 'workspace_mb', coalesce(r.workspace_mb, pg_catalog.current_setting('pi.tenant_workspace_mb')::integer),
+		   r.workspace_mb IS NULL,
+		   (pi.tenant_workspace_bytes(who) + 1048575) / 1048576,
+		   'MB'
+	UNION ALL
+	SELECT 'datasets_mb', coalesce(r.datasets_mb, pg_catalog.current_setting('pi.tenant_datasets_mb')::integer),
+		   r.datasets_mb IS NULL,
+		   (SELECT (coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint + 1048575) / 1048576
+			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = pi.dataset_schema(who) AND c.relkind IN ('r', 'm', 'p')),
+		   'MB';
+END
+$$;
+
+/*
+ * Set one limit of tenant (NULL: back to the server default); returns the
+ * value now in force.  Administrators only.
+ */
+CREATE FUNCTION pi.set_tenant_limit(tenant name, limit_name text, value integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+	IF NOT pi.caller_is_admin() THEN
+		RAISE EXCEPTION 'permission denied to set tenant limits'
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Only a superuser or a member of pi_admin sets tenant limits; pi.show_tenant_limits() shows yours.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = tenant) THEN
+		RAISE EXCEPTION 'role "%" does not exist', tenant
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Pass the tenant''s role name.';
+	END IF;
+	IF limit_name IS NULL OR limit_name NOT IN ('max_sync_runs', 'max_jobs', 'workspace_mb', 'datasets_mb') THEN
+		RAISE EXCEPTION 'unknown tenant limit "%"', limit_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The limits are max_sync_runs, max_jobs, workspace_mb and datasets_mb.';
+	END IF;
+	IF value < 0 THEN
+		RAISE EXCEPTION 'a tenant limit cannot be negative (% is)', value
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass 0 to allow none, or NULL to go back to the server default.';
+	END IF;
+	INSERT INTO pi.tenant_limits AS l (role, updated_by) VALUES (tenant, pi.caller())
+	ON CONFLICT (role) DO UPDATE SET updated_at = now(), updated_by = excluded.updated_by;
+	EXECUTE pg_catalog.format('UPDATE pi.tenant_limits SET %I = $1 WHERE role = $2', limit_name)
+		USING value, tenant;
+	RETURN (SELECT s.value FROM pi.show_tenant_limits(tenant) s WHERE s.limit_name = set_tenant_limit.limit_name);
+END
+$$;
+
+ALTER FUNCTION pi.show_tenant_limits(name) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pi.set_tenant_limit(name, text, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION pi.tenant_workspace_bytes(name), pi.show_tenant_limits(name),
+	pi.set_tenant_limit(name, text, integer) FROM PUBLIC;
+REVOKE ALL ON TABLE pi.tenant_limits FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pi.show_tenant_limits(name) TO pi_user, pi_admin;
+GRANT EXECUTE ON FUNCTION pi.set_tenant_limit(name, text, integer) TO pi_admin;
+GRANT SELECT ON TABLE pi.tenant_limits TO pi_admin;

@@ -139,7 +139,7 @@ pi_query_limits_rethrow(ErrorData *edata)
 	if (edata->sqlerrcode == ERRCODE_CONFIGURATION_LIMIT_EXCEEDED &&
 		edata->message && strncmp(edata->message, "temporary file size exceeds", 27) == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("pi.query needed more temporary file space than pi.query_temp_file_limit (%d kB)",
 						pi_query_temp_file_limit),
 				 errdetail("A sort, hash or materialised result spilled to disk beyond the limit."),

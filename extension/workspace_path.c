@@ -449,6 +449,41 @@ workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg)
 	walk(dirfd, "", 0, &max_entries, visit, arg);
 }
 
+static void
+add_file_size(int dirfd, const char *name, const char *relpath,
+			  const struct stat *st, void *arg)
+{
+	if (S_ISREG(st->st_mode))
+		*(int64 *) arg += st->st_size;
+}
+
+/*
+ * The bytes of the regular files beneath dirfd, counting at most
+ * WORKSPACE_BYTES_MAX_ENTRIES entries: what a workspace quota measures.
+ */
+int64
+workspace_bytes(int dirfd)
+{
+	int64		total = 0;
+
+	workspace_walk(dirfd, WORKSPACE_BYTES_MAX_ENTRIES, add_file_size, &total);
+	return total;
+}
+
+/* workspace_bytes of a directory by path; 0 when it cannot be opened. */
+int64
+workspace_path_bytes(const char *path)
+{
+	int			fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int64		total;
+
+	if (fd < 0)
+		return 0;
+	total = workspace_bytes(fd);
+	close(fd);
+	return total;
+}
+
 /*
  * Remove a workspace directory and all it holds, at any depth and without
  * following links (common/tree_remove.c); false if it was absent.  What

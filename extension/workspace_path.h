@@ -17,6 +17,9 @@
 /* How deep a walk of a workspace goes. */
 #define WORKSPACE_WALK_DEPTH 32
 
+/* A listing or a quota check looks at this many entries at most. */
+#define WORKSPACE_BYTES_MAX_ENTRIES	100000
+
 struct stat;
 typedef void (*WorkspaceVisitor) (int dirfd, const char *name, const char *relpath,
 								  const struct stat *st, void *arg);
@@ -25,6 +28,8 @@ extern int	workspace_keep_fd(int fd);
 extern void workspace_close_fd(int fd);
 extern void workspace_check_path(const char *path);
 extern void workspace_walk(int dirfd, int64 max_entries, WorkspaceVisitor visit, void *arg);
+extern int64 workspace_bytes(int dirfd);
+extern int64 workspace_path_bytes(const char *path);
 extern int	workspace_openat(int dirfd, const char *path, int flags, mode_t mode);
 extern int	workspace_open_file(int dirfd, const char *name, const char *path, int flags,
 								mode_t mode, const char *action, bool missing_ok,

@@ -330,6 +330,17 @@ static const SqlstateMap sqlstate_map[] = {
 	{"55006", 409, "session_busy", 0},
 	/* insufficient_resources: every executor slot is busy */
 	{"53000", 503, "executor_busy", 1},
+	/*
+	 * configuration_limit_exceeded: the tenant runs as many sync runs, or
+	 * has as many jobs, as its limit allows (extension/tenant_limits.c);
+	 * others pass, so it may retry
+	 */
+	{"53400", 429, "tenant_limit", 1},
+	/*
+	 * disk_full: a workspace or the tenant's datasets are at their storage
+	 * limit, or the disk is full; waiting does not help, deleting does
+	 */
+	{"53100", 507, "storage_limit", 0},
 	/* disk full, out of memory, too many connections: may pass */
 	{"53", 503, "insufficient_resources", 1},
 	/* connection_exception */

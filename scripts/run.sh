@@ -88,6 +88,29 @@ host    all   all   127.0.0.1/32  trust
 HBA
 fi
 
+# The gateway's role reaches the service's database and no other (postgres,
+# template1, other services' databases): its rules come first in
+# pg_hba.conf, rewritten at every run between their markers (an older
+# cluster gets them too), and a running server reloads them.
+HBA_GW=$(cat <<HBA
+# BEGIN pi_gateway (scripts/run.sh): the gateway's role, $PI_DB only
+local   $PI_DB   pi_gateway                 trust
+host    $PI_DB   pi_gateway   127.0.0.1/32  trust
+local   all      pi_gateway                 reject
+host    all      pi_gateway   0.0.0.0/0     reject
+host    all      pi_gateway   ::/0          reject
+# END pi_gateway
+HBA
+)
+HBA_NOW=$(as_pg cat "$DATA/pg_hba.conf")
+HBA_NEW=$(printf '%s\n' "$HBA_GW"
+  printf '%s\n' "$HBA_NOW" | sed '/^# BEGIN pi_gateway/,/^# END pi_gateway/d')
+hba_changed=0
+if [ "$HBA_NEW" != "$HBA_NOW" ]; then
+  printf '%s\n' "$HBA_NEW" | as_pg tee "$DATA/pg_hba.conf" >/dev/null
+  hba_changed=1
+fi
+
 # Settings from the environment: rewritten at every run.
 SETTINGS=$(
   echo "# written by scripts/run.sh at every start; edit the environment instead"
@@ -130,6 +153,7 @@ elif [ $running = 0 ]; then
 else
   PG_STARTED=0
   echo "Already running (data: $DATA)"
+  if [ $hba_changed = 1 ]; then pg_ctl reload >/dev/null; fi
 fi
 
 # ---- database and extension ---------------------------------------------

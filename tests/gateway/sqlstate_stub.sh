@@ -83,6 +83,8 @@ done <<'TABLE'
 58000 503 executor_unavailable 1
 53000 503 executor_busy 1
 53300 503 insufficient_resources 1
+53400 429 tenant_limit 1
+53100 507 storage_limit
 57P01 503 database_unavailable 1
 57P03 503 database_unavailable 1
 08006 503 database_unavailable 1

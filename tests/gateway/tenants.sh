@@ -66,3 +66,58 @@ gw_sql() { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_POR
 check "the gateway's role cannot read pi.api_keys" '[[ "$(gw_sql "SELECT * FROM pi.api_keys")" == *"permission denied"* ]]'
 check "the gateway's role cannot read pg_authid" '[[ "$(gw_sql "SELECT rolpassword FROM pg_authid")" == *"permission denied"* ]]'
 check "the gateway's role cannot read pi.jobs" '[[ "$(gw_sql "SELECT code FROM pi.jobs")" == *"permission denied"* ]]'
+
+echo "# per-tenant limits (docs/tenants.md): tenant 1 reaches each, tenant 2 is not affected"
+pi_sql "SELECT pi.set_tenant_limit('gw_t1', 'max_sync_runs', 1), pi.set_tenant_limit('gw_t1', 'max_jobs', 1),
+        pi.set_tenant_limit('gw_t1', 'workspace_mb', 1)" >/dev/null
+sync_in_use() { [ "$(pi_sql "SELECT in_use FROM pi.show_tenant_limits('gw_t1') WHERE limit_name = 'max_sync_runs'")" = "$1" ]; }
+# two runs of tenant 1 sent at once: one runs, the other is refused
+RACE=()
+for i in 1 2; do
+  curl -s -o "$PI_TEST_DIR/race$i" -D "$PI_TEST_DIR/race$i.h" -w '%{http_code}' -H "X-API-Key: $K1" \
+    "$T/api/execute" -d '{"code":"import time; time.sleep(15); print(\"ran\")","timeout":60}' >"$PI_TEST_DIR/race$i.s" &
+  RACE+=($!)
+done
+wait_until 30 sync_in_use 1
+treq "$K1" POST /api/execute -d '{"code":"print(1)","timeout":10}'
+check "tenant 1 at max_sync_runs: 429 tenant_limit naming the limit" \
+  '[ "$STATUS" = 429 ] && [ "$(jq_ "d[\"error\"][\"code\"]")" = tenant_limit ] && [[ "$BODY" == *max_sync_runs* ]] && [[ "$BODY" == *pi.set_tenant_limit* ]]'
+RA=$(curl -s -D - -o /dev/null -H "X-API-Key: $K1" "$T/api/execute" -d '{"code":"print(1)","timeout":10}' | tr -d '\r' | awk -F': ' 'tolower($1) == "retry-after" {print $2}')
+check "... with Retry-After" '[ -n "$RA" ]'
+MCALL='{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(1)","timeout":10}}}'
+MBODY=$(curl -s -X POST -H "X-API-Key: $K1" -H "Mcp-Session-Id: $MSID1" -H 'Content-Type: application/json' \
+  -H 'Accept: application/json, text/event-stream' -d "$MCALL" "$T/mcp")
+check "tenant 1's MCP execute_code at the limit: an error naming tenant_limit" \
+  '[[ "$MBODY" == *isError* ]] && [[ "$MBODY" == *tenant_limit* ]] && [[ "$MBODY" == *max_sync_runs* ]]'
+treq "$K2" POST /api/execute -d '{"code":"print(\"t2\")","timeout":30}'
+check "tenant 2 runs meanwhile" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"stdout\"]")" = t2 ]'
+treq "$KEY" POST /api/execute -d '{"code":"print(\"default\")","timeout":30}'
+check "the default tenant runs meanwhile" '[ "$STATUS" = 200 ]'
+wait "${RACE[@]}"
+RS=$(for i in 1 2; do cat "$PI_TEST_DIR/race$i.s"; echo; done | sort | tr '\n' ' ')
+check "of the two racing runs one ran and one got 429 ($RS)" '[ "$RS" = "200 429 " ]'
+wait_until 30 sync_in_use 0
+check "the slot is free again" sync_in_use 0
+# jobs
+treq "$K1" POST /api/jobs/submit -d '{"code":"import time; time.sleep(60)","timeout":90}'; JL=$(jq_ 'd["job_id"]')
+check "tenant 1 submits a job" '[ "$STATUS" = 200 ] && [ -n "$JL" ]'
+treq "$K1" POST /api/jobs/submit -d '{"code":"print(1)"}'
+check "tenant 1 at max_jobs: 429 naming the limit" '[ "$STATUS" = 429 ] && [[ "$BODY" == *max_jobs* ]]'
+treq "$K2" POST /api/jobs/submit -d '{"code":"print(1)"}'
+check "tenant 2 submits meanwhile" '[ "$STATUS" = 200 ]'
+treq "$K1" POST "/api/jobs/$JL/cancel"
+# workspace storage
+head -c 1500000 /dev/zero >"$PI_TEST_DIR/w.bin"
+treq "$K1" POST "/api/files/upload?session_id=$S1&path=w.bin" --data-binary @"$PI_TEST_DIR/w.bin"
+check "tenant 1 over workspace_mb: 507 storage_limit naming the limit" \
+  '[ "$STATUS" = 507 ] && [ "$(jq_ "d[\"error\"][\"code\"]")" = storage_limit ] && [[ "$BODY" == *workspace_mb* ]]'
+treq "$K2" POST /api/sessions -d '{}'; S2=$(jq_ 'd["session_id"]')
+treq "$K2" POST "/api/files/upload?session_id=$S2&path=w.bin" --data-binary @"$PI_TEST_DIR/w.bin"
+check "tenant 2 uploads the same file" '[ "$STATUS" = 200 ]'
+# the administrator's path: raising the limit lets tenant 1 through
+pi_sql "SELECT pi.set_tenant_limit('gw_t1', 'workspace_mb', NULL)" >/dev/null
+treq "$K1" POST "/api/files/upload?session_id=$S1&path=w.bin" --data-binary @"$PI_TEST_DIR/w.bin"
+check "after the administrator lifts it, tenant 1 uploads" '[ "$STATUS" = 200 ]'
+check "the gateway's role cannot set limits" '[[ "$(gw_sql "SELECT pi.set_tenant_limit('"'"'gw_t1'"'"', '"'"'max_jobs'"'"', 100)")" == *"permission denied"* ]]'
+check "... nor write pi.tenant_limits" '[[ "$(gw_sql "UPDATE pi.tenant_limits SET max_jobs = 100")" == *"permission denied"* ]]'
+pi_sql "DELETE FROM pi.tenant_limits" >/dev/null

@@ -82,6 +82,29 @@ check "the printed URL names PORT" grep -qF "http://127.0.0.1:$PORT" "$OUT"
 KEY=$(cat "$PI_HOME/api_key" 2>/dev/null)
 check "the generated key works" '[ "$(status "$PORT" "$KEY")" = 200 ]'
 
+echo "# the gateway's role reaches the service's database only"
+# gw_connect DB: what `SELECT 1` as pi_gateway in DB prints (the socket is in PI_HOME)
+gw_connect() {
+  as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_HOME" -p "$PGPORT" -U pi_gateway -d "$1" -c 'SELECT 1' 2>&1
+}
+as_pg "$PI_PGBIN/psql" -X -q -h "$PI_HOME" -p "$PGPORT" -U postgres -d postgres \
+  -c 'CREATE DATABASE other_service' >/dev/null 2>&1
+check "pi_gateway connects to the service's database" '[ "$(gw_connect pi)" = 1 ]'
+for db in postgres template1 other_service; do
+  check "pi_gateway cannot connect to $db" "[[ \"\$(gw_connect $db)\" == *'pg_hba.conf rejects connection'* ]]"
+done
+check "pi_gateway cannot connect over TCP to postgres either" \
+  '[[ "$(as_pg "$PI_PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U pi_gateway -d postgres -c "SELECT 1" 2>&1)" == *"pg_hba.conf rejects connection"* ]]'
+check "postgres still connects to postgres" \
+  '[ "$(as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_HOME" -p "$PGPORT" -U postgres -d postgres -c "SELECT 1")" = 1 ]'
+# an older cluster's pg_hba.conf (no gateway rules) gets them at the next run
+as_pg sed -i '/^# BEGIN pi_gateway/,/^# END pi_gateway/d' "$PI_HOME/data/pg_hba.conf"
+as_pg "$PI_PGBIN/pg_ctl" -D "$PI_HOME/data" reload >/dev/null
+check "without the rules, pi_gateway reaches postgres (the check can fail)" '[ "$(gw_connect postgres)" = 1 ]'
+run_sh
+check "run.sh again puts the rules back and reloads: postgres is refused again" \
+  '[ "$RC" = 0 ] && [[ "$(gw_connect postgres)" == *"pg_hba.conf rejects connection"* ]] && [ "$(as_pg grep -c "^# BEGIN pi_gateway" "$PI_HOME/data/pg_hba.conf")" = 1 ]'
+
 echo "# the API key is on no command line (item 2)"
 check "the generated key is in no /proc/*/cmdline" on_no_cmdline "$PI_HOME/api_key"
 check "the key file is mode 0600" '[ "$(stat -c %a "$PI_HOME/api_key")" = 600 ]'

@@ -1,0 +1,432 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_limits.c
+ *	  Per-tenant limits: sync runs at once, jobs queued or running,
+ *	  workspace storage across a tenant's sessions, and the storage of its
+ *	  datasets (docs/tenants.md).
+ *
+ * Each limit has a server-wide default, a pi.tenant_* setting of
+ * postgresql.conf (PGC_SIGHUP: no session can SET it), which a row of
+ * pi.tenant_limits overrides for one role.  Only administrators write that
+ * table (pi.set_tenant_limit), so a tenant cannot raise its own limits.
+ * Superusers are the service's operators, not tenants, and could change
+ * any limit anyway: none applies to them.
+ *
+ * The concurrency limits hold under races.  A sync run holds one of its
+ * tenant's N slots, each a session-level lock of the lock manager taken
+ * without waiting; the run releases it however it ends, and PostgreSQL
+ * releases it when the backend exits, so no slot leaks.  A job submit
+ * counts the tenant's jobs under a transaction-level lock on the tenant,
+ * with the latest snapshot, so two submits at once are counted one after
+ * the other, each seeing the other's job.  A load's final size check takes
+ * the same kind of lock for the tenant's datasets.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+#include "guc.h"
+#include "tenant_limits.h"
+#include "workspace_path.h"
+
+/*
+ * The last field of our lock tags.  The SQL advisory lock functions use 1
+ * and 2 there, so no pg_advisory_lock() call can take (or squat on) these;
+ * pi.show_tenant_limits() finds the sync slots in pg_locks by it.
+ */
+#define LOCK_SYNC_SLOT	0x5053
+#define LOCK_JOBS		0x504A
+#define LOCK_DATASETS	0x5044
+
+#define MB (INT64CONST(1024) * 1024)
+
+PG_FUNCTION_INFO_V1(pi_tenant_workspace_bytes);
+
+typedef struct LimitInfo
+{
+	const char *name;			/* the column of pi.tenant_limits */
+	int		   *setting;		/* the server-wide default */
+} LimitInfo;
+
+static const LimitInfo limit_info[] = {
+	[PI_LIMIT_SYNC_RUNS] = {"max_sync_runs", &pi_tenant_max_sync_runs},
+	[PI_LIMIT_JOBS] = {"max_jobs", &pi_tenant_max_jobs},
+	[PI_LIMIT_WORKSPACE_MB] = {"workspace_mb", &pi_tenant_workspace_mb},
+	[PI_LIMIT_DATASETS_MB] = {"datasets_mb", &pi_tenant_datasets_mb},
+};
+
+/* The tenant's role, or InvalidOid when no limit applies to it. */
+static Oid
+limited_role(const char *role)
+{
+	Oid			roleid = role ? get_role_oid(role, true) : InvalidOid;
+
+	return OidIsValid(roleid) && !superuser_arg(roleid) ? roleid : InvalidOid;
+}
+
+static long long
+in_mb(int64 bytes)
+{
+	return (long long) ((bytes + MB - 1) / MB);
+}
+
+/* The hint's last words: how an administrator raises the limit. */
+static char *
+raise_hint(const char *role, PiTenantLimit which)
+{
+	return psprintf("an administrator can raise it: SELECT pi.set_tenant_limit(%s, '%s', n)",
+					quote_literal_cstr(role), limit_info[which].name);
+}
+
+/* The limit in force for role: its row of pi.tenant_limits, or the default. */
+int
+pi_tenant_limit(const char *role, PiTenantLimit which)
+{
+	int			value = *limit_info[which].setting;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf("SELECT %s FROM pi.tenant_limits WHERE role = $1",
+									   limit_info[which].name),
+							  1, (Oid[]) {NAMEOID},
+							  (Datum[]) {DirectFunctionCall1(namein, CStringGetDatum(role))},
+							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			value = DatumGetInt32(d);
+	}
+	SPI_finish();
+	return value;
+}
+
+/*
+ * Take one of role's sync run slots, or fail at once when the tenant runs
+ * as many sync runs as its limit allows.  The caller must release it with
+ * pi_tenant_release_sync_slot on every way out (PG_FINALLY): the lock is
+ * held at session level so that the caller's transaction, which may run
+ * several calls, keeps no slot longer than one run.
+ */
+PiSyncSlot
+pi_tenant_take_sync_slot(const char *role)
+{
+	PiSyncSlot	held = {limited_role(role), -1};
+	int			limit;
+
+	if (!OidIsValid(held.roleid))
+		return held;
+	limit = pi_tenant_limit(role, PI_LIMIT_SYNC_RUNS);
+	for (int i = 0; i < limit; i++)
+	{
+		LOCKTAG		tag;
+		LockAcquireResult r;
+
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, held.roleid, i, LOCK_SYNC_SLOT);
+		r = LockAcquire(&tag, ExclusiveLock, true, true);
+		if (r == LOCKACQUIRE_OK)
+		{
+			held.slot = i;
+			return held;
+		}
+		/* a slot this backend holds already is in use all the same */
+		if (r != LOCKACQUIRE_NOT_AVAIL)
+			LockRelease(&tag, ExclusiveLock, true);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("tenant \"%s\" already has %d sync runs going, as many as its limit max_sync_runs allows",
+					role, limit),
+			 errdetail("A tenant runs at most max_sync_runs pi.execute calls at once (%d for \"%s\"); "
+					   "this call was refused, not queued.", limit, role),
+			 errhint("Retry when one of them has ended, or submit the work with pi.submit_job(); %s.",
+					 raise_hint(role, PI_LIMIT_SYNC_RUNS))));
+	return held;				/* not reached */
+}
+
+void
+pi_tenant_release_sync_slot(PiSyncSlot held)
+{
+	LOCKTAG		tag;
+
+	if (held.slot < 0)
+		return;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, held.roleid, held.slot, LOCK_SYNC_SLOT);
+	LockRelease(&tag, ExclusiveLock, true);
+}
+
+/*
+ * Run a one-value bigint query with a text or name parameter under the
+ * latest snapshot: a repeatable read transaction's own snapshot would miss
+ * what the tenant's other calls committed while this one waited for its
+ * lock.
+ */
+static int64
+latest_count(const char *sql, Oid argtype, const char *arg)
+{
+	SPIPlanPtr	plan;
+	Datum		value;
+	bool		isnull;
+	int64		n = 0;
+
+	value = argtype == NAMEOID ? DirectFunctionCall1(namein, CStringGetDatum(arg)) :
+		CStringGetTextDatum(arg);
+	SPI_connect();
+	plan = SPI_prepare(sql, 1, &argtype);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, &value, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count a tenant's use: %s", sql);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		n = DatumGetInt64(value);
+	SPI_finish();
+	return n;
+}
+
+/* Take a transaction-level lock on role's use of one kind of thing. */
+static void
+lock_tenant(Oid roleid, uint16 kind)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, roleid, 0, kind);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Refuse a new job (or load) when role already has its limit of jobs
+ * queued or running.  The lock is held until the transaction ends, so the
+ * next submit of the tenant counts after this one's job is committed (or
+ * rolled back).
+ */
+void
+pi_tenant_check_jobs(const char *role)
+{
+	Oid			roleid = limited_role(role);
+	int			limit;
+	int64		held;
+
+	if (!OidIsValid(roleid))
+		return;
+	limit = pi_tenant_limit(role, PI_LIMIT_JOBS);
+	lock_tenant(roleid, LOCK_JOBS);
+	held = latest_count("SELECT count(*) FROM pi.jobs WHERE submitted_by = $1"
+						" AND kind <> 'sync' AND status IN ('pending', 'running')",
+						NAMEOID, role);
+	if (held >= limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("tenant \"%s\" has %lld jobs queued or running, its limit max_jobs is %d",
+						role, (long long) held, limit),
+				 errdetail("Jobs and dataset loads count until they end."),
+				 errhint("Wait for some to end (pi.job_result(job_id, wait_s)), cancel those no longer needed (pi.cancel_job), or run short code with pi.execute(); %s.",
+						 raise_hint(role, PI_LIMIT_JOBS))));
+}
+
+/* The bytes of the tables (with their indexes and TOAST) in schema. */
+static int64
+schema_bytes(const char *schema)
+{
+	return latest_count("SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint"
+						" FROM pg_catalog.pg_class c"
+						" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+						" WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')",
+						TEXTOID, schema);
+}
+
+/*
+ * The datasets limit: before a load (loaded false), refuse when role's
+ * datasets already take its limit; after it (loaded true, in the load's
+ * transaction), fail the load, which undoes it, when they now exceed it.
+ * The after check holds a lock until the load commits, so two loads of one
+ * tenant cannot both fit alone and overflow together.
+ */
+void
+pi_tenant_check_datasets(const char *role, const char *schema, bool loaded)
+{
+	Oid			roleid = limited_role(role);
+	int			limit;
+	int64		bytes;
+
+	if (!OidIsValid(roleid) || schema == NULL)
+		return;
+	limit = pi_tenant_limit(role, PI_LIMIT_DATASETS_MB);
+	if (loaded)
+		lock_tenant(roleid, LOCK_DATASETS);
+	bytes = schema_bytes(schema);
+	if (!loaded && bytes >= limit * MB)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("tenant \"%s\"'s datasets take %lld MB, its limit datasets_mb is %d MB",
+						role, in_mb(bytes), limit),
+				 errhint("Drop datasets no longer needed with pi.drop_dataset(name) (pi.list_datasets() shows their sizes); %s.",
+						 raise_hint(role, PI_LIMIT_DATASETS_MB))));
+	if (loaded && bytes > limit * MB)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("this load would bring tenant \"%s\"'s datasets to %lld MB, over its limit datasets_mb (%d MB)",
+						role, in_mb(bytes), limit),
+				 errdetail("The load was undone; the tenant's datasets are as they were."),
+				 errhint("Drop datasets no longer needed with pi.drop_dataset(name), load fewer rows or columns, or %s.",
+						 raise_hint(role, PI_LIMIT_DATASETS_MB))));
+}
+
+/* A session's tenant and what its workspaces hold. */
+typedef struct TenantSpace
+{
+	char	   *owner;
+	int			limit_mb;
+	int64		others;			/* bytes of the owner's other sessions */
+	int64		here;			/* bytes of this session's workspace */
+} TenantSpace;
+
+/*
+ * Fill ts for the session whose workspace this is; false when no limit
+ * applies (no such session, or a superuser's).  Each call walks the
+ * tenant's workspaces, as the per-session quota walks one.
+ */
+static bool
+tenant_space(const char *workspace, TenantSpace *ts)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *paths = NIL;
+	ListCell   *lc;
+
+	memset(ts, 0, sizeof(*ts));
+	if (workspace == NULL)
+		return false;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT o.owner::text, s.workspace"
+							  " FROM (SELECT owner FROM pi.sessions WHERE workspace = $1 LIMIT 1) o"
+							  " LEFT JOIN pi.sessions s ON s.owner = o.owner AND s.workspace <> $1",
+							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(workspace)},
+							  NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		ts->owner = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			if (path != NULL)
+				paths = lappend(paths, pstrdup(path));
+		}
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	if (!OidIsValid(limited_role(ts->owner)))
+		return false;
+	ts->limit_mb = pi_tenant_limit(ts->owner, PI_LIMIT_WORKSPACE_MB);
+	foreach(lc, paths)
+		ts->others += workspace_path_bytes((char *) lfirst(lc));
+	ts->here = workspace_path_bytes(workspace);
+	return true;
+}
+
+/*
+ * Refuse a write of growth bytes into a workspace that holds used bytes
+ * when it would take the session's tenant over its workspace limit.
+ */
+void
+pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth)
+{
+	TenantSpace ts;
+
+	if (growth <= 0 || !tenant_space(workspace, &ts))
+		return;
+	if (ts.others + used + growth > ts.limit_mb * MB)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("the write would bring tenant \"%s\"'s workspaces to %lld MB, over its limit workspace_mb (%d MB)",
+						ts.owner, in_mb(ts.others + used + growth), ts.limit_mb),
+				 errdetail("Its other sessions hold %lld bytes, this one %lld; the write adds %lld.",
+						   (long long) ts.others, (long long) used, (long long) growth),
+				 errhint("Delete files with pi.delete_file(), close sessions no longer needed (pi.close_session()), or %s.",
+						 raise_hint(ts.owner, PI_LIMIT_WORKSPACE_MB))));
+}
+
+/*
+ * Set req's workspace quota to what the session's tenant may still use:
+ * its limit less what its other sessions hold, when that is below
+ * pi.max_workspace_mb.  Returns false when the tenant's workspaces already
+ * hold its limit (the quota is then 1 MB, the least the executor takes).
+ * Runs of two sessions of one tenant at once may each use the room left
+ * at their start: the limit holds for each run, not for their sum.
+ */
+bool
+pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req)
+{
+	TenantSpace ts;
+	int64		room;
+
+	if (!tenant_space(workspace, &ts))
+		return true;
+	room = ts.limit_mb * MB - ts.others;
+	if (room / MB < pi_max_workspace_mb)
+	{
+		req->workspace_quota_mb = (int) Max(room / MB, 1);
+		req->quota_note = psprintf("what tenant \"%s\"'s limit workspace_mb (%d MB across its sessions) leaves beside "
+								   "its other sessions' %lld MB; delete files with pi.delete_file() or from Python, "
+								   "close sessions no longer needed, or ask an administrator to raise the limit",
+								   ts.owner, ts.limit_mb, in_mb(ts.others));
+	}
+	return ts.others + ts.here < ts.limit_mb * MB;
+}
+
+/* pi_tenant_workspace_quota, failing when the tenant has no room left. */
+void
+pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req)
+{
+	TenantSpace ts;
+
+	if (pi_tenant_workspace_quota(workspace, req) || !tenant_space(workspace, &ts))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DISK_FULL),
+			 errmsg("tenant \"%s\"'s workspaces hold %lld MB, its limit workspace_mb is %d MB",
+					ts.owner, in_mb(ts.others + ts.here), ts.limit_mb),
+			 errdetail("Code runs in its sessions only while they hold less."),
+			 errhint("Delete files with pi.delete_file(), close sessions no longer needed (pi.close_session()), or %s.",
+					 raise_hint(ts.owner, PI_LIMIT_WORKSPACE_MB))));
+}
+
+/*
+ * pi.tenant_workspace_bytes(role name) returns bigint: what role's
+ * session workspaces hold, for pi.show_tenant_limits().
+ */
+Datum
+pi_tenant_workspace_bytes(PG_FUNCTION_ARGS)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *paths = NIL;
+	ListCell   *lc;
+	int64		total = 0;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT workspace FROM pi.sessions WHERE owner = $1",
+							  1, (Oid[]) {NAMEOID}, (Datum[]) {PG_GETARG_DATUM(0)},
+							  NULL, true, 0) == SPI_OK_SELECT)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		for (uint64 i = 0; i < SPI_processed; i++)
+			paths = lappend(paths, pstrdup(SPI_getvalue(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1)));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	foreach(lc, paths)
+		total += workspace_path_bytes((char *) lfirst(lc));
+	PG_RETURN_INT64(total);
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_limits.h
+ *	  Per-tenant limits: sync runs, jobs, workspace and dataset storage
+ *	  (tenant_limits.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PI_TENANT_LIMITS_H
+#define PI_TENANT_LIMITS_H
+
+#include "executor_client.h"
+
+typedef enum PiTenantLimit
+{
+	PI_LIMIT_SYNC_RUNS,
+	PI_LIMIT_JOBS,
+	PI_LIMIT_WORKSPACE_MB,
+	PI_LIMIT_DATASETS_MB
+} PiTenantLimit;
+
+/* A sync run slot held by this backend; slot -1: none (no limit applies). */
+typedef struct PiSyncSlot
+{
+	Oid			roleid;
+	int			slot;
+} PiSyncSlot;
+
+extern int	pi_tenant_limit(const char *role, PiTenantLimit which);
+extern PiSyncSlot pi_tenant_take_sync_slot(const char *role);
+extern void pi_tenant_release_sync_slot(PiSyncSlot slot);
+extern void pi_tenant_check_jobs(const char *role);
+extern void pi_tenant_check_datasets(const char *role, const char *schema, bool loaded);
+extern void pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth);
+extern bool pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req);
+extern void pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req);
+
+#endif							/* PI_TENANT_LIMITS_H */

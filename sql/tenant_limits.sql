@@ -1,0 +1,247 @@
+-- tenant_limits: per-tenant limits on sync runs, jobs, workspace and dataset
+-- storage.  Each limit reached by lim_t1 leaves lim_t2 alone; only an
+-- administrator sets them; racing calls (other connections, by dblink)
+-- cannot pass a limit together, and neither an error nor a killed backend
+-- leaks a sync run slot.
+\pset null '(null)'
+SELECT current_user AS admin, current_database() AS db \gset
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE ROLE lim_t1 LOGIN IN ROLE pi_user;
+CREATE ROLE lim_t2 LOGIN IN ROLE pi_user;
+CREATE ROLE lim_admin LOGIN IN ROLE pi_user, pi_admin;
+CREATE SCHEMA lim_test;
+GRANT USAGE ON SCHEMA lim_test TO PUBLIC;
+-- a call's outcome as text: its stdout, or the SQLSTATE it failed with
+CREATE FUNCTION lim_test.try_execute(code text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN pi.execute(code, 60) ->> 'stdout';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END
+$$;
+CREATE FUNCTION lim_test.try_submit(code text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pi.submit_job(code, 120);
+	RETURN 'queued';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END
+$$;
+-- wait until role holds n sync run slots (pi.show_tenant_limits)
+CREATE FUNCTION lim_test.wait_sync(role name, n int) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		IF (SELECT in_use FROM pi.show_tenant_limits(role) WHERE limit_name = 'max_sync_runs') = n THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	RETURN false;
+END
+$$;
+CREATE FUNCTION lim_test.wait_job(job uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	s text;
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		s := pi.job_status(job)->>'status';
+		IF s NOT IN ('pending', 'running') THEN
+			RETURN s;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	RETURN 'still ' || s;
+END
+$$;
+-- wait until a backend of role waits for a lock
+CREATE FUNCTION lim_test.wait_lock(role name) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = role AND wait_event_type = 'Lock') THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	RETURN false;
+END
+$$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lim_test TO PUBLIC;
+
+-- the defaults, and what a tenant uses of each
+SELECT * FROM pi.show_tenant_limits('lim_t1');
+
+-- only an administrator sets limits: a tenant cannot raise its own
+\c - lim_t1
+SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 100);
+SET pi.tenant_max_sync_runs = 100;
+UPDATE pi.tenant_limits SET max_sync_runs = 100;
+SELECT limit_name, value, is_default FROM pi.show_tenant_limits();
+SELECT * FROM pi.show_tenant_limits('lim_t2');
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 1);
+SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', 2);
+SELECT pi.set_tenant_limit('lim_t1', 'bogus', 1);
+SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', -1);
+SELECT pi.set_tenant_limit('nobody', 'max_jobs', 1);
+SELECT limit_name, value, is_default FROM pi.show_tenant_limits('lim_t1');
+SELECT limit_name, value, is_default FROM pi.show_tenant_limits('lim_t2');
+-- back to the default, and set again
+SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', NULL);
+SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', 2);
+SELECT role, max_sync_runs, max_jobs, workspace_mb, datasets_mb, updated_by FROM pi.tenant_limits;
+
+-- sync runs: lim_t1 (limit 1) holds its slot with a run in another connection
+\c - :admin
+SELECT dblink_connect('c1', 'dbname=' || :'db' || ' user=lim_t1');
+SELECT dblink_send_query('c1', $$SELECT pi.execute('import time; time.sleep(60)', 90)$$);
+SELECT lim_test.wait_sync('lim_t1', 1);
+\c - lim_t1
+SELECT pi.execute('print(1)');
+\c - lim_t2
+SELECT pi.execute('print("t2 runs")') ->> 'stdout' AS t2;
+-- a killed backend gives its slot back
+\c - :admin
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE usename = 'lim_t1' AND query LIKE '%time.sleep(60)%';
+SELECT lim_test.wait_sync('lim_t1', 0);
+\c - lim_t1
+SELECT pi.execute('print("after kill")') ->> 'stdout' AS after_kill;
+-- so does a run that fails (cancelled by statement_timeout)
+SET statement_timeout = '1s';
+SELECT pi.execute('import time; time.sleep(20)', 30);
+RESET statement_timeout;
+SELECT pi.execute('print("after error")') ->> 'stdout' AS after_error;
+-- calls in one transaction take the slot one after the other
+BEGIN;
+SELECT pi.execute('print(5)') ->> 'stdout' AS first, pi.execute('print(6)') ->> 'stdout' AS second;
+COMMIT;
+-- two runs at once: one runs, the other is refused
+\c - :admin
+SELECT dblink_connect('r1', 'dbname=' || :'db' || ' user=lim_t1');
+SELECT dblink_connect('r2', 'dbname=' || :'db' || ' user=lim_t1');
+SELECT dblink_send_query('r1', $$SELECT lim_test.try_execute('import time; time.sleep(3); print("ran")')$$);
+SELECT dblink_send_query('r2', $$SELECT lim_test.try_execute('import time; time.sleep(3); print("ran")')$$);
+SELECT r FROM (SELECT * FROM dblink_get_result('r1') AS t(r text)
+			   UNION ALL SELECT * FROM dblink_get_result('r2') AS t(r text)) x ORDER BY r;
+SELECT dblink_disconnect('r1'), dblink_disconnect('r2');
+SELECT lim_test.wait_sync('lim_t1', 0);
+
+-- jobs: lim_t1 may have 2 queued or running
+\c - lim_t1
+SELECT pi.submit_job('import time; time.sleep(100)', 120) AS j1 \gset
+SELECT pi.submit_job('import time; time.sleep(100)', 120) AS j2 \gset
+SELECT pi.submit_job('print(3)', 120);
+\c - lim_t2
+SELECT pi.submit_job('print("t2 job")', 60) AS jt2 \gset
+SELECT lim_test.wait_job(:'jt2');
+\c - lim_t1
+SELECT pi.cancel_job(:'j2');
+SELECT lim_test.wait_job(:'j2');
+-- racing submits: r1's job is not committed yet when r2 counts; r2 waits
+-- for it, and its repeatable read snapshot, taken before, does not hide it
+\c - :admin
+SELECT dblink_connect('r1', 'dbname=' || :'db' || ' user=lim_t1');
+SELECT dblink_connect('r2', 'dbname=' || :'db' || ' user=lim_t1');
+SELECT dblink_exec('r2', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('r2', 'SELECT count(*) FROM pg_class WHERE false') AS t(n bigint);
+SELECT dblink_exec('r1', 'BEGIN');
+SELECT * FROM dblink('r1', $$SELECT lim_test.try_submit('import time; time.sleep(100)')$$) AS t(r text);
+SELECT dblink_send_query('r2', $$SELECT lim_test.try_submit('import time; time.sleep(100)')$$);
+SELECT lim_test.wait_lock('lim_t1');
+SELECT dblink_exec('r1', 'COMMIT');
+SELECT * FROM dblink_get_result('r2') AS t(r text);
+SELECT dblink_disconnect('r1'), dblink_disconnect('r2');
+SELECT count(*) AS live_jobs FROM pi.jobs
+WHERE submitted_by = 'lim_t1' AND kind <> 'sync' AND status IN ('pending', 'running');
+-- the administrator raises the limit: the tenant submits again
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', 3);
+\c - lim_t1
+SELECT lim_test.try_submit('import time; time.sleep(100)');
+\c - :admin
+SELECT count(*) AS cancelled FROM (SELECT pi.cancel_job(id) FROM pi.jobs
+	WHERE submitted_by = 'lim_t1' AND status IN ('pending', 'running')) c;
+SELECT count(*) AS ended FROM (SELECT lim_test.wait_job(id) AS s FROM pi.jobs
+	WHERE submitted_by = 'lim_t1' AND kind = 'async') w WHERE s NOT LIKE 'still%';
+
+-- workspace storage across a tenant's sessions: lim_t1 gets 1 MB
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'workspace_mb', 1);
+\c - lim_t1
+SELECT pi.create_session('a') AS sa \gset
+SELECT pi.create_session('b') AS sb \gset
+SELECT pi.write_file(:'sa', 'big.bin', convert_to(repeat('x', 700000), 'UTF8')) ->> 'size' AS size;
+SELECT pi.write_file(:'sb', 'more.bin', convert_to(repeat('x', 400000), 'UTF8'));
+SELECT pi.write_file(:'sb', 'small.bin', convert_to(repeat('x', 1000), 'UTF8')) ->> 'size' AS size;
+-- a run in session b may only use what session a leaves
+SELECT r->>'status' AS status, r->'error'->>'type' AS error,
+	   r->'error'->>'message' LIKE '%tenant "lim_t1"''s limit workspace_mb (1 MB across its sessions)%' AS names_the_limit
+FROM pi.execute('open("grow.bin", "wb").write(b"x" * 3000000); import time; time.sleep(5)', 60, :'sb') r;
+\c - lim_t2
+SELECT pi.create_session('t2') AS s2 \gset
+SELECT pi.write_file(:'s2', 'big.bin', convert_to(repeat('x', 1500000), 'UTF8')) ->> 'size' AS t2_size;
+-- at the limit, runs in its sessions are refused before they start
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'workspace_mb', 2);
+\c - lim_t1
+SELECT pi.write_file(:'sb', 'more.bin', convert_to(repeat('x', 1400000), 'UTF8')) ->> 'size' AS size;
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'workspace_mb', 1);
+\c - lim_t1
+SELECT pi.execute('print(1)', 30, :'sb');
+SELECT pi.submit_job('print(1)', 30, :'sa');
+SELECT pi.execute('print("no session")') ->> 'stdout' AS sessionless;
+SELECT limit_name, value, in_use FROM pi.show_tenant_limits() WHERE limit_name = 'workspace_mb';
+SELECT pi.delete_file(:'sb', 'grow.bin');
+SELECT pi.execute('print("room again")', 30, :'sb') ->> 'stdout' AS room_again;
+
+-- datasets storage: lim_t1 gets 1 MB; a load that overflows it is undone
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'datasets_mb', 1);
+SELECT pi.set_tenant_limit('lim_t1', 'workspace_mb', NULL);
+\c - lim_t1
+SELECT pi.write_file(:'sa', 'wide.csv', convert_to('id,pad' || E'\n' ||
+	(SELECT string_agg(i || ',' || repeat('p', 200), E'\n') FROM generate_series(1, 20000) i), 'UTF8')) ->> 'size' AS size;
+SELECT pi.write_file(:'sa', 'small.csv', convert_to(E'id,v\n1,a\n2,b\n', 'UTF8')) ->> 'size' AS size;
+SELECT pi.load_csv('wide.csv', 'wide', :'sa') AS lw \gset
+SELECT lim_test.wait_job(:'lw');
+SELECT pi.job_result(:'lw') -> 'error' ->> 'message' AS load_error;
+SELECT count(*) AS wide_datasets FROM pi.list_datasets() WHERE name = 'wide';
+SELECT pi.load_csv('small.csv', 'small', :'sa') AS ls \gset
+SELECT lim_test.wait_job(:'ls');
+SELECT name, rows FROM pi.list_datasets();
+\c - lim_t2
+SELECT pi.write_file(:'s2', 'wide.csv', convert_to('id,pad' || E'\n' ||
+	(SELECT string_agg(i || ',' || repeat('p', 200), E'\n') FROM generate_series(1, 20000) i), 'UTF8')) ->> 'size' AS size;
+SELECT pi.load_csv('wide.csv', 'wide', :'s2') AS l2 \gset
+SELECT lim_test.wait_job(:'l2');
+SELECT name, rows FROM pi.list_datasets();
+-- at the limit, a load is refused at the call
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'datasets_mb', 0);
+\c - lim_t1
+SELECT pi.load_csv('small.csv', 'small2', :'sa');
+SELECT limit_name, value, in_use > 0 AS used FROM pi.show_tenant_limits() WHERE limit_name = 'datasets_mb';
+
+-- clean up
+\c - :admin
+SELECT pi.close_session(id) FROM pi.sessions WHERE owner IN ('lim_t1', 'lim_t2') ORDER BY created_at;
+DELETE FROM pi.datasets WHERE owner IN ('lim_t1', 'lim_t2');
+DELETE FROM pi.tenant_limits;
+DELETE FROM pi.jobs WHERE submitted_by IN ('lim_t1', 'lim_t2');
+SET client_min_messages = warning;
+DROP SCHEMA lim_test CASCADE;
+DO $$
+BEGIN
+	EXECUTE 'DROP SCHEMA ' || pi.dataset_schema('lim_t1') || ' CASCADE';
+	EXECUTE 'DROP SCHEMA ' || pi.dataset_schema('lim_t2') || ' CASCADE';
+END
+$$;
+DROP ROLE lim_t1;
+DROP ROLE lim_t2;
+DROP ROLE lim_admin;
