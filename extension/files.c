@@ -305,7 +305,7 @@ pi_read_file(PG_FUNCTION_ARGS)
 Datum
 pi_file_info(PG_FUNCTION_ARGS)
 {
-	int			rootfd = open_session_root(fcinfo);
+	int			rootfd = open_session_root(fcinfo, NULL);
 	char	   *path = checked_path(fcinfo, 1);
 	int			fd;
 	struct stat st;
