@@ -4,11 +4,16 @@
 #   @modelcontextprotocol/sdk          the official client (mcp_client.mjs)
 #   @modelcontextprotocol/conformance  the conformance suite (conformance.sh)
 #   node@22                            the Node 22 the conformance suite needs
+#   @modelcontextprotocol/inspector    the Inspector CLI, pinned (inspector.sh)
 # pi_node_deps returns non-zero and sets PI_NODE_DEPS_ERROR when one of them
 # is missing afterwards; run.sh counts that as a failure.
 NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
 NODE22=$NODE_DIR/node_modules/node/bin/node
 CONF=$NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js
+# pinned: its --strict checks change between versions, and a test must not
+# start failing because npm published a stricter one
+INSPECTOR_VERSION=2.12.0
+INSPECTOR=$NODE_DIR/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
 PI_NODE_DEPS_ERROR=
 
 _pi_node_missing() {
@@ -16,6 +21,9 @@ _pi_node_missing() {
   [ -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ] || m+=("@modelcontextprotocol/sdk")
   [ -f "$CONF" ] || m+=("@modelcontextprotocol/conformance")
   [[ "$("$NODE22" --version 2>/dev/null)" == v22.* ]] || m+=("node@22")
+  grep -qs "\"version\": \"$INSPECTOR_VERSION\"" \
+    "$NODE_DIR/node_modules/@modelcontextprotocol/inspector/package.json" \
+    || m+=("@modelcontextprotocol/inspector@$INSPECTOR_VERSION")
   command -v node >/dev/null || m+=("node (Debian package nodejs)")
   echo "${m[*]}"
 }
@@ -37,7 +45,8 @@ pi_node_deps() {
     cd "$NODE_DIR" || exit 1
     [ -f package.json ] || npm init -y >/dev/null 2>&1
     npm install --no-audit --no-fund \
-      @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 >"$log" 2>&1
+      @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 \
+      "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >"$log" 2>&1
   ) 9>"$NODE_DIR/.install.lock"
   missing=$(_pi_node_missing)
   if [ -n "$missing" ]; then

@@ -2,9 +2,10 @@
 # tests/gateway/run.sh: pi-gateway end to end.  Starts a throwaway cluster
 # (tests/lib/cluster.sh) and a gateway on a free port, then checks every REST
 # route and error with curl, MCP with the official TypeScript SDK client
-# (Streamable HTTP and legacy SSE), --stdio, restart of PostgreSQL under the
-# gateway, and robustness against malformed and hostile requests
-# (robustness.sh, hostile.sh; the SQLSTATE table with sqlstate_stub.sh), and
+# (Streamable HTTP and legacy SSE) and the Inspector CLI (inspector.sh),
+# --stdio, restart of PostgreSQL under the gateway, and robustness against
+# malformed and hostile requests (robustness.sh, hostile.sh; the SQLSTATE
+# table with sqlstate_stub.sh), and
 # numbers beyond 64-bit integers (bignum.sh), API_KEY_FILE (keyfile.sh).
 # Prints "N passed, M failed"; exits non-zero on failure.
 #
@@ -212,6 +213,9 @@ if ! grep -q '^# mcp_client: finished' "$MCP_OUT"; then
   fail "mcp: the SDK client ran to its end" \
     "exit status $MCP_RC: $(grep -m 3 -E 'Error|ERR_|not found' "$MCP_OUT" | tr '\n' ' ')"
 fi
+
+echo "# MCP Inspector CLI (issue 14)"
+. "$HERE/inspector.sh"
 
 echo "# --stdio"
 pi_wait_ready 60
