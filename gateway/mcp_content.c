@@ -108,10 +108,11 @@ append_result(McpText *t, json_t *result)
 	if (json_is_array(json_object_get(table, "data")) && json_array_size(shape) == 2)
 	{
 		json_int_t	nrows = json_integer_value(json_array_get(shape, 0));
-		char		where[120];
+		char		where[200];
 
 		snprintf(where, sizeof(where),
-				 "structuredContent.result.table has the first %zu",
+				 "structuredContent.result.table has the first %zu; print "
+				 "a slice (df.iloc[50:100]) to read more here",
 				 json_array_size(json_object_get(table, "data")));
 		mcp_text_addf(t, "Result (%s, %" JSON_INTEGER_FORMAT " rows × %"
 					  JSON_INTEGER_FORMAT " columns):\n", type ? type : "table",

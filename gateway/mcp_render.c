@@ -62,7 +62,8 @@ render_query(McpText *t, json_t *out)
 		json_array_append(names, json_object_get(col, "name"));
 	if (json_array_size(rows) > 0)
 		mcp_text_table(t, names, rows, NULL, 0,
-					   "structuredContent.rows has them all");
+					   "structuredContent.rows has them all; to read others "
+					   "here, page with LIMIT and OFFSET or aggregate in SQL");
 	json_decref(names);
 	if (json_is_true(json_object_get(out, "truncated")))
 		mcp_text_add(t, "The query has more rows than `limit` let through: only "
