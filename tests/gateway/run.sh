@@ -179,6 +179,12 @@ mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":3,"method":"nope"}'
 check "unknown method: -32601" '[ "$(jq_ "d[\"error\"][\"code\"]")" = -32601 ]'
 mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(5)"}}}'
 check "tools/call execute_code" '[[ "$(jq_ "d[\"result\"][\"content\"][0][\"text\"]")" == 5* ]]'
+# the state reset notice reaches the text, first (issue 14)
+MPSID=$(jq_ 'd["result"]["structuredContent"]["session"]["id"]')
+pi_sql "SELECT pi.reset_session('$MPSID')" >/dev/null
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(6)"}}}'
+check "after pi.reset_session the text starts with the notice that state was reset" \
+  '[[ "$(jq_ "d[\"result\"][\"content\"][0][\"text\"]")" == "Notice: the session'"'"'s Python state was reset"*6* ]]'
 req GET /mcp -H "Mcp-Session-Id: $MSID"; check "GET /mcp: 405" '[ "$STATUS" = 405 ]'
 req DELETE /mcp -H "Mcp-Session-Id: $MSID"; check "DELETE ends the session" '[ "$STATUS" = 200 ]'
 mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
