@@ -85,7 +85,11 @@ def _frame_bundle(obj):
     data = {"text/plain": obj.to_string(max_rows=TABLE_ROWS),
             "text/html": frame.to_html(max_rows=TABLE_ROWS, max_cols=TABLE_COLUMNS)}
     try:
-        data["text/markdown"] = frame.iloc[:TABLE_ROWS, :TABLE_COLUMNS].to_markdown()
+        # tabulate's default "g" keeps 6 digits (288434.11 became 288434);
+        # 15 keep a float's decimal digits without binary noise, as the
+        # gateway's text does
+        data["text/markdown"] = frame.iloc[:TABLE_ROWS, :TABLE_COLUMNS].to_markdown(
+            floatfmt=".15g")
     except Exception:                   # tabulate missing or a cell it cannot print
         pass
     return data, {}

@@ -16,9 +16,10 @@
 GATEWAY_OBJS = gateway/main.o gateway/http.o gateway/routes.o \
 	gateway/files.o gateway/ops.o gateway/op_run.o gateway/db.o gateway/mcp.o \
 	gateway/mcp_http.o gateway/mcp_stdio.o gateway/mcp_content.o \
-	gateway/mcp_resources.o gateway/mcp_test_tools.o gateway/metrics.o \
-	gateway/openapi.o gateway/cors.o gateway/auth.o gateway/common.o \
-	gateway/error_terms.o gateway/utf8.o
+	gateway/mcp_render.o gateway/mcp_text.o gateway/mcp_resources.o \
+	gateway/mcp_test_tools.o gateway/metrics.o gateway/openapi.o \
+	gateway/cors.o gateway/auth.o gateway/common.o gateway/error_terms.o \
+	gateway/utf8.o
 GATEWAY_HDRS = gateway/gateway.h gateway/http.h gateway/mcp_internal.h \
 	gateway/ops_internal.h
 

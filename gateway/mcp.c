@@ -404,13 +404,70 @@ handle_initialize(McpSession *s, json_t *params)
 					 "(resources/read gives their bytes).");
 }
 
+/*
+ * The MCP annotations of each operation: hints a client uses to decide
+ * what to confirm with its user.  Nothing reaches outside the sandbox
+ * (openWorld is false everywhere: no network, only this server's own
+ * workspace and datasets).  Code can overwrite or delete files and
+ * variables, so running it is destructive; an upload replaces a file of
+ * the same path and a load a dataset of the same name.  Idempotent: the
+ * same call again changes nothing more (a second delete or cancel finds
+ * it done, a second load replaces the dataset with the same rows), which
+ * running code, creating a session and appending an upload do not.
+ */
+static const struct
+{
+	const char *name;
+	bool		read_only;
+	bool		destructive;
+	bool		idempotent;
+}			tool_hints[] = {
+	{"execute_code", false, true, false},
+	{"submit_job", false, true, false},
+	{"get_job_status", true, false, true},
+	{"get_job_result", true, false, true},
+	{"cancel_job", false, true, true},
+	{"create_session", false, false, false},
+	{"list_files", true, false, true},
+	{"upload_file", false, true, false},
+	{"download_file", true, false, true},
+	{"delete_file", false, true, true},
+	{"load_dataset", false, true, true},
+	{"query_dataset", true, false, true},
+	{"list_datasets", true, false, true},
+};
+
+/*
+ * An operation without an entry gets the most cautious hints: it may
+ * change and destroy things and should be confirmed.
+ */
+static json_t *
+tool_annotations(const Operation *op)
+{
+	bool		read_only = false,
+				destructive = true,
+				idempotent = false;
+
+	for (size_t i = 0; i < sizeof(tool_hints) / sizeof(tool_hints[0]); i++)
+		if (strcmp(tool_hints[i].name, op->name) == 0)
+		{
+			read_only = tool_hints[i].read_only;
+			destructive = tool_hints[i].destructive;
+			idempotent = tool_hints[i].idempotent;
+		}
+	return json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", op->title,
+					 "readOnlyHint", read_only, "destructiveHint", destructive,
+					 "idempotentHint", idempotent, "openWorldHint", 0);
+}
+
 static json_t *
 tool_json(const Operation *op)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", op->name, "title", op->title,
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o}", "name", op->name, "title", op->title,
 					 "description", op->description,
 					 "inputSchema", json_loads(op->input_schema, 0, NULL),
-					 "outputSchema", json_loads(op->output_schema, 0, NULL));
+					 "outputSchema", json_loads(op->output_schema, 0, NULL),
+					 "annotations", tool_annotations(op));
 }
 
 static json_t *
@@ -453,41 +510,6 @@ ensure_pi_session(McpSession *s, GwError *err)
 }
 
 /*
- * A tool call that failed: isError content naming the error.  The message
- * is valid UTF-8 (gw_error_set) and the buffer holds it whole, so this is
- * NULL only when out of memory.
- */
-static json_t *
-tool_error_from(const GwError *sql_err)
-{
-	GwError		err = *sql_err;
-	char		text[sizeof(err.code) + sizeof(err.message) +
-					 sizeof(err.detail) + 80];
-
-	gw_error_in_terms(&err, GW_TERMS_MCP);
-	/* the hint is already part of the message (db_error_from_result) */
-	snprintf(text, sizeof(text), "Error (%s): %s%s%s%s", err.code,
-			 err.message, err.retry_after ? " Retry in a moment." : "",
-			 err.detail[0] ? "\nDetail: " : "", err.detail);
-	return json_pack("{s:[{s:s,s:o}],s:b}", "content", "type", "text",
-					 "text", gw_json_string(text), "isError", 1);
-}
-
-/* An operation's result as tool content: text and structuredContent. */
-static json_t *
-generic_content(json_t *out)
-{
-	char	   *text = json_dumps(out, JSON_INDENT(2));
-	json_t	   *result = NULL;
-
-	if (text != NULL)
-		result = json_pack("{s:[{s:s,s:s}],s:O}", "content", "type", "text",
-						   "text", text, "structuredContent", out);
-	free(text);
-	return result;
-}
-
-/*
  * Whether a run's files can be handed over as resource links: the client
  * speaks a version that has resource_link content (2025-06-18 on; an older
  * client's schema would refuse the whole result), and the run was in the
@@ -527,7 +549,7 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 	if (args == NULL)
 	{
 		gw_error_set(&err, 503, "out_of_memory", "the gateway is out of memory");
-		return tool_error_from(&err);
+		return mcp_render_error(&err);
 	}
 	if (op->session_scoped && s != NULL &&
 		json_object_get(args, "session_id") == NULL)
@@ -535,7 +557,7 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 		if (!ensure_pi_session(s, &err))
 		{
 			json_decref(args);
-			return tool_error_from(&err);
+			return mcp_render_error(&err);
 		}
 		json_object_set_new(args, "session_id", json_string(s->pi_session));
 	}
@@ -558,7 +580,7 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 	if (out == NULL)
 	{
 		json_decref(args);
-		return tool_error_from(&err);
+		return mcp_render_error(&err);
 	}
 	if (op->kind == OP_EXECUTE)
 	{
@@ -569,7 +591,7 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 	else if (op->kind == OP_DOWNLOAD)
 		result = mcp_download_content(out);
 	else
-		result = generic_content(out);
+		result = mcp_render_result(op->name, out);
 	json_decref(args);
 	json_decref(out);
 	return result;

@@ -2,9 +2,11 @@
  *
  * mcp_content.c
  *	  How results become MCP tool content: an execute result as text an
- *	  assistant reads at a glance plus structuredContent, then its outputs
- *	  in order (images as image content, the rest as text); file upload and
- *	  download with text or base64 content.
+ *	  assistant reads at a glance (a reset notice first, output cut to its
+ *	  head and tail, a DataFrame as a Markdown table, the error and its
+ *	  hint) plus structuredContent, then its outputs in order (images as
+ *	  image content, the rest as text); file upload and download with text
+ *	  or base64 content.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,44 +86,114 @@ base64_decode(const char *text, size_t *len)
 	return out;
 }
 
+/* Where the whole of a cut text is, for the line that says it was cut. */
+#define WHOLE_STDOUT "structuredContent.stdout has all of it (print less, or " \
+	"write long output to a workspace file and read it with download_file)"
+#define WHOLE_STDERR "structuredContent.stderr has all of it"
+#define WHOLE_REPR "structuredContent.result.repr has all of it"
+
 /*
- * Append a section (title, label, text) to *buf, a line break before and
- * after.  No fixed buffers: the parts come whole from valid JSON strings,
- * so the text stays valid UTF-8.  Out of memory leaves *buf as it was.
+ * The last value: a DataFrame or Series as a Markdown table (from the
+ * executor's result.table: columns, index, data, shape), else its repr.
  */
 static void
-append_section3(char **buf, const char *title, const char *label,
-				const char *text)
+append_result(McpText *t, json_t *result)
 {
-	size_t		old = *buf ? strlen(*buf) : 0;
-	size_t		add = strlen(title) + strlen(label) + strlen(text) + 4;
-	char	   *grown = realloc(*buf, old + add);
-
-	if (grown == NULL)
-		return;
-	*buf = grown;
-	sprintf(*buf + old, "%s%s%s%s", old ? "\n" : "", title, label, text);
-	if (text[0] && text[strlen(text) - 1] != '\n')
-		strcat(*buf, "\n");
-}
-
-static void
-append_section(char **buf, const char *title, const char *text)
-{
-	append_section3(buf, title, "", text);
-}
-
-/* The last value: a DataFrame's text table, else its repr. */
-static void
-append_result(char **text, json_t *result)
-{
-	const char *t = json_string_value(json_object_get(result, "text"));
+	json_t	   *table = json_object_get(result, "table");
+	json_t	   *shape = json_object_get(table, "shape");
+	const char *type = json_string_value(json_object_get(result, "type"));
 	const char *r = json_string_value(json_object_get(result, "repr"));
 
-	if (t == NULL)
-		t = json_string_value(json_object_get(result, "table"));
-	if (t != NULL || r != NULL)
-		append_section(text, "Result:\n", t ? t : r);
+	mcp_text_newline(t);
+	if (json_is_array(json_object_get(table, "data")) && json_array_size(shape) == 2)
+	{
+		json_int_t	nrows = json_integer_value(json_array_get(shape, 0));
+		char		where[200];
+
+		snprintf(where, sizeof(where),
+				 "structuredContent.result.table has the first %zu; print "
+				 "a slice (df.iloc[50:100]) to read more here",
+				 json_array_size(json_object_get(table, "data")));
+		mcp_text_addf(t, "Result (%s, %" JSON_INTEGER_FORMAT " rows × %"
+					  JSON_INTEGER_FORMAT " columns):\n", type ? type : "table",
+					  nrows, json_integer_value(json_array_get(shape, 1)));
+		mcp_text_table(t, json_object_get(table, "columns"),
+					   json_object_get(table, "data"), json_object_get(table, "index"),
+					   nrows > 0 ? (size_t) nrows : 0, where);
+		return;
+	}
+	if (r == NULL)
+		r = json_string_value(json_object_get(result, "text"));
+	if (r != NULL)
+	{
+		mcp_text_add(t, "Result:\n");
+		mcp_text_capped(t, r, strlen(r), WHOLE_REPR);
+	}
+}
+
+/* The run's stdout, stderr, value and error, then what else it said. */
+static void
+run_text(McpText *t, json_t *out)
+{
+	const char *status = json_string_value(json_object_get(out, "status"));
+	json_t	   *error = json_object_get(out, "error");
+	json_t	   *stdout_ = json_object_get(out, "stdout");
+	json_t	   *stderr_ = json_object_get(out, "stderr");
+	const char *notice = json_string_value(json_object_get(json_object_get(out, "session"),
+														   "notice"));
+	const char *job_notice = json_string_value(json_object_get(out, "notice"));
+
+	/* first, so a NameError below reads as what it is */
+	if (notice != NULL)
+		mcp_text_addf(t, "Notice: %s\n", notice);
+	if (job_notice != NULL)
+		mcp_text_addf(t, "Notice: %s\n", job_notice);
+	if (status && strcmp(status, "completed") != 0)
+		mcp_text_addf(t, "Status: %s\n", status);
+	/* an unfinished job (or a run that became one) says what to do next */
+	if (status && (strcmp(status, "running") == 0 || strcmp(status, "pending") == 0))
+	{
+		json_t	   *progress = json_object_get(out, "progress");
+
+		if (json_is_number(progress))
+			mcp_text_addf(t, "Progress: %.0f%%%s%s\n", json_number_value(progress) * 100,
+						  json_is_string(json_object_get(out, "progress_message")) ? " " : "",
+						  json_is_string(json_object_get(out, "progress_message")) ?
+						  json_string_value(json_object_get(out, "progress_message")) : "");
+		if (json_is_string(json_object_get(out, "message")))
+			mcp_text_addf(t, "%s\n", json_string_value(json_object_get(out, "message")));
+	}
+	if (json_string_length(stdout_) > 0)
+		mcp_text_capped(t, json_string_value(stdout_), json_string_length(stdout_),
+						WHOLE_STDOUT);
+	if (json_string_length(stderr_) > 0)
+	{
+		mcp_text_add(t, "stderr:\n");
+		mcp_text_capped(t, json_string_value(stderr_), json_string_length(stderr_),
+						WHOLE_STDERR);
+	}
+	if (json_is_object(json_object_get(out, "result")))
+		append_result(t, json_object_get(out, "result"));
+	if (json_is_object(error))
+	{
+		const char *tb = json_string_value(json_object_get(error, "traceback"));
+		const char *type = json_string_value(json_object_get(error, "type"));
+		const char *msg = json_string_value(json_object_get(error, "message"));
+		const char *hint = json_string_value(json_object_get(error, "hint"));
+
+		mcp_text_newline(t);
+		if (tb != NULL)
+			mcp_text_capped(t, tb, strlen(tb), "structuredContent.error.traceback has all of it");
+		else
+			mcp_text_addf(t, "%s: %s\n", type ? type : "Error", msg ? msg : "");
+		if (hint != NULL)
+			mcp_text_addf(t, "Hint: %s\n", hint);
+	}
+	if (json_is_true(json_object_get(out, "figures_dropped")))
+		mcp_text_add(t, "The run's figures were dropped: together they were over the "
+					 "size limit. Save large figures to workspace files instead.\n");
+	if (t->len == 0 && status && strcmp(status, "completed") == 0)
+		mcp_text_add(t, "(no output)");
 }
 
 /*
@@ -185,46 +257,22 @@ json_t *
 mcp_execute_content(json_t *out)
 {
 	const char *status = json_string_value(json_object_get(out, "status"));
-	json_t	   *error = json_object_get(out, "error");
 	json_t	   *figures = json_object_get(out, "figures");
 	json_t	   *outputs = json_object_get(out, "outputs");
 	json_t	   *content = json_array();
 	json_t	   *fig;
-	char	   *text = NULL;
+	McpText		text = {0};
 	size_t		i;
 	bool		failed = status && (strcmp(status, "failed") == 0 ||
 									strcmp(status, "timeout") == 0);
 
-	if (status && strcmp(status, "completed") != 0)
-		append_section(&text, "Status: ", status);
-	/* an unfinished job (or a run that became one) says what to do next */
-	if (status && (strcmp(status, "running") == 0 || strcmp(status, "pending") == 0) &&
-		json_is_string(json_object_get(out, "message")))
-		append_section(&text, "", json_string_value(json_object_get(out, "message")));
-	if (json_string_length(json_object_get(out, "stdout")) > 0)
-		append_section(&text, "", json_string_value(json_object_get(out, "stdout")));
-	if (json_string_length(json_object_get(out, "stderr")) > 0)
-		append_section(&text, "stderr:\n",
-					   json_string_value(json_object_get(out, "stderr")));
-	if (json_is_object(json_object_get(out, "result")))
-		append_result(&text, json_object_get(out, "result"));
-	if (json_is_object(error))
-	{
-		const char *tb = json_string_value(json_object_get(error, "traceback"));
-		const char *type = json_string_value(json_object_get(error, "type"));
-		const char *msg = json_string_value(json_object_get(error, "message"));
-
-		if (tb != NULL)
-			append_section(&text, "", tb);
-		else
-			append_section3(&text, type ? type : "Error", ": ", msg ? msg : "");
-	}
-	if (text == NULL)
-		append_section(&text, "", status && strcmp(status, "completed") == 0 ?
-					   "(no output)" : "");
-	json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text",
-											 "text", text ? text : ""));
-	free(text);
+	/* get_job_result of a load_dataset job */
+	if (json_is_string(json_object_get(out, "dataset")) &&
+		json_is_array(json_object_get(out, "columns")) && !failed)
+		mcp_render_load(&text, out);
+	else
+		run_text(&text, out);
+	json_array_append_new(content, mcp_text_content(&text));
 	if (json_is_array(outputs))
 		append_outputs(content, outputs);
 	json_array_foreach(figures, i, fig)

@@ -2,8 +2,8 @@
  *
  * mcp_internal.h
  *	  Interfaces between the MCP files: the protocol core (mcp.c), result
- *	  content (mcp_content.c), workspace files as resources
- *	  (mcp_resources.c), the conformance test tools
+ *	  content (mcp_content.c, mcp_render.c, mcp_text.c), workspace files as
+ *	  resources (mcp_resources.c), the conformance test tools
  *	  (mcp_test_tools.c) and the HTTP transports (mcp_http.c).
  *
  *-------------------------------------------------------------------------
@@ -38,6 +38,45 @@ extern json_t *mcp_resources_read(const char *pi_session, json_t *params,
 								  int *code, GwError *err);
 extern void mcp_resource_links(json_t *result, json_t *out,
 							   const char *pi_session);
+
+/*
+ * mcp_text.c: text a model reads.  Numbers get MCP_TEXT_DIGITS significant
+ * digits; tables show MCP_TEXT_MAX_ROWS rows and MCP_TEXT_MAX_COLUMNS
+ * columns; output over MCP_TEXT_CAP bytes shows its first and last
+ * MCP_TEXT_PART bytes.
+ */
+#define MCP_TEXT_DIGITS 15
+#define MCP_TEXT_MAX_ROWS 50
+#define MCP_TEXT_MAX_COLUMNS 30
+#define MCP_TEXT_CAP 4096
+#define MCP_TEXT_PART 1024
+
+typedef struct McpText
+{
+	char	   *data;			/* NUL-terminated, NULL until the first add */
+	size_t		len;
+	size_t		cap;
+	bool		failed;			/* out of memory: the text is incomplete */
+} McpText;
+
+extern void mcp_text_add(McpText *t, const char *s);
+extern void mcp_text_addn(McpText *t, const char *s, size_t n);
+extern void mcp_text_addf(McpText *t, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+extern void mcp_text_newline(McpText *t);
+extern void mcp_text_number(McpText *t, double v);
+extern void mcp_text_value(McpText *t, json_t *v);
+extern void mcp_text_table(McpText *t, json_t *columns, json_t *rows,
+						   json_t *index, size_t total_rows,
+						   const char *rest_where);
+extern void mcp_text_capped(McpText *t, const char *s, size_t len,
+							const char *whole_where);
+extern json_t *mcp_text_content(McpText *t);
+
+/* mcp_render.c: the text of each tool's result, and of a failed call */
+extern json_t *mcp_render_result(const char *tool, json_t *out);
+extern json_t *mcp_render_error(const GwError *err);
+extern void mcp_render_load(McpText *t, json_t *out);
 
 /* mcp_test_tools.c: only with --test-tools */
 extern void mcp_test_tools_list(json_t *tools);

@@ -27,14 +27,19 @@ static const char *const test_tools[][2] = {
 	{"test_tool_with_logging", "Sends three log notifications."},
 };
 
+/* They only answer with canned content: they read nothing and change nothing. */
 void
 mcp_test_tools_list(json_t *tools)
 {
 	for (size_t i = 0; i < sizeof(test_tools) / sizeof(test_tools[0]); i++)
 		json_array_append_new(tools,
-							  json_pack("{s:s,s:s,s:{s:s,s:{}}}", "name", test_tools[i][0],
+							  json_pack("{s:s,s:s,s:{s:s,s:{}},s:{s:b,s:b,s:b,s:b}}",
+										"name", test_tools[i][0],
 										"description", test_tools[i][1],
-										"inputSchema", "type", "object", "properties"));
+										"inputSchema", "type", "object", "properties",
+										"annotations", "readOnlyHint", 1,
+										"destructiveHint", 0, "idempotentHint", 1,
+										"openWorldHint", 0));
 }
 
 static void

@@ -33,12 +33,40 @@
 #define S_JOB_ID \
 	"\"job_id\":{\"type\":\"string\",\"format\":\"uuid\"," \
 	"\"description\":\"Id returned by submit_job or load_dataset.\"}"
+/* pi.load_dataset's options object: load_options.c reads and checks it */
+#define S_LOAD_OPTIONS \
+	"\"options\":{\"type\":\"object\",\"additionalProperties\":false," \
+	"\"description\":\"How to read the file; every key is optional.\"," \
+	"\"properties\":{" \
+	"\"types\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}," \
+	"\"description\":\"Column name (as in the file, or as loaded) to type, overriding " \
+	"the type inferred from the data: boolean, integer, bigint, numeric, double " \
+	"precision, date, timestamp, timestamptz or text. E.g. {\\\"zip\\\": \\\"text\\\"} " \
+	"keeps leading zeros.\"}," \
+	"\"on_error\":{\"type\":\"string\",\"enum\":[\"fail\",\"skip\"],\"description\":" \
+	"\"A row that does not fit its columns' types: fail stops the load (the " \
+	"default); skip leaves it out, and the result counts the rejected rows and " \
+	"gives the first reasons.\"}," \
+	"\"header\":{\"type\":\"boolean\",\"description\":\"CSV and xlsx: whether the " \
+	"first row holds the column names (default: told from the data).\"}," \
+	"\"delimiter\":{\"type\":\"string\",\"description\":\"CSV only: the field " \
+	"separator, one character or \\\"tab\\\" (default: told from the data).\"}," \
+	"\"quote\":{\"type\":\"string\",\"description\":\"CSV only: the quote " \
+	"character (default \\\").\"}," \
+	"\"escape\":{\"type\":\"string\",\"description\":\"CSV only: the character " \
+	"that escapes a quote inside a quoted field (default: the quote itself).\"}," \
+	"\"encoding\":{\"type\":\"string\",\"description\":\"CSV only: the file's " \
+	"encoding as PostgreSQL names it, e.g. UTF8 (the default), LATIN1, WIN1252.\"}}}"
 #define S_EXEC_OUT \
 	"{\"type\":\"object\",\"properties\":{" \
 	"\"status\":{\"type\":\"string\"},\"stdout\":{\"type\":\"string\"}," \
-	"\"stderr\":{\"type\":\"string\"},\"result\":{}," \
-	"\"error\":{},\"figures\":{\"type\":\"array\"}," \
-	"\"files\":{\"type\":\"array\"},\"elapsed_ms\":{}," \
+	"\"stderr\":{\"type\":\"string\"}," \
+	"\"result\":{\"anyOf\":[{\"type\":\"object\"},{\"type\":\"null\"}],\"description\":" \
+	"\"The last expression's value: type, repr, and json or table.\"}," \
+	"\"error\":{\"anyOf\":[{\"type\":\"object\"},{\"type\":\"null\"}],\"description\":" \
+	"\"type, message and traceback when the run failed.\"}," \
+	"\"figures\":{\"type\":\"array\"}," \
+	"\"files\":{\"type\":\"array\"},\"elapsed_ms\":{\"type\":\"number\"}," \
 	"\"job_id\":{\"type\":\"string\"},\"still_running\":{\"type\":\"boolean\"}," \
 	"\"message\":{\"type\":\"string\"}},\"required\":[\"status\"]}"
 
@@ -103,8 +131,9 @@ static const Operation operations[] = {
 		"{\"type\":\"object\",\"properties\":{" S_JOB_ID "},"
 		"\"required\":[\"job_id\"]}",
 		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
-		"\"status\":{\"type\":\"string\"},\"elapsed_ms\":{},\"progress\":{},"
-		"\"queue_position\":{}},\"required\":[\"status\"]}",
+		"\"status\":{\"type\":\"string\"},\"elapsed_ms\":{\"type\":\"number\"},"
+		"\"progress\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"}],\"description\":\"0 to 1\"},"
+		"\"queue_position\":{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"null\"}]}},\"required\":[\"status\"]}",
 		false
 	},
 	{
@@ -185,7 +214,8 @@ static const Operation operations[] = {
 		"\"append\":{\"type\":\"boolean\",\"default\":false}},"
 		"\"required\":[\"path\",\"content\"]}",
 		"{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
-		"\"size\":{\"type\":\"integer\"},\"modified\":{}},\"required\":[\"path\"]}",
+		"\"size\":{\"type\":\"integer\"},\"modified\":{\"type\":\"string\"}},"
+		"\"required\":[\"path\"]}",
 		false
 	},
 	{
@@ -237,9 +267,7 @@ static const Operation operations[] = {
 		"{\"type\":\"object\",\"properties\":{"
 		"\"file_path\":{\"type\":\"string\",\"description\":\"Path of the file in the workspace.\"},"
 		"\"dataset_name\":{\"type\":\"string\",\"description\":\"Table name to create.\"},"
-		S_SESSION ",\"options\":{\"type\":\"object\",\"description\":"
-		"\"types ({column: type}), on_error (fail or skip), header; for CSV also "
-		"delimiter, quote, escape, encoding.\"},"
+		S_SESSION "," S_LOAD_OPTIONS ","
 		"\"format\":{\"type\":\"string\",\"enum\":[\"auto\",\"csv\",\"xlsx\",\"jsonl\"],"
 		"\"description\":\"File format (default auto: by name and content).\"},"
 		"\"sheet\":{\"type\":\"string\",\"description\":\"xlsx: the sheet to load "
@@ -262,7 +290,8 @@ static const Operation operations[] = {
 		"\"sql\":{\"type\":\"string\",\"description\":\"One SELECT statement.\"},"
 		"\"limit\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"sql\"]}",
 		"{\"type\":\"object\",\"properties\":{\"columns\":{\"type\":\"array\"},"
-		"\"rows\":{\"type\":\"array\"},\"row_count\":{},\"truncated\":{}}}",
+		"\"rows\":{\"type\":\"array\"},\"row_count\":{\"type\":\"integer\"},"
+		"\"truncated\":{\"type\":\"boolean\"}}}",
 		false
 	},
 	{

@@ -91,6 +91,8 @@ async function streamable() {
   r = await client.callTool({ name: "list_datasets", arguments: {} });
   check("list_datasets", js(r.structuredContent).includes("weather"), text(r));
 
+  await modelText(client, tools);
+
   r = await client.callTool({ name: "no_such_tool", arguments: {} }).catch((e) => ({ err: e }));
   check("unknown tool is a JSON-RPC error", !!r.err);
   await transport.terminateSession();
@@ -154,6 +156,69 @@ async function longRuns(client) {
     check(`cancelling a ${how} frees its session at once`, !!a.aborted && text(r).includes("after cancel") && dt < 4000,
           `${dt} ms; ${text(r)}`);
   }
+}
+
+// Issue 14, what a model reads: most clients pass on the text content
+// alone, so it must carry every fact, compactly.
+async function modelText(client, tools) {
+  const hints = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"];
+  const bad = tools.filter((t) => !t.annotations || !t.annotations.title ||
+                                  hints.some((h) => typeof t.annotations[h] !== "boolean"));
+  check("every tool has annotations: title and the four hints", tools.length > 0 && bad.length === 0,
+        bad.map((t) => t.name).join(", "));
+  const ann = (n) => tools.find((t) => t.name === n)?.annotations || {};
+  check("annotations: query_dataset reads only, execute_code may destroy, nothing reaches outside",
+        ann("query_dataset").readOnlyHint === true && ann("execute_code").readOnlyHint === false &&
+        ann("execute_code").destructiveHint === true && tools.every((t) => t.annotations?.openWorldHint === false));
+  const opts = tools.find((t) => t.name === "load_dataset")?.inputSchema?.properties?.options?.properties || {};
+  check("load_dataset's schema spells out its options",
+        ["types", "on_error", "header", "delimiter", "quote", "escape", "encoding"].every((o) => opts[o]?.description) &&
+        js(opts.on_error.enum) === js(["fail", "skip"]), js(Object.keys(opts)));
+
+  let r = await client.callTool({ name: "query_dataset", arguments: { sql: "SELECT city, temp FROM weather ORDER BY temp" } });
+  check("query_dataset text: a Markdown table with the column types",
+        text(r).includes("3 rows; columns: city text, temp integer") && text(r).includes("| city | temp |\n|---|---|\n| Oslo | 3 |"), text(r));
+  r = await client.callTool({ name: "query_dataset", arguments: { sql: "SELECT g, 288434.11::float8 AS amount, 0.1::float8 + 0.2::float8 AS sum FROM generate_series(1, 80) g" } });
+  check("query_dataset text: floats as a person writes them", text(r).includes("| 1 | 288434.11 | 0.3 |") && !text(r).includes("288434.10999"), text(r).slice(0, 300));
+  check("query_dataset text: a row cap and how many more rows", text(r).includes("| 50 |") && !text(r).includes("| 51 |") &&
+        text(r).includes("30 more rows (80 in all)") && r.structuredContent?.rows?.length === 80, text(r).slice(-200));
+
+  const csv = "id,amount,day\n1,10.5,2024-01-01\n2,oops,2024-01-02\n3,288434.11,2024-01-03\n4,7,not a date\n5,1,2024-01-05\n";
+  await client.callTool({ name: "upload_file", arguments: { path: "sales.csv", content: csv } });
+  r = await client.callTool({ name: "load_dataset", arguments: { file_path: "sales.csv", dataset_name: "sales",
+    options: { types: { amount: "double precision", day: "date" }, on_error: "skip" } } });
+  check("load_dataset text: the job and how to wait for it", text(r).includes(r.structuredContent?.job_id) && text(r).includes("get_job_result"), text(r));
+  r = await client.callTool({ name: "get_job_result", arguments: { job_id: r.structuredContent?.job_id, wait: 30 } });
+  const lt = text(r);
+  check("load result text: rows and dataset", lt.includes("Loaded 3 rows into dataset sales"), lt);
+  check("load result text: each column's type",
+        lt.includes("| id | integer |") && lt.includes("| amount | double precision |") && lt.includes("| day | date |"), lt);
+  check("load result text: rejected rows with the first reasons",
+        lt.includes("Rejected rows: 2") && /line 3: .*oops/.test(lt) && /line 5: .*not a date/.test(lt), lt);
+
+  r = await client.callTool({ name: "execute_code", arguments: { code:
+    "import pandas as pd\ndisplay(pd.DataFrame({'shown': [288434.11]}))\npd.DataFrame({'n': range(200), 'amount': [288434.11] * 200, 'x': [0.1 + 0.2] * 200})" } });
+  const et = text(r);
+  check("DataFrame result: a Markdown table with its shape", et.includes("Result (DataFrame, 200 rows × 3 columns)") &&
+        et.includes("| | n | amount | x |\n|---|---|---|---|\n| 0 | 0 | 288434.11 | 0.3 |"), et.slice(0, 400));
+  check("DataFrame result: a row cap and how many more rows", et.includes("150 more rows (200 in all)") && !et.includes("| 50 | 50 |"), et.slice(-300));
+  check("DataFrame result: no float noise", !/288434\.10999|0\.30000000000000004/.test(et), et.slice(0, 300));
+  check("display(DataFrame): its Markdown keeps the digits", et.includes("288434.11 |") && !/\| +288434 \|/.test(et), et.slice(-300));
+
+  r = await client.callTool({ name: "execute_code", arguments: { code:
+    "print('first line')\nfor i in range(2000): print('line', i, 'of output')\nprint('last line')" } });
+  const out = r.structuredContent?.stdout || "";
+  check("long stdout: the text keeps its head and tail and says what was cut",
+        text(r).includes("first line") && text(r).includes("last line") && !text(r).includes("line 1000 of output") &&
+        /\[… \d+ bytes of \d+ cut here; structuredContent.stdout has all of it/.test(text(r)) && text(r).length < 3500,
+        `${text(r).length} chars`);
+  check("long stdout: structuredContent keeps the whole", out.includes("line 1000 of output") && out.includes("last line"), `${out.length} bytes`);
+
+  r = await client.callTool({ name: "execute_code", arguments: { code: "import time\ntime.sleep(10)", timeout: 1, wait: 0 } });
+  check("a run's notice (cell interrupted) is in the text", r.isError === true && /Notice: .*interrupted/.test(text(r)), text(r));
+  r = await client.callTool({ name: "get_job_status", arguments: { job_id: "00000000-0000-0000-0000-000000000000" } });
+  check("an error's text: message, then the hint on its own line", r.isError === true &&
+        /^Error \(not_found\): .*does not exist/.test(text(r)) && /\nHint: \S/.test(text(r)), text(r));
 }
 
 async function legacySse() {

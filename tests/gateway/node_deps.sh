@@ -8,11 +8,16 @@
 #                                      answers against it (openapi.sh)
 #   mcp-remote                         the bridge README's Claude Desktop
 #                                      configuration uses (client_configs.mjs)
+#   @modelcontextprotocol/inspector    the Inspector CLI, pinned (inspector.sh)
 # pi_node_deps returns non-zero and sets PI_NODE_DEPS_ERROR when one of them
 # is missing afterwards; run.sh counts that as a failure.
 NODE_DIR=${PI_GATEWAY_NODE_DIR:-$HOME/.cache/pi-gateway-tests}
 NODE22=$NODE_DIR/node_modules/node/bin/node
 CONF=$NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js
+# pinned: its --strict checks change between versions, and a test must not
+# start failing because npm published a stricter one
+INSPECTOR_VERSION=2.12.0
+INSPECTOR=$NODE_DIR/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
 PI_NODE_DEPS_ERROR=
 
 _pi_node_missing() {
@@ -24,6 +29,9 @@ _pi_node_missing() {
   [ -f "$NODE_DIR/node_modules/ajv/package.json" ] || m+=("ajv@8")
   [ -f "$NODE_DIR/node_modules/ajv-formats/package.json" ] || m+=("ajv-formats@3")
   [ -f "$NODE_DIR/node_modules/mcp-remote/dist/proxy.js" ] || m+=("mcp-remote@0.15")
+  grep -qs "\"version\": \"$INSPECTOR_VERSION\"" \
+    "$NODE_DIR/node_modules/@modelcontextprotocol/inspector/package.json" \
+    || m+=("@modelcontextprotocol/inspector@$INSPECTOR_VERSION")
   command -v node >/dev/null || m+=("node (Debian package nodejs)")
   echo "${m[*]}"
 }
@@ -46,7 +54,8 @@ pi_node_deps() {
     [ -f package.json ] || npm init -y >/dev/null 2>&1
     npm install --no-audit --no-fund \
       @modelcontextprotocol/sdk @modelcontextprotocol/conformance node@22 \
-      @redocly/cli@2 ajv@8 ajv-formats@3 mcp-remote@0.15 >"$log" 2>&1
+      @redocly/cli@2 ajv@8 ajv-formats@3 mcp-remote@0.15 \
+      "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >"$log" 2>&1
   ) 9>"$NODE_DIR/.install.lock"
   missing=$(_pi_node_missing)
   if [ -n "$missing" ]; then

@@ -2,9 +2,10 @@
 # tests/gateway/run.sh: pi-gateway end to end.  Starts a throwaway cluster
 # (tests/lib/cluster.sh) and a gateway on a free port, then checks every REST
 # route and error with curl, MCP with the official TypeScript SDK client
-# (Streamable HTTP and legacy SSE), --stdio, restart of PostgreSQL under the
-# gateway, and robustness against malformed and hostile requests
-# (robustness.sh, hostile.sh; the SQLSTATE table with sqlstate_stub.sh), and
+# (Streamable HTTP and legacy SSE) and the Inspector CLI (inspector.sh),
+# --stdio, restart of PostgreSQL under the gateway, and robustness against
+# malformed and hostile requests (robustness.sh, hostile.sh; the SQLSTATE
+# table with sqlstate_stub.sh), and
 # numbers beyond 64-bit integers (bignum.sh), API_KEY_FILE (keyfile.sh).
 # Prints "N passed, M failed"; exits non-zero on failure.
 #
@@ -181,6 +182,12 @@ mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":3,"method":"nope"}'
 check "unknown method: -32601" '[ "$(jq_ "d[\"error\"][\"code\"]")" = -32601 ]'
 mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(5)"}}}'
 check "tools/call execute_code" '[[ "$(jq_ "d[\"result\"][\"content\"][0][\"text\"]")" == 5* ]]'
+# the state reset notice reaches the text, first (issue 14)
+MPSID=$(jq_ 'd["result"]["structuredContent"]["session"]["id"]')
+pi_sql "SELECT pi.reset_session('$MPSID')" >/dev/null
+mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(6)"}}}'
+check "after pi.reset_session the text starts with the notice that state was reset" \
+  '[[ "$(jq_ "d[\"result\"][\"content\"][0][\"text\"]")" == "Notice: the session'"'"'s Python state was reset"*6* ]]'
 req GET /mcp -H "Mcp-Session-Id: $MSID"; check "GET /mcp: 405" '[ "$STATUS" = 405 ]'
 req DELETE /mcp -H "Mcp-Session-Id: $MSID"; check "DELETE ends the session" '[ "$STATUS" = 200 ]'
 mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
@@ -230,6 +237,9 @@ grep -q '^# mcp_files: finished' "$PI_TEST_DIR/mcp_files.out" \
 
 echo "# OpenAPI: lint and live answers of every route (issue 14)"
 . "$HERE/openapi.sh"
+
+echo "# MCP Inspector CLI (issue 14)"
+. "$HERE/inspector.sh"
 
 echo "# --stdio"
 pi_wait_ready 60
