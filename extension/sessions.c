@@ -115,10 +115,7 @@ pi_session_lookup(pg_uuid_t *session_id, bool touch, bool *is_default)
 	if (XactReadOnly)
 		touch = false;
 	SPI_connect();
-	rc = SPI_execute_with_args(touch ?
-							   "UPDATE pi.sessions SET last_used_at = now() "
-							   "WHERE id = $1 AND pi.caller_sees(owner) RETURNING workspace, is_default" :
-							   "SELECT workspace, is_default FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
+	rc = SPI_execute_with_args("SELECT workspace, is_default FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
 							   1, (Oid[]) {UUIDOID},
 							   (Datum[]) {UUIDPGetDatum(session_id)},
 							   NULL, false, 1);
@@ -128,11 +125,28 @@ pi_session_lookup(pg_uuid_t *session_id, bool touch, bool *is_default)
 	{
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		bool		isnull;
+		bool		shared = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 2, &isnull));
 
 		workspace = MemoryContextStrdup(TopTransactionContext, value);
 		if (is_default)
-			*is_default = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 2, &isnull));
+			*is_default = shared;
+
+		/*
+		 * The update locks the session's row until the caller's transaction
+		 * ends, which for a run is when the run ends.  Runs of a session take
+		 * turns anyway; those of a default session do not, so they skip the
+		 * update while another run holds the row (that one has touched it).
+		 */
+		if (touch &&
+			SPI_execute_with_args(shared ?
+								  "UPDATE pi.sessions SET last_used_at = now() WHERE id = "
+								  "(SELECT id FROM pi.sessions WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED)" :
+								  "UPDATE pi.sessions SET last_used_at = now() WHERE id = $1",
+								  1, (Oid[]) {UUIDOID},
+								  (Datum[]) {UUIDPGetDatum(session_id)},
+								  NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record the use of session %s", id_text);
 	}
 	SPI_finish();
 
