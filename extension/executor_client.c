@@ -69,9 +69,11 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "owner", req->owner);
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
-					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d}",
+					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d,"
+					 "\"workspace_max_files\":%d}",
 					 (long long) req->timeout_s * 1000, pi_max_memory_mb,
-					 pi_max_file_size_mb, pi_max_output_bytes, pi_max_workspace_mb);
+					 pi_max_file_size_mb, pi_max_output_bytes, pi_max_workspace_mb,
+					 pi_max_workspace_files);
 	return buf.data;
 }
 
