@@ -161,7 +161,14 @@ quota_over(Conn *c)
 	c->quota_files_over = files > c->req.workspace_max_files;
 	c->quota_unmeasurable = w->held.unmeasurable;
 	snprintf(c->quota_why, sizeof(c->quota_why), "%s", w->held.failed ? w->held.why : "");
-	c->quota_release = w->held.files > 0 || w->held.unmeasurable > 0 || w->held.failed;
+
+	/*
+	 * Held files can only be freed by ending what holds them.  Not for an
+	 * empty one (a TemporaryFile in a variable) when the excess is in bytes.
+	 */
+	c->quota_release = w->held.unmeasurable > 0 || w->held.failed ||
+		(w->held.bytes > 0 && total > quota) ||
+		(w->held.files > 0 && c->quota_files_over);
 	return true;
 }
 

@@ -347,7 +347,7 @@ quota_error(const Conn *c)
 	const char *what = c->req.workspace_is_session ? "the session workspace" :
 		"the run's temporary workspace";
 
-	if (c->quota_release && c->req.workspace_is_session)
+	if (c->quota_release && c->is_session)
 		snprintf(freed, sizeof(freed),
 				 "; the deleted files were freed by ending the session's Python "
 				 "kernel (its variables are gone, named files remain)");
