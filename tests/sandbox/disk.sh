@@ -84,6 +84,13 @@ import time
 for i in range(20000): open('e%05d' % i, 'w').close()
 time.sleep(1); print('made')" "$SQ"
 check many_empty_files_kept '[ "$(ls "$WS_Q" | wc -l)" -ge 1000 ]'
+# from SQL too: pi.write_file of a new file past the limit is refused
+if wanted write_file_past_file_count; then
+  r=$(pi_psql -c "SET pi.max_workspace_files = 1000" -c "SELECT pi.write_file('$SQ', 'one-more.txt', 'x')" 2>&1)
+  if [[ $r == *"would hold more than pi.max_workspace_files (1000) files and folders"* ]] && [ ! -e "$WS_Q/one-more.txt" ]; then
+    pass write_file_past_file_count
+  else fail write_file_past_file_count "$r"; fi
+fi
 attack many_empty_files_removed "$(out done)" "
 for n in os.listdir('.'): os.unlink(n)
 print('done')" "$SQ"
