@@ -37,7 +37,9 @@
  * Kernels are forked, not exec'd, so their mm belongs to the initial user
  * namespace, and a non-dumpable kernel would need CAP_SYS_PTRACE there;
  * the jail keeps kernels dumpable for this (jail/privileges.c says why
- * that is safe).  Any other refusal fails closed: the scan reports that
+ * that is safe).  A task that is exiting, or a zombie, has no memory left
+ * and /proc shows its entries as root's: it is skipped (it holds nothing
+ * a moment later).  Any other refusal fails closed: the scan reports that
  * it could not look, and the run is stopped.
  *
  * Cost: a step looks at EXECUTOR_QUOTA_STEP_ENTRIES descriptors or maps
@@ -299,6 +301,29 @@ held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev)
 }
 
 /*
+ * Whether a task /proc refused to show has no memory any more: it is
+ * exiting (or a zombie), and /proc then shows its entries as root's.  It
+ * drops its descriptors at once, so there is nothing to count.
+ * /proc/<pid>/task/<tid>/statm is readable by anybody and says "0 ..."
+ * for a task without memory.
+ */
+static bool
+task_exiting(pid_t pid, pid_t tid)
+{
+	char		path[64];
+	FILE	   *f;
+	unsigned long size = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/statm", (int) pid, (int) tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return true;			/* gone */
+	if (fscanf(f, "%lu", &size) != 1)
+		size = 1;
+	fclose(f);
+	return size == 0;
+}
+
+/*
  * Whether tid's descriptor table is its thread group leader's (then it was
  * read already).  Without kcmp, every table is read.
  */
@@ -312,14 +337,16 @@ same_files(pid_t leader, pid_t tid)
 
 /* Look at one open descriptor (dirfd's entry name) of a run's thread. */
 static void
-look_at_fd(HeldScan *h, int dirfd, const char *name, pid_t tid)
+look_at_fd(HeldScan *h, int dirfd, const char *name, pid_t pid, pid_t tid)
 {
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, 0) != 0)
 	{
-		if (errno != ENOENT && errno != ESRCH)
-			scan_fail(h, errno, "cannot look at the open files of thread %d of the run", tid);
+		int			err = errno;
+
+		if (err != ENOENT && err != ESRCH && !task_exiting(pid, tid))
+			scan_fail(h, err, "cannot look at the open files of thread %d of the run", tid);
 		return;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 0 || st.st_dev != h->dev)
@@ -490,7 +517,7 @@ held_step(HeldScan *h, long budget)
 			}
 			if (e->d_name[0] != '.')
 			{
-				look_at_fd(h, dirfd(h->fds), e->d_name, h->tids[h->itid]);
+				look_at_fd(h, dirfd(h->fds), e->d_name, pid, h->tids[h->itid]);
 				budget--;
 			}
 			continue;
@@ -508,8 +535,10 @@ held_step(HeldScan *h, long budget)
 			h->fds = opendir(path);
 			if (h->fds == NULL)
 			{
-				if (errno != ENOENT && errno != ESRCH)
-					scan_fail(h, errno, "cannot read the open files of thread %d of the run", tid);
+				int			err = errno;
+
+				if (err != ENOENT && err != ESRCH && !task_exiting(pid, tid))
+					scan_fail(h, err, "cannot read the open files of thread %d of the run", tid);
 				h->itid++;
 			}
 			budget--;
@@ -520,8 +549,10 @@ held_step(HeldScan *h, long budget)
 		h->maps = fopen(path, "re");
 		if (h->maps == NULL)
 		{
-			if (errno != ENOENT && errno != ESRCH)
-				scan_fail(h, errno, "cannot read the memory mappings of process %d of the run", pid);
+			int			err = errno;
+
+			if (err != ENOENT && err != ESRCH && !task_exiting(pid, pid))
+				scan_fail(h, err, "cannot read the memory mappings of process %d of the run", pid);
 			h->ipid++;
 			h->tasks_read = false;
 		}

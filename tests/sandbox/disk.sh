@@ -63,6 +63,13 @@ if os.fork() == 0:
     os.write(w, b'x'); time.sleep(120); os._exit(0)
 os.read(r, 1); print('child holds it')" "$SQ"
 check held_by_forked_child_freed '[ -z "$(held_now)" ]'
+# a zombie (or exiting) child shows its /proc entries as root's: skipped,
+# not a refusal (a run that leaves one was stopped as unreadable)
+attack zombie_child_is_not_a_refusal "$(out 'zombie zombie')" "
+import time
+for i in range(2):
+    if os.fork() == 0: os._exit(0)
+time.sleep(0.5); print('zombie', open('/proc/2/status').read().split('State:')[1].split()[1] == 'Z' and 'zombie' or 'alive')" "$SQ"
 PRE_SQL=$Q5 attack held_stateless "$(held_err 'deleted files that the run still held open')" "
 keep = open('big-$RAND.bin', 'wb'); keep.write(b'\1' * (30 << 20)); keep.flush(); os.unlink('big-$RAND.bin'); print('held')"
 # a sparse file holds no blocks (40 MB apparent): within the quota, and
