@@ -180,6 +180,7 @@ quota_walk_begin(Conn *c, Kernel *k)
 
 	quota_walk_start(&c->qwalk, k->workspace, c->req.workspace_max_files,
 					 k->pid, cgdir);
+	c->qwalk.stop_all = c->quota_final;
 }
 
 /*
@@ -208,6 +209,24 @@ cell_check_quota(Conn *c, double now, bool force)
 	{
 		c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
 		return;
+	}
+	if (c->quota_final && c->qwalk.held.unsettled && !c->qwalk.held.failed)
+	{
+		/*
+		 * A process of the run was not stopped yet (it was forking when the
+		 * cell ended): measure again once it is.  A SIGSTOP lets a process
+		 * finish at most the fork it is in, so this settles in a few passes;
+		 * if it does not, the run's end is the way out.
+		 */
+		if (++c->quota_passes < EXECUTOR_QUOTA_STOP_PASSES)
+		{
+			quota_walk_begin(c, k);
+			c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
+			return;
+		}
+		c->qwalk.held.failed = true;
+		snprintf(c->qwalk.held.why, sizeof(c->qwalk.held.why),
+				 "could not stop every process of the run after its cell");
 	}
 	if (quota_over(c))
 	{
@@ -273,6 +292,7 @@ cell_finished(Kernel *k, void *arg)
 	}
 	kernel_freeze(k);
 	c->quota_final = true;
+	c->quota_passes = 0;
 	c->deadline = NO_DEADLINE;
 	quota_walk_begin(c, k);
 	c->quota_walk_started = executor_now_ms();

@@ -74,6 +74,8 @@
 #define EXECUTOR_QUOTA_STEP_GAP_MS		10.0
 #define EXECUTOR_QUOTA_STEP_ENTRIES		4096
 #define EXECUTOR_QUOTA_MAX_ENTRIES		1000000L
+/* final walks that find a process of the run not stopped yet, at most */
+#define EXECUTOR_QUOTA_STOP_PASSES		20
 
 /*
  * Sandbox sizes of one run (docs/sandbox.md).  The private /tmp and
@@ -244,6 +246,8 @@ typedef struct HeldScan
 	int			tids_cap;
 	int			itid;
 	bool		tasks_read;
+	bool		stop_all;		/* SIGSTOP any task not stopped yet */
+	bool		unsettled;		/* one was not: scan again */
 	DIR		   *fds;			/* /proc/<pid>/task/<tid>/fd being read */
 	FILE	   *maps;			/* /proc/<pid>/maps being read */
 	InoSet		held;			/* deleted files held by a descriptor */
@@ -274,6 +278,7 @@ typedef struct QuotaWalk
 	InoSet		links;			/* files with several names, counted once */
 	pid_t		kernel;			/* whose held files to count after the names */
 	char	   *cgdir;			/* its cgroup directory, "" without one */
+	bool		stop_all;		/* the cell is over: every process must be stopped */
 	bool		names_done;
 	HeldScan	held;
 } QuotaWalk;
@@ -317,6 +322,7 @@ typedef struct Conn
 	double		quota_next;		/* next walk step, while RUNNING */
 	double		quota_walk_started;
 	bool		quota_final;	/* the final line is in; waiting for the walk */
+	int			quota_passes;	/* final walks so far (until the run is stopped) */
 	bool		quota_exceeded;
 	unsigned long long quota_used;	/* bytes, when exceeded */
 	unsigned long long quota_held;	/* of which in deleted files still held */
@@ -374,7 +380,8 @@ extern void held_set_zygote(pid_t pid);
 extern int	ino_set_add(InoSet *s, dev_t dev, ino_t ino);
 extern bool ino_set_has(const InoSet *s, dev_t dev, ino_t ino);
 extern void ino_set_free(InoSet *s);
-extern void held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev);
+extern void held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev,
+					   bool stop_all);
 extern bool held_step(HeldScan *h, long budget);
 extern void held_free(HeldScan *h);
 

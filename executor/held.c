@@ -51,6 +51,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +245,7 @@ read_tasks(HeldScan *h, pid_t pid)
  * directory cgdir ("" without one), for files on device dev.
  */
 void
-held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev)
+held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev, bool stop_all)
 {
 	char		path[PATH_MAX + 32];
 	int			cap = 0;
@@ -252,6 +253,7 @@ held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev)
 
 	held_free(h);
 	h->active = true;
+	h->stop_all = stop_all;
 	h->kernel = pid;
 	h->dev = dev;
 	if (pid <= 0)
@@ -321,6 +323,40 @@ task_exiting(pid_t pid, pid_t tid)
 		size = 1;
 	fclose(f);
 	return size == 0;
+}
+
+/*
+ * The scan that ends a cell also makes sure that the run has stopped
+ * (kernel_freeze sent SIGSTOP): a process that was forking when the signal
+ * came has a child nobody signalled yet.  Any task of pid that is not
+ * stopped (or a zombie, or dead) gets SIGSTOP, and the scan says the run
+ * is not settled: the caller scans again until it is.
+ */
+static void
+stop_tasks(HeldScan *h, pid_t pid)
+{
+	for (int t = 0; t < h->ntids; t++)
+	{
+		char		path[64];
+		char		buf[512];
+		FILE	   *f;
+		char	   *paren;
+		size_t		n;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int) pid, (int) h->tids[t]);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;			/* gone */
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* "tid (comm) S ...": comm may hold anything, the state follows the last ')' */
+		paren = strrchr(buf, ')');
+		if (paren != NULL && paren[1] == ' ' && strchr("TtZX", paren[2]) != NULL)
+			continue;
+		kill(pid, SIGSTOP);
+		h->unsettled = true;
+		return;
+	}
 }
 
 /*
@@ -502,6 +538,8 @@ held_step(HeldScan *h, long budget)
 				h->ipid++;		/* gone meanwhile */
 				h->tasks_read = false;
 			}
+			else if (h->stop_all)
+				stop_tasks(h, pid);
 			continue;
 		}
 		if (h->fds != NULL)

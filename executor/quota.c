@@ -226,7 +226,7 @@ names_done(QuotaWalk *w, long budget)
 		w->names_done = true;
 		if (w->too_many || w->kernel <= 0)
 			return true;
-		held_start(&w->held, w->kernel, w->cgdir, w->dev);
+		held_start(&w->held, w->kernel, w->cgdir, w->dev, w->stop_all);
 	}
 	return !w->held.active || held_step(&w->held, budget);
 }
