@@ -148,6 +148,31 @@ if wanted writer_outlives_cell_frozen; then
   if [ "$n1" = "$n2" ] && [ "$n1" -lt 100 ]; then pass "writer_outlives_cell_frozen ($n1 files)"
   else fail writer_outlives_cell_frozen "$n1 then $n2 files of 1 MB written after the cell"; fi
 fi
+# a chain of processes, each forking the next and exiting, is forking
+# whenever the cell ends: SIGSTOP to the listed processes misses the child
+# being made (on main it went on writing); every task must be found stopped
+SC=$(pi_sql "SELECT pi.create_session('chain')")
+WS_C=$DATA/pi_workspaces/$SC
+[ -d "$WS_C" ] || WS_C=$(find "$DATA" -maxdepth 3 -type d -name "$SC" | head -n 1)
+attack writer_fork_chain '.status == "completed" or .error.type == "WorkspaceQuotaExceeded"' "
+import signal, time
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid(); n = 0
+    while True:
+        if os.fork() != 0: os._exit(0)
+        n += 1
+        if n == 20: os.write(w, b'x')
+        if n % 20 == 0:
+            with open('chain%07d' % n, 'wb') as f: f.write(b'\1' * 65536)
+os.read(r, 1); print('chain running')" "$SC"
+if wanted writer_fork_chain_frozen; then
+  sleep 1; n1=$(ls "$WS_C" | grep -c chain); sleep 3; n2=$(ls "$WS_C" | grep -c chain)
+  if [ "$n1" = "$n2" ]; then pass "writer_fork_chain_frozen ($n1 files)"
+  else fail writer_fork_chain_frozen "$n1 then $n2 files written after the cell"; fi
+fi
+pi_sql "SELECT pi.close_session('$SC')" >/dev/null
 pi_sql "SELECT pi.close_session('$SQ')" >/dev/null
 healthy after_held_files
 
