@@ -97,13 +97,29 @@ conn_run_over(Conn *c)
 		conn_answer_run(c);
 }
 
+/*
+ * A session kernel over the quota because of files it holds without a
+ * name: ending it is the only way to free them.  Named files stay.
+ */
+#define QUOTA_RELEASE_NOTICE \
+	"the session's Python state was reset: its kernel held deleted files " \
+	"that counted against the workspace quota (pi.max_workspace_mb, " \
+	"pi.max_workspace_files), and ending the kernel was the only way to " \
+	"free them; variables and imports are gone, named files remain"
+
 /* The cell of k is over and its quota checked: answer, then the kernel. */
 static void
 cell_done(Kernel *k)
 {
 	Conn	   *c = k->conn;
+	bool		release = k->is_session && c->quota_exceeded && c->quota_release;
 
-	if (k->is_session && c->interrupted)
+	if (release)
+	{
+		c->state_reset = true;
+		set_notice(c, QUOTA_RELEASE_NOTICE);
+	}
+	else if (k->is_session && c->interrupted)
 		set_notice(c, c->quota_exceeded ?
 				   "the cell was interrupted (workspace quota); the session's variables are kept" :
 				   c->cancelled ?
@@ -115,21 +131,56 @@ cell_done(Kernel *k)
 	conn_run_over(c);
 	if (!k->is_session)
 		kernel_retire(k);
+	else if (release)
+		kernel_stop(k, QUOTA_RELEASE_NOTICE);
 	else
 		kernel_freeze(k);
 }
 
-/* Whether the completed walk of c puts its workspace over the quota. */
+/*
+ * Whether the completed walk of c puts its workspace over the quota: its
+ * names and what the run holds without a name count together, in bytes
+ * and in files; a deleted file held only by a mapping, or processes whose
+ * files could not be read, count as over (fail closed).
+ */
 static bool
 quota_over(Conn *c)
 {
+	const QuotaWalk *w = &c->qwalk;
 	unsigned long long quota = (unsigned long long) c->req.workspace_quota_mb << 20;
+	unsigned long long total = w->bytes + w->held.bytes;
+	long		files = w->entries + w->held.files;
 
-	if (!c->qwalk.too_many && c->qwalk.bytes <= quota)
+	if (!w->too_many && total <= quota && files <= c->req.workspace_max_files &&
+		w->held.unmeasurable == 0 && !w->held.failed)
 		return false;
-	c->quota_used = c->qwalk.bytes;
-	c->quota_too_many = c->qwalk.too_many;
+	c->quota_used = total;
+	c->quota_held = w->held.bytes;
+	c->quota_files = files;
+	c->quota_too_many = w->too_many;
+	c->quota_files_over = files > c->req.workspace_max_files;
+	c->quota_unmeasurable = w->held.unmeasurable;
+	snprintf(c->quota_why, sizeof(c->quota_why), "%s", w->held.failed ? w->held.why : "");
+
+	/*
+	 * Held files can only be freed by ending what holds them.  Not for an
+	 * empty one (a TemporaryFile in a variable) when the excess is in bytes.
+	 */
+	c->quota_release = w->held.unmeasurable > 0 || w->held.failed ||
+		(w->held.bytes > 0 && total > quota) ||
+		(w->held.files > 0 && c->quota_files_over);
 	return true;
+}
+
+/* Start a walk of k's workspace and of what its processes hold. */
+static void
+quota_walk_begin(Conn *c, Kernel *k)
+{
+	const char *cgdir = k->cg.pids_path[0] != '\0' ? k->cg.pids_path : k->cg.memory_path;
+
+	quota_walk_start(&c->qwalk, k->workspace, c->req.workspace_max_files,
+					 k->pid, cgdir);
+	c->qwalk.stop_all = c->quota_final;
 }
 
 /*
@@ -149,9 +200,9 @@ cell_check_quota(Conn *c, double now, bool force)
 	if (!c->quota_final && (c->quota_exceeded || c->cancelled ||
 							c->timed_out || c->client_gone))
 		return;
-	if (!c->qwalk.active)
+	if (!quota_walk_running(&c->qwalk))
 	{
-		quota_walk_start(&c->qwalk, k->workspace);
+		quota_walk_begin(c, k);
 		c->quota_walk_started = now;
 	}
 	if (!quota_walk_step(&c->qwalk, EXECUTOR_QUOTA_STEP_ENTRIES))
@@ -159,15 +210,42 @@ cell_check_quota(Conn *c, double now, bool force)
 		c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
 		return;
 	}
+	if (c->quota_final && c->qwalk.held.unsettled && !c->qwalk.held.failed)
+	{
+		/*
+		 * A process of the run was not stopped yet (it was forking when the
+		 * cell ended): measure again once it is.  A SIGSTOP lets a process
+		 * finish at most the fork it is in, so this settles in a few passes;
+		 * if it does not, the run's end is the way out.
+		 */
+		if (++c->quota_passes < EXECUTOR_QUOTA_STOP_PASSES)
+		{
+			quota_walk_begin(c, k);
+			c->quota_next = now + EXECUTOR_QUOTA_STEP_GAP_MS;
+			return;
+		}
+		c->qwalk.held.failed = true;
+		snprintf(c->qwalk.held.why, sizeof(c->qwalk.held.why),
+				 "could not stop every process of the run after its cell");
+	}
 	if (quota_over(c))
 	{
-		pi_log("run in %s: workspace holds %llu bytes%s, over its quota of %d MB; stopping it",
-					 k->workspace, c->quota_used,
-					 c->quota_too_many ? " (too many entries)" : "",
-					 c->req.workspace_quota_mb);
+		pi_log("run in %s: workspace holds %llu bytes (%llu of them in deleted files "
+			   "still held) and %ld files%s%s%s, over its quota of %d MB or %ld files; stopping it",
+			   k->workspace, c->quota_used, c->quota_held, c->quota_files,
+			   c->quota_too_many ? " (too many entries)" : "",
+			   c->quota_unmeasurable ? " (deleted files held only by a mapping)" : "",
+			   c->quota_why[0] ? " (its processes could not be read)" : "",
+			   c->req.workspace_quota_mb, c->req.workspace_max_files);
 		c->quota_exceeded = true;
 		if (c->quota_final)
 			cell_done(k);
+		else if (c->quota_release)
+		{
+			/* an interrupt would not free them: only the kernel's end does */
+			kernel_stop(k, k->is_session ? QUOTA_RELEASE_NOTICE : NULL);
+			c->deadline = NO_DEADLINE;
+		}
 		else
 			conn_kill_run(c);
 		return;
@@ -186,9 +264,11 @@ cell_check_quota(Conn *c, double now, bool force)
 /*
  * The kernel's final line of the cell has arrived (output.c).
  * Everything the cell printed before it is already in the pipes: drain
- * them, measure the workspace once more (a fresh walk: it may take a few
- * loop turns for a big workspace, the answer waits for it), answer, and
- * then deal with the kernel.
+ * them, stop every process of the run (so that nothing it left running
+ * writes while the workspace is measured or after), measure the workspace
+ * once more (a fresh walk: it may take a few loop turns for a big
+ * workspace, the answer waits for it), answer, and then deal with the
+ * kernel.
  */
 static void
 cell_finished(Kernel *k, void *arg)
@@ -210,9 +290,11 @@ cell_finished(Kernel *k, void *arg)
 		cell_done(k);
 		return;
 	}
+	kernel_freeze(k);
 	c->quota_final = true;
+	c->quota_passes = 0;
 	c->deadline = NO_DEADLINE;
-	quota_walk_start(&c->qwalk, k->workspace);
+	quota_walk_begin(c, k);
 	c->quota_walk_started = executor_now_ms();
 	cell_check_quota(c, c->quota_walk_started, true);
 }
@@ -322,6 +404,8 @@ cell_start(Conn *c, Kernel *k)
 	c->quota_next = c->started + EXECUTOR_QUOTA_INTERVAL_MS;
 	c->quota_final = false;
 	quota_walk_free(&c->qwalk);
+	c->quota_release = false;
+	c->quota_why[0] = '\0';
 	c->out_cap.limit = c->req.max_output_bytes;
 	c->err_cap.limit = c->req.max_output_bytes;
 	running[conn_kind(c)]++;

@@ -7,7 +7,8 @@
  *
  *	   util.c		buffers, clock, descriptors (plus jail/log.c, the logger)
  *	   settings.c	sandbox mode, runs' environment, BLAS threads
- *	   quota.c		the incremental workspace walk
+ *	   held.c		files a run holds open or mapped after their names are gone
+ *	   quota.c		the incremental workspace walk (names, then held.c)
  *	   frames.c		requests parsed, frames and answers written
  *	   child.c		a kernel's side: sandbox, then runner.py
  *	   fdpass.c		a record and its descriptors over a SEQPACKET socket
@@ -38,6 +39,7 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "jail.h"
@@ -55,6 +57,7 @@
 #define EXECUTOR_DEFAULT_FILE_SIZE_MB	PI_DEFAULT_FILE_SIZE_MB
 #define EXECUTOR_DEFAULT_OUTPUT_BYTES	PI_DEFAULT_OUTPUT_BYTES
 #define EXECUTOR_DEFAULT_WORKSPACE_MB	PI_DEFAULT_WORKSPACE_MB
+#define EXECUTOR_DEFAULT_WORKSPACE_FILES PI_DEFAULT_WORKSPACE_FILES
 
 /*
  * Workspace quota checks (quota.c).  While a cell runs its
@@ -71,6 +74,8 @@
 #define EXECUTOR_QUOTA_STEP_GAP_MS		10.0
 #define EXECUTOR_QUOTA_STEP_ENTRIES		4096
 #define EXECUTOR_QUOTA_MAX_ENTRIES		1000000L
+/* final walks that find a process of the run not stopped yet, at most */
+#define EXECUTOR_QUOTA_STOP_PASSES		20
 
 /*
  * Sandbox sizes of one run (docs/sandbox.md).  The private /tmp and
@@ -158,6 +163,7 @@ typedef struct RunRequest
 	int			workspace_quota_mb;	/* pi.max_workspace_mb, or less: what the
 									 * tenant's workspace limit leaves */
 	char	   *quota_note;		/* NULL, or which limit set the quota (errors) */
+	long		workspace_max_files;	/* pi.max_workspace_files */
 	char	   *workspace;		/* session workspace or the run's temp dir */
 	bool		workspace_is_session;
 	char	   *session_id;		/* NULL when not given */
@@ -212,6 +218,50 @@ typedef enum ConnState
 
 struct Kernel;
 
+/* A set of (device, inode) pairs (held.c): hard links and held files count once. */
+typedef struct InoKey
+{
+	dev_t		dev;
+	ino_t		ino;
+	bool		used;
+	bool		zygote;			/* mapped by the zygote too (held.c) */
+} InoKey;
+
+typedef struct InoSet
+{
+	InoKey	   *slots;
+	size_t		cap;			/* a power of two, or 0 */
+	size_t		n;
+} InoSet;
+
+/* An incremental scan of what a run holds without a name (held.c). */
+typedef struct HeldScan
+{
+	bool		active;
+	pid_t		kernel;
+	dev_t		dev;			/* the workspace's device */
+	pid_t	   *pids;			/* the run's processes */
+	int			npids;
+	int			ipid;
+	pid_t	   *tids;			/* the threads of pids[ipid] */
+	int			ntids;
+	int			tids_cap;
+	int			itid;
+	bool		tasks_read;
+	bool		stop_all;		/* SIGSTOP any task not stopped yet */
+	bool		unsettled;		/* one was not: scan again */
+	DIR		   *fds;			/* /proc/<pid>/task/<tid>/fd being read */
+	FILE	   *maps;			/* /proc/<pid>/maps being read */
+	InoSet		held;			/* deleted files held by a descriptor */
+	InoSet		mapped;			/* deleted files seen in a mapping */
+	pid_t		mapped_by;
+	unsigned long long bytes;	/* blocks of the held files */
+	long		files;
+	long		unmeasurable;	/* deleted files held only by a mapping */
+	bool		failed;			/* the run's processes could not be read */
+	char		why[256];
+} HeldScan;
+
 /* An incremental walk of a workspace (quota.c). */
 typedef struct QuotaWalk
 {
@@ -224,7 +274,15 @@ typedef struct QuotaWalk
 	int			cap;
 	unsigned long long bytes;	/* counted so far */
 	long		entries;
-	bool		too_many;		/* stopped at EXECUTOR_QUOTA_MAX_ENTRIES */
+	long		max_entries;	/* the file-count limit */
+	bool		too_many;		/* stopped past max_entries (or out of memory) */
+	dev_t		dev;			/* the workspace's device */
+	InoSet		links;			/* files with several names, counted once */
+	pid_t		kernel;			/* whose held files to count after the names */
+	char	   *cgdir;			/* its cgroup directory, "" without one */
+	bool		stop_all;		/* the cell is over: every process must be stopped */
+	bool		names_done;
+	HeldScan	held;
 } QuotaWalk;
 
 typedef struct Conn
@@ -266,9 +324,16 @@ typedef struct Conn
 	double		quota_next;		/* next walk step, while RUNNING */
 	double		quota_walk_started;
 	bool		quota_final;	/* the final line is in; waiting for the walk */
+	int			quota_passes;	/* final walks so far (until the run is stopped) */
 	bool		quota_exceeded;
 	unsigned long long quota_used;	/* bytes, when exceeded */
+	unsigned long long quota_held;	/* of which in deleted files still held */
+	long		quota_files;	/* names plus held deleted files */
 	bool		quota_too_many; /* exceeded by the number of entries */
+	bool		quota_files_over;	/* over workspace_max_files */
+	long		quota_unmeasurable; /* deleted files held only by a mapping */
+	bool		quota_release;	/* only the kernel's end frees what it holds */
+	char		quota_why[256]; /* why the run's files could not be read */
 } Conn;
 
 /*
@@ -312,8 +377,20 @@ typedef struct Kernel
 extern const char *const executor_blas_thread_vars[];
 extern bool executor_settings_set_blas_threads(int n);
 
+/* held.c */
+extern void held_set_zygote(pid_t pid);
+extern int	ino_set_add(InoSet *s, dev_t dev, ino_t ino);
+extern bool ino_set_has(const InoSet *s, dev_t dev, ino_t ino);
+extern void ino_set_free(InoSet *s);
+extern void held_start(HeldScan *h, pid_t pid, const char *cgdir, dev_t dev,
+					   bool stop_all);
+extern bool held_step(HeldScan *h, long budget);
+extern void held_free(HeldScan *h);
+
 /* quota.c */
-extern void quota_walk_start(QuotaWalk *w, const char *root);
+extern void quota_walk_start(QuotaWalk *w, const char *root, long max_entries,
+							 pid_t kernel, const char *cgdir);
+extern bool quota_walk_running(const QuotaWalk *w);
 extern bool quota_walk_step(QuotaWalk *w, long budget);
 extern void quota_walk_free(QuotaWalk *w);
 

@@ -26,6 +26,7 @@ PI_EXEC_LIBS = $(shell $(PI_PYTHON_CONFIG) --ldflags --embed) -ljansson
 PI_EXEC_OBJS = \
 	executor/util.o \
 	executor/settings.o \
+	executor/held.o \
 	executor/quota.o \
 	executor/frames.o \
 	executor/child.o \

@@ -335,28 +335,60 @@ death_error(const Conn *c)
 }
 
 /*
- * WorkspaceQuotaExceeded: the workspace grew past its quota, which is
+ * WorkspaceQuotaExceeded: the workspace grew past its quota or
+ * pi.max_workspace_files, counting what the run holds without a name, or
+ * what the run holds could not be measured.  The quota is
  * pi.max_workspace_mb unless the request names another limit (quota_note:
  * the tenant's workspace limit across its sessions).
  */
 static json_t *
 quota_error(const Conn *c)
 {
-	char		msg[1200];
+	char		msg[1500];
+	char		freed[300] = "";
 	const char *what = c->req.workspace_is_session ? "the session workspace" :
 		"the run's temporary workspace";
 
-	if (c->quota_too_many)
+	if (c->quota_release && c->is_session)
+		snprintf(freed, sizeof(freed),
+				 "; the deleted files were freed by ending the session's Python "
+				 "kernel (its variables are gone, named files remain)");
+	if (c->quota_why[0] != '\0')
 		snprintf(msg, sizeof(msg),
-				 "%s holds more than %ld files and directories, more than a quota "
-				 "check counts (pi.max_workspace_mb is %d MB); delete files with "
-				 "pi.delete_file() or from Python",
-				 what, EXECUTOR_QUOTA_MAX_ENTRIES, c->req.workspace_quota_mb);
+				 "the workspace quota could not be checked: the executor %s, so the "
+				 "run was stopped%s; this is a fault of the server's set-up, "
+				 "report it to its administrator",
+				 c->quota_why, freed);
+	else if (c->quota_unmeasurable > 0)
+		snprintf(msg, sizeof(msg),
+				 "a process of the run keeps %ld deleted workspace file%s mapped in "
+				 "memory with no descriptor open, and the size of such a file cannot "
+				 "be measured against pi.max_workspace_mb (%d MB), so the run was "
+				 "stopped%s; keep a file open, or keep its name, for as long as it "
+				 "is mapped",
+				 c->quota_unmeasurable, c->quota_unmeasurable == 1 ? "" : "s",
+				 c->req.workspace_quota_mb, freed);
+	else if (c->quota_too_many || c->quota_files_over)
+		snprintf(msg, sizeof(msg),
+				 "%s holds more than %ld files and folders (deleted files still "
+				 "open count too), over pi.max_workspace_files%s; delete files with "
+				 "pi.delete_file() or from Python (fewer, larger files), or raise "
+				 "pi.max_workspace_files",
+				 what, c->req.workspace_max_files, freed);
+	else if (c->quota_held > 0)
+		snprintf(msg, sizeof(msg),
+				 "%s holds %llu MB, over pi.max_workspace_mb (%d MB); %llu MB of it "
+				 "are deleted files that the run still held open%s; close files "
+				 "before deleting them, delete other files with pi.delete_file() or "
+				 "from Python, or raise pi.max_workspace_mb",
+				 what, (c->quota_used + (1ULL << 20) - 1) >> 20,
+				 c->req.workspace_quota_mb, (c->quota_held + (1ULL << 20) - 1) >> 20,
+				 freed);
 	else if (c->req.quota_note != NULL)
 		snprintf(msg, sizeof(msg),
-				 "%s holds %llu MB, over its quota of %d MB: %s",
+				 "%s holds %llu MB, over its quota of %d MB: %s%s",
 				 what, (c->quota_used + (1ULL << 20) - 1) >> 20,
-				 c->req.workspace_quota_mb, c->req.quota_note);
+				 c->req.workspace_quota_mb, c->req.quota_note, freed);
 	else
 		snprintf(msg, sizeof(msg),
 				 "%s holds %llu MB, over pi.max_workspace_mb (%d MB); delete files "
@@ -488,7 +520,8 @@ parse_request(Conn *c, const char *payload, size_t len)
 				mem,
 				fsize,
 				output,
-				quota;
+				quota,
+				maxfiles;
 	struct stat st;
 
 	const char *op = NULL;
@@ -523,6 +556,9 @@ parse_request(Conn *c, const char *payload, size_t len)
 		err = "\"max_output_bytes\" must be an integer between 0 and 67108864";
 	else if (!get_int(root, "workspace_quota_mb", EXECUTOR_DEFAULT_WORKSPACE_MB, 1, 1048576, &quota))
 		err = "\"workspace_quota_mb\" must be an integer between 1 and 1048576";
+	else if (!get_int(root, "workspace_max_files", EXECUTOR_DEFAULT_WORKSPACE_FILES, 1,
+					  PI_MAX_WORKSPACE_FILES, &maxfiles))
+		err = "\"workspace_max_files\" must be an integer between 1 and 1000000";
 	else if (!get_text(root, "workspace", &c->req.workspace) ||
 			 !get_text(root, "session_id", &c->req.session_id) ||
 			 !get_text(root, "job_id", &c->req.job_id) ||
@@ -544,6 +580,7 @@ parse_request(Conn *c, const char *payload, size_t len)
 		c->req.max_file_size_mb = (int) fsize;
 		c->req.max_output_bytes = (size_t) output;
 		c->req.workspace_quota_mb = (int) quota;
+		c->req.workspace_max_files = (long) maxfiles;
 		c->req.workspace_is_session = c->req.workspace != NULL;
 		c->is_session = c->req.workspace != NULL && c->req.session_id != NULL;
 	}

@@ -346,6 +346,7 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd, pid_t zygote)
 	int			rc = 0;
 
 	zygote_pid = zygote;
+	held_set_zygote(zygote);
 	parent_pid = getppid();
 	kernels_init(cfg);
 	schedule_init(cfg);

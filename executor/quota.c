@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * quota.c
- *	  The workspace disk quota (pi.max_workspace_mb) inside runs: an
- *	  incremental walk of a kernel's workspace from the zygote.
+ *	  The workspace disk quota (pi.max_workspace_mb, pi.max_workspace_files)
+ *	  inside runs: an incremental walk of a kernel's workspace from the
+ *	  event loop.
  *
  * The sandboxed code writes to /workspace, a bind mount of a host
  * directory (the session workspace, or the run's temporary one).  While a
@@ -22,13 +23,21 @@
  * keeps one directory open; a walk that needs more steps continues on the
  * next loop turns (EXECUTOR_QUOTA_STEP_GAP_MS apart), so a workspace of a
  * million files never blocks the loop for long.  A walk stops counting at
- * EXECUTOR_QUOTA_MAX_ENTRIES entries and reports that (the loop treats it
- * as over the quota: otherwise files past the cap would escape it).
+ * the workspace's file-count limit (at most EXECUTOR_QUOTA_MAX_ENTRIES)
+ * and reports that (the loop treats it as over the quota: otherwise files
+ * past the cap would escape it).
  *
  * What counts: for every entry the larger of its apparent size and its
  * allocated blocks, so neither sparse files nor a mass of tiny files slip
  * through (pi.write_file's check from SQL counts apparent sizes; for
- * ordinary files the two agree).
+ * ordinary files the two agree).  A file with several names (hard links)
+ * counts once.  Every name counts against the file-count limit
+ * (pi.max_workspace_files), so empty files and folders cannot use up the
+ * file system's inodes.
+ *
+ * After the names, held.c looks at what the run's processes hold without
+ * a name (unlinked files still open or mapped); its result is part of the
+ * walk's (w->held).
  *
  * A directory that the code made unreadable to its owner (chmod 000: the
  * sandbox's uid is the server's user outside) gets u+rx back before it is
@@ -163,30 +172,77 @@ quota_walk_free(QuotaWalk *w)
 		free(w->pending[i]);
 	free(w->pending);
 	free(w->dir_rel);
+	free(w->cgdir);
+	ino_set_free(&w->links);
+	held_free(&w->held);
 	memset(w, 0, sizeof(*w));
 }
 
-/* Begin a new walk of root (a host path); the previous one is discarded. */
+/*
+ * Begin a new walk of root (a host path) and of what the run of kernel
+ * (0: none) in cgroup directory cgdir holds; the previous walk is
+ * discarded.  The walk stops counting past max_entries names (the
+ * workspace's file-count limit).
+ */
 void
-quota_walk_start(QuotaWalk *w, const char *root)
+quota_walk_start(QuotaWalk *w, const char *root, long max_entries,
+				 pid_t kernel, const char *cgdir)
 {
+	struct stat st;
+
 	quota_walk_free(w);
+	w->max_entries = max_entries < EXECUTOR_QUOTA_MAX_ENTRIES ?
+		max_entries : EXECUTOR_QUOTA_MAX_ENTRIES;
 	w->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	w->active = true;
-	if (w->root_fd < 0)
+	w->kernel = kernel;
+	w->cgdir = strdup(cgdir ? cgdir : "");
+	if (w->cgdir == NULL)
+	{
+		pi_log("out of memory walking a workspace; counting it as over its quota");
+		w->too_many = true;
+		w->active = false;
+		return;
+	}
+	if (w->root_fd < 0 || fstat(w->root_fd, &st) != 0)
 	{
 		/* the workspace is gone (e.g. pi.close_session): nothing to count */
+		if (w->root_fd >= 0)
+			close(w->root_fd);
 		w->root_fd = 0;
 		w->active = false;
 		return;
 	}
+	w->dev = st.st_dev;
 	walk_push(w, "");
+}
+
+/* The names are counted: go on with what the run holds without one. */
+static bool
+names_done(QuotaWalk *w, long budget)
+{
+	if (!w->names_done)
+	{
+		w->names_done = true;
+		if (w->too_many || w->kernel <= 0)
+			return true;
+		held_start(&w->held, w->kernel, w->cgdir, w->dev, w->stop_all);
+	}
+	return !w->held.active || held_step(&w->held, budget);
+}
+
+/* Whether a walk was started and is not complete. */
+bool
+quota_walk_running(const QuotaWalk *w)
+{
+	return w->active || w->held.active;
 }
 
 /*
  * Look at up to budget entries.  True when the walk is complete (then
- * w->bytes and w->entries hold the result, and w->too_many says whether
- * it stopped at EXECUTOR_QUOTA_MAX_ENTRIES).
+ * w->bytes and w->entries hold the result of the names, w->too_many says
+ * whether it stopped at EXECUTOR_QUOTA_MAX_ENTRIES, and w->held what the
+ * run holds without a name).
  */
 bool
 quota_walk_step(QuotaWalk *w, long budget)
@@ -219,7 +275,7 @@ quota_walk_step(QuotaWalk *w, long budget)
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		budget--;
-		if (++w->entries > EXECUTOR_QUOTA_MAX_ENTRIES)
+		if (++w->entries > w->max_entries)
 		{
 			w->too_many = true;
 			w->active = false;
@@ -230,6 +286,20 @@ quota_walk_step(QuotaWalk *w, long budget)
 
 			if (fstatat(dirfd(w->dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 				continue;		/* removed meanwhile */
+			if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+			{
+				int			added = ino_set_add(&w->links, st.st_dev, st.st_ino);
+
+				if (added < 0)
+				{
+					pi_log("out of memory walking a workspace; counting it as over its quota");
+					w->too_many = true;
+					w->active = false;
+					break;
+				}
+				if (added == 0)
+					continue;	/* another name of a file counted already */
+			}
 			w->bytes += entry_bytes(&st);
 			if (S_ISDIR(st.st_mode))
 			{
@@ -253,7 +323,7 @@ quota_walk_step(QuotaWalk *w, long budget)
 		if (w->dir != NULL)
 			closedir(w->dir);
 		w->dir = NULL;
-		return true;
+		return names_done(w, budget > 0 ? budget : 1);
 	}
 	return false;
 }

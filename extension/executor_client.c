@@ -70,10 +70,12 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "quota_note", req->quota_note);
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
-					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d}",
+					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d,"
+					 "\"workspace_max_files\":%d}",
 					 (long long) req->timeout_s * 1000, pi_max_memory_mb,
 					 pi_max_file_size_mb, pi_max_output_bytes,
-					 req->workspace_quota_mb > 0 ? req->workspace_quota_mb : pi_max_workspace_mb);
+					 req->workspace_quota_mb > 0 ? req->workspace_quota_mb : pi_max_workspace_mb,
+					 pi_max_workspace_files);
 	return buf.data;
 }
 

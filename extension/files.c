@@ -81,16 +81,47 @@ checked_path(FunctionCallInfo fcinfo, int argno)
 	return path;
 }
 
+/* What a workspace holds: bytes of its files, and its names */
+typedef struct WorkspaceUsage
+{
+	int64		bytes;
+	int64		entries;
+} WorkspaceUsage;
+
+static void
+sum_file_size(int dirfd, const char *name, const char *relpath,
+			  const struct stat *st, void *arg)
+{
+	WorkspaceUsage *u = (WorkspaceUsage *) arg;
+
+	u->entries++;
+	if (S_ISREG(st->st_mode))
+		u->bytes += st->st_size;
+}
+
+static WorkspaceUsage
+workspace_usage(int rootfd)
+{
+	WorkspaceUsage u = {0, 0};
+
+	/* one past the file-count limit is enough to know it is reached */
+	workspace_walk(rootfd, Max(WALK_MAX_ENTRIES, (int64) pi_max_workspace_files + 1),
+				   sum_file_size, &u);
+	return u;
+}
+
 /*
  * Refuse a write that would exceed the file size limit, the session's
- * quota or its tenant's workspace limit.
+ * quota, its tenant's workspace limit, or (for a new file) the file-count
+ * limit.
  */
 static void
 check_write_limits(int rootfd, const char *workspace, const char *path,
-				   int64 new_size, int64 growth)
+				   int64 new_size, int64 growth, bool creates)
 {
 	int64		max_file = (int64) pi_max_file_size_mb * 1024 * 1024;
 	int64		quota = (int64) pi_max_workspace_mb * 1024 * 1024;
+	WorkspaceUsage usage;
 	int64		used;
 
 	if (new_size > max_file)
@@ -99,7 +130,16 @@ check_write_limits(int rootfd, const char *workspace, const char *path,
 				 errmsg("file \"%s\" would be larger than pi.max_file_size_mb (%d MB)",
 						path, pi_max_file_size_mb),
 				 errhint("Split the data into smaller files, or raise pi.max_file_size_mb.")));
-	used = workspace_bytes(rootfd);
+	usage = workspace_usage(rootfd);
+	used = usage.bytes;
+	if (creates && usage.entries + 1 > pi_max_workspace_files)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("the session workspace would hold more than pi.max_workspace_files (%d) files and folders",
+						pi_max_workspace_files),
+				 errdetail("The workspace holds %lld files and folders.",
+						   (long long) usage.entries),
+				 errhint("Delete files with pi.delete_file(), or raise pi.max_workspace_files.")));
 	if (growth > 0 && used + growth > quota)
 		ereport(ERROR,
 				(errcode(ERRCODE_DISK_FULL),
@@ -188,7 +228,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 		old_size = st.st_size;
 
 	check_write_limits(rootfd, workspace, path, append ? old_size + (int64) len : (int64) len,
-					   append ? (int64) len : (int64) len - old_size);
+					   append ? (int64) len : (int64) len - old_size, fd < 0);
 
 	if (append)
 	{

@@ -26,6 +26,7 @@ int			pi_max_job_timeout = 86400;
 int			pi_max_memory_mb = PI_DEFAULT_MEMORY_MB;
 int			pi_max_file_size_mb = PI_DEFAULT_FILE_SIZE_MB;
 int			pi_max_workspace_mb = PI_DEFAULT_WORKSPACE_MB;
+int			pi_max_workspace_files = PI_DEFAULT_WORKSPACE_FILES;
 int			pi_max_output_bytes = PI_DEFAULT_OUTPUT_BYTES;
 int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
@@ -102,6 +103,13 @@ pi_define_settings(void)
 							"Disk quota of one session workspace, in megabytes.",
 							NULL, &pi_max_workspace_mb, PI_DEFAULT_WORKSPACE_MB, 1, 1024 * 1024,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pi.max_workspace_files",
+							"Files and folders one workspace may hold (runs count them while they write).",
+							"Bounds the inodes one session can use up; files a run holds open "
+							"after deleting them count too.",
+							&pi_max_workspace_files, PI_DEFAULT_WORKSPACE_FILES, 1,
+							PI_MAX_WORKSPACE_FILES, PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_output_bytes",
 							"Cap of captured stdout and of stderr, each, per run.",

@@ -21,6 +21,7 @@ extern int	pi_max_job_timeout;
 extern int	pi_max_memory_mb;
 extern int	pi_max_file_size_mb;
 extern int	pi_max_workspace_mb;
+extern int	pi_max_workspace_files;
 extern int	pi_max_output_bytes;
 extern int	pi_max_code_bytes;
 extern char *pi_workspace_root;

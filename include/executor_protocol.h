@@ -54,7 +54,18 @@
  *						~250 ms, links never followed) and after it; over it,
  *						the cell is stopped (a stateless kernel is killed, a
  *						session's cell interrupted like a timeout) and the
- *						answer is "failed" with WorkspaceQuotaExceeded
+ *						answer is "failed" with WorkspaceQuotaExceeded.
+ *						What counts: every name (a file with several
+ *						names once), and files the run's processes hold
+ *						open after unlinking them (their blocks); a
+ *						deleted file held only by a mapping cannot be
+ *						measured and stops the cell.  Over the quota
+ *						because of such held files, a session's kernel is
+ *						ended (the only way to free them)
+ *	 "workspace_max_files" files and folders the workspace may hold
+ *						(pi.max_workspace_files, default 100000, at most
+ *						1000000), held deleted files included; over it,
+ *						like "workspace_quota_mb"
  *	 "workspace"		absolute path of the session workspace (a directory
  *						that exists), or null: the executor then creates a
  *						private temporary workspace and removes it afterwards

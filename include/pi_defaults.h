@@ -16,6 +16,8 @@
 #define PI_DEFAULT_MEMORY_MB			4096	/* pi.max_memory_mb */
 #define PI_DEFAULT_FILE_SIZE_MB			500 /* pi.max_file_size_mb */
 #define PI_DEFAULT_WORKSPACE_MB			2048	/* pi.max_workspace_mb */
+#define PI_DEFAULT_WORKSPACE_FILES		100000	/* pi.max_workspace_files */
+#define PI_MAX_WORKSPACE_FILES			1000000 /* its largest value */
 #define PI_DEFAULT_OUTPUT_BYTES			(1024 * 1024)	/* pi.max_output_bytes */
 #define PI_DEFAULT_MAX_SESSIONS			16	/* pi.max_sessions */
 #define PI_DEFAULT_MAX_SESSIONS_PER_TENANT	8	/* pi.max_sessions_per_tenant */

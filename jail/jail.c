@@ -17,7 +17,8 @@
  *	 5. loopback up (netns.c): needs CAP_NET_ADMIN;
  *	 6. environment: fixed set, no host variables;
  *	 7. drop privileges (privileges.c): setresuid/gid, every capability,
- *		no_new_privs (required by step 9), non-dumpable;
+ *		no_new_privs (required by step 9), dumpable (privileges.c: the
+ *		executor reads the run's open files for the workspace quota);
  *	 8. wait for the parent's byte on the sync pipe: the parent has put the
  *		child into its cgroup, so no user code runs unlimited; also
  *		catches a zygote that died (EOF);

@@ -3,8 +3,8 @@
  * privileges.c
  *	  Drop every privilege the child holds before untrusted code runs:
  *	  the capability bounding set, the ambient set, the effective,
- *	  permitted and inheritable sets, and set no_new_privs and
- *	  non-dumpable.
+ *	  permitted and inheritable sets, and set no_new_privs; the process
+ *	  stays dumpable, on purpose (see below).
  *
  * A child created with CLONE_NEWUSER holds every capability inside its
  * namespace; it needs them to mount and to configure loopback, and must
@@ -17,9 +17,25 @@
  *
  * no_new_privs makes setuid/setgid bits and file capabilities inert for
  * execve() (the /usr bind is also nosuid) and is required to load a
- * seccomp filter without CAP_SYS_ADMIN.  Non-dumpable stops another
- * process of the same uid from ptrace-attaching or reading /proc/<pid>/mem
- * (seccomp also refuses ptrace, this is the second layer).
+ * seccomp filter without CAP_SYS_ADMIN.
+ *
+ * Dumpable, not non-dumpable: the executor counts against the workspace
+ * quota the deleted files a run still holds open or mapped, which it can
+ * only see in /proc/<pid>/fd and /proc/<pid>/maps (executor/held.c).  A
+ * kernel is forked from the zygote, never exec'd, so its memory belongs
+ * to the initial user namespace, and reading a non-dumpable one would
+ * need CAP_SYS_PTRACE there: the executor could not look, and 200 MB of
+ * unlinked files stayed held under a 5 MB quota.  Being dumpable opens
+ * the run to processes of the server's own uid outside the sandbox (the
+ * executor, PostgreSQL, the gateway), which own the workspaces and the
+ * data directory anyway.  No other run can reach it: each run has its own
+ * PID namespace and /proc, and seccomp refuses ptrace, process_vm_*,
+ * pidfd_getfd and kcmp.  Inside the run, its processes may read each
+ * other's memory, which holds nothing they do not share already (and a
+ * program it exec's was dumpable before this change too: exec resets the
+ * flag).  Core dumps stay off: RLIMIT_CORE is 0, hard (rlimits.c), and
+ * prctl(PR_SET_DUMPABLE) is refused by the filter so that a run cannot
+ * hide its files from the quota (it would be stopped anyway).
  *
  *-------------------------------------------------------------------------
  */
@@ -103,8 +119,8 @@ privileges_drop(char *err, size_t errlen)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return jail_error(err, errlen, errno, "privileges: PR_SET_NO_NEW_PRIVS");
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		return jail_error(err, errlen, errno, "privileges: PR_SET_DUMPABLE 0");
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return jail_error(err, errlen, errno, "privileges: PR_SET_DUMPABLE 1");
 
 	return 0;
 }

@@ -284,6 +284,18 @@ build_policy(scmp_filter_ctx ctx, char *err, size_t errlen)
 	if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "personality", 1, cmp, err, errlen) < 0)
 		return -1;
 
+	/*
+	 * prctl(PR_SET_DUMPABLE): the executor reads a run's open files and
+	 * mappings through /proc to count deleted files it still holds against
+	 * the workspace quota (executor/held.c), which needs the run to stay
+	 * dumpable (privileges.c).  A run that made itself non-dumpable would
+	 * only be stopped (the executor fails closed); refusing the call says
+	 * why at once.  The option is an int: compare the low half only.
+	 */
+	cmp[0] = SCMP_A0_64(SCMP_CMP_MASKED_EQ, 0xffffffffUL, PR_SET_DUMPABLE);
+	if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "prctl", 1, cmp, err, errlen) < 0)
+		return -1;
+
 	return 0;
 }
 

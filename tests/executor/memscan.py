@@ -2,7 +2,7 @@
 """memscan.py NEEDLE_FILE PID...: search the whole readable memory of each
 process for each needle (one per line of NEEDLE_FILE); print one line per
 hit as "PID NEEDLE ADDRESS" and exit 1 if there was any hit, 0 otherwise.
-Run as root: kernels are not dumpable, only CAP_SYS_PTRACE reads them."""
+Run as root: it reads the memory of processes of any owner."""
 import re
 import sys
 
