@@ -201,6 +201,8 @@ cell_finished(Kernel *k, void *arg)
 		close_fd(&k->out_fd);
 	if (k->err_fd >= 0 && !capture_read(&c->err_cap, k->err_fd))
 		close_fd(&k->err_fd);
+	/* the last of the live output goes before the answer */
+	capture_send_live(c);
 	c->elapsed_ms = executor_now_ms() - c->started;
 	if (!k->is_session && c->final != NULL &&
 		!json_is_null(json_object_get(c->final, "error")))
@@ -324,6 +326,7 @@ cell_start(Conn *c, Kernel *k)
 	quota_walk_free(&c->qwalk);
 	c->out_cap.limit = c->req.max_output_bytes;
 	c->err_cap.limit = c->req.max_output_bytes;
+	c->out_cap.live = c->req.live_output;
 	running[conn_kind(c)]++;
 	if (!kernel_send_cell(k, c))
 	{

@@ -378,6 +378,72 @@ fi
 pi_sql "SELECT pi.cancel_job('$pid_')" >/dev/null
 fi
 
+if want p; then
+echo "# (p) a running job's stdout so far: growing in pi.job_status, a bounded tail, few writes"
+pid_=$(submit 'import time
+for i in range(40):
+    print("tick %d" % i)
+    time.sleep(0.2)' 120)
+# polled while the job runs: each distinct stdout_bytes seen, in order
+seen=(); last=; tail_ok=1; st=
+for _ in $(seq 1 600); do
+  row=$(pi_sql "SELECT s->>'status', s->>'stdout_bytes', replace(s->>'stdout', E'\\n', '/')
+                FROM pi.job_status('$pid_') s")
+  st=${row%%|*}; rest=${row#*|}; bytes=${rest%%|*}; out=${rest#*|}
+  [ "$st" = running ] || { [ "$st" = pending ] && { sleep 0.1; continue; }; break; }
+  if [ "$bytes" != "${last:-}" ] && [ "$bytes" != 0 ]; then
+    seen+=("$bytes"); last=$bytes
+    # the text shown is exactly the lines printed so far
+    want_out=$(/usr/bin/python3 -c "import sys; n=$bytes; s=''; i=0
+while len(s) < n: s += 'tick %d\n' % i; i += 1
+print(s.replace(chr(10), '/') if len(s) == n else 'MISMATCH')")
+    [ "$out" = "$want_out" ] || { tail_ok=0; echo "#     at $bytes bytes: got [$out] want [$want_out]"; }
+  fi
+  sleep 0.1
+done
+echo "#     stdout_bytes seen while running: ${seen[*]}"
+check "(p) pi.job_status showed the stdout growing at least 5 times while the job ran" \
+  "[ ${#seen[@]} -ge 5 ] && [ '$st' != running ]"
+check "(p) ... each time exactly the lines printed so far" "[ $tail_ok = 1 ]"
+check "(p) ... growing only" "printf '%s\n' ${seen[*]:-0} | sort -n -c"
+check "(p) the job completes with its whole stdout in the result, as before" wait_sql 30 \
+  "SELECT (r->>'status') || ' ' || length(r->>'stdout') || ' ' || (r->>'stdout' LIKE 'tick 0%tick 39' || E'\n') FROM pi.job_result('$pid_') r" \
+  "completed 310 true"
+
+# A trigger counts every write of the live output exactly (statistics
+# counters arrive late and count other updates too).
+pi_sql "CREATE TABLE output_writes (job uuid, bytes bigint);
+        CREATE FUNCTION count_output_write() RETURNS trigger LANGUAGE plpgsql AS
+          \$\$BEGIN INSERT INTO public.output_writes VALUES (NEW.id, NEW.stdout_bytes); RETURN NEW; END\$\$;
+        CREATE TRIGGER count_output_write AFTER UPDATE OF stdout_tail ON pi.jobs
+          FOR EACH ROW WHEN (OLD.stdout_bytes IS DISTINCT FROM NEW.stdout_bytes)
+          EXECUTE FUNCTION public.count_output_write()" >/dev/null || fail "(p) output trigger"
+# 300,000 lines (about 3.9 MB, past the 1 MB cap of the result's stdout),
+# each its own write to the pipe, with a multi-byte character in each line
+tid=$(submit 'import sys
+for i in range(300000):
+    print("é line %d" % i)
+raise RuntimeError("end of the loop")' 300)
+check "(p) the job of 300,000 prints ends" wait_status 300 "$tid" failed
+writes=$(pi_sql "SELECT count(*) FROM output_writes WHERE job = '$tid'")
+echo "#     $writes writes of the live output for 300,000 prints"
+check "(p) ... its live output was written a few times, not per print (< 200 writes)" \
+  "[ ${writes:-99999} -lt 200 ] && [ ${writes:-0} -ge 1 ]"
+total=$(/usr/bin/python3 -c 'print(sum(len(("é line %d\n" % i).encode()) for i in range(300000)))')
+check "(p) ... stdout_bytes counts every byte printed, past the result's cap" wait_sql 1 \
+  "SELECT stdout_bytes FROM pi.jobs WHERE id = '$tid'" "$total"
+check "(p) ... the tail is the newest output, at most 16 KB, whole lines from its second" wait_sql 1 \
+  "SELECT octet_length(stdout_tail) <= 16384 AND octet_length(stdout_tail) > 16000
+      AND stdout_tail LIKE '%é line 299998' || E'\n' || 'é line 299999' || E'\n'
+      AND split_part(stdout_tail, E'\n', 2) ~ '^é line [0-9]+$'
+      FROM pi.jobs WHERE id = '$tid'" t
+check "(p) ... while the result's stdout keeps its cap and is flagged" wait_sql 1 \
+  "SELECT r->>'stdout_truncated' FROM pi.job_result('$tid') r" true
+check "(p) ... pi.job_status says the tail is not all of it" wait_sql 1 \
+  "SELECT s->>'stdout_truncated' || ' ' || (s->>'stdout_bytes') FROM pi.job_status('$tid') s" "true $total"
+pi_sql "DROP TRIGGER count_output_write ON pi.jobs; DROP FUNCTION count_output_write(); DROP TABLE output_writes" >/dev/null
+fi
+
 if want d || want e || want f; then
   check "no pi-executor process of this cluster left behind by the kills and restarts" \
     wait_until 20 _no_stray_executors \
