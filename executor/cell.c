@@ -202,7 +202,7 @@ cell_finished(Kernel *k, void *arg)
 	if (k->err_fd >= 0 && !capture_read(&c->err_cap, k->err_fd))
 		close_fd(&k->err_fd);
 	/* the last of the live output goes before the answer */
-	capture_send_live(c);
+	capture_send_live(c, true);
 	c->elapsed_ms = executor_now_ms() - c->started;
 	if (!k->is_session && c->final != NULL &&
 		!json_is_null(json_object_get(c->final, "error")))

@@ -403,7 +403,7 @@ extern void kernel_put_notice(const char *session_id, const char *notice);
 /* output.c: on_final gets each final line of the kernel's cell */
 typedef void (*ResultFinalFn) (Kernel *k, void *arg);
 extern bool capture_read(Capture *cap, int fd);
-extern void capture_send_live(Conn *c);
+extern void capture_send_live(Conn *c, bool last);
 extern bool result_read(Kernel *k, ResultFinalFn on_final, void *arg);
 
 /* cell.c */

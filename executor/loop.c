@@ -285,7 +285,7 @@ dispatch(const struct pollfd *pfd, const PollRef *ref)
 				!capture_read(k->conn ? &k->conn->out_cap : NULL, k->out_fd))
 				close_fd(&k->out_fd);
 			if (k->conn != NULL)
-				capture_send_live(k->conn);
+				capture_send_live(k->conn, false);
 			break;
 		case POLL_STDERR:
 			if (k->err_fd == pfd->fd &&

@@ -63,11 +63,13 @@ live_keep(Capture *cap, const char *chunk, size_t n)
 /*
  * Send a run's pending live stdout as an 'O' frame (executor_protocol.h),
  * unless its client is behind: then it waits, trimmed to the latest
- * bytes, for the next read or the end of the cell.  A character cut by
- * the pipe stays for the next frame, so every frame is whole UTF-8 text.
+ * bytes, for the next read or the end of the cell (last: sent whatever
+ * the backlog, so the client's tail ends where the output ended).  A
+ * character cut by the pipe stays for the next frame, so every frame is
+ * whole UTF-8 text.
  */
 void
-capture_send_live(Conn *c)
+capture_send_live(Conn *c, bool last)
 {
 	Capture    *cap = &c->out_cap;
 	size_t		n = cap->pending.len;
@@ -76,7 +78,7 @@ capture_send_live(Conn *c)
 	json_t	   *text;
 
 	if (!cap->live || (n == 0 && !cap->gap) || c->client_gone || c->dead ||
-		c->out.len - c->out_sent >= EXECUTOR_PROGRESS_BACKLOG)
+		(!last && c->out.len - c->out_sent >= EXECUTOR_PROGRESS_BACKLOG))
 		return;
 	/* hold back the start of a character whose last bytes are not read yet */
 	for (back = 1; back <= 3 && back <= n; back++)
