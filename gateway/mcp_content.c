@@ -194,15 +194,17 @@ mcp_execute_content(json_t *out)
 	size_t		i;
 	bool		failed = status && (strcmp(status, "failed") == 0 ||
 									strcmp(status, "timeout") == 0);
+	bool		unfinished = status && (strcmp(status, "running") == 0 ||
+										strcmp(status, "pending") == 0);
 
 	if (status && strcmp(status, "completed") != 0)
 		append_section(&text, "Status: ", status);
 	/* an unfinished job (or a run that became one) says what to do next */
-	if (status && (strcmp(status, "running") == 0 || strcmp(status, "pending") == 0) &&
-		json_is_string(json_object_get(out, "message")))
+	if (unfinished && json_is_string(json_object_get(out, "message")))
 		append_section(&text, "", json_string_value(json_object_get(out, "message")));
 	if (json_string_length(json_object_get(out, "stdout")) > 0)
-		append_section(&text, "", json_string_value(json_object_get(out, "stdout")));
+		append_section(&text, unfinished ? "Output so far:\n" : "",
+					   json_string_value(json_object_get(out, "stdout")));
 	if (json_string_length(json_object_get(out, "stderr")) > 0)
 		append_section(&text, "stderr:\n",
 					   json_string_value(json_object_get(out, "stderr")));

@@ -30,6 +30,8 @@
 #define STOP_CHECK_MS 100
 /* An MCP client that sent a progressToken hears from us this often. */
 #define PROGRESS_INTERVAL_MS 1000
+/* the most of a running job's stdout pi.job_result shows (JOB_LIVE_TAIL_BYTES) */
+#define GW_LIVE_TAIL_KB 16
 
 /* Seconds since start, from the monotonic clock. */
 static double
@@ -60,24 +62,96 @@ call_stopped(OpCall *call)
 	return false;
 }
 
+/* Append at most max bytes of s (len bytes) to buf, cut between characters. */
+static void
+append_cut(char *buf, size_t size, const char *s, size_t len, size_t max)
+{
+	size_t		used = strlen(buf);
+
+	if (len > max)
+	{
+		len = max;
+		while (len > 0 && ((unsigned char) s[len] & 0xC0) == 0x80)
+			len--;
+	}
+	if (used + len + 1 > size)
+		return;
+	memcpy(buf + used, s, len);
+	buf[used + len] = '\0';
+}
+
 /*
- * A notifications/progress.  progress is the seconds since the call began,
- * to the ms, so it grows with every notification as the spec requires.
+ * The last line a job printed, without its newline; NULL if none.  *len
+ * gets its length.
+ */
+static const char *
+last_line(const char *out, size_t *len)
+{
+	size_t		end = out ? strlen(out) : 0;
+	size_t		start;
+
+	while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
+		end--;
+	if (end == 0)
+		return NULL;
+	for (start = end; start > 0 && out[start - 1] != '\n'; start--)
+		;
+	*len = end - start;
+	return out + start;
+}
+
+/*
+ * A notifications/progress.  st is what the call knows of the run's own
+ * reports (an unfinished job's status from pi.job_result, or NULL).  When
+ * the code reported a fraction with pi.progress(), that is the progress,
+ * out of a total of 1, and it repeats while the code reports nothing new;
+ * otherwise progress is the seconds since the call began, to the ms, which
+ * grows with every notification.  The message says how long it has run,
+ * the code's progress message and the last line it printed.
  */
 static void
-send_progress(OpCall *call, double seconds, const char *what)
+send_progress(OpCall *call, double seconds, const char *what, json_t *st)
 {
-	char		msg[300];
+	char		msg[600];
+	json_t	   *frac = json_object_get(st, "progress");
+	const char *pmsg = json_string_value(json_object_get(st, "progress_message"));
+	const char *line;
+	size_t		len;
+	json_t	   *note;
 
 	if (call->progress_token == NULL || call->progress == NULL)
 		return;
 	snprintf(msg, sizeof(msg), "%s for %d s", what, (int) seconds);
-	call->progress(call->progress_ctx,
-				   json_pack("{s:s,s:s,s:{s:O,s:f,s:o}}", "jsonrpc", "2.0",
-							 "method", "notifications/progress", "params",
-							 "progressToken", call->progress_token,
-							 "progress", (double) (long) (seconds * 1000) / 1000,
-							 "message", gw_json_string(msg)));
+	if (json_is_number(frac))
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ", %.0f%%",
+				 json_number_value(frac) * 100);
+	if (pmsg != NULL && pmsg[0] != '\0')
+	{
+		append_cut(msg, sizeof(msg), ": ", 2, 2);
+		append_cut(msg, sizeof(msg), pmsg, strlen(pmsg), 200);
+	}
+	if ((line = last_line(json_string_value(json_object_get(st, "stdout")), &len)) != NULL)
+	{
+		append_cut(msg, sizeof(msg), "; last output: ", 15, 15);
+		append_cut(msg, sizeof(msg), line, len, 200);
+	}
+	if (json_is_number(frac))
+	{
+		double		f = json_number_value(frac);
+
+		note = json_pack("{s:s,s:s,s:{s:O,s:f,s:i,s:o}}", "jsonrpc", "2.0",
+						 "method", "notifications/progress", "params",
+						 "progressToken", call->progress_token,
+						 "progress", f < 0 ? 0 : f > 1 ? 1 : f, "total", 1,
+						 "message", gw_json_string(msg));
+	}
+	else
+		note = json_pack("{s:s,s:s,s:{s:O,s:f,s:o}}", "jsonrpc", "2.0",
+						 "method", "notifications/progress", "params",
+						 "progressToken", call->progress_token,
+						 "progress", (double) (long) (seconds * 1000) / 1000,
+						 "message", gw_json_string(msg));
+	call->progress(call->progress_ctx, note);
 }
 
 /*
@@ -125,7 +199,7 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 		}
 		if (now >= next_progress)
 		{
-			send_progress(call, now, what);
+			send_progress(call, now, what, NULL);
 			next_progress = now + PROGRESS_INTERVAL_MS / 1000.0;
 		}
 	}
@@ -189,16 +263,12 @@ wait_for_job(PGconn *conn, const char *job_id, double wait_s, OpCall *call,
 			return out;
 		if (call->progress_token != NULL)
 		{
-			const char *msg = json_string_value(json_object_get(out, "progress_message"));
-			json_t	   *frac = json_object_get(out, "progress");
-			char		what[200];
+			char		what[40];
 
-			if (json_is_number(frac))
-				snprintf(what, sizeof(what), "job %s, %.0f%%%s%.100s", json_string_value(json_object_get(out, "status")),
-						 json_number_value(frac) * 100, msg ? ": " : "", msg ? msg : "");
-			else
-				snprintf(what, sizeof(what), "job %s", json_string_value(json_object_get(out, "status")));
-			send_progress(call, seconds_since(started), what);
+			snprintf(what, sizeof(what), "job %s",
+					 json_string_value(json_object_get(out, "status")) ?
+					 json_string_value(json_object_get(out, "status")) : "unfinished");
+			send_progress(call, seconds_since(started), what, out);
 		}
 		json_decref(out);
 	}
@@ -221,14 +291,16 @@ still_running_answer(json_t *out, const char *job_id, double waited_s,
 			 "restarted: it goes on as background job %s, in the same session. "
 			 "Get its result with get_job_result {\"job_id\": \"%s\", \"wait\": %d}, "
 			 "which waits up to %d s for the end (REST: GET /api/jobs/%s/result?wait=%d), "
-			 "or stop it with cancel_job. Output printed so far cannot be shown "
-			 "before the end (a job's stdout is kept when it ends); "
-			 "get_job_status shows what the code reports with pi.progress().",
-			 waited_s, job_id, job_id, wait, wait, job_id, wait);
+			 "or stop it with cancel_job. stdout below is what it printed so far "
+			 "(the newest %d KB at most); get_job_status shows more of it as it "
+			 "grows, with what the code reports through pi.progress().",
+			 waited_s, job_id, job_id, wait, wait, job_id, wait, GW_LIVE_TAIL_KB);
 	json_object_set_new(out, "job_id", json_string(job_id));
 	json_object_set_new(out, "still_running", json_true());
 	json_object_set_new(out, "waited_s", json_integer((json_int_t) waited_s));
-	json_object_set_new(out, "stdout", json_string(""));
+	/* pi.job_result's "stdout" is the output so far: kept */
+	if (!json_is_string(json_object_get(out, "stdout")))
+		json_object_set_new(out, "stdout", json_string(""));
 	json_object_set_new(out, "stderr", json_string(""));
 	json_object_set_new(out, "message", json_string(msg));
 	return out;
