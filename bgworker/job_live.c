@@ -21,6 +21,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -34,6 +35,9 @@ job_live_init(JobLive *live)
 	live->stdout_bytes = 0;
 	live->output_dirty = false;
 	live->written_at = 0;
+	/* a child of the job's context: gone with it when the job is done */
+	live->parse_cxt = AllocSetContextCreate(CurrentMemoryContext, "pi job live output",
+											ALLOCSET_SMALL_SIZES);
 }
 
 /* A 'P' frame: kept as the latest value. */
@@ -70,8 +74,13 @@ tail_trim(StringInfo tail)
 void
 job_live_output(JobLive *live, const char *output_json)
 {
-	MemoryContext ctx = CurrentMemoryContext;
+	MemoryContext ctx = MemoryContextSwitchTo(live->parse_cxt);
 
+	/*
+	 * The parse allocates in parse_cxt, reset after each frame: a job that
+	 * prints for hours sends millions of frames.  The tail's buffer lives
+	 * in the job's context (repalloc keeps it there).
+	 */
 	PG_TRY();
 	{
 		Jsonb	   *frame = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
@@ -92,16 +101,17 @@ job_live_output(JobLive *live, const char *output_json)
 			live->stdout_bytes = DatumGetInt64(DirectFunctionCall1(numeric_int8,
 																   NumericGetDatum(v.val.numeric)));
 		live->output_dirty = true;
-		pfree(frame);
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(ctx);
+		MemoryContextSwitchTo(live->parse_cxt);
 		FlushErrorState();
 		resetStringInfo(&live->tail);
 		live->output_dirty = true;
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(ctx);
+	MemoryContextReset(live->parse_cxt);
 }
 
 /* Whether something waits to be written and the last write is old enough. */

@@ -12,6 +12,7 @@
 
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/palloc.h"
 #include "utils/uuid.h"
 
 /*
@@ -29,6 +30,7 @@ typedef struct JobLive
 	int64		stdout_bytes;	/* bytes the job printed so far */
 	bool		output_dirty;	/* tail or stdout_bytes not yet written */
 	TimestampTz written_at;
+	MemoryContext parse_cxt;	/* one frame's parse, reset after it */
 } JobLive;
 
 extern void job_live_init(JobLive *live);

@@ -250,6 +250,8 @@ cell_kernel_exited(Kernel *k, int status)
 		capture_read(c ? &c->out_cap : NULL, k->out_fd);
 	if (k->err_fd >= 0)
 		capture_read(c ? &c->err_cap : NULL, k->err_fd);
+	if (c != NULL)
+		capture_send_live(c, true);
 	if (k->res_fd >= 0)
 		result_read(k, cell_finished, NULL);
 	close_fd(&k->out_fd);
