@@ -102,7 +102,8 @@ last_line(const char *out, size_t *len)
 
 /*
  * A notifications/progress.  st is what the call knows of the run's own
- * reports (an unfinished job's status from pi.job_result, or NULL).  When
+ * reports: an unfinished job's status from pi.job_result, the latest
+ * pi.progress NOTICE of a plain pi.execute (progress_notice), or NULL.  When
  * the code reported a fraction with pi.progress(), that is the progress,
  * out of a total of 1, and it repeats while the code reports nothing new;
  * otherwise progress is the seconds since the call began, to the ms, which
@@ -155,11 +156,34 @@ send_progress(OpCall *call, double seconds, const char *what, json_t *st)
 }
 
 /*
+ * A NOTICE of the running statement: pi.execute relays the code's
+ * pi.progress() reports as "pi.progress: {json}" (pi.progress_notices,
+ * set by db.c); the latest is kept in *arg as {progress, progress_message},
+ * the shape of a job's status, for send_progress.
+ */
+static void
+progress_notice(void *arg, const PGresult *res)
+{
+	json_t	  **latest = (json_t **) arg;
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	json_t	   *report;
+
+	if (msg == NULL || strncmp(msg, "pi.progress: ", 13) != 0 ||
+		(report = json_loads(msg + 13, 0, NULL)) == NULL)
+		return;
+	json_decref(*latest);
+	*latest = json_pack("{s:O?,s:O?}", "progress", json_object_get(report, "progress"),
+						"progress_message", json_object_get(report, "message"));
+	json_decref(report);
+}
+
+/*
  * Run one statement returning one jsonb value, watching call meanwhile:
  * progress every PROGRESS_INTERVAL_MS (counted from *started, with the
- * words `what`), and a stop (cancel, client gone) turns into a query
- * cancel, so pi.execute stops its run and frees its executor slot.
- * Returns the value, or NULL with err set (code "cancelled" when stopped).
+ * words `what`, and what the code last reported with pi.progress()), and a
+ * stop (cancel, client gone) turns into a query cancel, so pi.execute
+ * stops its run and frees its executor slot.  Returns the value, or NULL
+ * with err set (code "cancelled" when stopped).
  */
 static json_t *
 exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
@@ -171,12 +195,15 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 	json_t	   *out = NULL;
 	bool		cancel_sent = false;
 	double		next_progress = seconds_since(started) + PROGRESS_INTERVAL_MS / 1000.0;
+	json_t	   *reported = NULL;
 
 	if (!PQsendQueryParams(conn, sql, n, NULL, values, NULL, NULL, 0))
 	{
 		db_error_from_result(conn, NULL, err);
 		return NULL;
 	}
+	if (call->progress_token != NULL)
+		db_listen_notices(conn, progress_notice, &reported);
 	while (PQisBusy(conn))
 	{
 		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
@@ -199,7 +226,7 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 		}
 		if (now >= next_progress)
 		{
-			send_progress(call, now, what, NULL);
+			send_progress(call, now, what, reported);
 			next_progress = now + PROGRESS_INTERVAL_MS / 1000.0;
 		}
 	}
@@ -208,6 +235,8 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 		PQclear(res);
 		res = r;
 	}
+	db_listen_notices(conn, NULL, NULL);
+	json_decref(reported);
 	if (cancel_sent && PQstatus(conn) == CONNECTION_OK)
 		gw_error_set(err, 499, "cancelled", "the call was cancelled by its client");
 	else if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)

@@ -195,6 +195,20 @@ async function liveOutput(client) {
   }
   check("get_job_status shows the job's stdout growing", seen.length >= 3 && seen[2] > seen[0], js(seen));
   if (sc.job_id) await client.callTool({ name: "cancel_job", arguments: { job_id: sc.job_id } });
+
+  // a plain pi.execute (wait 0: no job) relays pi.progress() as NOTICEs
+  for (let i = 0; i < 50; i++) {
+    const st = await client.callTool({ name: "get_job_status", arguments: { job_id: sc.job_id } });
+    if (!["pending", "running"].includes(st.structuredContent?.status)) break;
+    await sleep(200);
+  }
+  const sprog = [];
+  r = await client.callTool({ name: "execute_code", arguments: { wait: 0, timeout: 30,
+    code: "import pi, time\nfor i in range(1, 6):\n    pi.progress(i / 5, 'sync step %d' % i)\n    time.sleep(0.7)\nprint('sync done')" } },
+    undefined, { onprogress: (p) => sprog.push(p) });
+  check("a plain execute_code (not a job) also sends pi.progress() fractions and messages",
+        text(r).includes("sync done") && !r.structuredContent?.job_id &&
+        sprog.some((p) => p.total === 1 && p.progress > 0 && /sync step [1-5]/.test(p.message)), js(sprog) + text(r));
 }
 
 async function legacySse() {

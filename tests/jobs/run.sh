@@ -457,6 +457,24 @@ check "(p) ... the last write holds the last line" wait_sql 1 \
 pi_sql "DROP TRIGGER count_output_write ON pi.jobs; DROP FUNCTION count_output_write(); DROP TABLE output_writes" >/dev/null
 fi
 
+if want q; then
+echo "# (q) pi.progress_notices: a plain pi.execute relays pi.progress() as NOTICEs, coalesced"
+q_code='import pi, time
+for i in range(1, 2001):
+    pi.progress(i / 2000, "n %d" % i)
+    time.sleep(0.001)'
+pi_psql -c "SET pi.progress_notices = on" -c "SELECT pi.execute(\$q\$$q_code\$q\$)->>'status'" \
+  > "$PI_TEST_DIR/q.out" 2> "$PI_TEST_DIR/q.err"
+qn=$(grep -c 'NOTICE:  pi.progress: ' "$PI_TEST_DIR/q.err")
+echo "#     $qn notices for 2,000 pi.progress() calls"
+check "(q) the run completes and its reports arrive as a few NOTICEs (1 to 199)" \
+  "[ \"\$(cat $PI_TEST_DIR/q.out)\" = completed ] && [ $qn -ge 1 ] && [ $qn -lt 200 ]"
+check "(q) ... the last one is the last report" \
+  "tail -n 1 $PI_TEST_DIR/q.err | grep -q 'pi.progress: {\"progress\": *1[.0]*, *\"message\": *\"n 2000\"}'"
+pi_psql -c "SELECT pi.execute(\$q\$import pi; pi.progress(0.5, 'x')\$q\$)->>'status'" > /dev/null 2> "$PI_TEST_DIR/q2.err"
+check "(q) ... and none without the setting" "! grep -q 'pi.progress' $PI_TEST_DIR/q2.err"
+fi
+
 if want d || want e || want f; then
   check "no pi-executor process of this cluster left behind by the kills and restarts" \
     wait_until 20 _no_stray_executors \
