@@ -126,15 +126,16 @@ for _ in $(seq 1 200); do
   n=$(jq_ 'd["stdout_bytes"]')
   if [ "$n" != 0 ] && [ "$n" != "$LASTN" ]; then
     SIZES+=("$n"); LASTN=$n
-    # the text is whole lines "tick 0" .. "tick k", as many bytes as counted
-    [ "$(jq_ 'len(d["stdout"].encode()) == d["stdout_bytes"] and d["stdout"] == "".join("tick %d\n" % i for i in range(len(d["stdout"].splitlines())))')" = True ] || LINES_OK=0
+    # the text is what was printed so far, as many bytes as counted (the
+    # last line may lack its newline: print writes it separately)
+    [ "$(jq_ 'd["stdout"] == "".join("tick %d\n" % i for i in range(40))[:d["stdout_bytes"]]')" = True ] || LINES_OK=0
     [ -z "$PARTIAL" ] && { req GET "/api/jobs/$LJOB/result"; PARTIAL=$(jq_ 'd["status"] + " " + d["stdout"].splitlines()[0]'); }
   fi
   sleep 0.2
 done
 echo "#     stdout_bytes seen over REST while running: ${SIZES[*]}"
 check "REST: GET /api/jobs/{id}/status shows the stdout growing while the job runs" '[ ${#SIZES[@]} -ge 4 ]'
-check "REST: ... whole lines, exactly those printed so far" '[ $LINES_OK = 1 ]'
+check "REST: ... exactly what was printed so far" '[ $LINES_OK = 1 ]'
 check "REST: GET /api/jobs/{id}/result of the running job has the output so far" '[ "$PARTIAL" = "running tick 0" ]'
 req GET "/api/jobs/$LJOB/result?wait=30"
 check "REST: the finished job's result has its whole stdout" '[ "$(jq_ "len(d[\"stdout\"].splitlines())")" = 40 ]'
