@@ -36,6 +36,7 @@ OBJS = \
 	bgworker/launcher.o \
 	bgworker/worker.o \
 	bgworker/rescue.o \
+	bgworker/job_live.o \
 	common/tree_remove.o
 
 # pg_regress files (sql/, expected/).  `make installcheck` runs them against

@@ -56,6 +56,7 @@
 #include "sessions.h"
 #include "shmem.h"
 #include "tenant_limits.h"
+#include "job_live.h"
 #include "workers.h"
 #include "rescue.h"
 
@@ -69,9 +70,6 @@
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
-
-/* a job's progress is written at most this often (issue 12: not per call) */
-#define PROGRESS_WRITE_MS		250
 
 typedef struct ClaimedJob
 {
@@ -87,8 +85,7 @@ typedef struct ClaimedJob
 	PiRunRequest quota;			/* the workspace quota its tenant's limit
 								 * leaves (tenant_limits.c) */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
-	StringInfoData progress;	/* latest progress frame not yet written */
-	TimestampTz progress_written_at;
+	JobLive		live;			/* progress and output not yet written */
 	TimestampTz lease_renewed_at;
 } ClaimedJob;
 
@@ -213,7 +210,8 @@ claim_body(void *arg)
 							   "UPDATE pi.jobs j SET status = 'running', started_at = clock_timestamp(),"
 							   " attempts = j.attempts + 1,"
 							   " lease_until = clock_timestamp() + make_interval(secs => $3),"
-							   " worker_boot = $1, worker_pid = $2, progress = NULL, progress_message = NULL"
+							   " worker_boot = $1, worker_pid = $2, progress = NULL, progress_message = NULL,"
+							   " stdout_tail = NULL, stdout_bytes = NULL"
 							   " FROM (SELECT id FROM pi.jobs WHERE status = 'pending'"
 							   "   ORDER BY submitted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) next"
 							   " WHERE j.id = next.id"
@@ -249,6 +247,7 @@ claim_body(void *arg)
 	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
 		(void) pi_tenant_workspace_quota(job->workspace, &job->quota);
 	initStringInfo(&job->progress);
+	job_live_init(&job->live);
 	job->lease_renewed_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer);
 
@@ -284,24 +283,6 @@ heartbeat_body(void *arg)
 	job->lease_renewed_at = GetCurrentTimestamp();
 }
 
-/* In a transaction: write the kept progress frame, if any, to the row. */
-static void
-progress_write(ClaimedJob *job)
-{
-	if (job->progress.len == 0)
-		return;
-	(void) SPI_execute_with_args("UPDATE pi.jobs SET"
-								 " progress = ($2::jsonb ->> 'progress')::double precision,"
-								 " progress_message = $2::jsonb ->> 'message'"
-								 " WHERE id = $1 AND status = 'running'",
-								 2, (Oid[]) {UUIDOID, TEXTOID},
-								 (Datum[]) {UUIDPGetDatum(&job->id),
-								 CStringGetTextDatum(job->progress.data)},
-								 NULL, false, 0);
-	resetStringInfo(&job->progress);
-	job->progress_written_at = GetCurrentTimestamp();
-}
-
 static bool
 lease_due(const ClaimedJob *job)
 {
@@ -314,25 +295,24 @@ upkeep_body(void *arg)
 {
 	ClaimedJob *job = (ClaimedJob *) arg;
 
-	progress_write(job);
+	job_live_write(&job->live, &job->id);
 	if (lease_due(job))
 		heartbeat_body(job);
 }
 
 /*
- * Every PROGRESS_WRITE_MS (tick_ms) and after each frame: what is due of the
- * kept progress and the lease, in one transaction.  A pi.progress() loop
- * costs a few commits a second, a value shows within PROGRESS_WRITE_MS with
- * no frame after it, and finish_body writes the last one with the result.
+ * Every JOB_LIVE_WRITE_MS (tick_ms) and after each frame: what is due of
+ * the kept progress and output and of the lease, in one transaction.  A
+ * pi.progress() or print loop costs a few commits a second, a value shows
+ * within JOB_LIVE_WRITE_MS with no frame after it, and finish_body writes
+ * the last one with the result.
  */
 static void
 on_tick(void *arg)
 {
 	ClaimedJob *job = (ClaimedJob *) arg;
 
-	if ((job->progress.len > 0 &&
-		 TimestampDifferenceExceeds(job->progress_written_at, GetCurrentTimestamp(),
-									PROGRESS_WRITE_MS)) || lease_due(job))
+	if (job_live_due(&job->live) || lease_due(job))
 		run_in_transaction("pi worker: renewing job lease, recording progress",
 						   upkeep_body, job);
 }
@@ -343,8 +323,17 @@ on_progress(const char *progress_json, void *arg)
 {
 	ClaimedJob *job = (ClaimedJob *) arg;
 
-	resetStringInfo(&job->progress);
-	appendStringInfoString(&job->progress, progress_json);
+	job_live_progress(&job->live, progress_json);
+	on_tick(job);
+}
+
+/* An 'O' frame: the job's stdout so far grows. */
+static void
+on_output(const char *output_json, void *arg)
+{
+	ClaimedJob *job = (ClaimedJob *) arg;
+
+	job_live_output(&job->live, output_json);
 	on_tick(job);
 }
 
@@ -374,8 +363,8 @@ finish_body(void *arg)
 	FinishedJob *f = (FinishedJob *) arg;
 	int			rc;
 
-	/* the last progress sent stays, even if it came just before the end */
-	progress_write(f->job);
+	/* the last progress and output sent stay, even if they came just before the end */
+	job_live_write(&f->job->live, &f->job->id);
 	if (f->result_json != NULL)
 		rc = SPI_execute_with_args("UPDATE pi.jobs SET"
 								   " status = CASE WHEN $2::jsonb ->> 'status' IN"
@@ -488,11 +477,13 @@ run_job(ClaimedJob *job)
 	req.owner = job->owner;
 	req.workspace_quota_mb = job->quota.workspace_quota_mb;
 	req.quota_note = job->quota.quota_note;
+	req.live_output = true;
 
 	callbacks.on_progress = on_progress;
+	callbacks.on_output = on_output;
 	callbacks.on_tick = on_tick;
 	callbacks.should_cancel = should_cancel;
-	callbacks.tick_ms = PROGRESS_WRITE_MS;
+	callbacks.tick_ms = JOB_LIVE_WRITE_MS;
 	callbacks.arg = job;
 
 	pgstat_report_activity(STATE_RUNNING, activity);
@@ -544,10 +535,9 @@ load_progress(int64 done, int64 total, void *arg)
 	{
 		/* the lease every time: the rescue sweep renews it, this reads a cancel */
 		job->lease_renewed_at = 0;
-		resetStringInfo(&job->progress);
-		appendStringInfo(&job->progress,
-						 "{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
-						 fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20));
+		job_live_progress(&job->live,
+						  psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
+								   fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20)));
 		on_tick(job);
 	}
 	else

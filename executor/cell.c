@@ -281,6 +281,8 @@ cell_finished(Kernel *k, void *arg)
 		close_fd(&k->out_fd);
 	if (k->err_fd >= 0 && !capture_read(&c->err_cap, k->err_fd))
 		close_fd(&k->err_fd);
+	/* the last of the live output goes before the answer */
+	capture_send_live(c, true);
 	c->elapsed_ms = executor_now_ms() - c->started;
 	if (!k->is_session && c->final != NULL &&
 		!json_is_null(json_object_get(c->final, "error")))
@@ -330,6 +332,8 @@ cell_kernel_exited(Kernel *k, int status)
 		capture_read(c ? &c->out_cap : NULL, k->out_fd);
 	if (k->err_fd >= 0)
 		capture_read(c ? &c->err_cap : NULL, k->err_fd);
+	if (c != NULL)
+		capture_send_live(c, true);
 	if (k->res_fd >= 0)
 		result_read(k, cell_finished, NULL);
 	close_fd(&k->out_fd);
@@ -408,6 +412,7 @@ cell_start(Conn *c, Kernel *k)
 	c->quota_why[0] = '\0';
 	c->out_cap.limit = c->req.max_output_bytes;
 	c->err_cap.limit = c->req.max_output_bytes;
+	c->out_cap.live = c->req.live_output;
 	running[conn_kind(c)]++;
 	if (!kernel_send_cell(k, c))
 	{

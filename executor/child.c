@@ -59,8 +59,8 @@ child_import_embedded(const char *source, const char *filename, const char *name
 }
 
 /*
- * Import the embedded runner module (and pi_outputs, which it imports) and
- * warm it up.  Runs once in the zygote, after the heavy libraries are
+ * Import the embedded runner module (and pi_outputs and pi_pdf, which it
+ * imports) and warm it up.  Runs once in the zygote, after the heavy libraries are
  * imported and before gc.freeze(), so what it loads is shared copy-on-write
  * by every child.
  */
@@ -71,6 +71,10 @@ executor_child_prepare(void)
 	PyObject   *warm;
 
 	module = child_import_embedded(pi_outputs_source, "<pi-outputs>", "pi_outputs");
+	if (module == NULL)
+		goto fail;
+	Py_DECREF(module);
+	module = child_import_embedded(pi_pdf_source, "<pi-pdf>", "pi_pdf");
 	if (module == NULL)
 		goto fail;
 	Py_DECREF(module);

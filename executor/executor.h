@@ -169,6 +169,7 @@ typedef struct RunRequest
 	char	   *session_id;		/* NULL when not given */
 	char	   *job_id;			/* NULL when not given */
 	char	   *owner;			/* the tenant (role) the run is for; NULL = "" */
+	bool		live_output;	/* stream stdout in 'O' frames while it runs */
 } RunRequest;
 
 /*
@@ -199,6 +200,14 @@ typedef struct RunRequest
 #define EXECUTOR_RESULT_LINE_MAX_TEXT "192 MiB"
 #define EXECUTOR_READ_CHUNK			65536
 
+/*
+ * stdout of a run with "live_output": bytes read and not yet sent in an 'O'
+ * frame are kept up to this many, the latest ones; older ones are dropped
+ * (the frame then says "gap"), so a client that reads slowly costs the
+ * executor a bounded buffer and still sees the newest output.
+ */
+#define EXECUTOR_LIVE_PENDING_MAX	(32 * 1024)
+
 /* stdout or stderr of a run: kept up to limit, the rest only counted */
 typedef struct Capture
 {
@@ -206,6 +215,9 @@ typedef struct Capture
 	Buf			kept;
 	size_t		limit;
 	unsigned long long dropped;
+	bool		live;			/* stream it: pending gets every byte read */
+	Buf			pending;		/* read, not yet in an 'O' frame */
+	bool		gap;			/* bytes were dropped from pending since */
 } Capture;
 
 typedef enum ConnState
@@ -402,6 +414,7 @@ extern void conn_answer(Conn *c, const char *status, struct json_t *error);
 extern void conn_answer_run(Conn *c);
 extern void conn_answer_json(Conn *c, struct json_t *result);
 extern const char *parse_request(Conn *c, const char *payload, size_t len);
+extern struct json_t *json_text_from_bytes(const char *s, size_t len, const char *suffix);
 
 /* child.c */
 extern bool executor_child_prepare(void);
@@ -469,6 +482,7 @@ extern void kernel_put_notice(const char *session_id, const char *notice);
 /* output.c: on_final gets each final line of the kernel's cell */
 typedef void (*ResultFinalFn) (Kernel *k, void *arg);
 extern bool capture_read(Capture *cap, int fd);
+extern void capture_send_live(Conn *c, bool last);
 extern bool result_read(Kernel *k, ResultFinalFn on_final, void *arg);
 
 /* cell.c */

@@ -40,7 +40,7 @@
  * not part of a valid UTF-8 sequence, and every NUL, becomes U+FFFD.
  * Overlong forms, surrogates and code points above U+10FFFF are invalid.
  */
-static json_t *
+json_t *
 json_text_from_bytes(const char *s, size_t len, const char *suffix)
 {
 	static const char fffd[] = "\xEF\xBF\xBD";
@@ -565,6 +565,9 @@ parse_request(Conn *c, const char *payload, size_t len)
 			 !get_text(root, "owner", &c->req.owner) ||
 			 !get_text(root, "quota_note", &c->req.quota_note))
 		err = "\"workspace\", \"session_id\", \"job_id\", \"owner\" and \"quota_note\" must be strings or null";
+	else if (json_object_get(root, "live_output") != NULL &&
+			 !json_is_boolean(json_object_get(root, "live_output")))
+		err = "\"live_output\" must be true or false";
 	else if (c->req.workspace != NULL &&
 			 (c->req.workspace[0] != '/' || stat(c->req.workspace, &st) != 0 ||
 			  !S_ISDIR(st.st_mode)))
@@ -581,6 +584,7 @@ parse_request(Conn *c, const char *payload, size_t len)
 		c->req.max_output_bytes = (size_t) output;
 		c->req.workspace_quota_mb = (int) quota;
 		c->req.workspace_max_files = (long) maxfiles;
+		c->req.live_output = json_is_true(json_object_get(root, "live_output"));
 		c->req.workspace_is_session = c->req.workspace != NULL;
 		c->is_session = c->req.workspace != NULL && c->req.session_id != NULL;
 	}

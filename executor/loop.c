@@ -284,6 +284,8 @@ dispatch(const struct pollfd *pfd, const PollRef *ref)
 			if (k->out_fd == pfd->fd &&
 				!capture_read(k->conn ? &k->conn->out_cap : NULL, k->out_fd))
 				close_fd(&k->out_fd);
+			if (k->conn != NULL)
+				capture_send_live(k->conn, false);
 			break;
 		case POLL_STDERR:
 			if (k->err_fd == pfd->fd &&

@@ -2,9 +2,10 @@
  *
  * output.c
  *	  What a kernel sends while a cell runs: its stdout and stderr (kept up
- *	  to the run's cap, the rest counted) and its result channel, one JSON
- *	  line per event: progress (relayed as a 'P' frame), pi.query() calls
- *	  (relayed as an 'S' frame) and the cell's final line.
+ *	  to the run's cap, the rest counted; a job's stdout also streamed in
+ *	  'O' frames while it runs) and its result channel, one JSON line per
+ *	  event: progress (relayed as a 'P' frame), pi.query() calls (relayed
+ *	  as an 'S' frame) and the cell's final line.
  *
  * Every read is non-blocking and bounded per call, so one chatty kernel
  * cannot hold the loop.  A line longer than EXECUTOR_RESULT_LINE_MAX is
@@ -23,6 +24,86 @@
 
 #include "executor.h"
 #include "executor_protocol.h"
+
+/*
+ * Keep a chunk of live output for the next 'O' frame: only the latest
+ * EXECUTOR_LIVE_PENDING_MAX bytes, cut so that the kept part starts on a
+ * character; what is dropped is flagged as a gap.
+ */
+static void
+live_keep(Capture *cap, const char *chunk, size_t n)
+{
+	size_t		drop;
+
+	if (n >= EXECUTOR_LIVE_PENDING_MAX)
+	{
+		cap->pending.len = 0;
+		drop = n - EXECUTOR_LIVE_PENDING_MAX;
+		chunk += drop;
+		n -= drop;
+		cap->gap = true;
+	}
+	else if (cap->pending.len + n > EXECUTOR_LIVE_PENDING_MAX)
+	{
+		buf_consume(&cap->pending, cap->pending.len + n - EXECUTOR_LIVE_PENDING_MAX);
+		cap->gap = true;
+	}
+	if (!buf_append(&cap->pending, chunk, n))
+	{
+		cap->pending.len = 0;	/* out of memory: the frame says gap */
+		cap->gap = true;
+		return;
+	}
+	/* a cut in the middle of a character: start at the next one */
+	while (cap->gap && cap->pending.len > 0 &&
+		   ((unsigned char) cap->pending.data[0] & 0xC0) == 0x80)
+		buf_consume(&cap->pending, 1);
+}
+
+/*
+ * Send a run's pending live stdout as an 'O' frame (executor_protocol.h),
+ * unless its client is behind: then it waits, trimmed to the latest
+ * bytes, for the next read or the end of the cell (last: sent whatever
+ * the backlog, so the client's tail ends where the output ended).  A
+ * character cut by the pipe stays for the next frame, so every frame is
+ * whole UTF-8 text.
+ */
+void
+capture_send_live(Conn *c, bool last)
+{
+	Capture    *cap = &c->out_cap;
+	size_t		n = cap->pending.len;
+	size_t		back;
+	json_t	   *frame;
+	json_t	   *text;
+
+	if (!cap->live || (n == 0 && !cap->gap) || c->client_gone || c->dead ||
+		(!last && c->out.len - c->out_sent >= EXECUTOR_PROGRESS_BACKLOG))
+		return;
+	/* hold back the start of a character whose last bytes are not read yet */
+	for (back = 1; back <= 3 && back <= n; back++)
+	{
+		unsigned char b = (unsigned char) cap->pending.data[n - back];
+
+		if ((b & 0xC0) == 0x80)
+			continue;			/* a continuation byte: look further back */
+		if ((b & 0xE0) == 0xC0 ? back < 2 : (b & 0xF0) == 0xE0 ? back < 3 :
+			(b & 0xF8) == 0xF0 ? back < 4 : false)
+			n -= back;
+		break;
+	}
+	text = json_text_from_bytes(cap->pending.data ? cap->pending.data : "", n, "");
+	frame = text ? json_pack("{s:o, s:I, s:b}", "stdout", text,
+							 "stdout_bytes", (json_int_t) (cap->kept.len + cap->dropped),
+							 "gap", cap->gap) : NULL;
+	if (frame != NULL && conn_send_frame(c, PI_FRAME_OUTPUT, frame))
+	{
+		if (n > 0)
+			buf_consume(&cap->pending, n);
+		cap->gap = false;
+	}
+	json_decref(frame);
+}
 
 /* Read what is available on stdout or stderr; false at end of file. */
 bool
@@ -44,6 +125,8 @@ capture_read(Capture *cap, int fd)
 			return false;
 		if (cap == NULL)
 			continue;			/* output of an idle kernel: dropped */
+		if (cap->live)
+			live_keep(cap, chunk, n);
 		/* past the cap keep draining, or the child would block on a full pipe */
 		keep = cap->kept.len < cap->limit ? cap->limit - cap->kept.len : 0;
 		if (keep > (size_t) n)

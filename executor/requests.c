@@ -274,6 +274,7 @@ conn_free(Conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->out_cap.kept);
+	buf_free(&c->out_cap.pending);
 	buf_free(&c->err_cap.kept);
 	json_decref(c->final);
 	quota_walk_free(&c->qwalk);

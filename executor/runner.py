@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 import pi_outputs
+import pi_pdf
 
 CELL = "<cell>"
 
@@ -431,6 +432,8 @@ def _make_pi_module(channel, control, workspace, session_id, job_id):
     pi.query = query
     pi.datasets = datasets
     pi.QueryError = QueryError
+    pi.pdf_text = pi_pdf.pdf_text
+    pi.pdf_tables = pi_pdf.pdf_tables
     pi.workspace = workspace
     pi.session_id = session_id
     pi.job_id = job_id

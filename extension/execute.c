@@ -37,6 +37,49 @@
 PG_FUNCTION_INFO_V1(pi_execute);
 
 /*
+ * pi.progress_notices: a sync run's pi.progress() reports go to the client
+ * as NOTICEs (libpq delivers them while the statement runs), coalesced to
+ * one per NOTICE_PROGRESS_MS, the latest winning, so a tight pi.progress()
+ * loop costs the client a few messages a second.
+ */
+#define NOTICE_PROGRESS_MS 250
+
+typedef struct NoticeProgress
+{
+	StringInfoData latest;		/* a report not yet sent; "" none */
+	TimestampTz sent_at;
+} NoticeProgress;
+
+static void
+notice_progress_send(NoticeProgress *np, bool force)
+{
+	if (np->latest.len == 0 ||
+		(!force && !TimestampDifferenceExceeds(np->sent_at, GetCurrentTimestamp(),
+											   NOTICE_PROGRESS_MS)))
+		return;
+	ereport(NOTICE,
+			(errmsg("pi.progress: %s", np->latest.data)));
+	resetStringInfo(&np->latest);
+	np->sent_at = GetCurrentTimestamp();
+}
+
+static void
+notice_on_progress(const char *progress_json, void *arg)
+{
+	NoticeProgress *np = (NoticeProgress *) arg;
+
+	resetStringInfo(&np->latest);
+	appendStringInfoString(&np->latest, progress_json);
+	notice_progress_send(np, false);
+}
+
+static void
+notice_on_tick(void *arg)
+{
+	notice_progress_send((NoticeProgress *) arg, false);
+}
+
+/*
  * Check the code argument shared by pi.execute and pi.submit_job, and return
  * it as a C string.
  */
@@ -297,6 +340,8 @@ pi_execute(PG_FUNCTION_ARGS)
 	int			timeout_s;
 	pg_uuid_t  *session_id = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
 	PiRunRequest req = {0};
+	PiRunCallbacks callbacks = {0};
+	NoticeProgress np;
 	char	   *result_json;
 	TimestampTz started;
 	Jsonb	   *result;
@@ -330,11 +375,20 @@ pi_execute(PG_FUNCTION_ARGS)
 	 */
 	if (session_id)
 		pi_tenant_require_workspace_room(req.workspace, &req);
+	if (pi_progress_notices)
+	{
+		initStringInfo(&np.latest);
+		np.sent_at = 0;
+		callbacks.on_progress = notice_on_progress;
+		callbacks.on_tick = notice_on_tick;
+		callbacks.tick_ms = NOTICE_PROGRESS_MS;
+		callbacks.arg = &np;
+	}
 	slot = pi_tenant_take_sync_slot(req.owner);
 	started = GetCurrentTimestamp();
 	PG_TRY();
 	{
-		outcome = pi_run_code(&req, NULL, &result_json);
+		outcome = pi_run_code(&req, pi_progress_notices ? &callbacks : NULL, &result_json);
 	}
 	PG_FINALLY();
 	{
@@ -348,6 +402,8 @@ pi_execute(PG_FUNCTION_ARGS)
 				 errdetail("The executor process exited before it answered; it is restarted automatically."),
 				 errhint("Run the code again; if this repeats, see the server log.")));
 
+	if (pi_progress_notices)
+		notice_progress_send(&np, true);	/* the last report, if held back */
 	result = result_to_jsonb(result_json, "sync");
 	if (req.session_id && !XactReadOnly)
 		result = note_session_kernel(session_id, result);

@@ -68,6 +68,8 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "job_id", req->job_id);
 	append_json_member(&buf, "owner", req->owner);
 	append_json_member(&buf, "quota_note", req->quota_note);
+	if (req->live_output)
+		appendStringInfoString(&buf, ",\"live_output\":true");
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
 					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d,"
@@ -227,6 +229,13 @@ consume_frames(int sock, StringInfo buf, const PiRunRequest *req, const PiRunCal
 			char	   *payload = pnstrdup(p + PI_FRAME_HEADER_SIZE, len);
 
 			callbacks->on_progress(payload, callbacks->arg);
+			pfree(payload);
+		}
+		else if (p[0] == PI_FRAME_OUTPUT && callbacks && callbacks->on_output)
+		{
+			char	   *payload = pnstrdup(p + PI_FRAME_HEADER_SIZE, len);
+
+			callbacks->on_output(payload, callbacks->arg);
 			pfree(payload);
 		}
 		buf->cursor += PI_FRAME_HEADER_SIZE + len;

@@ -23,16 +23,20 @@ typedef struct PiRunRequest
 	int			workspace_quota_mb; /* 0: pi.max_workspace_mb; else the
 									 * smaller quota a tenant's limit leaves */
 	const char *quota_note;		/* with it: which limit, for the error */
+	bool		live_output;	/* stream stdout while it runs ('O' frames,
+								 * to on_output) */
 } PiRunRequest;
 
 /*
  * Called while a run waits for its result: progress reports (the JSON text
- * {"progress": number, "message": text or null}), periodic ticks (for
+ * {"progress": number, "message": text or null}), live output (the 'O'
+ * frame's JSON text, include/executor_protocol.h), periodic ticks (for
  * leases), and the question whether the run should be cancelled.
  */
 typedef struct PiRunCallbacks
 {
 	void		(*on_progress) (const char *progress_json, void *arg);
+	void		(*on_output) (const char *output_json, void *arg);
 	void		(*on_tick) (void *arg);
 	bool		(*should_cancel) (void *arg);
 	int			tick_ms;

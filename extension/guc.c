@@ -31,6 +31,7 @@ int			pi_max_output_bytes = PI_DEFAULT_OUTPUT_BYTES;
 int			pi_max_code_bytes = 10 * 1024 * 1024;
 char	   *pi_workspace_root = NULL;
 bool		pi_record_sync_runs = true;
+bool		pi_progress_notices = false;
 bool		pi_sandbox = true;
 int			pi_session_idle_timeout = PI_DEFAULT_SESSION_IDLE_S;
 int			pi_max_sessions = PI_DEFAULT_MAX_SESSIONS;
@@ -189,6 +190,14 @@ pi_define_settings(void)
 							"Pinned so that one run cannot take every core.",
 							&pi_blas_threads, PI_DEFAULT_BLAS_THREADS, 1, 64,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pi.progress_notices",
+							 "pi.execute relays the code's pi.progress() reports as NOTICEs while it runs.",
+							 "At most four a second, the latest value winning; the message is "
+							 "\"pi.progress: \" and the report's JSON.  pi-gateway turns them into "
+							 "MCP progress notifications.",
+							 &pi_progress_notices, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pi.record_sync_runs",
 							 "Record every pi.execute call in pi.jobs (kind sync).",

@@ -26,6 +26,7 @@ extern int	pi_max_output_bytes;
 extern int	pi_max_code_bytes;
 extern char *pi_workspace_root;
 extern bool pi_record_sync_runs;
+extern bool pi_progress_notices;
 extern bool pi_sandbox;
 extern int	pi_session_idle_timeout;
 extern int	pi_max_sessions;

@@ -162,6 +162,16 @@ pi_submit_job(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A job's output so far, as pi.job_status and an unfinished pi.job_result
+ * show it: the newest bytes the worker wrote (bgworker/job_live.c), how
+ * many bytes the job printed in all, and whether older ones are not shown.
+ */
+#define JOB_LIVE_OUTPUT_SQL \
+	" 'stdout', coalesce(j.stdout_tail, '')," \
+	" 'stdout_bytes', coalesce(j.stdout_bytes, 0)," \
+	" 'stdout_truncated', coalesce(j.stdout_bytes > octet_length(j.stdout_tail), false)"
+
+/*
  * pi.job_status(job_id uuid) returns jsonb
  */
 Datum
@@ -174,6 +184,7 @@ pi_job_status(PG_FUNCTION_ARGS)
 							 "SELECT jsonb_build_object("
 							 " 'job_id', j.id, 'status', j.status, 'kind', j.kind,"
 							 " 'progress', j.progress, 'progress_message', j.progress_message,"
+							 JOB_LIVE_OUTPUT_SQL ","
 							 " 'elapsed_ms', CASE WHEN j.started_at IS NULL THEN 0 ELSE"
 							 "   round(extract(epoch FROM coalesce(j.finished_at, clock_timestamp())"
 							 "                 - j.started_at) * 1000) END,"
@@ -216,6 +227,7 @@ pi_job_status(PG_FUNCTION_ARGS)
 	"   || jsonb_build_object('job_id', j.id)" \
 	" ELSE jsonb_build_object('job_id', j.id, 'status', j.status," \
 	"   'progress', j.progress, 'progress_message', j.progress_message," \
+	JOB_LIVE_OUTPUT_SQL "," \
 	"   'message', 'the job has not finished yet; call pi.job_result() again later" \
 	" or follow it with pi.job_status()')" \
 	" END, j.status IN " FINISHED_STATUSES " FROM pi.jobs j" \

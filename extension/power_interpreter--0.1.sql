@@ -66,6 +66,9 @@ CREATE TABLE pi.jobs (
 		CHECK (status IN ('pending', 'running', 'completed', 'failed', 'timeout', 'cancelled')),
 	progress double precision,
 	progress_message text,
+	/* a job's newest stdout while it runs (bgworker/job_live.c) and its size */
+	stdout_tail text,
+	stdout_bytes bigint,
 	attempts integer NOT NULL DEFAULT 0,
 	retry_reason text,			/* why the last attempt ended without a result */
 	submitted_at timestamptz NOT NULL DEFAULT clock_timestamp(),

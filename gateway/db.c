@@ -151,9 +151,20 @@ set_role(PGconn *conn, const char *role, GwError *err)
 	return true;
 }
 
+/* NOTICEs nobody asked for (op_run.c listens while it runs a call) */
+static void
+db_notice_ignore(void *arg, const PGresult *res)
+{
+	(void) arg;
+	(void) res;
+}
+
 /*
  * Open a connection.  application_name lets an operator tell gateway
- * backends apart in pg_stat_activity.
+ * backends apart in pg_stat_activity.  pi.progress_notices makes
+ * pi.execute relay the code's pi.progress() reports as NOTICEs, which
+ * op_run.c turns into MCP progress notifications; an older extension
+ * without the setting refuses the SET, and runs simply report none.
  */
 static PGconn *
 db_connect(GwError *err)
@@ -177,7 +188,16 @@ db_connect(GwError *err)
 		PQfinish(conn);
 		return NULL;
 	}
+	PQsetNoticeReceiver(conn, db_notice_ignore, NULL);
+	PQclear(PQexec(conn, "SET pi.progress_notices = on"));
 	return conn;
+}
+
+/* While a call runs: its NOTICEs go to receiver (NULL: ignored again). */
+void
+db_listen_notices(PGconn *conn, PQnoticeReceiver receiver, void *arg)
+{
+	PQsetNoticeReceiver(conn, receiver ? receiver : db_notice_ignore, arg);
 }
 
 /*

@@ -141,6 +141,7 @@ extern const char *db_current_tenant(void);
 extern PGconn *db_acquire_as(const char *role, GwError *err);
 extern PGconn *db_acquire(GwError *err);
 extern void db_release(PGconn *conn);
+extern void db_listen_notices(PGconn *conn, PQnoticeReceiver receiver, void *arg);
 extern PGresult *db_exec(PGconn *conn, const char *sql, int nparams,
 						 const char *const *values, const int *lengths,
 						 const int *formats, int result_format, GwError *err);

@@ -164,8 +164,13 @@ run_text(McpText *t, json_t *out)
 			mcp_text_addf(t, "%s\n", json_string_value(json_object_get(out, "message")));
 	}
 	if (json_string_length(stdout_) > 0)
+	{
+		/* a job still running shows its output so far (job_live.c) */
+		if (status && (strcmp(status, "running") == 0 || strcmp(status, "pending") == 0))
+			mcp_text_add(t, "Output so far:\n");
 		mcp_text_capped(t, json_string_value(stdout_), json_string_length(stdout_),
 						WHOLE_STDOUT);
+	}
 	if (json_string_length(stderr_) > 0)
 	{
 		mcp_text_add(t, "stderr:\n");
@@ -265,6 +270,8 @@ mcp_execute_content(json_t *out)
 	size_t		i;
 	bool		failed = status && (strcmp(status, "failed") == 0 ||
 									strcmp(status, "timeout") == 0);
+	bool		unfinished = status && (strcmp(status, "running") == 0 ||
+										strcmp(status, "pending") == 0);
 
 	/* get_job_result of a load_dataset job */
 	if (json_is_string(json_object_get(out, "dataset")) &&

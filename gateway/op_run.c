@@ -30,6 +30,8 @@
 #define STOP_CHECK_MS 100
 /* An MCP client that sent a progressToken hears from us this often. */
 #define PROGRESS_INTERVAL_MS 1000
+/* the most of a running job's stdout pi.job_result shows (JOB_LIVE_TAIL_BYTES) */
+#define GW_LIVE_TAIL_KB 16
 
 /* Seconds since start, from the monotonic clock. */
 static double
@@ -60,32 +62,128 @@ call_stopped(OpCall *call)
 	return false;
 }
 
+/* Append at most max bytes of s (len bytes) to buf, cut between characters. */
+static void
+append_cut(char *buf, size_t size, const char *s, size_t len, size_t max)
+{
+	size_t		used = strlen(buf);
+
+	if (len > max)
+	{
+		len = max;
+		while (len > 0 && ((unsigned char) s[len] & 0xC0) == 0x80)
+			len--;
+	}
+	if (used + len + 1 > size)
+		return;
+	memcpy(buf + used, s, len);
+	buf[used + len] = '\0';
+}
+
 /*
- * A notifications/progress.  progress is the seconds since the call began,
- * to the ms, so it grows with every notification as the spec requires.
+ * The last line a job printed, without its newline; NULL if none.  *len
+ * gets its length.
+ */
+static const char *
+last_line(const char *out, size_t *len)
+{
+	size_t		end = out ? strlen(out) : 0;
+	size_t		start;
+
+	while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
+		end--;
+	if (end == 0)
+		return NULL;
+	for (start = end; start > 0 && out[start - 1] != '\n'; start--)
+		;
+	*len = end - start;
+	return out + start;
+}
+
+/*
+ * A notifications/progress.  st is what the call knows of the run's own
+ * reports: an unfinished job's status from pi.job_result, the latest
+ * pi.progress NOTICE of a plain pi.execute (progress_notice), or NULL.  When
+ * the code reported a fraction with pi.progress(), that is the progress,
+ * out of a total of 1, and it repeats while the code reports nothing new;
+ * otherwise progress is the seconds since the call began, to the ms, which
+ * grows with every notification.  The message says how long it has run,
+ * the code's progress message and the last line it printed.
  */
 static void
-send_progress(OpCall *call, double seconds, const char *what)
+send_progress(OpCall *call, double seconds, const char *what, json_t *st)
 {
-	char		msg[300];
+	char		msg[600];
+	json_t	   *frac = json_object_get(st, "progress");
+	const char *pmsg = json_string_value(json_object_get(st, "progress_message"));
+	const char *line;
+	size_t		len;
+	json_t	   *note;
 
 	if (call->progress_token == NULL || call->progress == NULL)
 		return;
 	snprintf(msg, sizeof(msg), "%s for %d s", what, (int) seconds);
-	call->progress(call->progress_ctx,
-				   json_pack("{s:s,s:s,s:{s:O,s:f,s:o}}", "jsonrpc", "2.0",
-							 "method", "notifications/progress", "params",
-							 "progressToken", call->progress_token,
-							 "progress", (double) (long) (seconds * 1000) / 1000,
-							 "message", gw_json_string(msg)));
+	if (json_is_number(frac))
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ", %.0f%%",
+				 json_number_value(frac) * 100);
+	if (pmsg != NULL && pmsg[0] != '\0')
+	{
+		append_cut(msg, sizeof(msg), ": ", 2, 2);
+		append_cut(msg, sizeof(msg), pmsg, strlen(pmsg), 200);
+	}
+	if ((line = last_line(json_string_value(json_object_get(st, "stdout")), &len)) != NULL)
+	{
+		append_cut(msg, sizeof(msg), "; last output: ", 15, 15);
+		append_cut(msg, sizeof(msg), line, len, 200);
+	}
+	if (json_is_number(frac))
+	{
+		double		f = json_number_value(frac);
+
+		note = json_pack("{s:s,s:s,s:{s:O,s:f,s:i,s:o}}", "jsonrpc", "2.0",
+						 "method", "notifications/progress", "params",
+						 "progressToken", call->progress_token,
+						 "progress", f < 0 ? 0 : f > 1 ? 1 : f, "total", 1,
+						 "message", gw_json_string(msg));
+	}
+	else
+		note = json_pack("{s:s,s:s,s:{s:O,s:f,s:o}}", "jsonrpc", "2.0",
+						 "method", "notifications/progress", "params",
+						 "progressToken", call->progress_token,
+						 "progress", (double) (long) (seconds * 1000) / 1000,
+						 "message", gw_json_string(msg));
+	call->progress(call->progress_ctx, note);
+}
+
+/*
+ * A NOTICE of the running statement: pi.execute relays the code's
+ * pi.progress() reports as "pi.progress: {json}" (pi.progress_notices,
+ * set by db.c); the latest is kept in *arg as {progress, progress_message},
+ * the shape of a job's status, for send_progress.
+ */
+static void
+progress_notice(void *arg, const PGresult *res)
+{
+	json_t	  **latest = (json_t **) arg;
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	json_t	   *report;
+
+	if (msg == NULL || strncmp(msg, "pi.progress: ", 13) != 0 ||
+		(report = json_loads(msg + 13, 0, NULL)) == NULL)
+		return;
+	json_decref(*latest);
+	*latest = json_pack("{s:O?,s:O?}", "progress", json_object_get(report, "progress"),
+						"progress_message", json_object_get(report, "message"));
+	json_decref(report);
 }
 
 /*
  * Run one statement returning one jsonb value, watching call meanwhile:
  * progress every PROGRESS_INTERVAL_MS (counted from *started, with the
- * words `what`), and a stop (cancel, client gone) turns into a query
- * cancel, so pi.execute stops its run and frees its executor slot.
- * Returns the value, or NULL with err set (code "cancelled" when stopped).
+ * words `what`, and what the code last reported with pi.progress()), and a
+ * stop (cancel, client gone) turns into a query cancel, so pi.execute
+ * stops its run and frees its executor slot.  Returns the value, or NULL
+ * with err set (code "cancelled" when stopped).
  */
 static json_t *
 exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
@@ -97,12 +195,15 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 	json_t	   *out = NULL;
 	bool		cancel_sent = false;
 	double		next_progress = seconds_since(started) + PROGRESS_INTERVAL_MS / 1000.0;
+	json_t	   *reported = NULL;
 
 	if (!PQsendQueryParams(conn, sql, n, NULL, values, NULL, NULL, 0))
 	{
 		db_error_from_result(conn, NULL, err);
 		return NULL;
 	}
+	if (call->progress_token != NULL)
+		db_listen_notices(conn, progress_notice, &reported);
 	while (PQisBusy(conn))
 	{
 		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
@@ -125,7 +226,7 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 		}
 		if (now >= next_progress)
 		{
-			send_progress(call, now, what);
+			send_progress(call, now, what, reported);
 			next_progress = now + PROGRESS_INTERVAL_MS / 1000.0;
 		}
 	}
@@ -134,6 +235,8 @@ exec_watched(PGconn *conn, const char *sql, int n, const char *const *values,
 		PQclear(res);
 		res = r;
 	}
+	db_listen_notices(conn, NULL, NULL);
+	json_decref(reported);
 	if (cancel_sent && PQstatus(conn) == CONNECTION_OK)
 		gw_error_set(err, 499, "cancelled", "the call was cancelled by its client");
 	else if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -189,16 +292,12 @@ wait_for_job(PGconn *conn, const char *job_id, double wait_s, OpCall *call,
 			return out;
 		if (call->progress_token != NULL)
 		{
-			const char *msg = json_string_value(json_object_get(out, "progress_message"));
-			json_t	   *frac = json_object_get(out, "progress");
-			char		what[200];
+			char		what[40];
 
-			if (json_is_number(frac))
-				snprintf(what, sizeof(what), "job %s, %.0f%%%s%.100s", json_string_value(json_object_get(out, "status")),
-						 json_number_value(frac) * 100, msg ? ": " : "", msg ? msg : "");
-			else
-				snprintf(what, sizeof(what), "job %s", json_string_value(json_object_get(out, "status")));
-			send_progress(call, seconds_since(started), what);
+			snprintf(what, sizeof(what), "job %s",
+					 json_string_value(json_object_get(out, "status")) ?
+					 json_string_value(json_object_get(out, "status")) : "unfinished");
+			send_progress(call, seconds_since(started), what, out);
 		}
 		json_decref(out);
 	}
@@ -221,14 +320,16 @@ still_running_answer(json_t *out, const char *job_id, double waited_s,
 			 "restarted: it goes on as background job %s, in the same session. "
 			 "Get its result with get_job_result {\"job_id\": \"%s\", \"wait\": %d}, "
 			 "which waits up to %d s for the end (REST: GET /api/jobs/%s/result?wait=%d), "
-			 "or stop it with cancel_job. Output printed so far cannot be shown "
-			 "before the end (a job's stdout is kept when it ends); "
-			 "get_job_status shows what the code reports with pi.progress().",
-			 waited_s, job_id, job_id, wait, wait, job_id, wait);
+			 "or stop it with cancel_job. stdout below is what it printed so far "
+			 "(the newest %d KB at most); get_job_status shows more of it as it "
+			 "grows, with what the code reports through pi.progress().",
+			 waited_s, job_id, job_id, wait, wait, job_id, wait, GW_LIVE_TAIL_KB);
 	json_object_set_new(out, "job_id", json_string(job_id));
 	json_object_set_new(out, "still_running", json_true());
 	json_object_set_new(out, "waited_s", json_integer((json_int_t) waited_s));
-	json_object_set_new(out, "stdout", json_string(""));
+	/* pi.job_result's "stdout" is the output so far: kept */
+	if (!json_is_string(json_object_get(out, "stdout")))
+		json_object_set_new(out, "stdout", json_string(""));
 	json_object_set_new(out, "stderr", json_string(""));
 	json_object_set_new(out, "message", json_string(msg));
 	return out;

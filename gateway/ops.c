@@ -124,8 +124,10 @@ static const Operation operations[] = {
 	{
 		"get_job_status", "Check a background job",
 		"Return a job's status (pending, running, completed, failed, timeout, "
-		"cancelled), elapsed time, progress and queue position. Cheap: poll it "
-		"every few seconds while a job runs.",
+		"cancelled), elapsed time, queue position, the fraction and message the "
+		"code reports with pi.progress(fraction, message), and what it has "
+		"printed so far (stdout: the newest 16 KB; stdout_bytes: the total). "
+		"Cheap: poll it every few seconds while a job runs.",
 		"SELECT pi.job_status($1::uuid)", "pi.job_status(uuid)",
 		{"job_id"}, false, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{" S_JOB_ID "},"
@@ -133,6 +135,9 @@ static const Operation operations[] = {
 		"{\"type\":\"object\",\"properties\":{\"job_id\":{\"type\":\"string\"},"
 		"\"status\":{\"type\":\"string\"},\"elapsed_ms\":{\"type\":\"number\"},"
 		"\"progress\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"}],\"description\":\"0 to 1\"},"
+		"\"progress_message\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]},"
+		"\"stdout\":{\"type\":\"string\",\"description\":\"The output so far (its newest part)\"},"
+		"\"stdout_bytes\":{\"type\":\"integer\"},\"stdout_truncated\":{\"type\":\"boolean\"},"
 		"\"queue_position\":{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"null\"}]}},\"required\":[\"status\"]}",
 		false
 	},
@@ -142,7 +147,8 @@ static const Operation operations[] = {
 		"shaped like execute_code's result. With `wait`, first wait up to that "
 		"many seconds for the job to end (with progress notifications when you "
 		"send a progressToken); keep it under your client's request timeout. "
-		"While the job is unfinished it returns its status and progress only.",
+		"While the job is unfinished it returns its status, progress and what "
+		"it printed so far (the newest 16 KB).",
 		"SELECT pi.job_result($1::uuid, coalesce($2::float8, 0))",
 		"pi.job_result(uuid,double precision)",
 		{"job_id", "wait"}, false, OP_EXECUTE,

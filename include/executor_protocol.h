@@ -19,6 +19,8 @@
  *						  final 'R' frame, status "cancelled"
  *	 executor -> client   zero or more 'P' frames: progress reported by the
  *						  running code through pi.progress()
+ *	 executor -> client   with "live_output": zero or more 'O' frames, the
+ *						  run's stdout as it is printed (below)
  *	 executor -> client   'S' frames: a pi.query() call from the running code,
  *						  {"sql": text, "max_rows": int}; the client runs it
  *						  through pi.query (same rules as from SQL) and answers;
@@ -71,8 +73,19 @@
  *						private temporary workspace and removes it afterwards
  *	 "session_id"		uuid text or null (exposed as pi.session_id)
  *	 "job_id"			uuid text or null (exposed as pi.job_id)
+ *	 "live_output"		true: stream stdout in 'O' frames while the run goes
+ *						on (job workers ask for it; default false)
  *
  * Progress ('P') members: "progress" (number 0..1), "message" (text or null).
+ *
+ * Output ('O') members: "stdout" (text printed since the last 'O' frame,
+ * whole UTF-8 characters), "stdout_bytes" (bytes printed by the run so far,
+ * including those past max_output_bytes) and "gap" (true: output between
+ * the last frame and this one was skipped because the client read too
+ * slowly; only the newest EXECUTOR_LIVE_PENDING_MAX bytes wait for it).
+ * The frames are sent as the executor reads the output, and never held
+ * back by the cap: a client that keeps a tail sees the newest lines even
+ * when the final stdout is cut.  The last one comes before the 'R' frame.
  *
  * Result ('R') members: "status" ("completed", "failed", "timeout",
  * "cancelled", "busy"), "stdout", "stderr", "stdout_truncated",
@@ -105,6 +118,7 @@
 #define PI_FRAME_REQUEST	'Q'
 #define PI_FRAME_CANCEL		'C'
 #define PI_FRAME_PROGRESS	'P'
+#define PI_FRAME_OUTPUT		'O'
 #define PI_FRAME_RESULT		'R'
 #define PI_FRAME_QUERY		'S'
 #define PI_FRAME_ANSWER		'A'

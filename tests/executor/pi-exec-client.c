@@ -135,6 +135,7 @@ static const char *opt_op;		/* --op: "op" member of the request */
 static long opt_quota_mb;		/* --workspace-quota-mb, 0: left out */
 static const char *opt_job_id;	/* --job-id: "job_id" member of the request */
 static const char *opt_owner;	/* --owner: "owner" member of the request */
+static bool opt_live_output;	/* --live-output: "live_output": true */
 static long opt_answer_bytes = -1;	/* --answer-queries N: answer 'S' frames */
 
 static char *
@@ -157,6 +158,8 @@ build_request(const Options *o)
 		json_object_set_new(q, "op", json_string(opt_op));
 	if (opt_quota_mb > 0)
 		json_object_set_new(q, "workspace_quota_mb", json_integer(opt_quota_mb));
+	if (opt_live_output)
+		json_object_set_new(q, "live_output", json_true());
 	text = json_dumps(q, JSON_COMPACT);
 
 	json_decref(q);
@@ -317,6 +320,7 @@ main(int argc, char **argv)
 		{"job-id", required_argument, NULL, 'J'},
 		{"answer-queries", required_argument, NULL, 'A'},
 		{"owner", required_argument, NULL, 'W'},
+		{"live-output", no_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
@@ -344,6 +348,7 @@ main(int argc, char **argv)
 			case 'J': opt_job_id = optarg; break;
 			case 'A': opt_answer_bytes = atol(optarg); break;
 			case 'W': opt_owner = optarg; break;
+			case 'L': opt_live_output = true; break;
 			default: return 2;
 		}
 	}

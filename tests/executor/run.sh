@@ -250,6 +250,40 @@ fi
 run library_imports <<< $'import numpy, pandas, matplotlib, seaborn, plotly, scipy, sklearn, statsmodels\nimport openpyxl, xlsxwriter, tabulate, pdfminer, pypdf\nimport scipy.stats, sklearn.linear_model, statsmodels.api\nprint("ok")' --timeout-ms 60000
 check library_imports '.status == "completed" and .stdout == "ok\n"'
 
+# --- live output: with "live_output", stdout streams in 'O' frames while
+# the run goes on (job workers ask for it); whole characters in each frame
+# even when a character reaches the pipe in two writes
+run live_output --live-output <<< $'import os, time\nfor i in range(5):\n    print("line %d" % i)\n    time.sleep(0.2)\nos.write(1, b"caf\\xc3")\ntime.sleep(0.3)\nos.write(1, b"\\xa9\\n")'
+live_frames() { grep '^O ' "$TMP/$1.out" | cut -c3- | jq -s "$2" > /dev/null 2>&1; }
+if live_frames live_output 'length >= 6 and (map(.stdout) | add) == "line 0\nline 1\nline 2\nline 3\nline 4\ncafé\n"
+		and (map(.stdout) | all(contains("\ufffd") | not)) and (map(.gap) | all(. == false))
+		and .[-1].stdout_bytes == 41 and (map(.stdout_bytes) | . == sort)' \
+	&& ! sed -n '/^R /,$p' "$TMP/live_output.out" | grep -q '^O '; then
+	check live_output '.status == "completed" and .stdout == "line 0\nline 1\nline 2\nline 3\nline 4\ncafé\n"'
+else
+	fail live_output "$TMP/live_output.out"
+fi
+run no_live_output <<< 'print("quiet")'
+if grep -q '^O ' "$TMP/no_live_output.out"; then fail no_live_output "$TMP/no_live_output.out"; else check no_live_output '.stdout == "quiet\n"'; fi
+# a client that reads nothing for 3 s while the run prints ~5 MB: the
+# executor keeps only the newest output for it (a gap), never more than
+# its backlog, and the last frame still ends where the output ended
+run live_output_slow --live-output --stall-ms 3000 --timeout-ms 60000 <<< $'for i in range(400000):\n    print("line %d" % i)'
+if live_frames live_output_slow '(map(.gap) | any) and (.[-1].stdout | endswith("line 399999\n"))
+		and .[-1].stdout_bytes == 4688890 and (map(.stdout | length) | max) <= 32768'; then
+	check live_output_slow '.status == "completed" and .stdout_truncated == true'
+else
+	fail live_output_slow "$TMP/live_output_slow.out"
+fi
+
+# pi.pdf_text and pi.pdf_tables (executor/pdf.py, on pdfminer): a two-page
+# report written with matplotlib, a ruled table on page 1 and one of plain
+# aligned text on page 2
+run pdf_tables --timeout-ms 60000 <<< $'import matplotlib\nmatplotlib.rcParams["pdf.fonttype"] = 42\nimport matplotlib.pyplot as plt\nfrom matplotlib.backends.backend_pdf import PdfPages\nwith PdfPages("r.pdf") as pdf:\n    fig, ax = plt.subplots(figsize=(6, 3)); ax.axis("off"); ax.set_title("Quarterly sales")\n    ax.table(cellText=[["Oslo", "1,120", "3.5"], ["Rome", "95", "4.25"], ["Cairo", "210", "1.75"]], colLabels=["city", "units", "price"], loc="center")\n    pdf.savefig(fig)\n    fig = plt.figure(figsize=(6, 4))\n    fig.text(0.1, 0.9, "Notes: the second page has a table without rules.")\n    for r, row in enumerate([["name", "score", "grade"], ["Ada Lovelace", "97", "A"], ["Alan Turing", "88", "B"]]):\n        for c, cell in enumerate(row):\n            fig.text(0.1 + 0.3 * c, 0.7 - 0.06 * r, cell)\n    fig.text(0.1, 0.3, "End of report.")\n    pdf.savefig(fig)\nplt.close("all")\nimport pi\ntables = pi.pdf_tables("r.pdf")\n[[t.attrs["page"], list(t.columns), t.to_dict("split")["data"]] for t in tables] + [pi.pdf_text("r.pdf", pages=2).split("\\n")[0], len(pi.pdf_tables("r.pdf", pages=[2]))]'
+check pdf_tables '.status == "completed" and .result.json == [[1, ["city", "units", "price"], [["Oslo", 1120, 3.5], ["Rome", 95, 4.25], ["Cairo", 210, 1.75]]], [2, ["name", "score", "grade"], [["Ada Lovelace", 97, "A"], ["Alan Turing", 88, "B"]]], "Notes: the second page has a table without rules.", 1]'
+run pdf_missing <<< $'import pi\npi.pdf_text("no-such.pdf")'
+check pdf_missing '.status == "failed" and .error.type == "FileNotFoundError"'
+
 # what data work commonly needs beyond the stack (scripts/deps.sh), in the sandbox
 run more_imports <<< $'import jinja2, PIL.Image, bs4, lxml.etree, html5lib, sympy, networkx, xlrd, odf, markdown\nimport pdfminer.high_level, pypdf\nsoup = bs4.BeautifulSoup("<p>x</p>", "lxml")\n[soup.p.text, networkx.path_graph(3).number_of_edges(), str(sympy.expand((sympy.Symbol("a") + 1) ** 2))]' --timeout-ms 60000
 check more_imports '.status == "completed" and .result.json == ["x", 2, "a**2 + 2*a + 1"]'

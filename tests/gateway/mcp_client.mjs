@@ -75,6 +75,7 @@ async function streamable() {
   check("progress notifications while running", progress.length >= 2 && text(r).includes("slept"), `${progress.length} notifications; ${text(r)}`);
 
   await longRuns(client);
+  await liveOutput(client);
 
   r = await client.callTool({ name: "load_dataset", arguments: { file_path: "weather.csv", dataset_name: "weather" } });
   const job = r.structuredContent?.job_id;
@@ -219,6 +220,63 @@ async function modelText(client, tools) {
   r = await client.callTool({ name: "get_job_status", arguments: { job_id: "00000000-0000-0000-0000-000000000000" } });
   check("an error's text: message, then the hint on its own line", r.isError === true &&
         /^Error \(not_found\): .*does not exist/.test(text(r)) && /\nHint: \S/.test(text(r)), text(r));
+}
+
+// Issue 15: progress notifications carry the code's pi.progress() fraction
+// and message and its last line of output; a run that becomes a job
+// answers with what it printed so far.
+async function liveOutput(client) {
+  const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+  let r = await client.callTool({ name: "submit_job", arguments: {
+    code: "import pi, time\nfor i in range(1, 9):\n    pi.progress(i / 8, 'step %d of 8' % i)\n    print('line %d' % i)\n    time.sleep(0.6)" } });
+  const id = r.structuredContent?.job_id;
+  const progress = [];
+  r = await client.callTool({ name: "get_job_result", arguments: { job_id: id, wait: 30 } },
+                            undefined, { onprogress: (p) => progress.push(p) });
+  check("get_job_result waits for the job that reports progress", r.structuredContent?.status === "completed", text(r));
+  const fr = progress.filter((p) => p.total === 1 && p.progress > 0 && p.progress <= 1);
+  check("... its notifications carry pi.progress() fractions as progress/total (at least 3 of them)",
+        fr.length >= 3 && new Set(fr.map((p) => p.progress)).size >= 3, js(progress));
+  check("... fractions that never go down", fr.every((p, i) => i === 0 || p.progress >= fr[i - 1].progress), js(fr));
+  check("... with the code's progress message and its last line of output",
+        fr.some((p) => /step [1-8] of 8/.test(p.message) && /last output: line [1-8]$/.test(p.message)), js(progress));
+
+  // execute_code waits its budget (3 s here), then answers with the output so far
+  const eprog = [];
+  let t0 = Date.now();
+  r = await client.callTool({ name: "execute_code", arguments: {
+    code: "import pi, time\nfor i in range(60):\n    pi.progress(i / 60, 'part %d' % i)\n    print('so far %d' % i)\n    time.sleep(0.2)" } },
+    undefined, { onprogress: (p) => eprog.push(p) });
+  const sc = r.structuredContent || {};
+  check("execute_code that becomes a job returns the output printed so far",
+        sc.still_running === true && /^so far 0\nso far 1\n/.test(sc.stdout || "") && text(r).includes("Output so far:\nso far 0"), text(r));
+  check("... and its progress notifications while it waited carry the fraction and the message",
+        eprog.some((p) => p.total === 1 && p.progress > 0 && /part \d+/.test(p.message) && /last output: so far \d+/.test(p.message)), js(eprog));
+  const seen = [];
+  for (let i = 0; i < 40 && sc.job_id; i++) {
+    const st = await client.callTool({ name: "get_job_status", arguments: { job_id: sc.job_id } });
+    const s = st.structuredContent || {};
+    if (s.status !== "running") break;
+    if (!seen.length || seen[seen.length - 1] !== s.stdout_bytes) seen.push(s.stdout_bytes);
+    if (seen.length >= 3) break;
+    await sleep(400);
+  }
+  check("get_job_status shows the job's stdout growing", seen.length >= 3 && seen[2] > seen[0], js(seen));
+  if (sc.job_id) await client.callTool({ name: "cancel_job", arguments: { job_id: sc.job_id } });
+
+  // a plain pi.execute (wait 0: no job) relays pi.progress() as NOTICEs
+  for (let i = 0; i < 50; i++) {
+    const st = await client.callTool({ name: "get_job_status", arguments: { job_id: sc.job_id } });
+    if (!["pending", "running"].includes(st.structuredContent?.status)) break;
+    await sleep(200);
+  }
+  const sprog = [];
+  r = await client.callTool({ name: "execute_code", arguments: { wait: 0, timeout: 30,
+    code: "import pi, time\nfor i in range(1, 6):\n    pi.progress(i / 5, 'sync step %d' % i)\n    time.sleep(0.7)\nprint('sync done')" } },
+    undefined, { onprogress: (p) => sprog.push(p) });
+  check("a plain execute_code (not a job) also sends pi.progress() fractions and messages",
+        text(r).includes("sync done") && !r.structuredContent?.job_id &&
+        sprog.some((p) => p.total === 1 && p.progress > 0 && /sync step [1-5]/.test(p.message)), js(sprog) + text(r));
 }
 
 async function legacySse() {

@@ -116,6 +116,31 @@ req POST /api/jobs/submit -d '{"code":"import time\ntime.sleep(30)"}'; JOB=$(jq_
 req POST "/api/jobs/$JOB/cancel"; check "cancel job" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"cancelled\"]")" = True ]'
 req GET /api/jobs/00000000-0000-0000-0000-000000000000/status; check "unknown job: 404" 'is_error 404'
 
+echo "# REST: a running job's output so far (issue 15)"
+req POST /api/jobs/submit -d '{"code":"import time\nfor i in range(40):\n    print(\"tick %d\" % i)\n    time.sleep(0.2)", "timeout": 60}'
+LJOB=$(jq_ 'd["job_id"]'); SIZES=(); LASTN=; LINES_OK=1; PARTIAL=
+for _ in $(seq 1 200); do
+  req GET "/api/jobs/$LJOB/status"
+  st=$(jq_ 'd["status"]')
+  [ "$st" = pending ] && { sleep 0.1; continue; }
+  [ "$st" = running ] || break
+  n=$(jq_ 'd["stdout_bytes"]')
+  if [ "$n" != 0 ] && [ "$n" != "$LASTN" ]; then
+    SIZES+=("$n"); LASTN=$n
+    # the text is what was printed so far, as many bytes as counted (the
+    # last line may lack its newline: print writes it separately)
+    [ "$(jq_ 'd["stdout"] == "".join("tick %d\n" % i for i in range(40))[:d["stdout_bytes"]]')" = True ] || LINES_OK=0
+    [ -z "$PARTIAL" ] && { req GET "/api/jobs/$LJOB/result"; PARTIAL=$(jq_ 'd["status"] + " " + d["stdout"].splitlines()[0]'); }
+  fi
+  sleep 0.2
+done
+echo "#     stdout_bytes seen over REST while running: ${SIZES[*]}"
+check "REST: GET /api/jobs/{id}/status shows the stdout growing while the job runs" '[ ${#SIZES[@]} -ge 4 ]'
+check "REST: ... exactly what was printed so far" '[ $LINES_OK = 1 ]'
+check "REST: GET /api/jobs/{id}/result of the running job has the output so far" '[ "$PARTIAL" = "running tick 0" ]'
+req GET "/api/jobs/$LJOB/result?wait=30"
+check "REST: the finished job's result has its whole stdout" '[ "$(jq_ "len(d[\"stdout\"].splitlines())")" = 40 ]'
+
 echo "# long runs, waits, cancel, busy sessions (issue 14)"
 req POST /api/execute -d '{"code":"import time\ntime.sleep(3)\nprint(\"waited\")", "wait": 1}'
 JOB=$(jq_ 'd["job_id"]')

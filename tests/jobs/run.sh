@@ -378,6 +378,103 @@ fi
 pi_sql "SELECT pi.cancel_job('$pid_')" >/dev/null
 fi
 
+if want p; then
+echo "# (p) a running job's stdout so far: growing in pi.job_status, a bounded tail, few writes"
+pid_=$(submit 'import time
+for i in range(40):
+    print("tick %d" % i)
+    time.sleep(0.2)' 120)
+# polled while the job runs: each distinct stdout_bytes seen, in order
+seen=(); last=; tail_ok=1; st=
+for _ in $(seq 1 600); do
+  row=$(pi_sql "SELECT s->>'status', s->>'stdout_bytes', replace(s->>'stdout', E'\\n', '/')
+                FROM pi.job_status('$pid_') s")
+  st=${row%%|*}; rest=${row#*|}; bytes=${rest%%|*}; out=${rest#*|}
+  [ "$st" = running ] || { [ "$st" = pending ] && { sleep 0.1; continue; }; break; }
+  if [ "$bytes" != "${last:-}" ] && [ "$bytes" != 0 ]; then
+    seen+=("$bytes"); last=$bytes
+    # the text shown is exactly what was printed so far (the last line may
+    # lack its newline: print writes it separately)
+    want_out=$(/usr/bin/python3 -c "s = ''.join('tick %d\n' % i for i in range(40))[:$bytes]
+print(s.replace(chr(10), '/'))")
+    [ "$out" = "$want_out" ] || { tail_ok=0; echo "#     at $bytes bytes: got [$out] want [$want_out]"; }
+  fi
+  sleep 0.1
+done
+echo "#     stdout_bytes seen while running: ${seen[*]}"
+check "(p) pi.job_status showed the stdout growing at least 5 times while the job ran" \
+  "[ ${#seen[@]} -ge 5 ] && [ '$st' != running ]"
+check "(p) ... each time exactly what was printed so far" "[ $tail_ok = 1 ]"
+check "(p) ... growing only" "printf '%s\n' ${seen[*]:-0} | sort -n -c"
+check "(p) the job completes with its whole stdout in the result, as before" wait_sql 30 \
+  "SELECT (r->>'status') || ' ' || length(r->>'stdout') || ' ' || (r->>'stdout' LIKE 'tick 0%tick 39' || E'\n') FROM pi.job_result('$pid_') r" \
+  "completed 310 true"
+
+# A trigger counts every write of the live output exactly (statistics
+# counters arrive late and count other updates too).
+pi_sql "CREATE TABLE output_writes (job uuid, bytes bigint);
+        CREATE FUNCTION count_output_write() RETURNS trigger LANGUAGE plpgsql AS
+          \$\$BEGIN INSERT INTO public.output_writes VALUES (NEW.id, NEW.stdout_bytes); RETURN NEW; END\$\$;
+        CREATE TRIGGER count_output_write AFTER UPDATE OF stdout_tail ON pi.jobs
+          FOR EACH ROW WHEN (OLD.stdout_bytes IS DISTINCT FROM NEW.stdout_bytes)
+          EXECUTE FUNCTION public.count_output_write()" >/dev/null || fail "(p) output trigger"
+# 300,000 lines (about 3.9 MB, past the 1 MB cap of the result's stdout),
+# each its own write to the pipe, with a multi-byte character in each line
+tid=$(submit 'import sys
+for i in range(300000):
+    print("é line %d" % i)
+raise RuntimeError("end of the loop")' 300)
+check "(p) the job of 300,000 prints ends" wait_status 300 "$tid" failed
+writes=$(pi_sql "SELECT count(*) FROM output_writes WHERE job = '$tid'")
+echo "#     $writes writes of the live output for 300,000 prints in a tight loop"
+check "(p) ... its live output was written, a few times (< 200 writes)" \
+  "[ ${writes:-99999} -lt 200 ] && [ ${writes:-0} -ge 1 ]"
+total=$(/usr/bin/python3 -c 'print(sum(len(("é line %d\n" % i).encode()) for i in range(300000)))')
+check "(p) ... stdout_bytes counts every byte printed, past the result's cap" wait_sql 1 \
+  "SELECT stdout_bytes FROM pi.jobs WHERE id = '$tid'" "$total"
+check "(p) ... the tail is the newest output, at most 16 KB, whole lines from its second" wait_sql 1 \
+  "SELECT octet_length(stdout_tail) <= 16384 AND octet_length(stdout_tail) > 16000
+      AND stdout_tail LIKE '%é line 299998' || E'\n' || 'é line 299999' || E'\n'
+      AND split_part(stdout_tail, E'\n', 2) ~ '^é line [0-9]+$'
+      FROM pi.jobs WHERE id = '$tid'" t
+check "(p) ... while the result's stdout keeps its cap and is flagged" wait_sql 1 \
+  "SELECT r->>'stdout_truncated' FROM pi.job_result('$tid') r" true
+check "(p) ... pi.job_status says the tail is not all of it" wait_sql 1 \
+  "SELECT s->>'stdout_truncated' || ' ' || (s->>'stdout_bytes') FROM pi.job_status('$tid') s" "true $total"
+# a print every half millisecond: each reaches the worker in a frame of
+# its own (a tight loop fills the pipe, and one read takes many lines)
+fid=$(submit 'import time
+for i in range(5000):
+    print("step %d" % i)
+    time.sleep(0.0005)' 300)
+check "(p) the job of 5,000 spaced prints ends" wait_status 300 "$fid" completed
+writes=$(pi_sql "SELECT count(*) FROM output_writes WHERE job = '$fid'")
+echo "#     $writes writes of the live output for 5,000 prints in $(pi_sql "SELECT round((r->>'elapsed_ms')::numeric) FROM pi.job_result('$fid') r") ms"
+check "(p) ... a few writes a second, not one per print (< 200 writes)" \
+  "[ ${writes:-99999} -lt 200 ] && [ ${writes:-0} -ge 1 ]"
+check "(p) ... the last write holds the last line" wait_sql 1 \
+  "SELECT stdout_tail LIKE '%step 4999' || E'\\n' FROM pi.jobs WHERE id = '$fid'" t
+pi_sql "DROP TRIGGER count_output_write ON pi.jobs; DROP FUNCTION count_output_write(); DROP TABLE output_writes" >/dev/null
+fi
+
+if want q; then
+echo "# (q) pi.progress_notices: a plain pi.execute relays pi.progress() as NOTICEs, coalesced"
+q_code='import pi, time
+for i in range(1, 2001):
+    pi.progress(i / 2000, "n %d" % i)
+    time.sleep(0.001)'
+pi_psql -c "SET pi.progress_notices = on" -c "SELECT pi.execute(\$q\$$q_code\$q\$)->>'status'" \
+  > "$PI_TEST_DIR/q.out" 2> "$PI_TEST_DIR/q.err"
+qn=$(grep -c 'NOTICE:  pi.progress: ' "$PI_TEST_DIR/q.err")
+echo "#     $qn notices for 2,000 pi.progress() calls"
+check "(q) the run completes and its reports arrive as a few NOTICEs (1 to 199)" \
+  "[ \"\$(cat $PI_TEST_DIR/q.out)\" = completed ] && [ $qn -ge 1 ] && [ $qn -lt 200 ]"
+check "(q) ... the last one is the last report" \
+  "tail -n 1 $PI_TEST_DIR/q.err | grep -q 'pi.progress: {\"progress\": *1[.0]*, *\"message\": *\"n 2000\"}'"
+pi_psql -c "SELECT pi.execute(\$q\$import pi; pi.progress(0.5, 'x')\$q\$)->>'status'" > /dev/null 2> "$PI_TEST_DIR/q2.err"
+check "(q) ... and none without the setting" "! grep -q 'pi.progress' $PI_TEST_DIR/q2.err"
+fi
+
 if want d || want e || want f; then
   check "no pi-executor process of this cluster left behind by the kills and restarts" \
     wait_until 20 _no_stray_executors \
