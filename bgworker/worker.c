@@ -246,7 +246,6 @@ claim_body(void *arg)
 	memset(&job->quota, 0, sizeof(job->quota));
 	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
 		(void) pi_tenant_workspace_quota(job->workspace, &job->quota);
-	initStringInfo(&job->progress);
 	job_live_init(&job->live);
 	job->lease_renewed_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer);
