@@ -270,8 +270,6 @@ mcp_execute_content(json_t *out)
 	size_t		i;
 	bool		failed = status && (strcmp(status, "failed") == 0 ||
 									strcmp(status, "timeout") == 0);
-	bool		unfinished = status && (strcmp(status, "running") == 0 ||
-										strcmp(status, "pending") == 0);
 
 	/* get_job_result of a load_dataset job */
 	if (json_is_string(json_object_get(out, "dataset")) &&
