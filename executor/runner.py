@@ -463,6 +463,7 @@ def warm_up():
     fig.gca().plot([0, 1], [0, 1])
     fig.gca().set_title("warm-up")
     fig.savefig(io.BytesIO(), format="png", dpi=pi_outputs.FIGURE_DPI)
+    pi_outputs.figure_png(fig)
     plt.close("all")
     # pandas' own plotting path (DataFrame.plot, Series.plot) imports its
     # matplotlib backend module and builds locators and formatters on first
@@ -471,7 +472,7 @@ def warm_up():
     for axes in (frame.plot(title="warm-up"), frame["x"].plot(kind="bar"),
                  frame.plot(x="g", y="x", kind="scatter"),
                  frame["x"].plot(kind="hist")):
-        axes.figure.savefig(io.BytesIO(), format="png", dpi=pi_outputs.FIGURE_DPI)
+        pi_outputs.figure_png(axes.figure)
     plt.close("all")
     pi_outputs.warm_up()
     json.dumps({"a": [1.0]}, ensure_ascii=True, allow_nan=False)
