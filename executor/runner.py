@@ -26,6 +26,7 @@ import math
 import os
 import re
 import resource
+import select
 import signal
 import sys
 import traceback
@@ -676,7 +677,13 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     signal.signal(signal.SIGINT, _on_sigint)
     _reseed_numpy()
     workspace = os.getcwd()
-    _warm_kernel(workspace, workspace_is_session, display)
+    # The warm-up only helps a kernel that waits for its cell (a pool
+    # kernel): one spawned for a cell that is already in the control pipe
+    # (the pool was empty, or a session's first cell) would run it on the
+    # cell's critical path, and its faults mostly overlap the cell's
+    # (measured under 8 clients: ~0.5 ms less CPU per run without it).
+    if not select.select([control_fd], [], [], 0)[0]:
+        _warm_kernel(workspace, workspace_is_session, display)
     namespace = None
     while True:
         try:
