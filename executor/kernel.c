@@ -57,7 +57,7 @@ static int	kernels_cap;
 static const ExecutorConfig *config;
 static unsigned long long kernel_counter;
 static unsigned int next_token;
-static bool last_run_drew;		/* the last run to finish drew a figure */
+static double last_chart_ms = -1e300;	/* when a run last drew a figure */
 static int	pool_memory_mb = EXECUTOR_DEFAULT_MEMORY_MB;
 static int	pool_file_size_mb = EXECUTOR_DEFAULT_FILE_SIZE_MB;
 
@@ -344,25 +344,23 @@ kernel_spawned(const ForkerReply *reply, const int *fds, int nfds)
 		kernel_set_memory(k, want);
 	}
 	/*
-	 * A pool kernel while runs draw charts (the last run to finish drew
-	 * one): ask it to draw one of its own while it waits (runner.py,
-	 * _warm_charts), so the next chart does not pay for its first.  Only
-	 * a kernel nobody took yet: one with a cell would run the warm-up
-	 * first; the kernel also skips it when its cell comes meanwhile.  Not
-	 * for a while after a chart: a run without one that takes a kernel
-	 * still drawing waits for it (measured: print(1) back-to-back went
-	 * from ~4 to ~26 ms for 60 s after a chart).
+	 * A pool kernel while runs draw charts: ask it to draw one of its own
+	 * while it waits (runner.py, _warm_charts), so the next chart does not
+	 * pay for its first.  Only a kernel nobody took yet: one with a cell
+	 * would run the warm-up first; the kernel also skips it when its cell
+	 * comes meanwhile.
 	 */
-	if (!k->is_session && k->conn == NULL && k->ctl_out.len == 0 && last_run_drew)
+	if (!k->is_session && k->conn == NULL && k->ctl_out.len == 0 &&
+		executor_now_ms() - last_chart_ms < EXECUTOR_CHART_WARM_MS)
 		(void) kernel_send_line(k, "{\"type\":\"warm\",\"charts\":true}");
 	kernel_flush_ctl(k);
 }
 
-/* A run finished: whether it drew a figure decides the next pool kernels' warm-up. */
+/* A run drew a figure: pool kernels warm the chart path for a while. */
 void
-kernel_note_figures(bool drew)
+kernel_note_chart(void)
 {
-	last_run_drew = drew;
+	last_chart_ms = executor_now_ms();
 }
 
 /* ------------------------------------------------------------------ lookup */

@@ -669,8 +669,8 @@ def _warm_charts():
     first chart pays for (~4,000 copy-on-write faults of matplotlib's and
     pandas' objects, ~15 ms, measured) is then paid while this kernel waits
     in the pool, not in the run that draws.  The loop asks for it (a "warm"
-    line before any cell) only of pool kernels made while the last run
-    drew a chart; a cell already waiting skips it.  Nothing of it stays: no
+    line before any cell) only while runs draw charts, and only of pool
+    kernels; a cell already waiting skips it.  Nothing of it stays: no
     namespace, no output, every figure closed."""
     try:
         frame = pd.DataFrame({"g": np.arange(40) % 4, "x": np.linspace(0.0, 1.0, 40)})
