@@ -202,8 +202,6 @@ cell_finished(Kernel *k, void *arg)
 	if (k->err_fd >= 0 && !capture_read(&c->err_cap, k->err_fd))
 		close_fd(&k->err_fd);
 	c->elapsed_ms = executor_now_ms() - c->started;
-	if (json_array_size(json_object_get(c->final, "figures")) > 0)
-		kernel_note_chart();
 	if (!k->is_session && c->final != NULL &&
 		!json_is_null(json_object_get(c->final, "error")))
 		c->oom = jail_cgroup_oom(&k->cg);

@@ -112,13 +112,6 @@ typedef struct KernelSpec
 	int			max_file_size_mb;
 } KernelSpec;
 
-/*
- * For how long after a run drew a figure new pool kernels draw one of
- * their own while they wait (kernel.c, runner.py _warm_charts): ~20 ms of
- * CPU each, spent only while charts are being drawn.
- */
-#define EXECUTOR_CHART_WARM_MS		60000.0
-
 /* a deadline that never comes */
 #define NO_DEADLINE					1e300
 
@@ -378,7 +371,6 @@ extern const char *kernel_busiest_owner(void);
 extern void kernel_stop(Kernel *k, const char *notice);
 extern void kernel_retire(Kernel *k);
 extern void kernel_pool_refill(void);
-extern void kernel_note_chart(void);
 extern void kernel_kill_retired(void);
 extern void kernel_reap_idle(double now);
 extern bool kernel_send_cell(Kernel *k, const Conn *c);

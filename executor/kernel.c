@@ -23,9 +23,8 @@
  * loop's descriptors, four per kernel).
  *
  * A kernel's descriptors (child.c): 0 /dev/null, 1 stdout pipe,
- * 2 stderr pipe, 3 result channel, 4 control pipe (cells, pi.query answers
- * and a pool kernel's chart warm-up request, one JSON object per line).
- * This file never calls into Python.
+ * 2 stderr pipe, 3 result channel, 4 control pipe (cells and pi.query
+ * answers, one JSON object per line).  This file never calls into Python.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,7 +56,6 @@ static int	kernels_cap;
 static const ExecutorConfig *config;
 static unsigned long long kernel_counter;
 static unsigned int next_token;
-static double last_chart_ms = -1e300;	/* when a run last drew a figure */
 static int	pool_memory_mb = EXECUTOR_DEFAULT_MEMORY_MB;
 static int	pool_file_size_mb = EXECUTOR_DEFAULT_FILE_SIZE_MB;
 
@@ -343,24 +341,7 @@ kernel_spawned(const ForkerReply *reply, const int *fds, int nfds)
 		k->cg_memory_mb = k->memory_mb;
 		kernel_set_memory(k, want);
 	}
-	/*
-	 * A pool kernel while runs draw charts: ask it to draw one of its own
-	 * while it waits (runner.py, _warm_charts), so the next chart does not
-	 * pay for its first.  Only a kernel nobody took yet: one with a cell
-	 * would run the warm-up first; the kernel also skips it when its cell
-	 * comes meanwhile.
-	 */
-	if (!k->is_session && k->conn == NULL && k->ctl_out.len == 0 &&
-		executor_now_ms() - last_chart_ms < EXECUTOR_CHART_WARM_MS)
-		(void) kernel_send_line(k, "{\"type\":\"warm\",\"charts\":true}");
 	kernel_flush_ctl(k);
-}
-
-/* A run drew a figure: pool kernels warm the chart path for a while. */
-void
-kernel_note_chart(void)
-{
-	last_chart_ms = executor_now_ms();
 }
 
 /* ------------------------------------------------------------------ lookup */

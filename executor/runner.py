@@ -334,8 +334,7 @@ class QueryError(Exception):
 
 
 class _Control:
-    """The control pipe (fd 4): cells, answers and a pool kernel's "warm"
-    request, one JSON object a line."""
+    """The control pipe (fd 4): cells and answers, one JSON object a line."""
 
     def __init__(self, fd):
         self.fd = fd
@@ -350,10 +349,6 @@ class _Control:
             self.pending += chunk
         line, self.pending = self.pending.split(b"\n", 1)
         return json.loads(line)
-
-    def waiting(self):
-        """Whether a line is already here or in the pipe."""
-        return b"\n" in self.pending or bool(select.select([self.fd], [], [], 0)[0])
 
 
 _DATETIME_TYPES = ("date", "timestamp", "timestamp without time zone",
@@ -664,27 +659,6 @@ def _reseed_numpy():
     np.random.set_state(("MT19937", words, 624))
 
 
-def _warm_charts():
-    """Draw and encode one small pandas chart, then close it: what a kernel's
-    first chart pays for (~4,000 copy-on-write faults of matplotlib's and
-    pandas' objects, ~15 ms, measured) is then paid while this kernel waits
-    in the pool, not in the run that draws.  The loop asks for it (a "warm"
-    line before any cell) only while runs draw charts, and only of pool
-    kernels; a cell already waiting skips it.  Nothing of it stays: no
-    namespace, no output, every figure closed."""
-    try:
-        frame = pd.DataFrame({"g": np.arange(40) % 4, "x": np.linspace(0.0, 1.0, 40)})
-        means = frame.groupby("g")["x"].agg(["mean", "std", "count"])
-        fig, ax = plt.subplots()
-        ax.plot(means.index, means["mean"].values)
-        ax.set_title("warm-up")
-        pi_outputs.figure_png(fig)
-    except Exception:
-        pass
-    finally:
-        plt.close("all")
-
-
 def serve(control_fd, result_fd, one_shot, workspace_is_session,
           session_id=None, blas_threads=1):
     """The kernel's loop: wait for a cell on the control pipe, run it, write
@@ -708,7 +682,7 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     # (the pool was empty, or a session's first cell) would run it on the
     # cell's critical path, and its faults mostly overlap the cell's
     # (measured under 8 clients: ~0.5 ms less CPU per run without it).
-    if not control.waiting():
+    if not select.select([control_fd], [], [], 0)[0]:
         _warm_kernel(workspace, workspace_is_session, display)
     namespace = None
     while True:
@@ -718,8 +692,6 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
             continue
         if cell is None:
             os._exit(0)
-        if cell.get("type") == "warm" and namespace is None and not control.waiting():
-            _warm_charts()
         if cell.get("type") != "cell":
             continue
         _apply_limits(cell, one_shot)

@@ -196,26 +196,6 @@ checks
 PY
 check figure_png_pixels '.status == "completed" and .result.json == [true, true, true]'
 
-# after a run that drew a figure, new pool kernels draw one of their own
-# while they wait (runner.py _warm_charts): a run in such a kernel starts
-# with no figure open, gets figure number 1, and no output of the warm-up.
-# Three runs a second apart: the pool kernels that were ready before the
-# first chart are used up by then (each run takes one, its refill warms)
-run chart_warm_first <<< $'plt.plot([1, 2])\nNone'
-warm_clean=0
-for i in 1 2 3; do
-	sleep 1
-	run chart_warm_leaves_nothing <<< $'open_before = plt.get_fignums()\nn = plt.figure().number\nplt.close("all")\n[open_before, n]'
-	matches chart_warm_leaves_nothing '.status == "completed" and .result.json == [[], 1]
-		and (.outputs | length) == 1 and (.figures | length) == 0 and .stdout == ""' &&
-		warm_clean=$((warm_clean + 1))
-done
-if [ "$warm_clean" = 3 ]; then
-	pass chart_warm_leaves_nothing
-else
-	fail "chart_warm_leaves_nothing ($warm_clean of 3 clean)" "$TMP/chart_warm_leaves_nothing.out"
-fi
-
 run session_files <<< $'open("data.csv", "w").write("a,b\\n1,2\\n")\nplt.plot([1, 2])\nimport pi\nprint(pi.workspace, pi.session_id)' \
 	--workspace "$SESSION" --session-id 11111111-2222-3333-4444-555555555555
 if matches session_files '(.figures[0].path | test("^figures/figure_[0-9]{8}-[0-9]{6}_1\\.png$"))
