@@ -59,16 +59,43 @@ child_import_embedded(const char *source, const char *filename, const char *name
 }
 
 /*
+ * The fixed environment of runs as a Python list of "NAME=value", for
+ * runner.prepare(); None without the sandbox, where runs keep the
+ * zygote's environment.  A new reference, NULL on error.
+ */
+static PyObject *
+child_run_environment(void)
+{
+	PyObject   *env;
+
+	if (executor_sandbox_mode != SANDBOX_ON)
+		Py_RETURN_NONE;
+	env = PyList_New(0);
+	for (int i = 0; env != NULL && executor_run_env[i] != NULL; i++)
+	{
+		PyObject   *item = PyUnicode_FromString(executor_run_env[i]);
+
+		if (item == NULL || PyList_Append(env, item) < 0)
+			Py_CLEAR(env);
+		Py_XDECREF(item);
+	}
+	return env;
+}
+
+/*
  * Import the embedded runner module (and pi_outputs and pi_pdf, which it
- * imports) and warm it up.  Runs once in the zygote, after the heavy libraries are
- * imported and before gc.freeze(), so what it loads is shared copy-on-write
- * by every child.
+ * imports), warm it up, and let it prepare what every kernel shares
+ * (os.environ, streams, channels, display hooks).  Runs once in the zygote, after the
+ * heavy libraries are imported and before gc.freeze(), so what it loads
+ * and makes is shared copy-on-write by every child instead of made in
+ * each (docs/architecture.md, "Measured facts").
  */
 bool
 executor_child_prepare(void)
 {
 	PyObject   *module;
-	PyObject   *warm;
+	PyObject   *ret;
+	PyObject   *env;
 
 	module = child_import_embedded(pi_outputs_source, "<pi-outputs>", "pi_outputs");
 	if (module == NULL)
@@ -82,11 +109,15 @@ executor_child_prepare(void)
 	if (module == NULL)
 		goto fail;
 	runner_run = PyObject_GetAttrString(module, "serve");
-	warm = PyObject_CallMethod(module, "warm_up", NULL);
+	ret = runner_run ? PyObject_CallMethod(module, "warm_up", NULL) : NULL;
+	Py_XDECREF(ret);
+	env = ret ? child_run_environment() : NULL;
+	ret = env ? PyObject_CallMethod(module, "prepare", "(O)", env) : NULL;
+	Py_XDECREF(env);
 	Py_DECREF(module);
-	if (runner_run == NULL || warm == NULL)
+	if (ret == NULL)
 		goto fail;
-	Py_DECREF(warm);
+	Py_DECREF(ret);
 	return true;
 
 fail:
@@ -192,48 +223,21 @@ child_fail(const char *type, const char *message)
 
 /* Call runner.serve(control_fd, result_fd, one_shot, workspace_is_session, ...). */
 static bool
-child_call_runner(const KernelSpec *k, bool jailed)
+child_call_runner(const KernelSpec *k)
 {
 	PyObject   *args;
 	PyObject   *kwargs;
-	PyObject   *env;
 	PyObject   *ret = NULL;
-	int			i;
 
 	/*
-	 * The fixed environment for os.environ: jail_enter replaced the C
-	 * environment, but os.environ is the mapping the zygote built at start.
+	 * os.environ was set to the runs' fixed environment by runner.prepare()
+	 * in the zygote; jail_enter replaced the C environment.
 	 */
-	if (jailed)
-	{
-		env = PyList_New(0);
-		for (i = 0; env != NULL && executor_run_env[i] != NULL; i++)
-		{
-			PyObject   *item = PyUnicode_FromString(executor_run_env[i]);
-
-			if (item == NULL || PyList_Append(env, item) < 0)
-				Py_CLEAR(env);
-			Py_XDECREF(item);
-		}
-		if (env == NULL)
-		{
-			PyErr_Print();
-			return false;
-		}
-	}
-	else
-	{
-		env = Py_None;
-		Py_INCREF(env);
-	}
-
 	args = Py_BuildValue("(iiNN)", CHILD_CONTROL_FD, CHILD_RESULT_FD,
 						 PyBool_FromLong(!k->is_session),
 						 PyBool_FromLong(k->workspace_is_session));
 	/* the session and job ids come with each cell, from the loop */
-	kwargs = Py_BuildValue("{s:N, s:i}",
-						   "environment", env,
-						   "blas_threads", executor_blas_threads);
+	kwargs = Py_BuildValue("{s:i}", "blas_threads", executor_blas_threads);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);
@@ -352,5 +356,5 @@ executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd, int stderr_f
 		child_fail("WorkspaceError", msg);
 	}
 
-	_exit(child_call_runner(k, jailed) ? 0 : CHILD_EXIT_RUNNER_FAILED);
+	_exit(child_call_runner(k) ? 0 : CHILD_EXIT_RUNNER_FAILED);
 }

@@ -120,10 +120,18 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 	spec.memory_mb = req->memory_mb;
 	spec.max_file_size_mb = req->max_file_size_mb;
 
-	/* no handler of ours may run in the child before it resets them */
+	/*
+	 * No handler of ours may run in the child before it resets them.
+	 *
+	 * No PyOS_BeforeFork/PyOS_AfterFork_Parent around the clone: they take
+	 * the import lock and run the Python at-fork hooks (logging's lock)
+	 * in this process, whose Python never runs and holds no lock, and
+	 * every page they touch is copied here after each clone (measured:
+	 * ~0.3 ms of copy-on-write in the forker per kernel).  The child still
+	 * runs PyOS_AfterFork_Child, which re-creates every lock.
+	 */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	executor_before_fork();
 	pid = jailed ? jail_clone(&executor_jail) : fork();
 	if (pid == 0)
 	{
@@ -132,7 +140,6 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 		executor_child_main(&spec, ctl[0], out[1], errp[1], res[1],
 							jailed ? sync[0] : -1);
 	}
-	executor_after_fork_parent();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	close_fd(&ctl[0]), close_fd(&out[1]), close_fd(&errp[1]);

@@ -25,9 +25,11 @@ import os
 import struct
 import sys
 import time
+import zlib
 
 import matplotlib.figure
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 # What one cell's outputs may carry: the zygote's frame limit is 256 MiB and
@@ -59,6 +61,41 @@ def png_size(data):
     """(width, height) from the IHDR chunk: 8-byte signature, then the chunk
     whose data starts with width and height as big-endian 32-bit integers."""
     return struct.unpack(">II", data[16:24])
+
+
+def _png_chunk(tag, data):
+    return (struct.pack(">I", len(data)) + tag + data
+            + struct.pack(">I", zlib.crc32(tag + data)))
+
+
+def figure_png(fig):
+    """fig as PNG bytes at FIGURE_DPI, the same pixels savefig(format="png")
+    gives.  Matplotlib's PNG path hands the canvas to PIL, whose encoder
+    (adaptive row filters, a copy of the image) cost ~12 ms of a ~25 ms
+    savefig of a simple chart (measured); here the figure is rendered by
+    the same savefig into raw RGBA and written as PNG directly: rows with
+    filter 0, zlib level 6 (smaller files than PIL's at its default).
+    When the raw size is not the figure's size at FIGURE_DPI (a
+    savefig.bbox = "tight" rcParam, say), matplotlib's own PNG is used."""
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=FIGURE_DPI)
+    pixels = raw.getbuffer()
+    width = int(fig.get_figwidth() * FIGURE_DPI)
+    height = int(fig.get_figheight() * FIGURE_DPI)
+    if width <= 0 or height <= 0 or len(pixels) != width * height * 4:
+        del pixels
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+        return buf.getvalue()
+    rows = np.zeros((height, width * 4 + 1), dtype=np.uint8)
+    rows[:, 1:] = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width * 4)
+    del pixels
+    per_metre = int(round(FIGURE_DPI / 0.0254))
+    return (b"\x89PNG\r\n\x1a\n"
+            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
+            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+            + _png_chunk(b"IEND", b""))
 
 
 def _text(value, limit):
@@ -227,9 +264,7 @@ class Display:
         session); fig is not added again at the end of the cell."""
         self.shown[id(fig)] = fig
         try:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=FIGURE_DPI)
-            data = buf.getvalue()
+            data = figure_png(fig)
             width, height = png_size(data)
             path = self._keep("png", data) if self.keep_files else None
         except Exception as exc:

@@ -172,6 +172,30 @@ check figure_temp '(.figures | length) == 1 and .figures[0].path == null
 	and .figures[0].width == 640 and .figures[0].height == 480
 	and (.figures[0].png_base64 | startswith("iVBORw0KGgo"))'
 
+# a figure's PNG is written by pi_outputs.figure_png (raw RGBA from savefig,
+# encoded without PIL): it must decode to exactly the pixels of matplotlib's
+# own PNG, also for a figure with a title and odd size, and with
+# savefig.bbox = "tight" (another size: matplotlib's PNG is used)
+run figure_png_pixels <<'PY'
+import io, PIL.Image, pi_outputs
+def same(fig):
+    ours = PIL.Image.open(io.BytesIO(pi_outputs.figure_png(fig)))
+    ours.load()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=pi_outputs.FIGURE_DPI)
+    ref = PIL.Image.open(buf)
+    ref.load()
+    return ours.size == ref.size and ours.mode == ref.mode and ours.tobytes() == ref.tobytes()
+fig, ax = plt.subplots(figsize=(3.33, 2.17))
+ax.plot([1, 3, 2]); ax.set_title("odd size")
+checks = [same(fig), same(plt.figure())]
+plt.rcParams["savefig.bbox"] = "tight"
+checks.append(same(fig))
+plt.close("all")
+checks
+PY
+check figure_png_pixels '.status == "completed" and .result.json == [true, true, true]'
+
 run session_files <<< $'open("data.csv", "w").write("a,b\\n1,2\\n")\nplt.plot([1, 2])\nimport pi\nprint(pi.workspace, pi.session_id)' \
 	--workspace "$SESSION" --session-id 11111111-2222-3333-4444-555555555555
 if matches session_files '(.figures[0].path | test("^figures/figure_[0-9]{8}-[0-9]{6}_1\\.png$"))
