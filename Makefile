@@ -32,6 +32,7 @@ OBJS = \
 	extension/datasets.o \
 	extension/dataset_convert.o \
 	extension/load_options.o \
+	extension/load_copy.o \
 	bgworker/launcher.o \
 	bgworker/worker.o \
 	bgworker/rescue.o \
