@@ -30,6 +30,7 @@ OBJS = \
 	extension/csv_load.o \
 	extension/csv_parallel.o \
 	extension/datasets.o \
+	extension/dataset_queue.o \
 	extension/dataset_convert.o \
 	extension/load_options.o \
 	extension/load_copy.o \

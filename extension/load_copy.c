@@ -41,7 +41,9 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "executor/spi.h"
@@ -55,11 +57,13 @@
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/wait_event.h"
 
 #include "csv_load.h"
@@ -449,7 +453,9 @@ pi_load_helper_main(Datum main_arg)
 /*
  * Drop the staging tables whose job is not running in this server
  * generation (its worker failed to drop it, or a crash ended it); in the
- * caller's transaction, with SPI connected.  Each drop is tried in a
+ * caller's transaction, with SPI connected.  A table is dropped by its
+ * oid: a re-run of the same job may have replaced it by a table of the
+ * same name meanwhile, which is not ours to drop.  Each drop is tried in a
  * subtransaction of its own: a table that cannot be dropped now (locked)
  * is left for the next sweep and holds up nothing else.
  */
@@ -466,39 +472,51 @@ load_sweep_staging(int64 boot_id)
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1 ||
 		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		return;					/* another worker sweeps now */
-	if (SPI_execute_with_args("SELECT c.relname::text FROM pg_catalog.pg_class c"
+	if (SPI_execute_with_args("SELECT c.oid FROM pg_catalog.pg_class c"
 							  " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 							  " WHERE n.nspname = '" LOAD_STAGING_SCHEMA "' AND c.relkind = 'r'"
 							  " AND NOT EXISTS (SELECT 1 FROM pi.jobs j WHERE j.status = 'running'"
 							  "   AND j.worker_boot = $1"
 							  "   AND 'load_' || pg_catalog.replace(j.id::text, '-', '') = c.relname)"
-							  " ORDER BY 1",
+							  " ORDER BY c.oid",
 							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(boot_id)},
 							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pi worker: listing staging tables failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
-		tables = lappend(tables, MemoryContextStrdup(ctx, SPI_getvalue(SPI_tuptable->vals[i],
-																	   SPI_tuptable->tupdesc, 1)));
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx);
+
+		tables = lappend_oid(tables, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
 	if (tables == NIL)
 		return;
 	(void) SPI_execute("SET LOCAL lock_timeout = '1s'", false, 0);
 	foreach(lc, tables)
 	{
-		const char *table = lfirst(lc);
+		Oid			relid = lfirst_oid(lc);
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(ctx);
 		PG_TRY();
 		{
-			(void) SPI_execute(psprintf("DROP TABLE IF EXISTS %s",
-										quote_qualified_identifier(LOAD_STAGING_SCHEMA, table)),
-							   false, 0);
+			ObjectAddress object = {RelationRelationId, relid, 0};
+			bool		dropped = false;
+
+			LockRelationOid(relid, AccessExclusiveLock);
+			if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			{
+				performDeletion(&object, DROP_RESTRICT, 0);
+				dropped = true;
+			}
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(ctx);
 			CurrentResourceOwner = owner;
-			ereport(LOG,
-					(errmsg("pi worker: dropped staging table %s.%s of a load that did not finish",
-							LOAD_STAGING_SCHEMA, table)));
+			if (dropped)
+				ereport(LOG,
+						(errmsg("pi worker: dropped staging table %u of %s, a load that did not finish",
+								relid, LOAD_STAGING_SCHEMA)));
 		}
 		PG_CATCH();
 		{
@@ -511,8 +529,8 @@ load_sweep_staging(int64 boot_id)
 			MemoryContextSwitchTo(ctx);
 			CurrentResourceOwner = owner;
 			ereport(LOG,
-					(errmsg("pi worker: could not drop staging table %s.%s yet: %s",
-							LOAD_STAGING_SCHEMA, table, edata->message)));
+					(errmsg("pi worker: could not drop staging table %u of %s yet: %s",
+							relid, LOAD_STAGING_SCHEMA, edata->message)));
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
