@@ -163,6 +163,7 @@ typedef struct LoadTimes
 {
 	TimestampTz started;
 	TimestampTz analysed;
+	TimestampTz copied;			/* this process's COPY ended */
 	TimestampTz loaded;
 	TimestampTz statistics;
 	TimestampTz swapped;
@@ -267,10 +268,13 @@ load_in_transaction(int fd, const char *owner, const char *schema, const char *n
 		*rows = load_copy_range(fd, LOAD_STAGING_SCHEMA, staging, a, o->encoding, a->bom_bytes, end,
 								a->header, copy_progress_own, &cp);
 		cp.own_done = end;
+		times->copied = GetCurrentTimestamp();
 		if (helper)
 			*rows += load_helper_wait(helper, copy_progress_helper, &cp);
 	}
 	times->loaded = GetCurrentTimestamp();
+	if (times->copied == 0)
+		times->copied = times->loaded;
 
 	/* the planner has statistics when the job says completed */
 	progress((int64) (a->file_bytes * 0.92), a->file_bytes, progress_arg);
@@ -360,7 +364,8 @@ load_result_json(const char *schema, const char *name, uint64 rows, int64 table_
 	appendStringInfo(&result,
 					 ", \"rejected_rows\": %lld, \"rejected\": [%s], \"blank_lines\": %lld"
 					 ", \"copy_path\": \"%s\", \"analysis_cores\": %d, \"analysis_ms\": %.1f"
-					 ", \"load_cores\": %d, \"load_ms\": %.1f, \"statistics_ms\": %.1f, \"swap_ms\": %.1f"
+					 ", \"load_cores\": %d, \"load_ms\": %.1f, \"helper_wait_ms\": %.1f"
+					 ", \"statistics_ms\": %.1f, \"swap_ms\": %.1f"
 					 ", \"elapsed_ms\": %.1f"
 					 ", \"stdout\": \"\", \"stderr\": \"\", \"result\": null, \"error\": null"
 					 ", \"figures\": [], \"files\": []}",
@@ -368,6 +373,7 @@ load_result_json(const char *schema, const char *name, uint64 rows, int64 table_
 					 a->needs_rewrite ? "rewrite" : "direct", a->two_cores ? 2 : 1,
 					 (double) (t->analysed - t->started) / 1000.0,
 					 t->cores, (double) (t->loaded - t->analysed) / 1000.0,
+					 (double) (t->loaded - t->copied) / 1000.0,
 					 (double) (t->statistics - t->loaded) / 1000.0,
 					 (double) (t->swapped - t->statistics) / 1000.0,
 					 (double) (GetCurrentTimestamp() - t->started) / 1000.0);
@@ -436,7 +442,17 @@ staging_transaction(const char *staging, const CsvAnalysis *a, const LoadSource 
 	if (SPI_execute_with_args("SELECT 1 WHERE pg_catalog.to_regclass($1) IS NOT NULL",
 							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(qstaging)},
 							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		/*
+		 * On the way out this runs with interrupts held (a cancel must not
+		 * cut it short), where a lock wait would never end: a table someone
+		 * else holds is left to the rescue sweep.
+		 */
+		if (a == NULL)
+			spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT", qstaging),
+					 SPI_OK_UTILITY);
 		spi_exec(psprintf("DROP TABLE IF EXISTS %s", qstaging), SPI_OK_UTILITY);
+	}
 	if (a)
 		spi_exec(create_table_sql(LOAD_STAGING_SCHEMA, staging, a, src), SPI_OK_UTILITY);
 	SPI_finish();

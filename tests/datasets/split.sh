@@ -21,12 +21,12 @@ ended() { case "$(job_status "$1")" in completed|failed|cancelled|timeout) retur
 
 echo "# a large file is loaded by two backends, and analysed"
 check "the large load used two backends" \
-  "[ \"\$(pi_sql \"SELECT r->>'load_cores' || '/' || r->>'copy_path' FROM pi.jobs j, pi.job_result(j.id) r WHERE j.kind = 'load_csv' AND j.payload->>'dataset_name' = 'big' AND j.status = 'completed'\")\" = 2/direct ]"
+  "[ \"\$(pi_sql \"SELECT (r->>'load_cores') || '/' || (r->>'copy_path') FROM pi.jobs j, pi.job_result(j.id) r WHERE j.kind = 'load_csv' AND j.payload->>'dataset_name' = 'big' AND j.status = 'completed'\")\" = 2/direct ]"
 check "the planner has statistics of every column and the row count when the job says completed" \
   "[ \"\$(pi_sql \"SELECT (SELECT count(*) FROM pg_stats WHERE schemaname = 'pi_data' AND tablename = 'big') || '/' || (SELECT reltuples::bigint FROM pg_class WHERE oid = 'pi_data.big'::regclass)\")\" = 3/1500000 ]"
 check "the loaded table is in the tenant's schema, owned as before, readable by pi_reader, and no staging table is left" \
-  "[ \"\$(pi_sql \"SELECT tableowner = (SELECT tableowner FROM pg_tables WHERE schemaname = 'pi_data' AND tablename = 'swap') AND has_table_privilege('pi_reader', 'pi_data.big', 'SELECT') FROM pg_tables WHERE schemaname = 'pi_data' AND tablename = 'big'\")\" = t ]
-   && nothing_left big_none"
+  "[ \"\$(pi_sql \"SELECT tableowner = (SELECT tableowner FROM pg_tables WHERE schemaname = 'pi_data' AND tablename = 'swap') AND has_table_privilege('pi_reader', 'pi_data.big', 'SELECT') FROM pg_tables WHERE schemaname = 'pi_data' AND tablename = 'big'\")\" = t ] &&
+   nothing_left big_none"
 ids_of_big() { pi_sql "SELECT count(DISTINCT id) || '/' || min(id) || '/' || max(id) FROM pi_data.big"; }
 check "the split load's rows are the file's, first and last included" '[ "$(ids_of_big)" = 1500000/0/1499999 ]'
 
