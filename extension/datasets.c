@@ -445,8 +445,8 @@ staging_transaction(const char *staging, const CsvAnalysis *a, const LoadSource 
 	{
 		/*
 		 * On the way out this runs with interrupts held (a cancel must not
-		 * cut it short), where a lock wait would never end: a table someone
-		 * else holds is left to the rescue sweep.
+		 * cut it short), where a lock wait could not be interrupted: a table
+		 * someone else holds is left to the rescue sweep.
 		 */
 		if (a == NULL)
 			spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT", qstaging),
@@ -469,7 +469,13 @@ drop_staging_quietly(const char *staging)
 
 	PG_TRY();
 	{
+		/*
+		 * Held only until it succeeds: an error resets the count itself, so
+		 * a RESUME after one would leave interrupts held for good.
+		 */
+		HOLD_INTERRUPTS();
 		staging_transaction(staging, NULL, NULL);
+		RESUME_INTERRUPTS();
 	}
 	PG_CATCH();
 	{
@@ -562,16 +568,16 @@ load_analysed(int fd, const char *job_id, const char *path, const char *owner,
 	{
 		ErrorData  *edata;
 
-		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		MemoryContextSwitchTo(caller);
-		/* a cancel arriving now must not cut the clean-up short */
+		/* a cancel (the worker's timer) must not cut the clean-up short */
+		HOLD_INTERRUPTS();
 		load_helper_stop(helper);
-		drop_staging_quietly(staging);
 		RESUME_INTERRUPTS();
+		drop_staging_quietly(staging);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

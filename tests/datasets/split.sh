@@ -55,6 +55,14 @@ check "the crashes left no staging table, no table, no dataset row, no helper" \
 check "and the cluster loads again" \
   "wait_sql 60 \"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pi worker'\" t"
 
+echo "# cancel during the analysis"
+job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'cancel_analysis', '$SID')")
+analysing() { pi_sql "SELECT progress_message FROM pi.jobs WHERE id = '$job'" | grep -q '^analysing'; }
+check "the analysis reports progress" wait_until 120 analysing
+pi_sql "SELECT pi.cancel_job('$job')" >/dev/null
+check "cancelled in the analysis: the job ends cancelled" "wait_until 30 ended $job && [ \"\$(job_status $job)\" = cancelled ]"
+check "cancelled in the analysis: nothing is left" "wait_until 30 nothing_left cancel_analysis"
+
 echo "# cancel during the load (both backends copying)"
 job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'cancel_load', '$SID')")
 check "the helper starts" wait_until 120 helper_pid
@@ -79,6 +87,12 @@ echo "ROLLBACK;" >&"${LOCKER[1]}"
 exec {LOCKER[1]}>&-
 wait "$LOCKER_PID" 2>/dev/null
 check "cancelled while gathering statistics: nothing is left" "wait_until 30 nothing_left cancel_stats"
+# its clean-up met the lock: the worker must still answer interrupts after it
+wpid=$(pi_sql "SELECT worker_pid FROM pi.jobs WHERE id = '$job'")
+check "the worker that ran it still answers interrupts (pg_terminate_backend ends it)" \
+  "[ -n '$wpid' ] && [ \"\$(pi_sql 'SELECT pg_terminate_backend($wpid, 20000)' 2>/dev/null)\" = t ]"
+check "its replacement runs loads" \
+  "wait_sql 60 \"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pi worker'\" t"
 
 echo "# cancel during the swap (the old table is held by a reader)"
 load v1.csv cancel_swap
