@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * datasets.c
- *	  pi.load_csv and pi.load_dataset: queue the load of a workspace file
- *	  (CSV; or xlsx and JSON Lines, converted to CSV first by
- *	  dataset_convert.c) into a typed table of the caller's dataset schema
- *	  (tenants.c: pi_data, or pi_data_<role oid>), and the load itself, run
- *	  by a job worker.
+ *	  The load job of pi.load_csv and pi.load_dataset (queued by
+ *	  dataset_queue.c): a workspace file (CSV; or xlsx and JSON Lines,
+ *	  converted to CSV first by dataset_convert.c) into a typed table of the
+ *	  caller's dataset schema (tenants.c: pi_data, or pi_data_<role oid>),
+ *	  run by a job worker.
  *
  * The load happens in one transaction of the worker: the new table is
  * created in it (so COPY FREEZE applies), filled by PostgreSQL's own COPY
@@ -13,6 +13,13 @@
  * with the table of an earlier load of the same name, and registered in
  * pi.datasets.  Readers see the old table until that transaction commits,
  * and a failed load leaves nothing behind.
+ *
+ * A large file that COPY reads as it is goes faster on two backends
+ * (load_copy.c): the table is then created and committed beforehand in
+ * the private schema pi_staging, a helper loads the second half of the
+ * file into it while this transaction loads the first, and the analysed
+ * table moves into the dataset schema in this transaction.  The staging
+ * table is dropped on every way out (or, after a crash, by the sweep).
  *
  *-------------------------------------------------------------------------
  */
