@@ -55,6 +55,15 @@ check "the crashes left no staging table, no table, no dataset row, no helper" \
 check "and the cluster loads again" \
   "wait_sql 60 \"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'pi worker'\" t"
 
+echo "# an immediate restart of the server mid-load: the re-run loads the whole file, nothing else is left"
+job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'restarted', '$SID')")
+check "the helper starts" wait_until 120 helper_pid
+check "the server restarts (immediate)" pi_cluster_restart immediate
+check "the re-run completes" "wait_until 240 ended $job && [ \"\$(job_status $job)\" = completed ]"
+check "the re-run loaded every row once, and left no staging table and no helper" \
+  "[ \"\$(pi_sql 'SELECT count(*) FROM pi_data.restarted')\" = 5000000 ] &&
+   [ \"\$(pi_sql \"SELECT attempts FROM pi.jobs WHERE id = '$job'\")\" = 2 ] && wait_until 30 nothing_left none_such"
+
 echo "# cancel during the analysis"
 job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'cancel_analysis', '$SID')")
 analysing() { pi_sql "SELECT progress_message FROM pi.jobs WHERE id = '$job'" | grep -q '^analysing'; }
