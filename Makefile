@@ -31,8 +31,10 @@ OBJS = \
 	extension/csv_load.o \
 	extension/csv_parallel.o \
 	extension/datasets.o \
+	extension/dataset_queue.o \
 	extension/dataset_convert.o \
 	extension/load_options.o \
+	extension/load_copy.o \
 	bgworker/launcher.o \
 	bgworker/worker.o \
 	bgworker/rescue.o \

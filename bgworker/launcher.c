@@ -259,7 +259,7 @@ start_worker(int slot)
 	{
 		ereport(LOG,
 				(errmsg("pi launcher: could not start job worker %d", slot + 1),
-				 errhint("Raise max_worker_processes: power_interpreter needs pi.max_concurrent_jobs + 1 of them.")));
+				 errhint("Raise max_worker_processes: power_interpreter needs pi.max_concurrent_jobs + 1 of them, and one more for each large load that runs at the same time.")));
 		workers[slot].handle = NULL;
 		return false;
 	}

@@ -3,8 +3,9 @@
  * rescue.c
  *	  The periodic sweep every job worker runs: renew the leases of jobs
  *	  live workers hold, rescue jobs whose worker or executor is gone
- *	  (re-queued once, then failed with a reason), retire expired sessions
- *	  and trim old history.
+ *	  (re-queued once, then failed with a reason), drop the staging tables
+ *	  of loads that did not finish, retire expired sessions and trim old
+ *	  history.
  *
  * pg_cron's habit: what a crash left behind is repaired by an explicit
  * pass, here one that also runs at every start of a worker.
@@ -19,6 +20,7 @@
 #include "utils/uuid.h"
 
 #include "guc.h"
+#include "load_copy.h"
 #include "rescue.h"
 #include "sessions.h"
 #include "shmem.h"
@@ -104,4 +106,7 @@ pi_rescue_jobs(int my_slot, int64 my_boot_id, MemoryContext ctx, List **expired)
 	if (my_slot == 0 && SPI_processed > 0)
 		ereport(LOG, (errmsg("pi worker %d: deleted %llu job(s) older than pi.job_retention",
 							 my_slot + 1, (unsigned long long) SPI_processed)));
+
+	/* last: it sets a lock timeout for the rest of the transaction */
+	load_sweep_staging(my_boot_id);
 }

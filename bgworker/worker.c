@@ -46,6 +46,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "utils/wait_event.h"
@@ -578,6 +579,32 @@ load_failure_json(ErrorData *edata, bool cancelled)
 }
 
 /*
+ * While a load runs, a timer looks at the cancel flag of this worker's slot
+ * every LOAD_CANCEL_POLL_MS and turns a request into a query cancel, which
+ * interrupts whatever the load waits in or computes (COPY, ANALYZE, a lock
+ * on the table it replaces), not only the points that report progress.
+ */
+#define LOAD_CANCEL_POLL_MS		200
+static TimeoutId load_cancel_timer = MAX_TIMEOUTS;
+
+/*
+ * A signal handler: reads one flag of shared memory, no lock (a bool).
+ * Only inside a transaction: the analysis and a conversion check for a
+ * cancel themselves (load_progress), and once the load has committed a
+ * cancel comes too late to undo it.
+ */
+static void
+load_cancel_check(void)
+{
+	if (my_slot >= 0 && pi_shared->slots[my_slot].cancel_requested && IsTransactionState())
+	{
+		QueryCancelPending = true;
+		InterruptPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
+/*
  * Run a load_csv job in this process.  Any error ends the load's
  * transaction (so nothing half-loaded stays) and becomes the job's result.
  */
@@ -588,6 +615,11 @@ run_load_job(ClaimedJob *job)
 	FinishedJob finished = {job, NULL};
 
 	pgstat_report_activity(STATE_RUNNING, psprintf("pi worker: loading %s", job->code));
+	if (load_cancel_timer == MAX_TIMEOUTS)
+		load_cancel_timer = RegisterTimeout(USER_TIMEOUT, load_cancel_check);
+	enable_timeout_every(load_cancel_timer,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LOAD_CANCEL_POLL_MS),
+						 LOAD_CANCEL_POLL_MS);
 	PG_TRY();
 	{
 		finished.result_json = pi_load_csv_run(job->id_text, job->workspace, job->payload,
@@ -598,12 +630,21 @@ run_load_job(ClaimedJob *job)
 		ErrorData  *edata = recover_from_error(ctx);
 		bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 
+		if (cancelled)
+		{
+			/* the timer's cancel says "canceling statement due to user request" */
+			edata->message = pstrdup("the load was cancelled");
+			edata->detail = edata->hint = NULL;
+		}
 		ereport(LOG,
 				(errmsg("pi worker %d: load job %s failed: %s", my_slot + 1, job->id_text,
 						edata->message)));
 		finished.result_json = load_failure_json(edata, cancelled);
 	}
 	PG_END_TRY();
+	/* a cancel that came as the load ended must not fail the recording */
+	disable_timeout(load_cancel_timer, false);
+	QueryCancelPending = false;
 
 	run_in_transaction("pi worker: recording load result", finish_body, &finished);
 	set_slot_job(NULL);

@@ -62,6 +62,8 @@ typedef struct CsvAnalysis
 	int64		maxskip;
 	bool		needs_rewrite;	/* COPY cannot take the file as it is */
 	bool		two_cores;		/* analysed in two halves at once */
+	int64		split_offset;	/* two cores: where the second half starts */
+	int64		split_line;		/* COPY's line number of the record before it */
 	const char *rewrite_reason;
 } CsvAnalysis;
 

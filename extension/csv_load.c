@@ -274,24 +274,34 @@ static struct
 	int64		record_no;
 	int64		skip_index;
 	int64		offset;
+	int64		end;			/* the direct feed stops here */
 	int64		next_progress;
 	bool		at_eof;
 	bool		header_done;
 	bool		done;
 } feed;
 
+/*
+ * Start feeding bytes [start, end) of the file.  A rewritten feed always
+ * reads the whole file (start is the BOM's end, end the file's); a direct
+ * feed may take a part of it that begins and ends at a record boundary
+ * (the split of a load on two backends).
+ */
 void
-csv_feed_begin(int fd, const CsvAnalysis *a, CsvProgressFn progress, void *progress_arg)
+csv_feed_begin(int fd, const CsvAnalysis *a, int64 start, int64 end,
+			   CsvProgressFn progress, void *progress_arg)
 {
+	Assert(!a->needs_rewrite || (start == a->bom_bytes && end == a->file_bytes));
 	memset(&feed, 0, sizeof(feed));
 	feed.fd = fd;
 	feed.a = a;
 	feed.progress = progress;
 	feed.progress_arg = progress_arg;
-	feed.next_progress = PROGRESS_EVERY;
-	if (lseek(fd, a->bom_bytes, SEEK_SET) < 0)
+	feed.next_progress = start + PROGRESS_EVERY;
+	if (lseek(fd, start, SEEK_SET) < 0)
 		ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind the CSV file: %m")));
-	feed.offset = a->bom_bytes;
+	feed.offset = start;
+	feed.end = end;
 	if (a->needs_rewrite)
 	{
 		csv_scanner_init(&feed.scanner, &a->dialect);
@@ -408,7 +418,11 @@ csv_feed_read(void *outbuf, int minread, int maxread)
 	}
 	if (!feed.a->needs_rewrite)
 	{
-		ssize_t		got = read(feed.fd, outbuf, maxread);
+		ssize_t		got;
+
+		if (feed.offset >= feed.end)
+			return 0;
+		got = read(feed.fd, outbuf, Min((int64) maxread, feed.end - feed.offset));
 
 		if (got < 0)
 			ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the CSV file: %m")));

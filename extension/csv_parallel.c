@@ -351,6 +351,9 @@ analyse_mapped(TwoCoreState *st, const CsvLoadOptions *o, CsvAnalysis *a,
 	part_merge(a, &st->head);
 	part_merge(a, &st->tail);
 	a->two_cores = true;
+	/* a record boundary, where a second backend can take over the load */
+	a->split_offset = (int64) mid;
+	a->split_line = st->head.rows + st->head.blank_lines + (a->header ? 1 : 0);
 	return true;
 }
 
@@ -400,6 +403,8 @@ csv_analyse_two_cores(int fd, const CsvLoadOptions *o, CsvAnalysis *a,
 		a->blank_lines = 0;
 		a->bom_bytes = 0;
 		a->needs_rewrite = false;
+		a->split_offset = 0;
+		a->split_line = 0;
 	}
 	return ok;
 }

@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * datasets.c
- *	  pi.load_csv and pi.load_dataset: queue the load of a workspace file
- *	  (CSV; or xlsx and JSON Lines, converted to CSV first by
- *	  dataset_convert.c) into a typed table of the caller's dataset schema
- *	  (tenants.c: pi_data, or pi_data_<role oid>), and the load itself, run
- *	  by a job worker.
+ *	  The load job of pi.load_csv and pi.load_dataset (queued by
+ *	  dataset_queue.c): a workspace file (CSV; or xlsx and JSON Lines,
+ *	  converted to CSV first by dataset_convert.c) into a typed table of the
+ *	  caller's dataset schema (tenants.c: pi_data, or pi_data_<role oid>),
+ *	  run by a job worker.
  *
  * The load happens in one transaction of the worker: the new table is
  * created in it (so COPY FREEZE applies), filled by PostgreSQL's own COPY
@@ -13,6 +13,13 @@
  * with the table of an earlier load of the same name, and registered in
  * pi.datasets.  Readers see the old table until that transaction commits,
  * and a failed load leaves nothing behind.
+ *
+ * A large file that COPY reads as it is goes faster on two backends
+ * (load_copy.c): the table is then created and committed beforehand in
+ * the private schema pi_staging, a helper loads the second half of the
+ * file into it while this transaction loads the first, and the analysed
+ * table moves into the dataset schema in this transaction.  The staging
+ * table is dropped on every way out (or, after a crash, by the sweep).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +37,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
@@ -50,6 +58,7 @@
 #include "execute.h"
 #include "guc.h"
 #include "jsonb_util.h"
+#include "load_copy.h"
 #include "load_options.h"
 #include "sessions.h"
 #include "shmem.h"
@@ -57,17 +66,14 @@
 #include "tenants.h"
 #include "workspace_path.h"
 
-PG_FUNCTION_INFO_V1(pi_load_csv);
-PG_FUNCTION_INFO_V1(pi_load_dataset);
-
 /*
  * Open the CSV file beneath the workspace: a regular file with one name.
  * Called at pi.load_csv and again by the worker, which checks the type on
  * the descriptor it reads: a FIFO swapped in meanwhile is refused, never
  * waited on (rule 10).
  */
-static int
-open_csv(const char *workspace, const char *path, struct stat *st)
+int
+dataset_open_file(const char *workspace, const char *path, struct stat *st)
 {
 	int			rootfd = open(workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int			fd = -1;
@@ -86,115 +92,6 @@ open_csv(const char *workspace, const char *path, struct stat *st)
 	}
 	PG_END_TRY();
 	return fd;
-}
-
-/*
- * Check the arguments, the file and the options, and insert the load job:
- * the common part of pi.load_csv (format NULL: CSV as before) and
- * pi.load_dataset.  Returns the job id.
- */
-static Datum
-queue_load(FunctionCallInfo fcinfo, const char *fn, const char *requested_format,
-		   const char *sheet)
-{
-	char	   *path;
-	char	   *name;
-	Jsonb	   *options = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	CsvLoadOptions parsed;
-	char	   *workspace;
-	const char *format = "csv";
-	struct stat st;
-	Datum		id;
-	bool		isnull;
-	int			fd;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("file_path and dataset_name must not be null"),
-				 errhint("Call %s('data.csv', 'my_dataset', session_id).", fn)));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s needs the session whose workspace holds the file", fn),
-				 errhint("Upload the file with pi.write_file(session_id, ...) and pass the same session_id.")));
-	path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	workspace_check_path(path);
-	load_check_dataset_name(name);
-	load_parse_options(options, &parsed);
-	workspace = pi_session_workspace(PG_GETARG_UUID_P(2), true);
-	fd = open_csv(workspace, path, &st);
-	PG_TRY();
-	{
-		if (requested_format)
-			format = dataset_format_detect(path, fd, requested_format);
-	}
-	PG_FINALLY();
-	{
-		close(fd);
-	}
-	PG_END_TRY();
-	load_check_options_for_format(&parsed, format);
-	if (sheet && strcmp(format, "xlsx") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sheet applies to .xlsx workbooks, and \"%s\" is loaded as %s", path, format),
-				 errhint("Leave sheet out, or pass format => 'xlsx' for a workbook.")));
-
-	/* a load is a job, and adds to the tenant's datasets */
-	pi_tenant_check_datasets(pi_caller_name(), pi_dataset_schema(pi_caller_name()), false);
-	pi_tenant_check_jobs(pi_caller_name());
-
-	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, code, timeout_s, session_id, payload, submitted_by)"
-							  " VALUES ('load_csv', CASE WHEN $8 = 'csv' THEN"
-							  "  pg_catalog.format('load_csv %L into %s', $1, $2) ELSE"
-							  "  pg_catalog.format('load_dataset %L (%s) into %s', $1, $8, $2) END,"
-							  "  $4, $3, pg_catalog.jsonb_build_object('file_path', $1,"
-							  "  'dataset_name', pg_catalog.lower($2), 'options', coalesce($5, '{}'::jsonb),"
-							  "  'file_bytes', $6::bigint, 'owner', $7,"
-							  "  'schema', pi.dataset_schema($7::name), 'format', $8, 'sheet', $9), $7::name)"
-							  " RETURNING id",
-							  9, (Oid[]) {TEXTOID, TEXTOID, UUIDOID, INT4OID, JSONBOID, INT8OID, TEXTOID,
-								  TEXTOID, TEXTOID},
-							  (Datum[]) {CStringGetTextDatum(path), CStringGetTextDatum(name),
-								  PG_GETARG_DATUM(2), Int32GetDatum(pi_job_timeout),
-								  options ? JsonbPGetDatum(options) : (Datum) 0, Int64GetDatum(st.st_size),
-								  CStringGetTextDatum(pi_caller_name()), CStringGetTextDatum(format),
-							  sheet ? CStringGetTextDatum(sheet) : (Datum) 0},
-							  (char[]) {' ', ' ', ' ', ' ', options ? ' ' : 'n', ' ', ' ', ' ', sheet ? ' ' : 'n'},
-							  false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not queue the load");
-	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	id = SPI_datumTransfer(id, false, UUID_LEN);
-	SPI_finish();
-
-	pi_wake_workers();
-	PG_RETURN_DATUM(id);
-}
-
-/*
- * pi.load_csv(file_path text, dataset_name text, session_id uuid DEFAULT
- * NULL, options jsonb DEFAULT '{}') returns uuid: the id of the load job.
- */
-Datum
-pi_load_csv(PG_FUNCTION_ARGS)
-{
-	return queue_load(fcinfo, "pi.load_csv", NULL, NULL);
-}
-
-/*
- * pi.load_dataset(file_path, dataset_name, session_id, options, format
- * DEFAULT 'auto', sheet DEFAULT NULL) returns uuid: pi.load_csv for CSV,
- * xlsx (a sheet: the first, or by name) and JSON Lines files.
- */
-Datum
-pi_load_dataset(PG_FUNCTION_ARGS)
-{
-	return queue_load(fcinfo, "pi.load_dataset",
-					  PG_ARGISNULL(4) ? "auto" : text_to_cstring(PG_GETARG_TEXT_PP(4)),
-					  PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)));
 }
 
 /* ---- the load, in a job worker ------------------------------------------ */
@@ -219,28 +116,6 @@ column_type_sql(const CsvAnalysis *a, const LoadSource *src, int i)
 	return csv_type_sql(a->columns[i].types);
 }
 
-static List *
-copy_options(const CsvAnalysis *a, const CsvLoadOptions *o)
-{
-	List	   *opts = NIL;
-	bool		raw = !a->needs_rewrite;
-
-	opts = lappend(opts, makeDefElem("format", (Node *) makeString("csv"), -1));
-	opts = lappend(opts, makeDefElem("delimiter",
-									 (Node *) makeString(psprintf("%c", raw ? a->dialect.delimiter : ',')), -1));
-	opts = lappend(opts, makeDefElem("quote",
-									 (Node *) makeString(psprintf("%c", raw ? a->dialect.quote : '"')), -1));
-	opts = lappend(opts, makeDefElem("escape",
-									 (Node *) makeString(psprintf("%c", raw ? a->dialect.escape : '"')), -1));
-	opts = lappend(opts, makeDefElem("header",
-									 (Node *) makeString((raw && a->header) ? "true" : "false"), -1));
-	opts = lappend(opts, makeDefElem("null", (Node *) makeString(""), -1));
-	opts = lappend(opts, makeDefElem("freeze", (Node *) makeString("true"), -1));
-	if (o->encoding)
-		opts = lappend(opts, makeDefElem("encoding", (Node *) makeString(o->encoding), -1));
-	return opts;
-}
-
 static void
 spi_exec(const char *sql, int expected)
 {
@@ -263,32 +138,6 @@ create_table_sql(const char *schema, const char *table, const CsvAnalysis *a,
 						 quote_identifier(a->columns[i].name), column_type_sql(a, src, i));
 	appendStringInfoChar(&sql, ')');
 	return sql.data;
-}
-
-static uint64
-copy_into(int fd, const char *schema, const char *table, const CsvAnalysis *a,
-		  const CsvLoadOptions *o, CsvProgressFn progress, void *progress_arg)
-{
-	Oid			relid = RangeVarGetRelid(makeRangeVar((char *) schema, (char *) table, -1),
-										 NoLock, false);
-	Relation	rel = table_open(relid, RowExclusiveLock);
-	ParseState *pstate = make_parsestate(NULL);
-	CopyFromState cstate;
-	uint64		rows;
-	ParseNamespaceItem *nsitem;
-
-	/* COPY's executor state finds the target through the range table */
-	nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
-	nsitem->p_rte->requiredPerms = ACL_INSERT;
-
-	csv_feed_begin(fd, a, progress, progress_arg);
-	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, csv_feed_read, NIL,
-						   copy_options(a, o));
-	rows = CopyFrom(cstate);
-	EndCopyFrom(cstate);
-	csv_feed_end();
-	table_close(rel, NoLock);
-	return rows;
 }
 
 static char *
@@ -317,22 +166,81 @@ columns_json(const CsvAnalysis *a, const LoadSource *src)
 	return buf.data;
 }
 
+/* When each phase of a load ended, for the result's split of the time. */
+typedef struct LoadTimes
+{
+	TimestampTz started;
+	TimestampTz analysed;
+	TimestampTz copied;			/* this process's COPY ended */
+	TimestampTz loaded;
+	TimestampTz statistics;
+	TimestampTz swapped;
+	int			cores;			/* backends that ran COPY */
+} LoadTimes;
+
 /*
- * Create, fill, analyse and swap in the table, and register the dataset,
- * all in the current transaction.  Returns the table's size in bytes.
+ * Progress of the COPY phase, told to the job's callback as bytes of the
+ * file: the job's worker's own and its helper's, scaled to leave the last
+ * tenth for the statistics and the swap (which report their start).
+ */
+typedef struct CopyProgress
+{
+	CsvProgressFn progress;
+	void	   *arg;
+	LoadHelper *helper;
+	int64		own_done;
+	int64		total;
+} CopyProgress;
+
+static void
+copy_progress_report(CopyProgress *cp)
+{
+	int64		done = cp->own_done + (cp->helper ? load_helper_bytes(cp->helper) : 0);
+
+	cp->progress((int64) (Min(done, cp->total) * 0.9), cp->total, cp->arg);
+}
+
+/* The feed's callback: bytes of the file this process has read. */
+static void
+copy_progress_own(int64 done, int64 total, void *arg)
+{
+	CopyProgress *cp = (CopyProgress *) arg;
+
+	cp->own_done = done;
+	copy_progress_report(cp);
+}
+
+/* While this process waits for its helper. */
+static void
+copy_progress_helper(int64 done, int64 total, void *arg)
+{
+	copy_progress_report((CopyProgress *) arg);
+}
+
+/*
+ * Fill, analyse and swap in the table, and register the dataset, all in
+ * the current transaction.  Without staging, the table is created here
+ * (COPY FREEZE then applies) and COPY reads the whole file; with it,
+ * COPY fills the committed staging table with the first half of the file
+ * while helper (if one could be started) loads the second, and the table
+ * moves into the tenant's schema once analysed.  Returns the table's size
+ * in bytes.
  */
 static int64
 load_in_transaction(int fd, const char *owner, const char *schema, const char *name,
 					const char *job_id, const char *source,
 					const CsvAnalysis *a, const CsvLoadOptions *o, const LoadSource *src,
-					CsvProgressFn progress, void *progress_arg, uint64 *rows)
+					const char *staging, LoadHelper *helper,
+					CsvProgressFn progress, void *progress_arg, uint64 *rows, LoadTimes *times)
 {
 	char	   *old_table = NULL;
 	char	   *table;
+	const char *qtable;
 	int64		bytes;
 	bool		isnull;
 	const char *qname = quote_identifier(name);
 	const char *qschema = quote_identifier(schema);
+	CopyProgress cp = {progress, progress_arg, helper, 0, a->file_bytes};
 
 	SPI_connect();
 
@@ -350,25 +258,53 @@ load_in_transaction(int fd, const char *owner, const char *schema, const char *n
 							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		old_table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
-	/* a table of that name that the registry does not know is a leftover */
-	table = old_table ? psprintf("%s_load_%.8s", name, job_id) : pstrdup(name);
-	spi_exec(psprintf("DROP TABLE IF EXISTS %s", quote_qualified_identifier(schema, table)),
-			 SPI_OK_UTILITY);
-	spi_exec(create_table_sql(schema, table, a, src), SPI_OK_UTILITY);
-
-	*rows = copy_into(fd, schema, table, a, o, progress, progress_arg);
-
-	spi_exec(psprintf("GRANT SELECT ON %s TO pi_reader", quote_qualified_identifier(schema, table)),
-			 SPI_OK_UTILITY);
-	spi_exec(psprintf("ANALYZE %s", quote_qualified_identifier(schema, table)), SPI_OK_UTILITY);
-	if (old_table)
+	if (staging == NULL)
 	{
+		/* a table of that name that the registry does not know is a leftover */
+		table = old_table ? psprintf("%s_load_%.8s", name, job_id) : pstrdup(name);
+		qtable = quote_qualified_identifier(schema, table);
+		spi_exec(psprintf("DROP TABLE IF EXISTS %s", qtable), SPI_OK_UTILITY);
+		spi_exec(create_table_sql(schema, table, a, src), SPI_OK_UTILITY);
+		*rows = load_copy_range(fd, schema, table, a, o->encoding, a->bom_bytes, a->file_bytes,
+								a->header, copy_progress_own, &cp);
+	}
+	else
+	{
+		int64		end = helper ? a->split_offset : a->file_bytes;
+
+		qtable = quote_qualified_identifier(LOAD_STAGING_SCHEMA, staging);
+		*rows = load_copy_range(fd, LOAD_STAGING_SCHEMA, staging, a, o->encoding, a->bom_bytes, end,
+								a->header, copy_progress_own, &cp);
+		cp.own_done = end;
+		times->copied = GetCurrentTimestamp();
+		if (helper)
+			*rows += load_helper_wait(helper, copy_progress_helper, &cp);
+	}
+	times->loaded = GetCurrentTimestamp();
+	if (times->copied == 0)
+		times->copied = times->loaded;
+
+	/* the planner has statistics when the job says completed */
+	progress((int64) (a->file_bytes * 0.92), a->file_bytes, progress_arg);
+	spi_exec(psprintf("GRANT SELECT ON %s TO pi_reader", qtable), SPI_OK_UTILITY);
+	spi_exec(psprintf("ANALYZE %s", qtable), SPI_OK_UTILITY);
+	times->statistics = GetCurrentTimestamp();
+
+	progress((int64) (a->file_bytes * 0.98), a->file_bytes, progress_arg);
+	if (old_table)
 		spi_exec(psprintf("DROP TABLE %s", quote_qualified_identifier(schema, old_table)),
 				 SPI_OK_UTILITY);
-		spi_exec(psprintf("ALTER TABLE %s RENAME TO %s",
-						  quote_qualified_identifier(schema, table), qname),
+	else if (staging)
+		spi_exec(psprintf("DROP TABLE IF EXISTS %s", quote_qualified_identifier(schema, name)),
 				 SPI_OK_UTILITY);
+	if (staging)
+	{
+		spi_exec(psprintf("ALTER TABLE %s SET SCHEMA %s", qtable, qschema), SPI_OK_UTILITY);
+		spi_exec(psprintf("ALTER TABLE %s RENAME TO %s",
+						  quote_qualified_identifier(schema, staging), qname), SPI_OK_UTILITY);
 	}
+	else if (old_table)
+		spi_exec(psprintf("ALTER TABLE %s RENAME TO %s", qtable, qname), SPI_OK_UTILITY);
 
 	if (SPI_execute_with_args("INSERT INTO pi.datasets AS d (owner, schema_name, name, table_name,"
 							  "  rows, bytes, columns, source_file, job_id, options, loaded_at)"
@@ -393,6 +329,7 @@ load_in_transaction(int fd, const char *owner, const char *schema, const char *n
 	/* the new table counts now; over the limit, the error undoes the load */
 	pi_tenant_check_datasets(owner, schema, true);
 	SPI_finish();
+	times->swapped = GetCurrentTimestamp();
 	return bytes;
 }
 
@@ -410,7 +347,7 @@ payload_text(Jsonb *payload, const char *key)
 static char *
 load_result_json(const char *schema, const char *name, uint64 rows, int64 table_bytes,
 				 const CsvAnalysis *a, const CsvLoadOptions *o, const LoadSource *src,
-				 TimestampTz started, TimestampTz analysed)
+				 const LoadTimes *t)
 {
 	StringInfoData result;
 
@@ -436,13 +373,20 @@ load_result_json(const char *schema, const char *name, uint64 rows, int64 table_
 	escape_json(&result, o->encoding ? o->encoding : "UTF8");
 	appendStringInfo(&result,
 					 ", \"rejected_rows\": %lld, \"rejected\": [%s], \"blank_lines\": %lld"
-					 ", \"copy_path\": \"%s\", \"analysis_cores\": %d, \"analysis_ms\": %.1f, \"elapsed_ms\": %.1f"
+					 ", \"copy_path\": \"%s\", \"analysis_cores\": %d, \"analysis_ms\": %.1f"
+					 ", \"load_cores\": %d, \"load_ms\": %.1f, \"helper_wait_ms\": %.1f"
+					 ", \"statistics_ms\": %.1f, \"swap_ms\": %.1f"
+					 ", \"elapsed_ms\": %.1f"
 					 ", \"stdout\": \"\", \"stderr\": \"\", \"result\": null, \"error\": null"
 					 ", \"figures\": [], \"files\": []}",
 					 (long long) a->rejected, a->rejects_json.data, (long long) a->blank_lines,
 					 a->needs_rewrite ? "rewrite" : "direct", a->two_cores ? 2 : 1,
-					 (double) (analysed - started) / 1000.0,
-					 (double) (GetCurrentTimestamp() - started) / 1000.0);
+					 (double) (t->analysed - t->started) / 1000.0,
+					 t->cores, (double) (t->loaded - t->analysed) / 1000.0,
+					 (double) (t->loaded - t->copied) / 1000.0,
+					 (double) (t->statistics - t->loaded) / 1000.0,
+					 (double) (t->swapped - t->statistics) / 1000.0,
+					 (double) (GetCurrentTimestamp() - t->started) / 1000.0);
 	return result.data;
 }
 
@@ -489,8 +433,170 @@ analyse_source(int fd, const CsvLoadOptions *o, CsvAnalysis *a, const DatasetCon
 }
 
 /*
+ * In a transaction of its own: drop the job's staging table if it is there
+ * (a crashed attempt's, or this attempt's on the way out), and create it
+ * afresh when a is given.
+ */
+static void
+staging_transaction(const char *staging, const CsvAnalysis *a, const LoadSource *src)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	const char *qstaging;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	qstaging = quote_qualified_identifier(LOAD_STAGING_SCHEMA, staging);
+	/* looked up first: DROP IF EXISTS logs a notice when it is not there */
+	if (SPI_execute_with_args("SELECT 1 WHERE pg_catalog.to_regclass($1) IS NOT NULL",
+							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(qstaging)},
+							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		/*
+		 * On the way out this runs with interrupts held (a cancel must not
+		 * cut it short), where a lock wait could not be interrupted: a table
+		 * someone else holds is left to the rescue sweep.
+		 */
+		if (a == NULL)
+			spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT", qstaging),
+					 SPI_OK_UTILITY);
+		spi_exec(psprintf("DROP TABLE IF EXISTS %s", qstaging), SPI_OK_UTILITY);
+	}
+	if (a)
+		spi_exec(create_table_sql(LOAD_STAGING_SCHEMA, staging, a, src), SPI_OK_UTILITY);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+}
+
+/* On the way out of a failed load: a staging table that cannot go now is swept later. */
+static void
+drop_staging_quietly(const char *staging)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		/*
+		 * Held only until it succeeds: an error resets the count itself, so
+		 * a RESUME after one would leave interrupts held for good.
+		 */
+		HOLD_INTERRUPTS();
+		staging_transaction(staging, NULL, NULL);
+		RESUME_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		MemoryContextSwitchTo(caller);
+		ereport(LOG,
+				(errmsg("pi.load_csv: could not drop staging table %s.%s; the rescue sweep will: %s",
+						LOAD_STAGING_SCHEMA, staging, edata->message)));
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The load's main transaction: fill, analyse, swap in and register the
+ * table, and build the result; committed here.
+ */
+static char *
+load_and_commit(int fd, const char *job_id, const char *path, const char *owner,
+				const char *schema, const char *name, const CsvLoadOptions *o,
+				const LoadSource *src, CsvAnalysis *a, const char *staging, LoadHelper *helper,
+				CsvProgressFn progress, void *progress_arg, LoadTimes *times)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		rows = 0;
+	int64		bytes;
+	char	   *result;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/*
+	 * The analysis (header names converted here included) and the result
+	 * outlive the transaction: they are made in the caller's context, not
+	 * in TopTransactionContext, which the commit frees.
+	 */
+	MemoryContextSwitchTo(caller);
+	csv_convert_header(a, o);
+	bytes = load_in_transaction(fd, owner, schema, name, job_id, path, a, o, src, staging, helper,
+								progress, progress_arg, &rows, times);
+	/* built before the commit, so that a failure here commits nothing */
+	result = load_result_json(schema, name, rows, bytes, a, o, src, times);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	/* committed: a cancel (the worker's timer) that came too late is moot */
+	QueryCancelPending = false;
+	return result;
+}
+
+/*
+ * Load the analysed file.  A large file that COPY reads as it is, and that
+ * the analysis split at a record boundary, is loaded by two backends into
+ * a staging table (load_copy.c); which is dropped, and the helper stopped,
+ * on every way out of this function.
+ */
+static char *
+load_analysed(int fd, const char *job_id, const char *path, const char *owner,
+			  const char *schema, const char *name, const CsvLoadOptions *o,
+			  const LoadSource *src, CsvAnalysis *a,
+			  CsvProgressFn progress, void *progress_arg, LoadTimes *times)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	LoadHelper *volatile helper = NULL;
+	char	   *staging;
+	char	   *result = NULL;
+
+	times->cores = 1;
+	if (!a->two_cores || a->needs_rewrite ||
+		a->split_offset <= a->bom_bytes || a->split_offset >= a->file_bytes)
+		return load_and_commit(fd, job_id, path, owner, schema, name, o, src, a, NULL, NULL,
+							   progress, progress_arg, times);
+
+	staging = load_staging_table(job_id);
+	PG_TRY();
+	{
+		staging_transaction(staging, a, src);
+		helper = load_helper_start(fd, a, o->encoding, staging, job_id);
+		times->cores = helper ? 2 : 1;
+		result = load_and_commit(fd, job_id, path, owner, schema, name, o, src, a, staging, helper,
+								 progress, progress_arg, times);
+		load_helper_stop(helper);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		MemoryContextSwitchTo(caller);
+		/* a cancel (the worker's timer) must not cut the clean-up short */
+		HOLD_INTERRUPTS();
+		load_helper_stop(helper);
+		RESUME_INTERRUPTS();
+		drop_staging_quietly(staging);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * Load the CSV file read_path of the workspace (the caller's file, or its
- * conversion) in one transaction of its own; returns the job's result.
+ * conversion); returns the job's result.
  */
 static char *
 load_workspace_csv(const char *job_id, const char *workspace, const char *read_path, const char *path,
@@ -498,19 +604,16 @@ load_workspace_csv(const char *job_id, const char *workspace, const char *read_p
 		  const DatasetConversion *conv, LoadSource *src,
 		  CsvProgressFn progress, void *progress_arg)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	TimestampTz started = GetCurrentTimestamp();
-	TimestampTz analysed;
+	LoadTimes	times = {0};
 	CsvAnalysis a;
 	struct stat st;
-	uint64		rows = 0;
-	int64		bytes;
 	char	   *result = NULL;
 	int			fd;
 
+	times.started = GetCurrentTimestamp();
 	memset(&a, 0, sizeof(a));
 	/* closed again on every way out */
-	fd = open_csv(workspace, read_path, &st);
+	fd = dataset_open_file(workspace, read_path, &st);
 	PG_TRY();
 	{
 		a.file_bytes = st.st_size;
@@ -529,26 +632,9 @@ load_workspace_csv(const char *job_id, const char *workspace, const char *read_p
 					a.columns[lfirst_int(lc)].types = 0;
 				}
 		}
-		analysed = GetCurrentTimestamp();
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-
-		/*
-		 * The analysis (header names converted here included) and the result
-		 * outlive the transaction: they are made in the caller's context,
-		 * not in TopTransactionContext, which the commit frees.
-		 */
-		MemoryContextSwitchTo(caller);
-		csv_convert_header(&a, o);
-		bytes = load_in_transaction(fd, owner, schema, name, job_id, path, &a, o, src,
-									progress, progress_arg, &rows);
-		/* built before the commit, so that a failure here commits nothing */
-		result = load_result_json(schema, name, rows, bytes, &a, o, src, started, analysed);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(caller);
+		times.analysed = GetCurrentTimestamp();
+		result = load_analysed(fd, job_id, path, owner, schema, name, o, src, &a,
+							   progress, progress_arg, &times);
 	}
 	PG_FINALLY();
 	{
@@ -628,7 +714,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	{
 		struct stat st;
 
-		close(open_csv(workspace, path, &st));
+		close(dataset_open_file(workspace, path, &st));
 		src.file_bytes = st.st_size;
 		remove_workspace_file(workspace, target);
 		dataset_convert(job_id, workspace, owner, path, format, pi_jsonb_string(payload, "sheet"),

@@ -262,6 +262,13 @@ END
 $$;
 GRANT USAGE ON SCHEMA pi_data TO pi_reader;
 
+/*
+ * Tables that two backends fill at once during a large load, before the
+ * load moves them into the dataset schema; nobody else is granted anything
+ * here, and the workers' rescue sweep drops what a failed load left.
+ */
+CREATE SCHEMA pi_staging;
+
 CREATE TABLE pi.datasets (
 	owner name NOT NULL,
 	schema_name text NOT NULL,	/* pi.dataset_schema(owner) when it was loaded */

@@ -13,6 +13,7 @@
 extern void pi_register_launcher(void);
 extern PGDLLEXPORT void pi_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void pi_worker_main(Datum main_arg);
+extern PGDLLEXPORT void pi_load_helper_main(Datum main_arg);
 extern bool pi_executor_died(pid_t executor);
 extern void pi_wait_for_executor(void);
 

@@ -163,6 +163,9 @@ check "a cancelled load ends cancelled" wait_sql 30 "SELECT status FROM pi.jobs 
 check "a cancelled load leaves no table and no registry row" \
   "[ \"\$(pi_sql \"SELECT count(*) FROM pg_tables WHERE tablename = 'big_cancelled'\")\$(pi_sql \"SELECT count(*) FROM pi.datasets WHERE name = 'big_cancelled'\")\" = 00 ]"
 
+# a load on two backends; crashes and cancels in each of its phases
+. "$HERE/split.sh"
+
 # pi.load_dataset: xlsx and JSON Lines
 . "$HERE/formats.sh"
 
