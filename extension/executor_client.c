@@ -70,6 +70,8 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "quota_note", req->quota_note);
 	if (req->live_output)
 		appendStringInfoString(&buf, ",\"live_output\":true");
+	if (req->has_owner_max_sessions)
+		appendStringInfo(&buf, ",\"owner_max_sessions\":%d", req->owner_max_sessions);
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
 					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d,"
