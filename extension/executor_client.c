@@ -146,6 +146,27 @@ connect_executor(void)
 	}
 }
 
+/*
+ * Whether an executor accepts connections now, without waiting for one to
+ * come up: for a look that would rather show nothing than wait.
+ */
+bool
+pi_executor_listening(void)
+{
+	struct sockaddr_un addr;
+	int			sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool		up;
+
+	if (sock < 0)
+		return false;
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	strlcpy(addr.sun_path, PI_EXECUTOR_SOCKET_NAME, sizeof(addr.sun_path));
+	up = connect(sock, (struct sockaddr *) &addr, sizeof(addr)) == 0;
+	close(sock);
+	return up;
+}
+
 /* Write all of buf, waiting for the socket as needed. */
 static void
 send_all(int sock, const char *buf, size_t len)

@@ -53,6 +53,7 @@ typedef enum PiRunOutcome
 	PI_RUN_EXECUTOR_LOST		/* the executor went away before answering */
 } PiRunOutcome;
 
+extern bool pi_executor_listening(void);
 extern PiRunOutcome pi_run_code(const PiRunRequest *req,
 								const PiRunCallbacks *callbacks,
 								char **result_json);

@@ -457,7 +457,8 @@ pi_tenant_session_limit(const char *role, PiRunRequest *req)
 /*
  * pi.tenant_live_sessions(role name) returns integer: the live session
  * kernels the executor holds for role now, for pi.show_tenant_limits();
- * NULL when the executor did not answer.
+ * NULL when no executor is running (a look at the limits does not wait
+ * for one to start) or it did not answer.
  */
 Datum
 pi_tenant_live_sessions(PG_FUNCTION_ARGS)
@@ -471,7 +472,8 @@ pi_tenant_live_sessions(PG_FUNCTION_ARGS)
 	req.kind = "sync";
 	req.timeout_s = 10;
 	req.owner = NameStr(*PG_GETARG_NAME(0));
-	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+	if (!pi_executor_listening() ||
+		pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
 		PG_RETURN_NULL();
 	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
 	n = getKeyJsonValueFromContainer(&result->root, "live_sessions", 13, NULL);
