@@ -97,7 +97,8 @@ typedef struct ExecutorConfig
 	bool		sandbox_off;	/* --sandbox off: runs are NOT confined */
 	int			prefork;		/* ready stateless kernels kept (--prefork) */
 	int			max_sessions;	/* live session kernels (--max-sessions) */
-	int			max_sessions_per_owner; /* --max-sessions-per-owner */
+	int			max_sessions_per_owner; /* --max-sessions-per-owner: for runs
+										 * without "owner_max_sessions" */
 	int			session_idle_timeout_s; /* --session-idle-timeout */
 	int			blas_threads;	/* --blas-threads: BLAS/OpenMP threads per run */
 	int			forkers;		/* --forkers: processes that clone kernels */

@@ -3,8 +3,8 @@
  * schedule.c
  *	  Which queued run starts when: the slots of sync runs (pi.execute)
  *	  and async runs (job workers), arrival order, session kernels (one
- *	  cell at a time per session, LRU eviction at --max-sessions), and the
- *	  deadlines of every connection.
+ *	  cell at a time per session, LRU eviction at each tenant's limit and
+ *	  at --max-sessions), and the deadlines of every connection.
  *
  * A run that waits its whole timeout for a slot is answered "busy" with
  * the reason; a run whose deadline passes while it runs is stopped
