@@ -247,6 +247,9 @@ claim_body(void *arg)
 	memset(&job->quota, 0, sizeof(job->quota));
 	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
 		(void) pi_tenant_workspace_quota(job->workspace, &job->quota);
+	/* and the live session kernels its tenant may keep */
+	if (job->session_id != NULL && strcmp(job->kind, "async") == 0)
+		pi_tenant_session_limit(job->owner, &job->quota);
 	job_live_init(&job->live);
 	job->lease_renewed_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer);
@@ -477,6 +480,8 @@ run_job(ClaimedJob *job)
 	req.owner = job->owner;
 	req.workspace_quota_mb = job->quota.workspace_quota_mb;
 	req.quota_note = job->quota.quota_note;
+	req.has_owner_max_sessions = job->quota.has_owner_max_sessions;
+	req.owner_max_sessions = job->quota.owner_max_sessions;
 	req.live_output = true;
 
 	callbacks.on_progress = on_progress;

@@ -97,7 +97,8 @@ typedef struct ExecutorConfig
 	bool		sandbox_off;	/* --sandbox off: runs are NOT confined */
 	int			prefork;		/* ready stateless kernels kept (--prefork) */
 	int			max_sessions;	/* live session kernels (--max-sessions) */
-	int			max_sessions_per_owner; /* --max-sessions-per-owner */
+	int			max_sessions_per_owner; /* --max-sessions-per-owner: for runs
+										 * without "owner_max_sessions" */
 	int			session_idle_timeout_s; /* --session-idle-timeout */
 	int			blas_threads;	/* --blas-threads: BLAS/OpenMP threads per run */
 	int			forkers;		/* --forkers: processes that clone kernels */
@@ -153,6 +154,7 @@ extern int	executor_blas_threads;	/* --blas-threads */
 typedef struct RunRequest
 {
 	bool		is_reset;		/* op "reset_session" */
+	bool		is_count;		/* op "owner_sessions" */
 	bool		is_async;
 	char	   *code;
 	size_t		code_len;
@@ -169,6 +171,9 @@ typedef struct RunRequest
 	char	   *session_id;		/* NULL when not given */
 	char	   *job_id;			/* NULL when not given */
 	char	   *owner;			/* the tenant (role) the run is for; NULL = "" */
+	int			owner_max_sessions; /* the tenant's live session kernels at
+									 * most ("owner_max_sessions"); -1 when
+									 * not given: --max-sessions-per-owner */
 	bool		live_output;	/* stream stdout in 'O' frames while it runs */
 } RunRequest;
 

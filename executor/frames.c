@@ -521,7 +521,8 @@ parse_request(Conn *c, const char *payload, size_t len)
 				fsize,
 				output,
 				quota,
-				maxfiles;
+				maxfiles,
+				owner_sessions;
 	struct stat st;
 
 	const char *op = NULL;
@@ -530,8 +531,18 @@ parse_request(Conn *c, const char *payload, size_t len)
 		op = json_string_value(json_object_get(root, "op"));
 	if (root == NULL || !json_is_object(root))
 		err = "the request is not a JSON object";
-	else if (op != NULL && strcmp(op, "run") != 0 && strcmp(op, "reset_session") != 0)
-		err = "\"op\" must be \"run\" or \"reset_session\"";
+	else if (op != NULL && strcmp(op, "run") != 0 && strcmp(op, "reset_session") != 0 &&
+			 strcmp(op, "owner_sessions") != 0)
+		err = "\"op\" must be \"run\", \"reset_session\" or \"owner_sessions\"";
+	else if (op != NULL && strcmp(op, "owner_sessions") == 0)
+	{
+		if (!get_text(root, "owner", &c->req.owner))
+			err = "\"owner\" must be a string or null";
+		else
+			c->req.is_count = true;
+		json_decref(root);
+		return err;
+	}
 	else if (op != NULL && strcmp(op, "reset_session") == 0)
 	{
 		if (!get_text(root, "session_id", &c->req.session_id) || c->req.session_id == NULL)
@@ -559,6 +570,8 @@ parse_request(Conn *c, const char *payload, size_t len)
 	else if (!get_int(root, "workspace_max_files", EXECUTOR_DEFAULT_WORKSPACE_FILES, 1,
 					  PI_MAX_WORKSPACE_FILES, &maxfiles))
 		err = "\"workspace_max_files\" must be an integer between 1 and 1000000";
+	else if (!get_int(root, "owner_max_sessions", -1, 0, 1000000, &owner_sessions))
+		err = "\"owner_max_sessions\" must be null or an integer between 0 and 1000000";
 	else if (!get_text(root, "workspace", &c->req.workspace) ||
 			 !get_text(root, "session_id", &c->req.session_id) ||
 			 !get_text(root, "job_id", &c->req.job_id) ||
@@ -584,6 +597,7 @@ parse_request(Conn *c, const char *payload, size_t len)
 		c->req.max_output_bytes = (size_t) output;
 		c->req.workspace_quota_mb = (int) quota;
 		c->req.workspace_max_files = (long) maxfiles;
+		c->req.owner_max_sessions = (int) owner_sessions;
 		c->req.live_output = json_is_true(json_object_get(root, "live_output"));
 		c->req.workspace_is_session = c->req.workspace != NULL;
 		c->is_session = c->req.workspace != NULL && c->req.session_id != NULL;

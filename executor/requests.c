@@ -55,6 +55,14 @@ answer_reset(Conn *c)
 								  "kernel_stopped", k != NULL));
 }
 
+/* op "owner_sessions": how many live session kernels the owner holds. */
+static void
+answer_owner_sessions(Conn *c)
+{
+	conn_answer_json(c, json_pack("{s:s, s:i}", "status", "completed", "live_sessions",
+								  kernel_count_owner_sessions(c->req.owner ? c->req.owner : "")));
+}
+
 /* An 'A' frame: the client's answer to the cell's pi.query(). */
 static void
 forward_answer(Conn *c, const char *payload, size_t len)
@@ -94,6 +102,11 @@ handle_frame(Conn *c, char tag, const char *payload, size_t len)
 		if (c->req.is_reset)
 		{
 			answer_reset(c);
+			return;
+		}
+		if (c->req.is_count)
+		{
+			answer_owner_sessions(c);
 			return;
 		}
 		c->state = CONN_QUEUED;

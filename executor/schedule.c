@@ -3,8 +3,8 @@
  * schedule.c
  *	  Which queued run starts when: the slots of sync runs (pi.execute)
  *	  and async runs (job workers), arrival order, session kernels (one
- *	  cell at a time per session, LRU eviction at --max-sessions), and the
- *	  deadlines of every connection.
+ *	  cell at a time per session, LRU eviction at each tenant's limit and
+ *	  at --max-sessions), and the deadlines of every connection.
  *
  * A run that waits its whole timeout for a slot is answered "busy" with
  * the reason; a run whose deadline passes while it runs is stopped
@@ -41,31 +41,75 @@ start_failed(Conn *c, const char *errtype, const char *err)
 }
 
 /*
+ * The live session kernels c's tenant may hold: the tenant's limit
+ * max_sessions that the client sent ("owner_max_sessions"), else
+ * --max-sessions-per-owner; never more than --max-sessions.
+ */
+static int
+owner_limit(const Conn *c)
+{
+	int			limit = c->req.owner_max_sessions >= 0 ?
+		c->req.owner_max_sessions : config->max_sessions_per_owner;
+
+	return limit < config->max_sessions ? limit : config->max_sessions;
+}
+
+/*
+ * How an administrator raises c's tenant's limit, for messages: the SQL
+ * call, with the role name as a literal (quotes doubled).
+ */
+static void
+raise_hint(const Conn *c, char *buf, size_t size)
+{
+	const char *owner = c->req.owner ? c->req.owner : "";
+	size_t		n = 0;
+
+	n += snprintf(buf, size, "an administrator raises it with SELECT pi.set_tenant_limit('");
+	for (; *owner && n + 2 < size; owner++)
+	{
+		if (*owner == '\'')
+			buf[n++] = '\'';
+		buf[n++] = *owner;
+	}
+	buf[n] = '\0';
+	snprintf(buf + n, size - n, "', 'max_sessions', n)");
+}
+
+/*
  * Before a new session kernel for c's tenant: a tenant at its own limit
- * (--max-sessions-per-owner) gives up its least recently used idle
- * kernel; when every kernel is taken, the tenant holding the most idle
- * kernels gives one up.  So one caller's sessions never wipe another's
- * Python state.  False when nothing can give way now (c waits).
+ * (owner_limit) gives up its least recently used idle kernels until the
+ * new one fits (more than one when an administrator lowered the limit);
+ * when every kernel is taken, the tenant holding the most idle kernels
+ * gives one up.  So one caller's sessions never wipe another's Python
+ * state.  False when nothing can give way now (c waits).
  */
 static bool
 make_room_for_session(Conn *c)
 {
 	const char *owner = c->req.owner ? c->req.owner : "";
-	Kernel	   *victim = NULL;
-	char		msg[500];
+	int			limit = owner_limit(c);
+	Kernel	   *victim;
+	char		msg[800];
+	char		hint[300];
 
-	if (kernel_count_owner_sessions(owner) >= config->max_sessions_per_owner)
+	if (limit < config->max_sessions)
 	{
-		if ((victim = kernel_lru_idle_session(owner)) == NULL)
-			return false;
+		raise_hint(c, hint, sizeof(hint));
 		snprintf(msg, sizeof(msg),
 				 "the session's Python state was reset: its kernel was stopped to make "
 				 "room for another session of the same tenant (at most %d live kernels "
-				 "per tenant, pi.max_sessions_per_tenant; the least recently used goes "
-				 "first); variables and imports are gone, files remain",
-				 config->max_sessions_per_owner);
+				 "for this tenant: its limit max_sessions, by default pi.max_sessions_per_tenant; "
+				 "the least recently used goes first); variables and imports are gone, "
+				 "files remain; to keep more sessions alive, %s",
+				 limit, hint);
+		while (kernel_count_owner_sessions(owner) >= limit)
+		{
+			if ((victim = kernel_lru_idle_session(owner)) == NULL)
+				return false;
+			kernel_stop(victim, msg);
+		}
 	}
-	else if (kernel_count_sessions() >= config->max_sessions)
+	if (kernel_count_sessions() >= config->max_sessions)
 	{
 		const char *busiest = kernel_busiest_owner();
 
@@ -76,9 +120,8 @@ make_room_for_session(Conn *c)
 				 "room for another session (at most %d live kernels, pi.max_sessions; "
 				 "the tenant holding the most gives up its least recently used one); "
 				 "variables and imports are gone, files remain", config->max_sessions);
-	}
-	if (victim != NULL)
 		kernel_stop(victim, msg);
+	}
 	return true;
 }
 
@@ -116,6 +159,19 @@ try_start(Conn *c)
 	{
 		c->kernel_use = "reused";
 		cell_start(c, k);
+		return true;
+	}
+	if (owner_limit(c) == 0)
+	{
+		char		hint[300];
+		char		msg[600];
+
+		raise_hint(c, hint, sizeof(hint));
+		snprintf(msg, sizeof(msg),
+				 "this tenant may keep no live session kernels (its limit max_sessions is 0), "
+				 "so code cannot run in a session; run it without a session, or %s",
+				 hint);
+		conn_answer(c, "failed", make_error("SessionLimitExceeded", msg));
 		return true;
 	}
 	if (!make_room_for_session(c))
@@ -184,7 +240,7 @@ start_queued_runs(void)
 static void
 answer_busy(Conn *c)
 {
-	char		msg[400];
+	char		msg[700];
 	Kernel	   *k = c->is_session ? kernel_find_session(c->req.session_id) : NULL;
 
 	if (k != NULL && k->conn != NULL)
@@ -198,14 +254,16 @@ answer_busy(Conn *c)
 		return;
 	}
 	if (c->is_session &&
-		kernel_count_owner_sessions(c->req.owner ? c->req.owner : "") >=
-		config->max_sessions_per_owner &&
+		kernel_count_owner_sessions(c->req.owner ? c->req.owner : "") >= owner_limit(c) &&
 		kernel_lru_idle_session(c->req.owner ? c->req.owner : "") == NULL)
 	{
+		char		hint[300];
+
+		raise_hint(c, hint, sizeof(hint));
 		snprintf(msg, sizeof(msg),
-				 "all %d session kernels of this tenant are busy "
-				 "(pi.max_sessions_per_tenant); retry shortly",
-				 config->max_sessions_per_owner);
+				 "all %d session kernels this tenant may keep are busy (its limit max_sessions, "
+				 "by default pi.max_sessions_per_tenant); retry shortly, or %s",
+				 owner_limit(c), hint);
 		conn_answer(c, "busy", make_error("ExecutorBusy", msg));
 		return;
 	}

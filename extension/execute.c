@@ -375,6 +375,8 @@ pi_execute(PG_FUNCTION_ARGS)
 	 */
 	if (session_id)
 		pi_tenant_require_workspace_room(req.workspace, &req);
+	if (req.session_id)
+		pi_tenant_session_limit(req.owner, &req);
 	if (pi_progress_notices)
 	{
 		initStringInfo(&np.latest);

@@ -70,6 +70,8 @@ build_request(const PiRunRequest *req)
 	append_json_member(&buf, "quota_note", req->quota_note);
 	if (req->live_output)
 		appendStringInfoString(&buf, ",\"live_output\":true");
+	if (req->has_owner_max_sessions)
+		appendStringInfo(&buf, ",\"owner_max_sessions\":%d", req->owner_max_sessions);
 	appendStringInfo(&buf,
 					 ",\"timeout_ms\":%lld,\"memory_mb\":%d,\"max_file_size_mb\":%d,"
 					 "\"max_output_bytes\":%d,\"workspace_quota_mb\":%d,"
@@ -142,6 +144,27 @@ connect_executor(void)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * Whether an executor accepts connections now, without waiting for one to
+ * come up: for a look that would rather show nothing than wait.
+ */
+bool
+pi_executor_listening(void)
+{
+	struct sockaddr_un addr;
+	int			sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool		up;
+
+	if (sock < 0)
+		return false;
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	strlcpy(addr.sun_path, PI_EXECUTOR_SOCKET_NAME, sizeof(addr.sun_path));
+	up = connect(sock, (struct sockaddr *) &addr, sizeof(addr)) == 0;
+	close(sock);
+	return up;
 }
 
 /* Write all of buf, waiting for the socket as needed. */

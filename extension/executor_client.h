@@ -11,7 +11,8 @@
 
 typedef struct PiRunRequest
 {
-	const char *op;				/* NULL ("run") or "reset_session" */
+	const char *op;				/* NULL ("run"), "reset_session" or
+								 * "owner_sessions" */
 	const char *kind;			/* "sync" or "async" */
 	const char *code;
 	int			timeout_s;
@@ -25,6 +26,9 @@ typedef struct PiRunRequest
 	const char *quota_note;		/* with it: which limit, for the error */
 	bool		live_output;	/* stream stdout while it runs ('O' frames,
 								 * to on_output) */
+	bool		has_owner_max_sessions; /* send owner_max_sessions */
+	int			owner_max_sessions; /* the live session kernels the owner
+									 * may keep (pi_tenant_session_limit) */
 } PiRunRequest;
 
 /*
@@ -49,6 +53,7 @@ typedef enum PiRunOutcome
 	PI_RUN_EXECUTOR_LOST		/* the executor went away before answering */
 } PiRunOutcome;
 
+extern bool pi_executor_listening(void);
 extern PiRunOutcome pi_run_code(const PiRunRequest *req,
 								const PiRunCallbacks *callbacks,
 								char **result_json);

@@ -147,10 +147,11 @@ pi_define_settings(void)
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.max_sessions_per_tenant",
-							"Live session kernels one tenant (role) may hold.",
+							"Live session kernels one tenant (role) may hold, by default.",
 							"A tenant over it loses its own least recently used idle kernel; "
 							"when all kernels are taken, the tenant holding the most loses one. "
-							"So one caller cannot wipe the others' Python state.",
+							"So one caller cannot wipe the others' Python state. "
+							"pi.tenant_limits (max_sessions) overrides it per role.",
 							&pi_max_sessions_per_tenant, PI_DEFAULT_MAX_SESSIONS_PER_TENANT, 1, 256,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 

@@ -590,6 +590,7 @@ CREATE TABLE pi.tenant_limits (
 	max_jobs integer CHECK (max_jobs >= 0),				/* jobs and loads queued or running */
 	workspace_mb integer CHECK (workspace_mb >= 0),		/* all its sessions' files */
 	datasets_mb integer CHECK (datasets_mb >= 0),		/* its dataset tables */
+	max_sessions integer CHECK (max_sessions >= 0),		/* live session kernels */
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	updated_by name NOT NULL
 );
@@ -598,6 +599,12 @@ CREATE FUNCTION pi.tenant_workspace_bytes(role name)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pi_tenant_workspace_bytes'
 LANGUAGE C STABLE;
+
+/* The live session kernels the executor holds for role (NULL: no answer). */
+CREATE FUNCTION pi.tenant_live_sessions(role name)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pi_tenant_live_sessions'
+LANGUAGE C VOLATILE;
 
 /*
  * The limits in force for tenant (the caller's own by default) and its use
@@ -645,7 +652,12 @@ BEGIN
 		   (SELECT (coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint + 1048575) / 1048576
 			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 			WHERE n.nspname = pi.dataset_schema(who) AND c.relkind IN ('r', 'm', 'p')),
-		   'MB';
+		   'MB'
+	UNION ALL
+	SELECT 'max_sessions', coalesce(r.max_sessions, pg_catalog.current_setting('pi.max_sessions_per_tenant')::integer),
+		   r.max_sessions IS NULL,
+		   pi.tenant_live_sessions(who)::bigint,
+		   'kernels';
 END
 $$;
 
@@ -668,10 +680,10 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Pass the tenant''s role name.';
 	END IF;
-	IF limit_name IS NULL OR limit_name NOT IN ('max_sync_runs', 'max_jobs', 'workspace_mb', 'datasets_mb') THEN
+	IF limit_name IS NULL OR limit_name NOT IN ('max_sync_runs', 'max_jobs', 'workspace_mb', 'datasets_mb', 'max_sessions') THEN
 		RAISE EXCEPTION 'unknown tenant limit "%"', limit_name
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'The limits are max_sync_runs, max_jobs, workspace_mb and datasets_mb.';
+				  HINT = 'The limits are max_sync_runs, max_jobs, workspace_mb, datasets_mb and max_sessions.';
 	END IF;
 	IF value < 0 THEN
 		RAISE EXCEPTION 'a tenant limit cannot be negative (% is)', value
@@ -688,7 +700,7 @@ $$;
 
 ALTER FUNCTION pi.show_tenant_limits(name) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION pi.set_tenant_limit(name, text, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION pi.tenant_workspace_bytes(name), pi.show_tenant_limits(name),
+REVOKE ALL ON FUNCTION pi.tenant_workspace_bytes(name), pi.tenant_live_sessions(name), pi.show_tenant_limits(name),
 	pi.set_tenant_limit(name, text, integer) FROM PUBLIC;
 REVOKE ALL ON TABLE pi.tenant_limits FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pi.show_tenant_limits(name) TO pi_user, pi_admin;

@@ -2,8 +2,8 @@
  *
  * tenant_limits.c
  *	  Per-tenant limits: sync runs at once, jobs queued or running,
- *	  workspace storage across a tenant's sessions, and the storage of its
- *	  datasets (docs/tenants.md).
+ *	  workspace storage across a tenant's sessions, the storage of its
+ *	  datasets, and its live session kernels (docs/tenants.md).
  *
  * Each limit has a server-wide default, a pi.tenant_* setting of
  * postgresql.conf (PGC_SIGHUP: no session can SET it), which a row of
@@ -21,6 +21,11 @@
  * the other, each seeing the other's job.  A load's final size check takes
  * the same kind of lock for the tenant's datasets.
  *
+ * The live session kernels are the executor's to count and evict: each run
+ * in a session carries its tenant's limit (pi_tenant_session_limit), read
+ * afresh, so a change applies to the tenant's next run, and the executor
+ * makes room within it (executor/schedule.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,6 +37,8 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/snapmgr.h"
 
 #include "guc.h"
@@ -50,6 +57,7 @@
 #define MB (INT64CONST(1024) * 1024)
 
 PG_FUNCTION_INFO_V1(pi_tenant_workspace_bytes);
+PG_FUNCTION_INFO_V1(pi_tenant_live_sessions);
 
 typedef struct LimitInfo
 {
@@ -62,6 +70,7 @@ static const LimitInfo limit_info[] = {
 	[PI_LIMIT_JOBS] = {"max_jobs", &pi_tenant_max_jobs},
 	[PI_LIMIT_WORKSPACE_MB] = {"workspace_mb", &pi_tenant_workspace_mb},
 	[PI_LIMIT_DATASETS_MB] = {"datasets_mb", &pi_tenant_datasets_mb},
+	[PI_LIMIT_SESSIONS] = {"max_sessions", &pi_max_sessions_per_tenant},
 };
 
 /* The tenant's role, or InvalidOid when no limit applies to it. */
@@ -429,4 +438,46 @@ pi_tenant_workspace_bytes(PG_FUNCTION_ARGS)
 	foreach(lc, paths)
 		total += workspace_path_bytes((char *) lfirst(lc));
 	PG_RETURN_INT64(total);
+}
+
+/*
+ * Set the live session kernels role may keep in req, for a run in one of
+ * its sessions: its limit max_sessions, or for a superuser, to whom no
+ * tenant limit applies, the server's pi.max_sessions.  The executor caps
+ * it at pi.max_sessions either way.
+ */
+void
+pi_tenant_session_limit(const char *role, PiRunRequest *req)
+{
+	req->has_owner_max_sessions = true;
+	req->owner_max_sessions = OidIsValid(limited_role(role)) ?
+		pi_tenant_limit(role, PI_LIMIT_SESSIONS) : pi_max_sessions;
+}
+
+/*
+ * pi.tenant_live_sessions(role name) returns integer: the live session
+ * kernels the executor holds for role now, for pi.show_tenant_limits();
+ * NULL when no executor is running (a look at the limits does not wait
+ * for one to start) or it did not answer.
+ */
+Datum
+pi_tenant_live_sessions(PG_FUNCTION_ARGS)
+{
+	PiRunRequest req = {0};
+	char	   *result_json;
+	Jsonb	   *result;
+	JsonbValue *n;
+
+	req.op = "owner_sessions";
+	req.kind = "sync";
+	req.timeout_s = 10;
+	req.owner = NameStr(*PG_GETARG_NAME(0));
+	if (!pi_executor_listening() ||
+		pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+		PG_RETURN_NULL();
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
+	n = getKeyJsonValueFromContainer(&result->root, "live_sessions", 13, NULL);
+	if (n == NULL || n->type != jbvNumeric)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(n->val.numeric))));
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * tenant_limits.h
- *	  Per-tenant limits: sync runs, jobs, workspace and dataset storage
- *	  (tenant_limits.c).
+ *	  Per-tenant limits: sync runs, jobs, workspace and dataset storage,
+ *	  live session kernels (tenant_limits.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,7 +16,8 @@ typedef enum PiTenantLimit
 	PI_LIMIT_SYNC_RUNS,
 	PI_LIMIT_JOBS,
 	PI_LIMIT_WORKSPACE_MB,
-	PI_LIMIT_DATASETS_MB
+	PI_LIMIT_DATASETS_MB,
+	PI_LIMIT_SESSIONS
 } PiTenantLimit;
 
 /* A sync run slot held by this backend; slot -1: none (no limit applies). */
@@ -34,5 +35,6 @@ extern void pi_tenant_check_datasets(const char *role, const char *schema, bool 
 extern void pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth);
 extern bool pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req);
 extern void pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req);
+extern void pi_tenant_session_limit(const char *role, PiRunRequest *req);
 
 #endif							/* PI_TENANT_LIMITS_H */

@@ -42,7 +42,10 @@
  * Request ('Q') members:
  *	 "op"				"run" (default when absent) or "reset_session": stop the
  *						live kernel of session_id, if any; the 'R' answer is
- *						{"status": "completed", "kernel_stopped": bool}
+ *						{"status": "completed", "kernel_stopped": bool}; or
+ *						"owner_sessions": count the live session kernels of
+ *						"owner"; the answer is {"status": "completed",
+ *						"live_sessions": int}
  *	 "kind"				"sync" or "async": sync runs and async jobs have separate
  *						slot pools (see max_sync / max_async below), so a queue
  *						of long jobs never starves pi.execute
@@ -75,6 +78,16 @@
  *	 "job_id"			uuid text or null (exposed as pi.job_id)
  *	 "live_output"		true: stream stdout in 'O' frames while the run goes
  *						on (job workers ask for it; default false)
+ *	 "owner"			the tenant (role) the run is for, or null; session
+ *						kernels are counted and evicted per owner
+ *	 "owner_max_sessions" the live session kernels the owner may keep (its
+ *						tenant limit max_sessions), an integer from 0, or
+ *						null: --max-sessions-per-owner.  Capped at
+ *						--max-sessions.  Before a new kernel for the owner,
+ *						its least recently used idle kernels stop until the
+ *						new one fits (their next run's notice names the
+ *						limit); at 0 a run in a session without a live
+ *						kernel fails with SessionLimitExceeded
  *
  * Progress ('P') members: "progress" (number 0..1), "message" (text or null).
  *
@@ -102,6 +115,7 @@
  * ExecutorBusy and SessionBusy (status "busy": no free slot, or another run
  * of the same session still executing, for the run's whole timeout),
  * Cancelled, TimeoutError, MemoryLimitExceeded, FileSizeLimitExceeded,
+ * SessionLimitExceeded (the owner's "owner_max_sessions" is 0),
  * WorkspaceQuotaExceeded (the workspace grew past "workspace_quota_mb"),
  * KilledBySignal, ExitedWithoutResult, SandboxUnavailable, SandboxError,
  * ExecutorError, WorkspaceError.

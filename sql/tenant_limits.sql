@@ -1,8 +1,8 @@
 -- tenant_limits: per-tenant limits on sync runs, jobs, workspace and dataset
--- storage.  Each limit reached by lim_t1 leaves lim_t2 alone; only an
--- administrator sets them; racing calls (other connections, by dblink)
--- cannot pass a limit together, and neither an error nor a killed backend
--- leaks a sync run slot.
+-- storage, and live session kernels.  Each limit reached by lim_t1 leaves
+-- lim_t2 alone; only an administrator sets them; racing calls (other
+-- connections, by dblink) cannot pass a limit together, and neither an
+-- error nor a killed backend leaks a sync run slot.
 \pset null '(null)'
 SELECT current_user AS admin, current_database() AS db \gset
 CREATE EXTENSION IF NOT EXISTS dblink;
@@ -87,13 +87,14 @@ SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 1);
 SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', 2);
 SELECT pi.set_tenant_limit('lim_t1', 'bogus', 1);
 SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', -1);
+SELECT pi.set_tenant_limit('lim_t1', 'max_sessions', -1);
 SELECT pi.set_tenant_limit('nobody', 'max_jobs', 1);
 SELECT limit_name, value, is_default FROM pi.show_tenant_limits('lim_t1');
 SELECT limit_name, value, is_default FROM pi.show_tenant_limits('lim_t2');
 -- back to the default, and set again
 SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', NULL);
 SELECT pi.set_tenant_limit('lim_t1', 'max_jobs', 2);
-SELECT role, max_sync_runs, max_jobs, workspace_mb, datasets_mb, updated_by FROM pi.tenant_limits;
+SELECT role, max_sync_runs, max_jobs, workspace_mb, datasets_mb, max_sessions, updated_by FROM pi.tenant_limits;
 
 -- sync runs: lim_t1 (limit 1) holds its slot with a run in another connection
 \c - :admin
@@ -227,6 +228,53 @@ SELECT pi.set_tenant_limit('lim_t1', 'datasets_mb', 0);
 \c - lim_t1
 SELECT pi.load_csv('small.csv', 'small2', :'sa');
 SELECT limit_name, value, in_use > 0 AS used FROM pi.show_tenant_limits() WHERE limit_name = 'datasets_mb';
+
+-- live session kernels: lim_t1 may keep 1, lim_t2 keeps the default (8)
+\c - lim_t1
+SELECT pi.set_tenant_limit('lim_t1', 'max_sessions', 1);
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'max_sessions', 1);
+\c - lim_t1
+SELECT pi.create_session('k1') AS k1 \gset
+SELECT pi.create_session('k2') AS k2 \gset
+SELECT pi.execute('x = 1', 30, :'k1') -> 'session' ->> 'kernel' AS k1_kernel;
+SELECT pi.execute('x = 2', 30, :'k2') -> 'session' ->> 'kernel' AS k2_kernel;
+-- k2's kernel took k1's place: k1's next run says why and what to do
+SELECT r -> 'result' -> 'json' AS had_x, r -> 'session' ->> 'state_reset' AS state_reset,
+	   r -> 'session' ->> 'notice' LIKE '%at most 1 live kernels for this tenant: its limit max_sessions%' AS names_the_limit,
+	   r -> 'session' ->> 'notice' LIKE '%SELECT pi.set_tenant_limit(''lim_t1'', ''max_sessions'', n)%' AS says_how
+FROM pi.execute('had = "x" in globals(); x = 3; had', 30, :'k1') r;
+SELECT limit_name, value, is_default, in_use, unit FROM pi.show_tenant_limits() WHERE limit_name = 'max_sessions';
+\c - lim_t2
+SELECT pi.create_session('m1') AS m1 \gset
+SELECT pi.create_session('m2') AS m2 \gset
+SELECT pi.create_session('m3') AS m3 \gset
+SELECT pi.execute('x = 1', 30, :'m1') -> 'session' ->> 'kernel' AS m1_kernel,
+	   pi.execute('x = 2', 30, :'m2') -> 'session' ->> 'kernel' AS m2_kernel,
+	   pi.execute('x = 3', 30, :'m3') -> 'session' ->> 'kernel' AS m3_kernel;
+SELECT pi.execute('x', 30, :'m1') -> 'result' -> 'json' AS m1_x,
+	   pi.execute('x', 30, :'m2') -> 'result' -> 'json' AS m2_x,
+	   pi.execute('x', 30, :'m3') -> 'result' -> 'json' AS m3_x;
+SELECT limit_name, value, is_default, in_use FROM pi.show_tenant_limits() WHERE limit_name = 'max_sessions';
+-- raised by an administrator, the limit holds from the tenant's next run
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'max_sessions', 2);
+SELECT limit_name, value, is_default, in_use FROM pi.show_tenant_limits('lim_t1') WHERE limit_name = 'max_sessions';
+\c - lim_t1
+SELECT pi.execute('y = 1', 30, :'k2') -> 'session' ->> 'kernel' AS k2_kernel;
+SELECT r -> 'result' -> 'json' AS k1_x, r -> 'session' ->> 'kernel' AS k1_kernel
+FROM pi.execute('x', 30, :'k1') r;
+SELECT limit_name, value, in_use FROM pi.show_tenant_limits() WHERE limit_name = 'max_sessions';
+-- 0: no new kernels at all (a lowered limit stops no running kernel: it
+-- holds when the tenant next starts one); runs without a session still go
+\c - lim_admin
+SELECT pi.set_tenant_limit('lim_t1', 'max_sessions', 0);
+\c - lim_t1
+SELECT pi.execute('x', 30, :'k1') -> 'result' -> 'json' AS k1_still_live;
+SELECT r ->> 'status' AS status, r -> 'error' ->> 'type' AS error,
+	   r -> 'error' ->> 'message' LIKE '%its limit max_sessions is 0%' AS names_the_limit
+FROM pi.execute('1', 30, :'sa') r;
+SELECT pi.execute('print("no session")') ->> 'stdout' AS sessionless;
 
 -- clean up
 \c - :admin

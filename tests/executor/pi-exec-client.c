@@ -136,6 +136,7 @@ static long opt_quota_mb;		/* --workspace-quota-mb, 0: left out */
 static const char *opt_job_id;	/* --job-id: "job_id" member of the request */
 static const char *opt_owner;	/* --owner: "owner" member of the request */
 static bool opt_live_output;	/* --live-output: "live_output": true */
+static const char *opt_owner_sessions;	/* --owner-max-sessions: its JSON text */
 static long opt_answer_bytes = -1;	/* --answer-queries N: answer 'S' frames */
 
 static char *
@@ -160,6 +161,9 @@ build_request(const Options *o)
 		json_object_set_new(q, "workspace_quota_mb", json_integer(opt_quota_mb));
 	if (opt_live_output)
 		json_object_set_new(q, "live_output", json_true());
+	if (opt_owner_sessions != NULL)
+		json_object_set_new(q, "owner_max_sessions",
+							json_loads(opt_owner_sessions, JSON_DECODE_ANY, NULL));
 	text = json_dumps(q, JSON_COMPACT);
 
 	json_decref(q);
@@ -321,6 +325,7 @@ main(int argc, char **argv)
 		{"answer-queries", required_argument, NULL, 'A'},
 		{"owner", required_argument, NULL, 'W'},
 		{"live-output", no_argument, NULL, 'L'},
+		{"owner-max-sessions", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o = {NULL, "sync", NULL, NULL, NULL, 60000, 4096, 1048576, -1, -1, 0, 0};
@@ -349,6 +354,7 @@ main(int argc, char **argv)
 			case 'A': opt_answer_bytes = atol(optarg); break;
 			case 'W': opt_owner = optarg; break;
 			case 'L': opt_live_output = true; break;
+			case 'M': opt_owner_sessions = optarg; break;
 			default: return 2;
 		}
 	}

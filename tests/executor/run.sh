@@ -672,6 +672,25 @@ check owner_limit_evicts_own_lru '.result.json == false and .session.state_reset
 orun own_b2 b2 tenant_b <<< 'mine = "b2"'
 orun full_evicts_busiest_tenant b1 tenant_b <<< 'mine'
 check full_evicts_busiest_tenant '.result.json == "b1" and .session.state_reset == false'
+# the tenant's own limit sent with the run ("owner_max_sessions") wins over
+# --max-sessions-per-owner: lowered to 1, b's next new session stops both
+# its idle kernels; b2 run with it first is only reused, nothing stops
+mkdir -p "$TMP/oroot/b3"
+orun tenant_limit_reuses b2 tenant_b --owner-max-sessions 1 <<< 'mine'
+check tenant_limit_reuses '.result.json == "b2" and .session.kernel == "reused"'
+orun own_b3 b3 tenant_b --owner-max-sessions 1 <<< 'mine = "b3"'
+orun tenant_limit_evicts_down b1 tenant_b --owner-max-sessions 1 <<< '"mine" in globals()'
+check tenant_limit_evicts_down '.result.json == false and .session.state_reset == true
+	and (.session.notice | contains("at most 1 live kernels")) and (.session.notice | contains("limit max_sessions"))
+	and (.session.notice | contains("pi.set_tenant_limit('"'"'tenant_b'"'"', '"'"'max_sessions'"'"', n)"))'
+orun tenant_limit_count b2 tenant_b --op owner_sessions <<< "1"
+check tenant_limit_count '.status == "completed" and .live_sessions == 1'
+orun tenant_limit_zero b2 tenant_b --owner-max-sessions 0 <<< '1'
+check tenant_limit_zero '.status == "failed" and .error.type == "SessionLimitExceeded"
+	and (.error.message | contains("max_sessions is 0"))'
+orun tenant_limit_bad b2 tenant_b --owner-max-sessions '"two"' <<< '1'
+check tenant_limit_bad '.status == "failed" and .error.type == "BadRequest"
+	and (.error.message | contains("owner_max_sessions"))'
 SOCK=$SAVED_SOCK
 kill "$O_PID"; wait "$O_PID" 2>/dev/null
 

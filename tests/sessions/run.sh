@@ -5,7 +5,8 @@
 # idle reaping (pi.session_idle_timeout), LRU eviction (pi.max_sessions),
 # pi.reset_session / pi.close_session, pi.query() from Python, the
 # workspace quota inside runs (pi.max_workspace_mb), pi.blas_threads, and
-# path attacks planted from Python and followed later.
+# path attacks planted from Python and followed later; last, the tenant
+# limit max_sessions (tenant_limit.sh).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/cluster.sh"
@@ -235,5 +236,8 @@ check "found the session's kernel before the close" "[ -n '$ZK' ]"
 pi_sql "SELECT pi.close_session('$S2')" >/dev/null
 [ -n "$ZK" ] && wait_until 10 eval "[ ! -e /proc/$ZK ]"
 check "close_session left no kernel" "[ -n '$ZK' ] && [ ! -e /proc/$ZK ]"
+
+# last: it restarts the cluster with more session kernels
+. "$HERE/tenant_limit.sh"
 
 summary
