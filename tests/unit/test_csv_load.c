@@ -94,7 +94,7 @@ feed_all(int fd, const CsvAnalysis *a)
 	int			n;
 
 	initStringInfo(&out);
-	csv_feed_begin(fd, a, NULL, NULL);
+	csv_feed_begin(fd, a, a->bom_bytes, a->file_bytes, NULL, NULL);
 	while ((n = csv_feed_read(buf, 1, sizeof(buf))) > 0)
 		appendBinaryStringInfo(&out, buf, n);
 	csv_feed_end();
