@@ -163,8 +163,13 @@ v2_leave_root() {
   for p in $(cat "$v2/cgroup.procs"); do echo "$p" >"$v2/pi-init/cgroup.procs" 2>/dev/null || true; done
 }
 
+# what the sandbox's trial run does first (jail/): the namespaces, a fresh
+# proc, its own host name (seccomp profiles of runtimes refuse sethostname
+# without CAP_SYS_ADMIN); the executor's own trial at the first run below
+# has the last word
 userns_works() {
-  as_pg unshare --user --map-root-user --mount --pid --net --ipc --uts --fork --mount-proc true
+  as_pg unshare --user --map-root-user --mount --pid --net --ipc --uts --fork --mount-proc \
+    hostname pi-probe
 }
 cgroup_works() {  # v1 memory hierarchy, or v2 with memory: postgres may create a child
   local mem v2 probe
@@ -188,8 +193,8 @@ if ! ns_err=$(userns_works 2>&1); then
          "with access to the database files and the network.  Only for trusted code."
     SANDBOX=off
   else
-    die 3 "refusing to start: the sandbox needs user namespaces (with a fresh /proc) and" \
-      "this container runtime refuses them: $ns_err" \
+    die 3 "refusing to start: the sandbox needs user namespaces (with a fresh /proc and a" \
+      "host name of their own) and this container runtime refuses them: $ns_err" \
       "Allow them (packaging/container/README.md): podman run --security-opt unmask=ALL" \
       "--cap-add SYS_ADMIN ...; docker run --security-opt systempaths=unconfined" \
       "--cap-add SYS_ADMIN (AppArmor hosts: also --security-opt apparmor=unconfined)." \

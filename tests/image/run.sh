@@ -178,11 +178,39 @@ once() {
 once "${ENVS[@]}" "$IMG"
 check "no user namespaces with a fresh /proc: exit 3, says what to allow" \
   '[ "$RC" = 3 ] && [[ "$OUT" == *"refusing to start: the sandbox needs user namespaces"* ]] && [[ "$OUT" == *PI_ALLOW_UNSANDBOXED=1* ]]'
+# the sandbox's syscalls allowed, the cgroup left read-only (no SYS_ADMIN)
+NOCG_OPTS=(--security-opt unmask=ALL --security-opt seccomp=unconfined)
 once "${ENVS[@]}" --security-opt unmask=ALL "$IMG"
+check "podman's seccomp profile without SYS_ADMIN (no sethostname): exit 3" \
+  '[ "$RC" = 3 ] && [[ "$OUT" == *"refusing to start: the sandbox needs user namespaces"* ]]'
+once "${ENVS[@]}" "${NOCG_OPTS[@]}" "$IMG"
 check "no writable cgroup: exit 3, says what to allow" \
   '[ "$RC" = 3 ] && [[ "$OUT" == *"need a"*"writable cgroup"* ]] && [[ "$OUT" == *PI_ALLOW_NO_CGROUP=1* ]]'
 once "${ENVS[@]}" -e API_KEY=short "${SANDBOX_OPTS[@]}" "$IMG"
 check "a short API_KEY: exit 2 naming it" '[ "$RC" = 2 ] && [[ "$OUT" == *"API_KEY must be at least 16"* ]]'
+
+# the explicit ways to start anyway: loud in the log, and they do serve
+# started OPTS...: a container that must serve; sets OUT (its log) and STDOUT
+# (what print(1) printed through the gateway); removed afterwards
+started() {
+  local c=pi-image-allow-$TAG-$RANDOM p; CONTAINERS+=("$c")
+  p=$(pi_free_port)
+  podman_run -d --name "$c" -p "127.0.0.1:$p:8080" "$@" "$IMG" >/dev/null 2>>"$T/podman.log"
+  U=http://127.0.0.1:$p
+  STDOUT=
+  if wait_until 240 gw_up; then
+    req POST /api/execute -d '{"code":"print(1)"}'; STDOUT=$(jq_ 'd["stdout"]')
+  fi
+  OUT=$(podman logs "$c" 2>&1)
+  podman rm -f -v -t 30 "$c" >/dev/null 2>&1
+}
+started "${ENVS[@]}" "${NOCG_OPTS[@]}" -e PI_ALLOW_NO_CGROUP=1
+check "PI_ALLOW_NO_CGROUP=1: serves, sandbox on with per-process limits, said loudly" \
+  '[ "$STDOUT" = 1 ] && [[ "$OUT" == *"*** NO PER-RUN CGROUP"* ]] && [[ "$OUT" == *"sandbox: on, per-process limits only"* ]]' \
+  || { echo "# print(1) printed: $STDOUT ($BODY)"; tail -n 15 <<<"$OUT" | sed 's/^/#   /'; }
+started "${ENVS[@]}" -e PI_ALLOW_UNSANDBOXED=1
+check "PI_ALLOW_UNSANDBOXED=1: serves with the sandbox off, said loudly" \
+  '[ "$STDOUT" = 1 ] && [[ "$OUT" == *"*** THE SANDBOX IS OFF"* ]] && [[ "$OUT" == *"sandbox: OFF"* ]]'
 
 # DATABASE_URL at a server without the extension (a plain cluster here,
 # standing in for a managed PostgreSQL): the gateway refuses it
