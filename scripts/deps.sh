@@ -12,6 +12,7 @@ PACKAGES=(
   libpython3.11-dev libseccomp-dev libjansson-dev libmicrohttpd-dev libpq-dev curl
   libipc-run-perl wrk bc jq
   debhelper lintian dpkg-dev fakeroot
+  mmdebstrap podman runc
   python3-numpy python3-pandas python3-matplotlib python3-seaborn python3-plotly
   python3-scipy python3-sklearn python3-statsmodels python3-openpyxl
   python3-xlsxwriter python3-tabulate python3-pdfminer python3-pypdf

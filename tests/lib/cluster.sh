@@ -262,10 +262,13 @@ pi_cluster_cleanup() {
 # check NAME COND...: COND is one shell string (evaluated) or a command with
 # arguments.  Prints ok/not ok and counts.
 check() {
+  # the caller's last status, for a condition '[ $? = 0 ]' about the command
+  # just before (local and shift below would reset it to 0)
+  local last=$?
   local name=$1; shift
   local ok=1
   if [ $# -eq 1 ]; then
-    eval "$1" >/dev/null 2>&1 || ok=0
+    (exit "$last"); eval "$1" >/dev/null 2>&1 || ok=0
   else
     "$@" >/dev/null 2>&1 || ok=0
   fi

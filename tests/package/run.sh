@@ -6,11 +6,7 @@
 #  2. when debhelper and lintian are installed: `make deb`, lintian, the
 #     package unpacked into a throwaway root (dpkg-deb -x): files, links,
 #     modes, maintainer scripts, units (systemd-analyze verify).
-#  3. PI_PACKAGE_TEST=1 only: dpkg -i, pg_createcluster, CREATE EXTENSION,
-#     pi.execute, the gateway from PATH, then purge, drop the cluster and
-#     `make install` this checkout again.  It replaces the files of the
-#     system's PostgreSQL 15 that `make install` put there while it runs:
-#     never set it beside other test runs on one machine.
+#  (installing it for real, in a throwaway Debian root: tests/image)
 # Prints "N passed, M failed"; exits non-zero on failure.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -134,6 +130,8 @@ check "the binaries are hardened (BIND_NOW, RELRO)" \
   'for b in pi-executor pi-gateway; do readelf -d "$R/usr/lib/postgresql/15/bin/$b" | grep -q BIND_NOW || exit 1; readelf -l "$R/usr/lib/postgresql/15/bin/$b" | grep -q GNU_RELRO || exit 1; done'
 check "Depends: postgresql-15 and the Python packages" \
   'dep=$(dpkg-deb -f "$DEB" Depends); for p in postgresql-15 python3-numpy python3-pandas python3-matplotlib libpython3.11; do [[ "$dep" == *"$p"* ]] || exit 1; done'
+check "Depends: at least the PostgreSQL 15 minor it was built against" \
+  '[[ "$(dpkg-deb -f "$DEB" Depends)" == *"postgresql-15 (>= $(dpkg-query -W -f="\${Version}" postgresql-server-dev-15 | sed "s/-.*//"))"* ]]'
 check "pi-gateway.env is a conffile" 'grep -qx /etc/power-interpreter/pi-gateway.env "$T/control/conffiles"'
 check "maintainer scripts are valid sh" \
   'for s in postinst postrm prerm preinst; do [ ! -f "$T/control/$s" ] || sh -n "$T/control/$s" || exit 1; done'
@@ -175,40 +173,7 @@ else
   echo "# systemd-analyze is not installed: units not verified"
 fi
 
-# install_for_real: dpkg -i, a cluster of the distribution's kind, the
-# README.Debian procedure, then purge, drop, and make install again.
-install_for_real() {
-  local c=pkgtest$$ port; port=$(pi_free_port)
-  echo "# dpkg -i, pg_createcluster 15 $c (replaces make install's files until the end)"
-  as_root dpkg -i "$DEB" >"$T/dpkg.log" 2>&1
-  check "dpkg -i installs it" '[ $? = 0 ]' || true
-  check "dpkg knows it as installed" \
-    '[ "$(dpkg-query -W -f="\${db:Status-Status}" $PKG)" = installed ]'
-  check "the key is 0600 root" '[ "$(stat -c %a:%U /etc/power-interpreter/api_key)" = 600:root ]'
-  as_root pg_createcluster 15 "$c" -p "$port" >/dev/null 2>&1
-  echo "shared_preload_libraries = 'power_interpreter'" |
-    as_root tee "/etc/postgresql/15/$c/conf.d/power_interpreter.conf" >/dev/null
-  as_root pg_ctlcluster 15 "$c" start
-  check "the cluster starts with the library preloaded" '[ $? = 0 ]' || true
-  as_pg createdb -p "$port" pi
-  as_pg psql -X -q -p "$port" -d pi -c 'CREATE EXTENSION power_interpreter' >/dev/null
-  check "CREATE EXTENSION power_interpreter" '[ $? = 0 ]' || true
-  check "pi.execute runs Python" \
-    '[ "$(as_pg psql -X -At -p "$port" -d pi -c "SELECT pi.execute(\$\$print(6*7)\$\$)->>\$\$stdout\$\$")" = 42 ]'
-  check "pi-gateway on PATH accepts that database" \
-    'out=$(PORT=$(pi_free_port) API_KEY=$KEY DATABASE_URL="host=/var/run/postgresql port=$port dbname=pi user=postgres" timeout 3 pi-gateway 2>&1); [ $? = 124 ] && [[ "$out" == *listening* ]]'
-  as_root pg_dropcluster --stop 15 "$c"
-  as_root dpkg --purge "$PKG" >>"$T/dpkg.log" 2>&1
-  check "dpkg --purge removes it and its key" '[ ! -e /etc/power-interpreter ] && [ ! -e /usr/bin/pi-gateway ]'
-  echo "# make install: putting the checkout's build back into /usr/lib/postgresql/15"
-  as_root make -C "$ROOT" install >/dev/null 2>&1
-  check "make install restored the system's files" \
-    '[ -x "$(pg_config --bindir)/pi-executor" ] && [ -f "$(pg_config --pkglibdir)/power_interpreter.so" ]'
-}
-
-if [ "${PI_PACKAGE_TEST:-0}" = 1 ]; then
-  install_for_real
-else
-  echo "# dpkg -i + pg_createcluster: skipped (set PI_PACKAGE_TEST=1; it replaces make install's files)"
-fi
+# The real installation (apt into a Debian 12 root, pg_createcluster, the
+# gateway suite's HTTP checks, purge) is tests/image/run.sh: never dpkg -i
+# here, where the system's PostgreSQL holds make install's files.
 summary
