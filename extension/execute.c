@@ -261,16 +261,18 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 static Jsonb *
 note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {UUIDOID, JSONBOID};
 	Jsonb	   *noted = result;
 	bool		isnull;
 	Datum		value;
 	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT pi.note_session_kernel($1, $2)",
-							  2, (Oid[]) {UUIDOID, JSONBOID},
-							  (Datum[]) {UUIDPGetDatum(session_id), JsonbPGetDatum(result)},
-							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute_plan(pi_kept_plan(&plan, "SELECT pi.note_session_kernel($1, $2)",
+									  2, argtypes),
+						 (Datum[]) {UUIDPGetDatum(session_id), JsonbPGetDatum(result)},
+						 NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
@@ -302,17 +304,21 @@ note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
 static bool
 session_running_job(pg_uuid_t *session_id, char **job, char **started, char **timeout)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {UUIDOID};
 	MemoryContext outer = CurrentMemoryContext;
 	bool		found = false;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT id::text, round(extract(epoch FROM clock_timestamp() - started_at))::text,"
-							  " timeout_s::text FROM pi.jobs"
-							  " WHERE session_id = $1 AND kind = 'async' AND status = 'running'"
-							  " AND NOT cancel_requested"
-							  " ORDER BY started_at LIMIT 1",
-							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(session_id)},
-							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute_plan(pi_kept_plan(&plan,
+									  "SELECT id::text, round(extract(epoch FROM clock_timestamp() - started_at))::text,"
+									  " timeout_s::text FROM pi.jobs"
+									  " WHERE session_id = $1 AND kind = 'async' AND status = 'running'"
+									  " AND NOT cancel_requested"
+									  " ORDER BY started_at LIMIT 1",
+									  1, argtypes),
+						 (Datum[]) {UUIDPGetDatum(session_id)},
+						 NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		HeapTuple	row = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;

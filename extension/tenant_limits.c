@@ -35,6 +35,7 @@
 #include "utils/snapmgr.h"
 
 #include "guc.h"
+#include "kept_plans.h"
 #include "tenant_limits.h"
 #include "workspace_path.h"
 
@@ -91,16 +92,22 @@ raise_hint(const char *role, PiTenantLimit which)
 int
 pi_tenant_limit(const char *role, PiTenantLimit which)
 {
+	static SPIPlanPtr plans[lengthof(limit_info)];
+	static Oid	argtypes[] = {NAMEOID};
 	int			value = *limit_info[which].setting;
 	bool		isnull;
 	Datum		d;
+	SPIPlanPtr	plan;
 
 	SPI_connect();
-	if (SPI_execute_with_args(psprintf("SELECT %s FROM pi.tenant_limits WHERE role = $1",
-									   limit_info[which].name),
-							  1, (Oid[]) {NAMEOID},
-							  (Datum[]) {DirectFunctionCall1(namein, CStringGetDatum(role))},
-							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	plan = plans[which] ? plans[which] :
+		pi_kept_plan(&plans[which],
+					 psprintf("SELECT %s FROM pi.tenant_limits WHERE role = $1",
+							  limit_info[which].name),
+					 1, argtypes);
+	if (SPI_execute_plan(plan,
+						 (Datum[]) {DirectFunctionCall1(namein, CStringGetDatum(role))},
+						 NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
@@ -298,6 +305,8 @@ typedef struct TenantSpace
 static bool
 tenant_space(const char *workspace, TenantSpace *ts)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {TEXTOID};
 	MemoryContext outer = CurrentMemoryContext;
 	List	   *paths = NIL;
 	ListCell   *lc;
@@ -306,11 +315,13 @@ tenant_space(const char *workspace, TenantSpace *ts)
 	if (workspace == NULL)
 		return false;
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT o.owner::text, s.workspace"
-							  " FROM (SELECT owner FROM pi.sessions WHERE workspace = $1 LIMIT 1) o"
-							  " LEFT JOIN pi.sessions s ON s.owner = o.owner AND s.workspace <> $1",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(workspace)},
-							  NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
+	if (SPI_execute_plan(pi_kept_plan(&plan,
+									  "SELECT o.owner::text, s.workspace"
+									  " FROM (SELECT owner FROM pi.sessions WHERE workspace = $1 LIMIT 1) o"
+									  " LEFT JOIN pi.sessions s ON s.owner = o.owner AND s.workspace <> $1",
+									  1, argtypes),
+						 (Datum[]) {CStringGetTextDatum(workspace)},
+						 NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(outer);
 
