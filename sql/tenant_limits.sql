@@ -228,6 +228,18 @@ SELECT pi.set_tenant_limit('lim_t1', 'datasets_mb', 0);
 SELECT pi.load_csv('small.csv', 'small2', :'sa');
 SELECT limit_name, value, in_use > 0 AS used FROM pi.show_tenant_limits() WHERE limit_name = 'datasets_mb';
 
+-- a limit changed within a transaction holds from the next statement on
+\c - :admin
+BEGIN;
+SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 0) IS NOT NULL AS set;
+SET ROLE lim_t1;
+SELECT lim_test.try_execute('print(7)') AS refused;
+RESET ROLE;
+SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 1) IS NOT NULL AS set;
+SET ROLE lim_t1;
+SELECT lim_test.try_execute('print(8)') AS runs;
+ROLLBACK;
+
 -- clean up
 \c - :admin
 SELECT pi.close_session(id) FROM pi.sessions WHERE owner IN ('lim_t1', 'lim_t2') ORDER BY created_at;
