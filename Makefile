@@ -14,6 +14,7 @@ OBJS = \
 	extension/guc.o \
 	extension/tenants.o \
 	extension/tenant_limits.o \
+	extension/kept_plans.o \
 	extension/jsonb_util.o \
 	extension/shmem.o \
 	extension/executor_client.o \

@@ -28,6 +28,7 @@
 #include "executor_client.h"
 #include "guc.h"
 #include "jsonb_util.h"
+#include "kept_plans.h"
 #include "sessions.h"
 #include "tenant_limits.h"
 #include "tenants.h"
@@ -173,19 +174,63 @@ result_to_jsonb(const char *result_json, const char *kind)
 	return result;
 }
 
+/* The recording INSERT; $9 is the result as the history keeps it. */
+#define RECORD_SYNC_RUN_SQL(stored) \
+	"INSERT INTO pi.jobs (kind, session_id, code, timeout_s, status, " \
+	"attempts, submitted_at, started_at, finished_at, submitted_by, result) " \
+	"VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6, $8::name, " stored ")"
+
+/* the caller has the images; the history keeps their metadata */
+#define STRIPPED_RESULT \
+	"(SELECT CASE WHEN jsonb_typeof(r1 -> 'outputs') = 'array' THEN" \
+	"   jsonb_set(r1, '{outputs}', coalesce((SELECT jsonb_agg(" \
+	"     CASE WHEN jsonb_typeof(o -> 'data') = 'object'" \
+	"     THEN jsonb_set(o, '{data}', (o -> 'data') - 'image/png' - 'image/jpeg')" \
+	"     ELSE o END) FROM jsonb_array_elements(r1 -> 'outputs') o), '[]'::jsonb))" \
+	"  ELSE r1 END" \
+	"  FROM (SELECT CASE WHEN jsonb_typeof($7 -> 'figures') = 'array' THEN" \
+	"   jsonb_set($7, '{figures}', coalesce((SELECT jsonb_agg(f - 'png_base64')" \
+	"    FROM jsonb_array_elements($7 -> 'figures') f), '[]'::jsonb))" \
+	"   ELSE $7 END AS r1) stripped)"
+
+/*
+ * Whether key of result is an array with elements: only then does the
+ * stripping above change anything (it turns an empty array into an empty
+ * array and leaves other values alone).
+ */
+static bool
+has_elements(Jsonb *result, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&result->root, key, strlen(key), NULL);
+
+	return v != NULL && v->type == jbvBinary &&
+		JsonContainerIsArray(v->val.binary.data) &&
+		JsonContainerSize(v->val.binary.data) > 0;
+}
+
 /*
  * Record a sync run in pi.jobs (kind 'sync') so that the history shows it,
  * without the figures' PNG data, which the caller already has.
  * This happens in the caller's transaction: a caller that rolls back also
  * rolls back the record, and a read-only transaction records nothing.
+ *
+ * Both INSERTs are planned once per backend.  The one that strips images
+ * is used only when the result has figures or rich outputs: for the rest
+ * (most runs, print(1) among them) it would store the result unchanged
+ * and cost a few sub-selects and aggregates each time.
  */
 static void
 record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 				TimestampTz started, TimestampTz finished, Jsonb *result)
 {
+	static SPIPlanPtr plain_plan = NULL;
+	static SPIPlanPtr stripping_plan = NULL;
+	static Oid	argtypes[] = {UUIDOID, TEXTOID, INT4OID, TEXTOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TEXTOID};
 	char	   *status = pi_jsonb_string(result, "status");
 	Datum		values[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	SPIPlanPtr	plan;
 
 	if (!pi_record_sync_runs || XactReadOnly || status == NULL)
 		return;
@@ -202,23 +247,12 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 	values[7] = CStringGetTextDatum(pi_caller_name());
 
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO pi.jobs (kind, session_id, code, timeout_s, status, "
-							  "attempts, submitted_at, started_at, finished_at, submitted_by, result) "
-							  "VALUES ('sync', $1, $2, $3, $4, 1, $5, $5, $6, $8::name,"
-							  /* the caller has the images; the history keeps their metadata */
-							  " (SELECT CASE WHEN jsonb_typeof(r1 -> 'outputs') = 'array' THEN"
-							  "   jsonb_set(r1, '{outputs}', coalesce((SELECT jsonb_agg("
-							  "     CASE WHEN jsonb_typeof(o -> 'data') = 'object'"
-							  "     THEN jsonb_set(o, '{data}', (o -> 'data') - 'image/png' - 'image/jpeg')"
-							  "     ELSE o END) FROM jsonb_array_elements(r1 -> 'outputs') o), '[]'::jsonb))"
-							  "  ELSE r1 END"
-							  "  FROM (SELECT CASE WHEN jsonb_typeof($7 -> 'figures') = 'array' THEN"
-							  "   jsonb_set($7, '{figures}', coalesce((SELECT jsonb_agg(f - 'png_base64')"
-							  "    FROM jsonb_array_elements($7 -> 'figures') f), '[]'::jsonb))"
-							  "   ELSE $7 END AS r1) stripped))",
-							  8, (Oid[]) {UUIDOID, TEXTOID, INT4OID, TEXTOID,
-								  TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, TEXTOID},
-							  values, nulls, false, 0) != SPI_OK_INSERT)
+	if (has_elements(result, "figures") || has_elements(result, "outputs"))
+		plan = pi_kept_plan(&stripping_plan, RECORD_SYNC_RUN_SQL(STRIPPED_RESULT),
+							8, argtypes);
+	else
+		plan = pi_kept_plan(&plain_plan, RECORD_SYNC_RUN_SQL("$7"), 8, argtypes);
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the run in pi.jobs");
 	SPI_finish();
 }
@@ -227,16 +261,18 @@ record_sync_run(const char *code, int timeout_s, pg_uuid_t *session_id,
 static Jsonb *
 note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {UUIDOID, JSONBOID};
 	Jsonb	   *noted = result;
 	bool		isnull;
 	Datum		value;
 	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT pi.note_session_kernel($1, $2)",
-							  2, (Oid[]) {UUIDOID, JSONBOID},
-							  (Datum[]) {UUIDPGetDatum(session_id), JsonbPGetDatum(result)},
-							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute_plan(pi_kept_plan(&plan, "SELECT pi.note_session_kernel($1, $2)",
+									  2, argtypes),
+						 (Datum[]) {UUIDPGetDatum(session_id), JsonbPGetDatum(result)},
+						 NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
@@ -268,17 +304,21 @@ note_session_kernel(pg_uuid_t *session_id, Jsonb *result)
 static bool
 session_running_job(pg_uuid_t *session_id, char **job, char **started, char **timeout)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {UUIDOID};
 	MemoryContext outer = CurrentMemoryContext;
 	bool		found = false;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT id::text, round(extract(epoch FROM clock_timestamp() - started_at))::text,"
-							  " timeout_s::text FROM pi.jobs"
-							  " WHERE session_id = $1 AND kind = 'async' AND status = 'running'"
-							  " AND NOT cancel_requested"
-							  " ORDER BY started_at LIMIT 1",
-							  1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(session_id)},
-							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SPI_execute_plan(pi_kept_plan(&plan,
+									  "SELECT id::text, round(extract(epoch FROM clock_timestamp() - started_at))::text,"
+									  " timeout_s::text FROM pi.jobs"
+									  " WHERE session_id = $1 AND kind = 'async' AND status = 'running'"
+									  " AND NOT cancel_requested"
+									  " ORDER BY started_at LIMIT 1",
+									  1, argtypes),
+						 (Datum[]) {UUIDPGetDatum(session_id)},
+						 NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		HeapTuple	row = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;

@@ -194,17 +194,19 @@ send_all(int sock, const char *buf, size_t len)
 	}
 }
 
+/* A frame goes out in one send (one system call for a run's request). */
 static void
 send_frame(int sock, char tag, const char *payload, uint32 len)
 {
-	char		header[PI_FRAME_HEADER_SIZE];
+	char	   *frame = palloc(PI_FRAME_HEADER_SIZE + (Size) len);
 	uint32		nlen = pg_hton32(len);
 
-	header[0] = tag;
-	memcpy(header + 1, &nlen, 4);
-	send_all(sock, header, PI_FRAME_HEADER_SIZE);
+	frame[0] = tag;
+	memcpy(frame + 1, &nlen, 4);
 	if (len > 0)
-		send_all(sock, payload, len);
+		memcpy(frame + PI_FRAME_HEADER_SIZE, payload, len);
+	send_all(sock, frame, PI_FRAME_HEADER_SIZE + (Size) len);
+	pfree(frame);
 }
 
 /*

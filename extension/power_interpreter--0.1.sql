@@ -87,7 +87,13 @@ CREATE TABLE pi.jobs (
 CREATE INDEX jobs_pending_idx ON pi.jobs (submitted_at, id) WHERE status = 'pending';
 /* The rescuer: only running rows. */
 CREATE INDEX jobs_running_idx ON pi.jobs (lease_until) WHERE status = 'running';
-CREATE INDEX jobs_owner_idx ON pi.jobs (submitted_by, status);
+/*
+ * A tenant's jobs and loads queued or running (its max_jobs limit): only
+ * those rows, so a recorded sync run, which is finished when it is
+ * inserted, adds no entry here.
+ */
+CREATE INDEX jobs_owner_idx ON pi.jobs (submitted_by)
+	WHERE kind <> 'sync' AND status IN ('pending', 'running');
 CREATE INDEX jobs_session_idx ON pi.jobs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX jobs_submitted_idx ON pi.jobs (submitted_at);
 /* The retention sweep (pi.job_retention). */

@@ -25,6 +25,7 @@
 
 #include "executor_client.h"
 #include "guc.h"
+#include "kept_plans.h"
 #include "sessions.h"
 #include "tenants.h"
 #include "workspace_path.h"
@@ -101,6 +102,10 @@ pi_create_session(PG_FUNCTION_ARGS)
 char *
 pi_session_lookup(pg_uuid_t *session_id, bool touch, bool *is_default)
 {
+	static SPIPlanPtr lookup_plan = NULL;
+	static SPIPlanPtr touch_plan = NULL;
+	static SPIPlanPtr touch_shared_plan = NULL;
+	static Oid	argtypes[] = {UUIDOID};
 	char	   *workspace = NULL;
 	char	   *id_text;
 	int			rc;
@@ -115,10 +120,11 @@ pi_session_lookup(pg_uuid_t *session_id, bool touch, bool *is_default)
 	if (XactReadOnly)
 		touch = false;
 	SPI_connect();
-	rc = SPI_execute_with_args("SELECT workspace, is_default FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
-							   1, (Oid[]) {UUIDOID},
-							   (Datum[]) {UUIDPGetDatum(session_id)},
-							   NULL, false, 1);
+	rc = SPI_execute_plan(pi_kept_plan(&lookup_plan,
+									   "SELECT workspace, is_default FROM pi.sessions WHERE id = $1 AND pi.caller_sees(owner)",
+									   1, argtypes),
+						  (Datum[]) {UUIDPGetDatum(session_id)},
+						  NULL, false, 1);
 	if (rc < 0)
 		elog(ERROR, "could not look up session %s: SPI error %d", id_text, rc);
 	if (SPI_processed == 1)
@@ -139,13 +145,16 @@ pi_session_lookup(pg_uuid_t *session_id, bool touch, bool *is_default)
 		 * update while another run holds the row (that one has touched it).
 		 */
 		if (touch &&
-			SPI_execute_with_args(shared ?
-								  "UPDATE pi.sessions SET last_used_at = now() WHERE id = "
-								  "(SELECT id FROM pi.sessions WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED)" :
-								  "UPDATE pi.sessions SET last_used_at = now() WHERE id = $1",
-								  1, (Oid[]) {UUIDOID},
-								  (Datum[]) {UUIDPGetDatum(session_id)},
-								  NULL, false, 0) != SPI_OK_UPDATE)
+			SPI_execute_plan(shared ?
+							 pi_kept_plan(&touch_shared_plan,
+										  "UPDATE pi.sessions SET last_used_at = now() WHERE id = "
+										  "(SELECT id FROM pi.sessions WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED)",
+										  1, argtypes) :
+							 pi_kept_plan(&touch_plan,
+										  "UPDATE pi.sessions SET last_used_at = now() WHERE id = $1",
+										  1, argtypes),
+							 (Datum[]) {UUIDPGetDatum(session_id)},
+							 NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record the use of session %s", id_text);
 	}
 	SPI_finish();
@@ -172,13 +181,16 @@ pi_session_workspace(pg_uuid_t *session_id, bool touch)
 static Datum
 find_default_session(const char *owner, bool *found)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {TEXTOID};
 	Datum		id = (Datum) 0;
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT id FROM pi.sessions WHERE owner = $1::name AND is_default",
-							  1, (Oid[]) {TEXTOID},
-							  (Datum[]) {CStringGetTextDatum(owner)},
-							  NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(pi_kept_plan(&plan,
+									  "SELECT id FROM pi.sessions WHERE owner = $1::name AND is_default",
+									  1, argtypes),
+						 (Datum[]) {CStringGetTextDatum(owner)},
+						 NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the default session");
 	*found = SPI_processed == 1;
 	if (*found)

@@ -30,11 +30,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -42,6 +44,7 @@
 #include "utils/snapmgr.h"
 
 #include "guc.h"
+#include "kept_plans.h"
 #include "tenant_limits.h"
 #include "workspace_path.h"
 
@@ -96,27 +99,75 @@ raise_hint(const char *role, PiTenantLimit which)
 					quote_literal_cstr(role), limit_info[which].name);
 }
 
+/*
+ * A tenant's row of pi.tenant_limits as the current command sees it.  A
+ * pi.execute call asks for two limits (workspace_mb, then max_sync_runs)
+ * with nothing written between them: the second is answered from here, not
+ * by another query.  The row is read again for another tenant, in another
+ * statement or transaction, or once the command counter has moved (a
+ * write, such as pi.set_tenant_limit's, in between); the defaults, which
+ * a reload may change, are applied at each lookup.
+ */
+typedef struct LimitsRow
+{
+	bool		valid;
+	NameData	role;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	TimestampTz statement_start;
+	bool		isnull[lengthof(limit_info)];
+	int			value[lengthof(limit_info)];
+} LimitsRow;
+
+static LimitsRow limits_row;
+
+static bool
+limits_row_current(const char *role)
+{
+	return limits_row.valid &&
+		limits_row.lxid == MyProc->lxid &&
+		limits_row.cid == GetCurrentCommandId(false) &&
+		limits_row.statement_start == GetCurrentStatementStartTimestamp() &&
+		strcmp(NameStr(limits_row.role), role) == 0;
+}
+
 /* The limit in force for role: its row of pi.tenant_limits, or the default. */
 int
 pi_tenant_limit(const char *role, PiTenantLimit which)
 {
-	int			value = *limit_info[which].setting;
-	bool		isnull;
-	Datum		d;
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {NAMEOID};
 
-	SPI_connect();
-	if (SPI_execute_with_args(psprintf("SELECT %s FROM pi.tenant_limits WHERE role = $1",
-									   limit_info[which].name),
-							  1, (Oid[]) {NAMEOID},
-							  (Datum[]) {DirectFunctionCall1(namein, CStringGetDatum(role))},
-							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (!limits_row_current(role))
 	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			value = DatumGetInt32(d);
+		limits_row.valid = false;
+		SPI_connect();
+		if (SPI_execute_plan(pi_kept_plan(&plan,
+										  "SELECT max_sync_runs, max_jobs, workspace_mb, datasets_mb, max_sessions"
+										  " FROM pi.tenant_limits WHERE role = $1",
+										  1, argtypes),
+							 (Datum[]) {DirectFunctionCall1(namein, CStringGetDatum(role))},
+							 NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the limits of tenant \"%s\"", role);
+		for (int i = 0; i < lengthof(limit_info); i++)
+		{
+			bool		isnull = true;
+			Datum		d = (Datum) 0;
+
+			if (SPI_processed == 1)
+				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  i + 1, &isnull);
+			limits_row.isnull[i] = isnull;
+			limits_row.value[i] = isnull ? 0 : DatumGetInt32(d);
+		}
+		SPI_finish();
+		namestrcpy(&limits_row.role, role);
+		limits_row.lxid = MyProc->lxid;
+		limits_row.cid = GetCurrentCommandId(false);
+		limits_row.statement_start = GetCurrentStatementStartTimestamp();
+		limits_row.valid = true;
 	}
-	SPI_finish();
-	return value;
+	return limits_row.isnull[which] ? *limit_info[which].setting : limits_row.value[which];
 }
 
 /*
@@ -307,6 +358,8 @@ typedef struct TenantSpace
 static bool
 tenant_space(const char *workspace, TenantSpace *ts)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	argtypes[] = {TEXTOID};
 	MemoryContext outer = CurrentMemoryContext;
 	List	   *paths = NIL;
 	ListCell   *lc;
@@ -315,11 +368,13 @@ tenant_space(const char *workspace, TenantSpace *ts)
 	if (workspace == NULL)
 		return false;
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT o.owner::text, s.workspace"
-							  " FROM (SELECT owner FROM pi.sessions WHERE workspace = $1 LIMIT 1) o"
-							  " LEFT JOIN pi.sessions s ON s.owner = o.owner AND s.workspace <> $1",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(workspace)},
-							  NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
+	if (SPI_execute_plan(pi_kept_plan(&plan,
+									  "SELECT o.owner::text, s.workspace"
+									  " FROM (SELECT owner FROM pi.sessions WHERE workspace = $1 LIMIT 1) o"
+									  " LEFT JOIN pi.sessions s ON s.owner = o.owner AND s.workspace <> $1",
+									  1, argtypes),
+						 (Datum[]) {CStringGetTextDatum(workspace)},
+						 NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(outer);
 

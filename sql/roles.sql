@@ -55,6 +55,9 @@ INSERT INTO pi.sessions (workspace) VALUES ('/tmp');
 SELECT count(*) FROM pi.datasets;
 SELECT pi.ended_result('completed', 'x', 'y');
 
+-- dropped here: a temporary object can outlive its session for a moment
+-- and would stop DROP ROLE below
+DROP FUNCTION pg_temp.wait_for(uuid);
 \c - :admin
 -- the job is recorded as alice's, not as the functions' owner's
 SELECT submitted_by FROM pi.jobs WHERE id = :'job';

@@ -275,6 +275,17 @@ SELECT r ->> 'status' AS status, r -> 'error' ->> 'type' AS error,
 	   r -> 'error' ->> 'message' LIKE '%its limit max_sessions is 0%' AS names_the_limit
 FROM pi.execute('1', 30, :'sa') r;
 SELECT pi.execute('print("no session")') ->> 'stdout' AS sessionless;
+-- a limit changed within a transaction holds from the next statement on
+\c - :admin
+BEGIN;
+SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 0) IS NOT NULL AS set;
+SET ROLE lim_t1;
+SELECT lim_test.try_execute('print(7)') AS refused;
+RESET ROLE;
+SELECT pi.set_tenant_limit('lim_t1', 'max_sync_runs', 1) IS NOT NULL AS set;
+SET ROLE lim_t1;
+SELECT lim_test.try_execute('print(8)') AS runs;
+ROLLBACK;
 
 -- clean up
 \c - :admin
