@@ -123,31 +123,99 @@ kernel_send_line(Kernel *k, const char *json)
 
 /*
  * Nothing of a session runs between its cells: threads and processes the
- * code started go on only while a cell of the session runs.  SIGSTOP to
- * the kernel's process group and to every process of its cgroup (those
- * that left the group too); SIGCONT before the next cell.  A stopped
- * kernel can still be killed, and the idle timeout still applies.
+ * code started go on only while a cell of the session runs.  With a cgroup
+ * freezer (jail/cgroup.c) the whole run cgroup is frozen: a child forked
+ * while the freeze is under way is frozen as it is made, so a chain of
+ * processes that fork and exit cannot slip through.  The freeze takes
+ * effect as each task next reaches the kernel's freezer, so the final
+ * quota walk waits for kernel_frozen_yet (cell.c).  Without a freezer (or
+ * if writing it fails): SIGSTOP to the kernel's process group and to every
+ * process of its cgroup, and the final walk re-stops what it finds
+ * running (held.c).  A frozen kernel can still be killed (kernel_stop),
+ * and the idle timeout still applies.
  */
 void
 kernel_freeze(Kernel *k)
 {
+	char		err[256];
+
 	if (k->pid <= 0 || k->stopping || k->frozen)
 		return;
+	k->frozen = true;
+	k->cg_frozen = false;
+	if (k->cg.freezer_path[0] != '\0')
+	{
+		if (jail_cgroup_freeze(&k->cg, true, err, sizeof(err)) == 0)
+		{
+			k->cg_frozen = true;
+			return;
+		}
+		pi_log("could not freeze the run of session %s with its cgroup, stopping it "
+			   "with signals instead: %s", k->session_id ? k->session_id : "-", err);
+	}
 	kill(-k->pid, SIGSTOP);
 	kill(k->pid, SIGSTOP);
 	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
-	k->frozen = true;
+}
+
+/*
+ * Whether every task of a frozen kernel has stopped running: 1 yes, 0 not
+ * yet, -1 the cgroup cannot say.  With signals the walk checks each task
+ * itself, so this is 1 at once.
+ */
+int
+kernel_frozen_yet(const Kernel *k)
+{
+	if (!k->frozen || !k->cg_frozen)
+		return 1;
+	return jail_cgroup_frozen(&k->cg);
 }
 
 void
 kernel_thaw(Kernel *k)
 {
+	char		err[256];
+
 	if (!k->frozen)
+		return;
+	k->frozen = false;
+	if (k->cg_frozen)
+	{
+		k->cg_frozen = false;
+		if (jail_cgroup_freeze(&k->cg, false, err, sizeof(err)) == 0)
+			return;
+		/* the cell would hang in a frozen kernel: kill it, its reap answers */
+		pi_log("could not thaw the run of session %s: %s; stopping it",
+			   k->session_id ? k->session_id : "-", err);
+		kernel_stop(k, "the session's Python state was reset: its kernel could not be "
+					"resumed for this run; variables and imports are gone, files remain");
+		return;
+	}
+	if (k->pid <= 0)
 		return;
 	(void) jail_cgroup_signal(&k->cg, SIGCONT);
 	kill(-k->pid, SIGCONT);
 	kill(k->pid, SIGCONT);
+}
+
+/*
+ * A kernel frozen with its cgroup was just sent SIGKILL.  Every member of
+ * the frozen cgroup gets it too (none can fork meanwhile, so the list is
+ * complete), then the cgroup is thawed: a v1 freezer holds even a killed
+ * task until then, and with SIGKILL pending no task returns to its code.
+ */
+void
+kernel_thaw_killed(Kernel *k)
+{
+	char		err[256];
+
+	if (!k->frozen || !k->cg_frozen)
+		return;
+	(void) jail_cgroup_signal(&k->cg, SIGKILL);
 	k->frozen = false;
+	k->cg_frozen = false;
+	if (jail_cgroup_freeze(&k->cg, false, err, sizeof(err)) < 0)
+		pi_log("could not thaw a killed run: %s", err);
 }
 
 /* Write a memory limit into the kernel's cgroup (a run's own limit). */
