@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -328,6 +329,17 @@ cell_finished(Kernel *k, void *arg)
 		return;
 	}
 	kernel_freeze(k);
+	/*
+	 * Most runs freeze within a tenth of a millisecond: a few short sleeps
+	 * here (half a millisecond at most) spare them the loop's millisecond
+	 * granularity; a slower freeze is polled from the loop (freeze_settled).
+	 */
+	for (int i = 0; i < 10 && kernel_frozen_yet(k) == 0; i++)
+	{
+		struct timespec ts = {0, 50 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
 	c->quota_final = true;
 	c->quota_passes = 0;
 	c->deadline = NO_DEADLINE;
@@ -441,7 +453,11 @@ cell_kernel_exited(Kernel *k, int status)
 void
 cell_start(Conn *c, Kernel *k)
 {
-	kernel_thaw(k);
+	/* a kernel that cannot run again would hang the cell: its death answers */
+	if (!kernel_thaw(k))
+		kernel_stop(k, "the session's Python state was reset: its kernel could not be "
+					"resumed for this run (its cgroup could not be thawed); variables "
+					"and imports are gone, files remain");
 	kernel_set_memory(k, c->req.memory_mb);
 	k->conn = c;
 	c->kernel = k;

@@ -331,9 +331,11 @@ task_exiting(pid_t pid, pid_t tid)
  * the signal came has a child nobody signalled yet.  Any task of pid that
  * is not stopped (or a zombie, or dead) gets SIGSTOP, and the scan says
  * the run is not settled: the caller scans again until it is.  A run
- * frozen with its cgroup is not checked here (stop_all is false): its
- * tasks show as sleeping ('S' or 'D'), never 'T', and the cgroup itself
- * said that all of them are frozen before the scan began (cell.c).
+ * that stays frozen with its cgroup (v2) is not checked here (stop_all is
+ * false): its tasks show as sleeping ('S' or 'D'), never 'T', and the
+ * cgroup itself said that all of them are frozen before the scan began
+ * (cell.c).  A v1 run was frozen only to stop every task (kernel_io.c):
+ * its tasks are 'T' like any stopped run's.
  */
 static void
 stop_tasks(HeldScan *h, pid_t pid)

@@ -424,7 +424,8 @@ jail_cgroup_signal(const JailCgroup *cg, int sig)
  * is under way: the kernel freezes a child of a freezing cgroup as it is
  * made.  Whether all are frozen yet is jail_cgroup_frozen.  -1 with err
  * when the run has no freezer or the write failed.  A frozen task still
- * takes SIGKILL in v2; in v1 it dies only once thawed.
+ * takes SIGKILL in v2; in v1 it dies only once thawed
+ * (jail_cgroup_freeze_holds_kill).
  */
 int
 jail_cgroup_freeze(const JailCgroup *cg, bool freeze, char *err, size_t errlen)
@@ -440,6 +441,17 @@ jail_cgroup_freeze(const JailCgroup *cg, bool freeze, char *err, size_t errlen)
 	}
 	snprintf(path, sizeof(path), "%s/freezer.state", cg->freezer_path);
 	return jail_write_file(path, freeze ? "FROZEN" : "THAWED", err, errlen);
+}
+
+/*
+ * Whether a frozen run keeps a SIGKILL pending instead of dying (v1): it
+ * must not stay frozen, or a kill from outside (the forker's death sends
+ * one) would leave it behind.
+ */
+bool
+jail_cgroup_freeze_holds_kill(const JailCgroup *cg)
+{
+	return cg->freezer_path[0] != '\0' && cg->mode != JAIL_CGROUP_V2;
 }
 
 /*

@@ -149,6 +149,7 @@ extern int	jail_cgroup_signal(const JailCgroup *cg, int sig);
 extern int	jail_cgroup_freeze(const JailCgroup *cg, bool freeze,
 							   char *err, size_t errlen);
 extern int	jail_cgroup_frozen(const JailCgroup *cg);
+extern bool jail_cgroup_freeze_holds_kill(const JailCgroup *cg);
 extern void jail_cgroup_release(JailCgroup *cg);
 extern bool jail_cgroup_try_release(JailCgroup *cg);
 extern int	jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,
