@@ -31,8 +31,10 @@
  * the run cgroup itself is frozen; v1 needs the freezer hierarchy, a third
  * run cgroup next to memory and pids.  Either freezes a child forked by a
  * frozen or freezing task as it is made, which per-process SIGSTOP cannot
- * (a chain of processes that fork and exit outruns any listing).  A run
- * without either is stopped with signals by the executor instead.
+ * (a chain of processes that fork and exit outruns any listing).  A v1
+ * frozen task keeps a SIGKILL pending until it is thawed, so the executor
+ * keeps a v1 run frozen only while it stops every member with SIGSTOP.  A
+ * run without either is stopped with signals by the executor instead.
  *
  * The child is moved by the parent after jail_clone() while it waits on
  * the sync pipe, so no user code runs outside the cgroup.  v1 keeps pages
