@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -180,7 +181,34 @@ quota_walk_begin(Conn *c, Kernel *k)
 
 	quota_walk_start(&c->qwalk, k->workspace, c->req.workspace_max_files,
 					 k->pid, cgdir);
-	c->qwalk.stop_all = c->quota_final;
+	/*
+	 * Tasks stopped with SIGSTOP are checked one by one; a run frozen with
+	 * its cgroup is known to be frozen as a whole (freeze_settled), and a
+	 * frozen task does not show as stopped in /proc.
+	 */
+	c->qwalk.stop_all = c->quota_final && !k->cg_frozen;
+}
+
+/*
+ * The final walk measures a run that no longer moves: with the cgroup
+ * freezer, wait until the cgroup says every task is frozen, polling every
+ * EXECUTOR_FREEZE_POLL_MS from the loop.  Not frozen within
+ * EXECUTOR_FREEZE_WAIT_MS (a task stuck in the kernel): the walk runs
+ * anyway and counts the run as not stoppable, which ends the kernel.
+ */
+static bool
+freeze_settled(Conn *c, Kernel *k, double now)
+{
+	int			frozen = kernel_frozen_yet(k);
+
+	if (frozen == 0 && now < c->freeze_deadline)
+	{
+		c->quota_next = now + EXECUTOR_FREEZE_POLL_MS;
+		return false;
+	}
+	c->freeze_wait = false;
+	c->freeze_failed = frozen != 1;
+	return true;
 }
 
 /*
@@ -199,6 +227,8 @@ cell_check_quota(Conn *c, double now, bool force)
 	/* a cell being stopped anyway; but a final walk always completes */
 	if (!c->quota_final && (c->quota_exceeded || c->cancelled ||
 							c->timed_out || c->client_gone))
+		return;
+	if (c->quota_final && c->freeze_wait && !freeze_settled(c, k, now))
 		return;
 	if (!quota_walk_running(&c->qwalk))
 	{
@@ -227,6 +257,12 @@ cell_check_quota(Conn *c, double now, bool force)
 		c->qwalk.held.failed = true;
 		snprintf(c->qwalk.held.why, sizeof(c->qwalk.held.why),
 				 "could not stop every process of the run after its cell");
+	}
+	if (c->quota_final && c->freeze_failed && !c->qwalk.held.failed)
+	{
+		c->qwalk.held.failed = true;
+		snprintf(c->qwalk.held.why, sizeof(c->qwalk.held.why),
+				 "could not freeze every process of the run after its cell");
 	}
 	if (quota_over(c))
 	{
@@ -293,12 +329,26 @@ cell_finished(Kernel *k, void *arg)
 		return;
 	}
 	kernel_freeze(k);
+	/*
+	 * Most runs freeze within a tenth of a millisecond: a few short sleeps
+	 * here (half a millisecond at most) spare them the loop's millisecond
+	 * granularity; a slower freeze is polled from the loop (freeze_settled).
+	 */
+	for (int i = 0; i < 10 && kernel_frozen_yet(k) == 0; i++)
+	{
+		struct timespec ts = {0, 50 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
 	c->quota_final = true;
 	c->quota_passes = 0;
 	c->deadline = NO_DEADLINE;
-	quota_walk_begin(c, k);
-	c->quota_walk_started = executor_now_ms();
-	cell_check_quota(c, c->quota_walk_started, true);
+	/* the walk of the cell may be half done: the final one starts afresh */
+	quota_walk_free(&c->qwalk);
+	c->freeze_wait = true;
+	c->freeze_failed = false;
+	c->freeze_deadline = executor_now_ms() + EXECUTOR_FREEZE_WAIT_MS;
+	cell_check_quota(c, executor_now_ms(), true);
 }
 
 /* What ended a kernel, for notices. */
@@ -346,6 +396,11 @@ cell_kernel_exited(Kernel *k, int status)
 	if (c != NULL && c->quota_final)
 	{
 		/* its final line is in; finish the walk now and answer normally */
+		if (c->freeze_wait)
+		{
+			c->freeze_wait = false; /* nothing of it runs any more */
+			quota_walk_begin(c, k);
+		}
 		while (!quota_walk_step(&c->qwalk, EXECUTOR_QUOTA_STEP_ENTRIES))
 			;
 		c->quota_exceeded = quota_over(c);
@@ -398,7 +453,11 @@ cell_kernel_exited(Kernel *k, int status)
 void
 cell_start(Conn *c, Kernel *k)
 {
-	kernel_thaw(k);
+	/* a kernel that cannot run again would hang the cell: its death answers */
+	if (!kernel_thaw(k))
+		kernel_stop(k, "the session's Python state was reset: its kernel could not be "
+					"resumed for this run (its cgroup could not be thawed); variables "
+					"and imports are gone, files remain");
 	kernel_set_memory(k, c->req.memory_mb);
 	k->conn = c;
 	c->kernel = k;
@@ -407,6 +466,8 @@ cell_start(Conn *c, Kernel *k)
 	c->deadline = c->started + c->req.timeout_ms;
 	c->quota_next = c->started + EXECUTOR_QUOTA_INTERVAL_MS;
 	c->quota_final = false;
+	c->freeze_wait = false;
+	c->freeze_failed = false;
 	quota_walk_free(&c->qwalk);
 	c->quota_release = false;
 	c->quota_why[0] = '\0';

@@ -76,6 +76,11 @@
 #define EXECUTOR_QUOTA_MAX_ENTRIES		1000000L
 /* final walks that find a process of the run not stopped yet, at most */
 #define EXECUTOR_QUOTA_STOP_PASSES		20
+/* how often and how long the final walk waits for a cgroup freeze */
+#define EXECUTOR_FREEZE_POLL_MS			1.0
+#define EXECUTOR_FREEZE_WAIT_MS			3000.0
+/* v1 freezer: how long kernel_freeze waits for a run to freeze */
+#define EXECUTOR_FREEZE_V1_WAIT_MS		100.0
 
 /*
  * Sandbox sizes of one run (docs/sandbox.md).  The private /tmp and
@@ -342,6 +347,9 @@ typedef struct Conn
 	double		quota_walk_started;
 	bool		quota_final;	/* the final line is in; waiting for the walk */
 	int			quota_passes;	/* final walks so far (until the run is stopped) */
+	bool		freeze_wait;	/* final walk waits for the cgroup freezer */
+	bool		freeze_failed;	/* ... and it did not freeze every task in time */
+	double		freeze_deadline;
 	bool		quota_exceeded;
 	unsigned long long quota_used;	/* bytes, when exceeded */
 	unsigned long long quota_held;	/* of which in deleted files still held */
@@ -385,6 +393,7 @@ typedef struct Kernel
 	int			cells;
 	bool		stopping;		/* killed, waiting for the reap */
 	bool		frozen;			/* session kernel stopped between cells */
+	bool		cg_frozen;		/* ... and held by the cgroup freezer (v2) */
 	bool		reaped;			/* exited: freed at the end of the loop turn */
 	bool		retired;		/* stateless and done: to be killed */
 	char	   *stop_notice;	/* session: why its state is gone */
@@ -475,7 +484,9 @@ extern bool kernel_send_line(Kernel *k, const char *json);
 extern void kernel_flush_ctl(Kernel *k);
 extern void kernel_set_memory(Kernel *k, int memory_mb);
 extern void kernel_freeze(Kernel *k);
-extern void kernel_thaw(Kernel *k);
+extern bool kernel_thaw(Kernel *k);
+extern int	kernel_frozen_yet(const Kernel *k);
+extern void kernel_thaw_killed(Kernel *k);
 extern Kernel *kernel_by_pid(pid_t pid);
 extern void kernel_free(Kernel *k);
 extern void kernel_shutdown_all(void);

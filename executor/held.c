@@ -326,11 +326,16 @@ task_exiting(pid_t pid, pid_t tid)
 }
 
 /*
- * The scan that ends a cell also makes sure that the run has stopped
- * (kernel_freeze sent SIGSTOP): a process that was forking when the signal
- * came has a child nobody signalled yet.  Any task of pid that is not
- * stopped (or a zombie, or dead) gets SIGSTOP, and the scan says the run
- * is not settled: the caller scans again until it is.
+ * The scan that ends a cell also makes sure that the run has stopped,
+ * when kernel_freeze had to use SIGSTOP: a process that was forking when
+ * the signal came has a child nobody signalled yet.  Any task of pid that
+ * is not stopped (or a zombie, or dead) gets SIGSTOP, and the scan says
+ * the run is not settled: the caller scans again until it is.  A run
+ * that stays frozen with its cgroup (v2) is not checked here (stop_all is
+ * false): its tasks show as sleeping ('S' or 'D'), never 'T', and the
+ * cgroup itself said that all of them are frozen before the scan began
+ * (cell.c).  A v1 run was frozen only to stop every task (kernel_io.c):
+ * its tasks are 'T' like any stopped run's.
  */
 static void
 stop_tasks(HeldScan *h, pid_t pid)

@@ -549,10 +549,12 @@ kernel_stop(Kernel *k, const char *notice)
 		/*
 		 * The group, and the kernel itself: with the sandbox it is PID 1 of
 		 * its PID namespace, and its death makes the kernel kill everything
-		 * else in the namespace.
+		 * else in the namespace.  A kernel frozen between cells: every
+		 * member gets the kill before the thaw.
 		 */
 		kill(-k->pid, SIGKILL);
 		kill(k->pid, SIGKILL);
+		kernel_thaw_killed(k);
 	}
 }
 
@@ -646,6 +648,7 @@ kernel_shutdown_all(void)
 		{
 			kill(-kernels[i]->pid, SIGKILL);
 			kill(kernels[i]->pid, SIGKILL);
+			kernel_thaw_killed(kernels[i]);
 		}
 	for (int i = 0; i < nkernels; i++)
 		while (kernels[i]->pid > 0 && kill(kernels[i]->pid, 0) == 0 &&

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -122,32 +123,152 @@ kernel_send_line(Kernel *k, const char *json)
 }
 
 /*
+ * v1 (see kernel_freeze): wait until the cgroup says every task is frozen
+ * (at most EXECUTOR_FREEZE_V1_WAIT_MS, a tenth of a millisecond normally),
+ * stop every member with SIGSTOP, thaw.  If the freeze is not complete in
+ * time, the members are stopped all the same and the final walk re-stops
+ * any task it finds running, as without a freezer.
+ */
+static void
+freeze_then_stop(Kernel *k)
+{
+	char		err[256];
+	double		until = executor_now_ms() + EXECUTOR_FREEZE_V1_WAIT_MS;
+
+	while (jail_cgroup_frozen(&k->cg) == 0 && executor_now_ms() < until)
+	{
+		struct timespec ts = {0, 50 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	kill(-k->pid, SIGSTOP);
+	kill(k->pid, SIGSTOP);
+	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
+	if (jail_cgroup_freeze(&k->cg, false, err, sizeof(err)) < 0)
+	{
+		/* it stays frozen: the next cell's thaw or its kill tries again */
+		pi_log("could not thaw the run of session %s after stopping it: %s",
+			   k->session_id ? k->session_id : "-", err);
+		k->cg_frozen = true;
+	}
+}
+
+/*
  * Nothing of a session runs between its cells: threads and processes the
- * code started go on only while a cell of the session runs.  SIGSTOP to
- * the kernel's process group and to every process of its cgroup (those
- * that left the group too); SIGCONT before the next cell.  A stopped
- * kernel can still be killed, and the idle timeout still applies.
+ * code started go on only while a cell of the session runs.  With a cgroup
+ * freezer (jail/cgroup.c) the whole run cgroup is frozen: a child forked
+ * while the freeze is under way is frozen as it is made, so a chain of
+ * processes that fork and exit cannot slip through, as they could from
+ * SIGSTOP of a listing.
+ *	- v2: the run stays frozen until its next cell.  The freeze takes effect
+ *	  as each task next reaches the kernel's freezer, so the final quota
+ *	  walk waits for kernel_frozen_yet (cell.c).  A frozen task still dies
+ *	  of SIGKILL.
+ *	- v1: a frozen task that gets SIGKILL (kill -9 from outside, its
+ *	  forker's death) only dies once thawed, so the run is frozen only for
+ *	  a moment: once nothing of it can fork, every member gets SIGSTOP (the
+ *	  list is complete then), and the thaw lets each take its SIGSTOP
+ *	  before it returns to its code.  From then on it is a stopped run.
+ * Without a freezer (or if writing it fails): SIGSTOP to the kernel's
+ * process group and to every process of its cgroup; for stopped runs the
+ * final walk re-stops what it finds running (held.c), and SIGCONT
+ * continues them.  A frozen or stopped kernel can still be killed
+ * (kernel_stop), and the idle timeout still applies.
  */
 void
 kernel_freeze(Kernel *k)
 {
+	char		err[256];
+
 	if (k->pid <= 0 || k->stopping || k->frozen)
 		return;
+	k->frozen = true;
+	k->cg_frozen = false;
+	if (k->cg.freezer_path[0] != '\0')
+	{
+		if (jail_cgroup_freeze(&k->cg, true, err, sizeof(err)) == 0)
+		{
+			if (!jail_cgroup_freeze_holds_kill(&k->cg))
+			{
+				k->cg_frozen = true;
+				return;
+			}
+			freeze_then_stop(k);
+			return;
+		}
+		pi_log("could not freeze the run of session %s with its cgroup, stopping it "
+			   "with signals instead: %s", k->session_id ? k->session_id : "-", err);
+	}
 	kill(-k->pid, SIGSTOP);
 	kill(k->pid, SIGSTOP);
 	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
-	k->frozen = true;
 }
 
-void
+/*
+ * Whether every task of a frozen kernel has stopped running: 1 yes, 0 not
+ * yet, -1 the cgroup cannot say.  With signals the walk checks each task
+ * itself, so this is 1 at once.
+ */
+int
+kernel_frozen_yet(const Kernel *k)
+{
+	if (!k->frozen || !k->cg_frozen)
+		return 1;
+	return jail_cgroup_frozen(&k->cg);
+}
+
+/*
+ * Let a frozen kernel run again, before its next cell.  False when its
+ * cgroup could not be thawed: the caller ends the kernel (kernel_stop
+ * kills it and tries the thaw once more).
+ */
+bool
 kernel_thaw(Kernel *k)
 {
+	char		err[256];
+
 	if (!k->frozen)
-		return;
-	(void) jail_cgroup_signal(&k->cg, SIGCONT);
-	kill(-k->pid, SIGCONT);
-	kill(k->pid, SIGCONT);
+		return true;
+	if (k->cg_frozen)
+	{
+		if (jail_cgroup_freeze(&k->cg, false, err, sizeof(err)) < 0)
+		{
+			pi_log("could not thaw the run of session %s: %s",
+				   k->session_id ? k->session_id : "-", err);
+			return false;
+		}
+		k->frozen = false;
+		k->cg_frozen = false;
+		return true;
+	}
 	k->frozen = false;
+	if (k->pid > 0)
+	{
+		(void) jail_cgroup_signal(&k->cg, SIGCONT);
+		kill(-k->pid, SIGCONT);
+		kill(k->pid, SIGCONT);
+	}
+	return true;
+}
+
+/*
+ * A kernel frozen with its cgroup was just sent SIGKILL.  Every member of
+ * the frozen cgroup gets it too (none can fork meanwhile, so the list is
+ * complete), then the cgroup is thawed: a v1 freezer holds even a killed
+ * task until then, and with SIGKILL pending no task returns to its code.
+ */
+void
+kernel_thaw_killed(Kernel *k)
+{
+	char		err[256];
+
+	if (!k->frozen || !k->cg_frozen)
+		return;
+	(void) jail_cgroup_signal(&k->cg, SIGKILL);
+	k->frozen = false;
+	k->cg_frozen = false;
+	if (jail_cgroup_freeze(&k->cg, false, err, sizeof(err)) < 0)
+		pi_log("could not thaw a killed run: %s", err);
 }
 
 /* Write a memory limit into the kernel's cgroup (a run's own limit). */

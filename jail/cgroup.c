@@ -26,6 +26,16 @@
  * Without either, the run still has RLIMIT_AS and RLIMIT_NPROC (set by
  * the executor's limits.c) and jail_prepare says so in the log.
  *
+ * Freezing (jail_cgroup_freeze): a session's run is frozen between its
+ * cells.  v2 has cgroup.freeze in every non-root cgroup (Linux 5.2+), so
+ * the run cgroup itself is frozen; v1 needs the freezer hierarchy, a third
+ * run cgroup next to memory and pids.  Either freezes a child forked by a
+ * frozen or freezing task as it is made, which per-process SIGSTOP cannot
+ * (a chain of processes that fork and exit outruns any listing).  A v1
+ * frozen task keeps a SIGKILL pending until it is thawed, so the executor
+ * keeps a v1 run frozen only while it stops every member with SIGSTOP.  A
+ * run without either is stopped with signals by the executor instead.
+ *
  * The child is moved by the parent after jail_clone() while it waits on
  * the sync pipe, so no user code runs outside the cgroup.  v1 keeps pages
  * charged where they were first touched: the few pages the child touches
@@ -160,6 +170,8 @@ cgroup_v2_prepare(JailConfig *cfg, const char *parent, char *err, size_t errlen)
 		snprintf(cfg->cg_pids_parent, sizeof(cfg->cg_pids_parent), "%s", parent);
 	}
 	snprintf(cfg->cg_memory_parent, sizeof(cfg->cg_memory_parent), "%s", parent);
+	snprintf(path, sizeof(path), "%s/executor/cgroup.freeze", parent);
+	cfg->cg_v2_freeze = access(path, F_OK) == 0;
 	cfg->cgroup_mode = JAIL_CGROUP_V2;
 	return 0;
 }
@@ -176,6 +188,8 @@ cgroup_probe(JailConfig *cfg, char *err, size_t errlen)
 	cfg->cg_memory_parent[0] = '\0';
 	cfg->cg_pids_parent[0] = '\0';
 	cfg->cg_has_memsw = false;
+	cfg->cg_v2_freeze = false;
+	cfg->cg_freezer_parent[0] = '\0';
 
 	/* v2 first: it is the future, and it counts memory more completely */
 	if (find_cgroup_mount(NULL, mnt, sizeof(mnt)))
@@ -213,6 +227,18 @@ cgroup_probe(JailConfig *cfg, char *err, size_t errlen)
 		else
 			jail_log("cgroup v1 pids: %s is missing or not writable by uid %d "
 					 "(run scripts/cgroup-setup.sh as root)",
+					 parent, (int) geteuid());
+	}
+	/* only with a run cgroup of v1: its members are what is frozen */
+	if (cfg->cgroup_mode == JAIL_CGROUP_V1 && find_cgroup_mount("freezer", mnt, sizeof(mnt)))
+	{
+		snprintf(parent, sizeof(parent), "%s/%s", mnt, name);
+		if (delegated(parent))
+			snprintf(cfg->cg_freezer_parent, sizeof(cfg->cg_freezer_parent), "%s", parent);
+		else
+			jail_log("cgroup v1 freezer: %s is missing or not writable by uid %d "
+					 "(run scripts/cgroup-setup.sh as root); sessions are stopped "
+					 "with signals between cells",
 					 parent, (int) geteuid());
 	}
 	return 0;
@@ -295,6 +321,13 @@ jail_cgroup_attach(const JailConfig *cfg, pid_t child, const JailLimits *limits,
 			goto fail;
 	}
 
+	if (cfg->cgroup_mode == JAIL_CGROUP_V2 && cfg->cg_v2_freeze)
+		snprintf(out->freezer_path, sizeof(out->freezer_path), "%s", out->memory_path);
+	else if (cfg->cg_freezer_parent[0] != '\0' &&
+			 make_run_dir(cfg->cg_freezer_parent, child, out->freezer_path,
+						  sizeof(out->freezer_path), err, errlen) < 0)
+		goto fail;
+
 	/* move the child last, once every limit is in place */
 	if (out->memory_path[0] != '\0')
 	{
@@ -305,6 +338,12 @@ jail_cgroup_attach(const JailConfig *cfg, pid_t child, const JailLimits *limits,
 	if (out->pids_path[0] != '\0' && strcmp(out->pids_path, out->memory_path) != 0)
 	{
 		snprintf(path, sizeof(path), "%s/cgroup.procs", out->pids_path);
+		if (jail_write_file(path, pid, err, errlen) < 0)
+			goto fail;
+	}
+	if (out->freezer_path[0] != '\0' && strcmp(out->freezer_path, out->memory_path) != 0)
+	{
+		snprintf(path, sizeof(path), "%s/cgroup.procs", out->freezer_path);
 		if (jail_write_file(path, pid, err, errlen) < 0)
 			goto fail;
 	}
@@ -383,6 +422,71 @@ jail_cgroup_signal(const JailCgroup *cg, int sig)
 }
 
 /*
+ * Freeze (or thaw) every task of a run, including tasks forked while this
+ * is under way: the kernel freezes a child of a freezing cgroup as it is
+ * made.  Whether all are frozen yet is jail_cgroup_frozen.  -1 with err
+ * when the run has no freezer or the write failed.  A frozen task still
+ * takes SIGKILL in v2; in v1 it dies only once thawed
+ * (jail_cgroup_freeze_holds_kill).
+ */
+int
+jail_cgroup_freeze(const JailCgroup *cg, bool freeze, char *err, size_t errlen)
+{
+	char		path[PATH_MAX + 64];
+
+	if (cg->freezer_path[0] == '\0')
+		return jail_error(err, errlen, 0, "cgroup: the run has no freezer");
+	if (cg->mode == JAIL_CGROUP_V2)
+	{
+		snprintf(path, sizeof(path), "%s/cgroup.freeze", cg->freezer_path);
+		return jail_write_file(path, freeze ? "1" : "0", err, errlen);
+	}
+	snprintf(path, sizeof(path), "%s/freezer.state", cg->freezer_path);
+	return jail_write_file(path, freeze ? "FROZEN" : "THAWED", err, errlen);
+}
+
+/*
+ * Whether a frozen run keeps a SIGKILL pending instead of dying (v1): it
+ * must not stay frozen, or a kill from outside (the forker's death sends
+ * one) would leave it behind.
+ */
+bool
+jail_cgroup_freeze_holds_kill(const JailCgroup *cg)
+{
+	return cg->freezer_path[0] != '\0' && cg->mode != JAIL_CGROUP_V2;
+}
+
+/*
+ * 1 when every task of the run is frozen ("frozen 1" in v2's
+ * cgroup.events, "FROZEN" in v1's freezer.state, which says "FREEZING"
+ * while a task has not reached the freezer yet), 0 when not yet, -1 when
+ * the run has no freezer or its state cannot be read.
+ */
+int
+jail_cgroup_frozen(const JailCgroup *cg)
+{
+	char		path[PATH_MAX + 64];
+	char		buf[256];
+
+	if (cg->freezer_path[0] == '\0')
+		return -1;
+	if (cg->mode == JAIL_CGROUP_V2)
+	{
+		const char *p;
+
+		snprintf(path, sizeof(path), "%s/cgroup.events", cg->freezer_path);
+		if (read_small_file(path, buf, sizeof(buf)) < 0 ||
+			(p = strstr(buf, "frozen ")) == NULL)
+			return -1;
+		return p[strlen("frozen ")] == '1' ? 1 : 0;
+	}
+	snprintf(path, sizeof(path), "%s/freezer.state", cg->freezer_path);
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	return strncmp(buf, "FROZEN", 6) == 0 ? 1 : 0;
+}
+
+/*
  * Remove one run cgroup.  Normally it is already empty: when the run's
  * PID 1 has been reaped the kernel has killed the rest of its PID
  * namespace.  Otherwise kill the leftovers and retry for up to ~1 s, since
@@ -411,13 +515,29 @@ remove_run_dir(char *dir)
 	jail_log("cgroup: could not remove %s: %s", dir, strerror(errno));
 }
 
+/* A run's paths, each directory once (v2 uses one cgroup for all). */
+static void
+forget_shared_paths(JailCgroup *cg)
+{
+	if (strcmp(cg->freezer_path, cg->memory_path) == 0 ||
+		strcmp(cg->freezer_path, cg->pids_path) == 0)
+		cg->freezer_path[0] = '\0';
+	if (strcmp(cg->pids_path, cg->memory_path) == 0)
+		cg->pids_path[0] = '\0';
+}
+
 void
 jail_cgroup_release(JailCgroup *cg)
 {
-	if (strcmp(cg->pids_path, cg->memory_path) == 0)
-		cg->pids_path[0] = '\0';
+	char		err[256];
+
+	/* v1: a frozen leftover would not die of the SIGKILL below */
+	if (cg->freezer_path[0] != '\0')
+		(void) jail_cgroup_freeze(cg, false, err, sizeof(err));
+	forget_shared_paths(cg);
 	remove_run_dir(cg->memory_path);
 	remove_run_dir(cg->pids_path);
+	remove_run_dir(cg->freezer_path);
 }
 
 /*
@@ -470,6 +590,7 @@ jail_cgroup_sweep_stale(const JailConfig *cfg)
 
 	if (strcmp(cfg->cg_pids_parent, cfg->cg_memory_parent) != 0)
 		removed += sweep_stale_under(cfg->cg_pids_parent);
+	removed += sweep_stale_under(cfg->cg_freezer_parent);
 	return removed;
 }
 
@@ -494,9 +615,9 @@ try_rmdir(char *path)
 bool
 jail_cgroup_try_release(JailCgroup *cg)
 {
-	if (strcmp(cg->pids_path, cg->memory_path) == 0)
-		cg->pids_path[0] = '\0';
-	return try_rmdir(cg->memory_path) & try_rmdir(cg->pids_path);
+	forget_shared_paths(cg);
+	return try_rmdir(cg->memory_path) & try_rmdir(cg->pids_path) &
+		try_rmdir(cg->freezer_path);
 }
 
 /*

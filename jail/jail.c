@@ -257,6 +257,14 @@ jail_prepare(JailConfig *cfg, char *err, size_t errlen)
 					 "process limit: RLIMIT_NPROC only");
 			break;
 	}
+	if (cfg->cg_v2_freeze)
+		jail_log("between cells: a session's run is frozen with cgroup v2 cgroup.freeze");
+	else if (cfg->cg_freezer_parent[0])
+		jail_log("between cells: a session's run is frozen with the cgroup v1 freezer under %s",
+				 cfg->cg_freezer_parent);
+	else
+		jail_log("between cells: a session's run is stopped with SIGSTOP "
+				 "(no cgroup freezer; run scripts/cgroup-setup.sh as root)");
 	if (cfg->require_cgroup && cfg->cg_memory_parent[0] == '\0')
 		return jail_error(err, errlen, 0,
 						  "no delegated memory cgroup (run scripts/cgroup-setup.sh as root)");

@@ -86,6 +86,8 @@ typedef struct JailConfig
 	char		cg_memory_parent[PATH_MAX]; /* "" when not available */
 	char		cg_pids_parent[PATH_MAX];	/* "" when not available */
 	bool		cg_has_memsw;	/* v1 memory.memsw.limit_in_bytes exists */
+	bool		cg_v2_freeze;	/* v2 run cgroups have cgroup.freeze */
+	char		cg_freezer_parent[PATH_MAX];	/* v1 freezer; "" when not available */
 	void	   *bpf;			/* struct sock_filter[], malloc'ed once */
 	unsigned short bpf_len;		/* number of BPF instructions */
 } JailConfig;
@@ -114,6 +116,7 @@ typedef struct JailCgroup
 	JailCgroupMode mode;
 	char		memory_path[PATH_MAX];
 	char		pids_path[PATH_MAX];
+	char		freezer_path[PATH_MAX]; /* "" when the run cannot be frozen */
 } JailCgroup;
 
 /*
@@ -143,6 +146,10 @@ extern int	jail_cgroup_attach(const JailConfig *cfg, pid_t child,
 							   char *err, size_t errlen);
 extern bool jail_cgroup_oom(const JailCgroup *cg);
 extern int	jail_cgroup_signal(const JailCgroup *cg, int sig);
+extern int	jail_cgroup_freeze(const JailCgroup *cg, bool freeze,
+							   char *err, size_t errlen);
+extern int	jail_cgroup_frozen(const JailCgroup *cg);
+extern bool jail_cgroup_freeze_holds_kill(const JailCgroup *cg);
 extern void jail_cgroup_release(JailCgroup *cg);
 extern bool jail_cgroup_try_release(JailCgroup *cg);
 extern int	jail_cgroup_set_memory(const JailConfig *cfg, const JailCgroup *cg,

@@ -10,8 +10,10 @@
 #	usage: scripts/cgroup-setup.sh [USER] [NAME]	(default: postgres power_interpreter)
 #
 #	cgroup v1 (this project's reference machine): memory and pids
-#	hierarchies; the directories and their cgroup.procs/tasks files are
-#	chowned, which is how v1 delegates.  cgroup v2, when it offers the
+#	hierarchies, and freezer (a session's run is frozen between its
+#	cells; v2 has cgroup.freeze in every cgroup instead); the directories
+#	and their cgroup.procs/tasks files are chowned, which is how v1
+#	delegates.  cgroup v2, when it offers the
 #	memory controller: the directory, cgroup.procs, cgroup.subtree_control
 #	and cgroup.threads are chowned (the v2 delegation set), and memory/pids
 #	are enabled in the parents down to it.
@@ -40,7 +42,7 @@ mount_of() {
 }
 
 done_any=no
-for controller in memory pids; do
+for controller in memory pids freezer; do
 	mnt=$(mount_of "$controller")
 	if [ -z "$mnt" ]; then
 		echo "cgroup-setup: no cgroup v1 $controller hierarchy; skipped"

@@ -150,7 +150,8 @@ if wanted writer_outlives_cell_frozen; then
 fi
 # a chain of processes, each forking the next and exiting, is forking
 # whenever the cell ends: SIGSTOP to the listed processes misses the child
-# being made (on main it went on writing); every task must be found stopped
+# being made (it went on writing in 1 run of 3); the cgroup freezer
+# freezes it as it is made
 SC=$(pi_sql "SELECT pi.create_session('chain')")
 WS_C=$DATA/pi_workspaces/$SC
 [ -d "$WS_C" ] || WS_C=$(find "$DATA" -maxdepth 3 -type d -name "$SC" | head -n 1)
@@ -171,6 +172,19 @@ if wanted writer_fork_chain_frozen; then
   sleep 1; n1=$(ls "$WS_C" | grep -c chain); sleep 3; n2=$(ls "$WS_C" | grep -c chain)
   if [ "$n1" = "$n2" ]; then pass "writer_fork_chain_frozen ($n1 files)"
   else fail writer_fork_chain_frozen "$n1 then $n2 files written after the cell"; fi
+fi
+# the session's next cell thaws the run: the chain goes on while it runs,
+# and is frozen again (a new child included) after it
+attack writer_fork_chain_resumes "$(out resumed)" "
+import time
+def n(): return len([f for f in os.listdir('.') if f.startswith('chain')])
+a = n(); t = time.time()
+while n() == a and time.time() - t < 20: time.sleep(0.05)
+print('resumed' if n() > a else 'still frozen')" "$SC"
+if wanted writer_fork_chain_frozen_again; then
+  sleep 1; n1=$(ls "$WS_C" | grep -c chain); sleep 3; n2=$(ls "$WS_C" | grep -c chain)
+  if [ "$n1" = "$n2" ]; then pass "writer_fork_chain_frozen_again ($n1 files)"
+  else fail writer_fork_chain_frozen_again "$n1 then $n2 files written after the second cell"; fi
 fi
 pi_sql "SELECT pi.close_session('$SC')" >/dev/null
 pi_sql "SELECT pi.close_session('$SQ')" >/dev/null
