@@ -237,8 +237,11 @@ podman_run -d --name "$C" "${SANDBOX_OPTS[@]}" "${ENVS[@]}" -p "127.0.0.1:$GWPOR
 wait_until 240 gw_up; rc=$?
 check "first start: /health answers 200 ($(( $(date +%s) - t0 )) s: initdb, the extension, a trial run)" '[ $rc = 0 ]' \
   || podman logs "$C" 2>&1 | tail -n 30
+# the log read whole first: with pipefail, grep -q closing the pipe early
+# would fail the check by podman's SIGPIPE even when the line is there
+C_LOG=$(podman logs "$C" 2>&1)
 check "the entrypoint reports the sandbox with per-run cgroups" \
-  'podman logs "$C" 2>&1 | grep -q "sandbox: on, with per-run cgroups"'
+  '[[ "$C_LOG" == *"sandbox: on, with per-run cgroups"* ]]'
 check "podman healthcheck run: healthy" 'podman healthcheck run "$C" >/dev/null 2>&1'
 psql_c() { podman exec "$C" runuser -u postgres -- psql -X -At -d pi -c "$1"; }
 SETTINGS=$(psql_c "SELECT concat_ws(' ', current_setting('pi.max_concurrent_jobs'), current_setting('pi.job_timeout'),
