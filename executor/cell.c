@@ -184,9 +184,13 @@ quota_walk_begin(Conn *c, Kernel *k)
 	/*
 	 * Tasks stopped with SIGSTOP are checked one by one; a run frozen with
 	 * its cgroup is known to be frozen as a whole (freeze_settled), and a
-	 * frozen task does not show as stopped in /proc.
+	 * frozen task does not show as stopped in /proc.  A stateless run is
+	 * retired (every process of it killed, its temporary workspace
+	 * removed) as soon as the walk ends, so nothing it does afterwards
+	 * lasts: waiting for each task to show as stopped would only delay
+	 * the answer by a walk pass or more.
 	 */
-	c->qwalk.stop_all = c->quota_final && !k->cg_frozen;
+	c->qwalk.stop_all = c->quota_final && !k->cg_frozen && k->is_session;
 }
 
 /*

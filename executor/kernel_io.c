@@ -184,7 +184,14 @@ kernel_freeze(Kernel *k)
 		return;
 	k->frozen = true;
 	k->cg_frozen = false;
-	if (k->cg.freezer_path[0] != '\0')
+
+	/*
+	 * The freezer is for sessions, whose runs must not go on between cells.
+	 * A stateless run is retired right after its last measurement, which
+	 * ends every process of it; the freezer's round trip would only delay
+	 * its answer (a v1 freeze takes milliseconds), so signals do.
+	 */
+	if (k->is_session && k->cg.freezer_path[0] != '\0')
 	{
 		if (jail_cgroup_freeze(&k->cg, true, err, sizeof(err)) == 0)
 		{
