@@ -383,7 +383,10 @@ answer_json(Request *req, McpSession *s, json_t *msg, bool is_init)
 	struct MHD_Response *resp;
 	McpWatch	watch = {NULL, NULL, http_client_gone, req};
 
-	if (json_is_array(msg))
+	if (json_is_array(msg) && json_array_size(msg) == 0)
+		/* JSON-RPC 2.0: an empty batch is one Invalid Request */
+		out = mcp_rpc_error(NULL, -32600, "empty batch: send at least one message");
+	else if (json_is_array(msg))
 	{
 		size_t		i;
 		json_t	   *m;
@@ -488,11 +491,17 @@ enum MHD_Result
 mcp_http_delete(Request *req)
 {
 	const char *sid = http_header(req, "Mcp-Session-Id");
+	GwError		err = {0};
+	McpSession *s;
 
 	if (!origin_allowed(req))
 		return http_error(req, 403, "forbidden_origin", "Origin or Host is not local");
 	if (sid == NULL)
 		return http_error(req, 400, "invalid_request", "missing Mcp-Session-Id header");
+	/* only the key's tenant that opened it may end it, as for POST */
+	if ((s = mcp_session_get(sid, &err)) == NULL)
+		return http_reply_error(req, &err);
+	mcp_session_put(s);
 	if (!mcp_session_end(sid))
 		return http_error(req, 404, "not_found", "unknown MCP session");
 	return http_reply(req, 200,

@@ -181,6 +181,8 @@ if [[ "${GW_HOST:-127.0.0.1}" == 127.* ]]; then
   mcp -H "Mcp-Session-Id: $MSID" -H 'Host: evil.example.com' -d '{"jsonrpc":"2.0","id":2,"method":"ping"}'
   check "foreign Host: 403" '[ "$STATUS" = 403 ]'
 fi
+mcp -H "Mcp-Session-Id: $MSID" -d '[]'
+check "an empty batch: one Invalid Request error" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"error\"][\"code\"]")" = -32600 ]'
 mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":3,"method":"nope"}'
 check "unknown method: -32601" '[ "$(jq_ "d[\"error\"][\"code\"]")" = -32601 ]'
 mcp -H "Mcp-Session-Id: $MSID" -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"execute_code","arguments":{"code":"print(5)"}}}'

@@ -62,6 +62,9 @@ check "tenant 1 opens an MCP session" '[ ${#MSID1} = 32 ]'
 check "tenant 1 uses its MCP session" '[ "$(mcp_as "$K1")" = 200 ]'
 check "tenant 2 uses tenant 1's MCP session id: 404" '[ "$(mcp_as "$K2")" = 404 ]'
 check "the default tenant uses it: 404" '[ "$(mcp_as "$KEY")" = 404 ]'
+mcp_end_as() { curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "X-API-Key: $1" -H "Mcp-Session-Id: $MSID1" "$T/mcp"; }
+check "tenant 2 ends tenant 1's MCP session: 404" '[ "$(mcp_end_as "$K2")" = 404 ]'
+check "... and tenant 1's session still answers" '[ "$(mcp_as "$K1")" = 200 ]'
 gw_sql() { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -U pi_gateway -d "$PI_TEST_DB" -c "$1" 2>&1; }
 check "the gateway's role cannot read pi.api_keys" '[[ "$(gw_sql "SELECT * FROM pi.api_keys")" == *"permission denied"* ]]'
 check "the gateway's role cannot read pg_authid" '[[ "$(gw_sql "SELECT rolpassword FROM pg_authid")" == *"permission denied"* ]]'
