@@ -13,6 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,17 +336,33 @@ still_running_answer(json_t *out, const char *job_id, double waited_s,
 	return out;
 }
 
-/* A number of seconds given as a JSON number or as text; false if neither. */
-static bool
+/*
+ * A number of seconds given as a JSON number or as text (a query string):
+ * 1 with *out set, 0 when absent, -1 when it is no finite number ("abc",
+ * true, an object), which op_run refuses rather than ignore.
+ */
+static int
 arg_seconds(json_t *v, double *out)
 {
+	double		d;
+	char	   *end;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
 	if (json_is_number(v))
-		*out = json_number_value(v);
-	else if (json_is_string(v))
-		*out = atof(json_string_value(v));
+		d = json_number_value(v);
+	else if (json_is_string(v) && *json_string_value(v) != '\0')
+	{
+		d = strtod(json_string_value(v), &end);
+		if (*end != '\0')
+			return -1;
+	}
 	else
-		return false;
-	return true;
+		return -1;
+	if (!isfinite(d))
+		return -1;
+	*out = d;
+	return 1;
 }
 
 /* The run's timeout: the argument, or pi.execute's default of 60 s. */
@@ -439,13 +456,20 @@ op_run(const Operation *op, json_t *args, OpCall *call, GwError *err)
 	double		w;
 	int			n;
 
+	if (arg_seconds(json_object_get(args, "wait"), &w) < 0 ||
+		arg_seconds(json_object_get(args, "timeout"), &w) < 0)
+	{
+		gw_error_set(err, 400, "invalid_request",
+					 "wait and timeout are numbers of seconds, such as 30");
+		return NULL;
+	}
 	if (!op_check_required(op, args, err) || (conn = db_acquire(err)) == NULL)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	if ((budget = wait_budget(op, args, call)) > 0)
 		out = execute_as_job(conn, args, budget, call, err);
 	else if (strcmp(op->name, "get_job_result") == 0 &&
-			 arg_seconds(json_object_get(args, "wait"), &w))
+			 arg_seconds(json_object_get(args, "wait"), &w) > 0)
 	{
 		out = wait_for_job(conn, json_string_value(json_object_get(args, "job_id")),
 						   w > 0 ? w : 0, call, &started, err);

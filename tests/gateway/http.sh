@@ -133,6 +133,10 @@ check "a job in the session: execute fails fast (${DT} ms) with 409 session_busy
 check "... the error carries PostgreSQL's DETAIL and HINT" '[[ "$(jq_ "d[\"error\"][\"detail\"]")" == *"$JOB"* ]] && [ -n "$(jq_ "d[\"error\"][\"hint\"]")" ]'
 check "... in REST terms: the routes to wait for and cancel that job, no SQL" '[[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"GET /api/jobs/$JOB/result?wait="* ]] && [[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"POST /api/jobs/$JOB/cancel"* ]] && [[ "$BODY" != *"pi.job_result"* ]] && [[ "$BODY" != *wait_s* ]]'
 req POST "/api/jobs/$JOB/cancel"
+req GET "/api/jobs/$JOB/result?wait=abc"
+check "wait that is no number: 400 saying what it takes" 'is_error 400 && [[ "$BODY" == *"numbers of seconds"* ]]'
+req POST /api/execute -d '{"code":"print(1)","wait":"x"}'
+check "execute with a wait that is no number: 400" 'is_error 400'
 req POST /api/execute -d '{"code":"1","timeout":100000}'
 check "a timeout over the ceiling: 400 naming the field timeout, not timeout_s" 'is_error 400 && [[ "$(jq_ "d[\"error\"][\"message\"]")" == "timeout 100000 exceeds"* ]] && [[ "$BODY" != *timeout_s* ]]'
 
