@@ -231,21 +231,28 @@ query_parameters(const Route *r, const Operation *op)
 	return params;
 }
 
-/* The operationId of a route without an operation: its doc's, or made up. */
+/* An operationId made from a method and a path: "get_health" style. */
 static json_t *
-derived_operation_id(const Route *r, const RouteDoc *doc)
+path_operation_id(const char *method, const char *pattern)
 {
 	char		id[96];
 	size_t		n = 0;
 
-	if (doc != NULL && doc->operation_id != NULL)
-		return json_string(doc->operation_id);
-	for (const char *s = r->method; *s && n < sizeof(id) - 1; s++)
+	for (const char *s = method; *s && n < sizeof(id) - 1; s++)
 		id[n++] = tolower((unsigned char) *s);
-	for (const char *s = r->pattern; *s && n < sizeof(id) - 1; s++)
+	for (const char *s = pattern; *s && n < sizeof(id) - 1; s++)
 		id[n++] = isalnum((unsigned char) *s) ? *s : '_';
 	id[n] = '\0';
 	return json_string(id);
+}
+
+/* The operationId of a route without an operation: its doc's, or made up. */
+static json_t *
+derived_operation_id(const Route *r, const RouteDoc *doc)
+{
+	if (doc != NULL && doc->operation_id != NULL)
+		return json_string(doc->operation_id);
+	return path_operation_id(r->method, r->pattern);
 }
 
 static json_t *
@@ -361,17 +368,13 @@ route_operation_object(const Route *r)
 static json_t *
 preflight_object(const char *pattern)
 {
-	char		id[96];
-	size_t		n = snprintf(id, sizeof(id), "options");
 	json_t	   *o;
 
-	for (const char *s = pattern; *s && n < sizeof(id) - 1; s++)
-		id[n++] = isalnum((unsigned char) *s) ? *s : '_';
-	id[n] = '\0';
-	o = json_pack("{s:s,s:s,s:[],s:{s:{s:s},s:o}}",
+	o = json_pack("{s:s,s:o,s:[],s:{s:{s:s},s:o}}",
 				  "summary", "CORS preflight: 204 with Access-Control-Allow-* for "
 				  "loopback origins and those in ALLOWED_ORIGINS",
-				  "operationId", id, "security", "responses",
+				  "operationId", path_operation_id("OPTIONS", pattern),
+				  "security", "responses",
 				  "204", "description", "Allowed",
 				  "403", error_response("An origin not allowed", "Error"));
 	if (o != NULL && strstr(pattern, "{id}"))
