@@ -22,13 +22,7 @@ GW_PID=$!
 trap 'kill "$GW_PID" 2>/dev/null; rm -rf "$PI_TEST_DIR"' EXIT
 wait_until 10 pi_pid_listens "$GW_PID" "$GWPORT" || { echo "gateway did not start:"; cat "$PI_TEST_DIR/gateway.log"; exit 1; }
 
-req() {
-  local m=$1 p=$2; shift 2
-  STATUS=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $KEY" "$@" "$U$p")
-  BODY=$(cat "$PI_TEST_DIR/body")
-}
-jq_() { python3 -c "import sys,json; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1" <<<"$BODY" 2>/dev/null; }
-is_error() { [ "$STATUS" = "$1" ] && [ -n "$(jq_ 'd["error"]["code"]')" ] && [ -n "$(jq_ 'd["error"]["message"]')" ]; }
+. "$ROOT/tests/lib/rest.sh"
 
 echo "# hostile input, no database"
 . "$HERE/hostile.sh"

@@ -6,34 +6,13 @@
 #
 # Needs: ROOT, U, KEY, PI_TEST_DIR, GW_PID, and check, pass, fail, req,
 # jq_, is_error.  First the unit test of gateway/utf8.c (utf8_test.c).
-if cc -std=gnu11 -I "$ROOT/gateway" -I "$(pg_config --includedir)" \
-     "$ROOT/tests/gateway/utf8_test.c" "$ROOT/gateway/utf8.c" -ljansson \
-     -o "$PI_TEST_DIR/utf8_test" 2>"$PI_TEST_DIR/utf8_cc.log"; then
-  while IFS= read -r line; do
-    case "$line" in
-      "ok - "*) pass "${line#ok - }" ;;
-      "not ok - "*) fail "${line#not ok - }" ;;
-    esac
-  done < <("$PI_TEST_DIR/utf8_test")
-else
-  fail "utf8_test.c builds" "$(head -c 300 "$PI_TEST_DIR/utf8_cc.log")"
-fi
+. "$ROOT/tests/lib/ctest.sh"
+pi_c_test utf8_test "$PI_TEST_DIR" "$ROOT/tests/gateway/utf8_test.c" \
+  "$ROOT/gateway/utf8.c" -ljansson
 
 # gateway/error_terms.c: SQL hints in REST and MCP terms (issue 14)
-if cc -std=gnu11 -I "$ROOT/gateway" -I "$(pg_config --includedir)" \
-     "$ROOT/tests/gateway/error_terms_test.c" "$ROOT/gateway/error_terms.c" \
-     "$ROOT/gateway/utf8.c" -ljansson \
-     -o "$PI_TEST_DIR/error_terms_test" 2>"$PI_TEST_DIR/error_terms_cc.log"; then
-  while IFS= read -r line; do
-    case "$line" in
-      "ok - "*) pass "${line#ok - }" ;;
-      "not ok - "*) fail "${line#not ok - }" ;;
-      "#"*) echo "  $line" ;;
-    esac
-  done < <("$PI_TEST_DIR/error_terms_test")
-else
-  fail "error_terms_test.c builds" "$(head -c 300 "$PI_TEST_DIR/error_terms_cc.log")"
-fi
+pi_c_test error_terms_test "$PI_TEST_DIR" "$ROOT/tests/gateway/error_terms_test.c" \
+  "$ROOT/gateway/error_terms.c" "$ROOT/gateway/utf8.c" -ljansson
 
 alive() { curl -s -o /dev/null "$U/health"; }
 raw_status() {   # raw_status BYTES: first line of the reply to raw bytes

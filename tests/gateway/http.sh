@@ -7,17 +7,9 @@
 # pi_gateway, not as a superuser), HTTP_SH_SQL (1: pi_sql reaches the
 # gateway's database),
 # and tests/lib/cluster.sh (check, wait_until).  Defines req, jq_, is_error
-# for the rest of the caller.
+# (tests/lib/rest.sh) for the rest of the caller.
 
-# req METHOD PATH [curl args...]: sets STATUS and BODY
-req() {
-  local m=$1 p=$2; shift 2
-  local out
-  out=$(curl -s -o "$PI_TEST_DIR/body" -w '%{http_code}' -X "$m" -H "X-API-Key: $KEY" "$@" "$U$p")
-  STATUS=$out; BODY=$(cat "$PI_TEST_DIR/body")
-}
-jq_() { python3 -c "import sys,json; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1" <<<"$BODY" 2>/dev/null; }
-is_error() { [ "$STATUS" = "$1" ] && [ -n "$(jq_ 'd["error"]["code"]')" ] && [ -n "$(jq_ 'd["error"]["message"]')" ]; }
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/rest.sh"
 
 echo "# REST"
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$U/health"); check "/health without key is 200" '[ "$STATUS" = 200 ]'

@@ -9,6 +9,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lib/cluster.sh"
+. "$ROOT/tests/lib/ctest.sh"
 
 GW=${PI_GATEWAY:-$ROOT/gateway/pi-gateway}
 [ -x "$GW" ] || make -C "$ROOT" -f gateway/gateway.mk gateway/pi-gateway >/dev/null || exit 1
@@ -44,19 +45,8 @@ done < <(python3 "$HERE/limits.py" "$LIM_PORT" "$KEY" "$PER_ADDRESS" "$HEADER_S"
 check "gateway process still running" kill -0 "$LIM_PID"
 
 echo "# db.c: a long error text stays inside GwError.message"
-if cc -I "$ROOT/gateway" -I"$(pg_config --includedir)" "$HERE/db_error_test.c" \
-     "$ROOT/gateway/db.c" "$ROOT/gateway/common.c" "$ROOT/gateway/utf8.c" \
-     -lpq -ljansson -o "$LIM_DIR/db_error_test" 2>"$LIM_DIR/cc.log"; then
-  while IFS= read -r line; do
-    case "$line" in
-      "ok - "*) pass "${line#ok - }" ;;
-      "not ok - "*) fail "${line#not ok - }" ;;
-      *) echo "  $line" ;;
-    esac
-  done < <("$LIM_DIR/db_error_test")
-else
-  fail "db_error_test.c builds" "$(head -c 300 "$LIM_DIR/cc.log")"
-fi
+pi_c_test db_error_test "$LIM_DIR" "$HERE/db_error_test.c" "$ROOT/gateway/db.c" \
+  "$ROOT/gateway/common.c" "$ROOT/gateway/utf8.c" -lpq -ljansson
 check "refused connections are not logged one line each" \
   '[ "$(grep -c "connection limit" "$LIM_DIR/gateway.log")" -le 40 ]'
 summary
