@@ -347,16 +347,17 @@ typedef struct TenantSpace
 	char	   *owner;
 	int			limit_mb;
 	int64		others;			/* bytes of the owner's other sessions */
-	int64		here;			/* bytes of this session's workspace */
+	int64		here;			/* bytes of this session's workspace, when measured */
 } TenantSpace;
 
 /*
  * Fill ts for the session whose workspace this is; false when no limit
  * applies (no such session, or a superuser's).  Each call walks the
- * tenant's workspaces, as the per-session quota walks one.
+ * tenant's other workspaces, and this one only when measure_here (a write
+ * has just measured it itself).
  */
 static bool
-tenant_space(const char *workspace, TenantSpace *ts)
+tenant_space(const char *workspace, bool measure_here, TenantSpace *ts)
 {
 	static SPIPlanPtr plan = NULL;
 	static Oid	argtypes[] = {TEXTOID};
@@ -394,7 +395,8 @@ tenant_space(const char *workspace, TenantSpace *ts)
 	ts->limit_mb = pi_tenant_limit(ts->owner, PI_LIMIT_WORKSPACE_MB);
 	foreach(lc, paths)
 		ts->others += workspace_path_bytes((char *) lfirst(lc));
-	ts->here = workspace_path_bytes(workspace);
+	if (measure_here)
+		ts->here = workspace_path_bytes(workspace);
 	return true;
 }
 
@@ -407,7 +409,7 @@ pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth)
 {
 	TenantSpace ts;
 
-	if (growth <= 0 || !tenant_space(workspace, &ts))
+	if (growth <= 0 || !tenant_space(workspace, false, &ts))
 		return;
 	if (ts.others + used + growth > ts.limit_mb * MB)
 		ereport(ERROR,
@@ -434,7 +436,7 @@ pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req)
 	TenantSpace ts;
 	int64		room;
 
-	if (!tenant_space(workspace, &ts))
+	if (!tenant_space(workspace, true, &ts))
 		return true;
 	room = ts.limit_mb * MB - ts.others;
 	if (room / MB < pi_max_workspace_mb)
@@ -454,7 +456,7 @@ pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req)
 {
 	TenantSpace ts;
 
-	if (pi_tenant_workspace_quota(workspace, req) || !tenant_space(workspace, &ts))
+	if (pi_tenant_workspace_quota(workspace, req) || !tenant_space(workspace, true, &ts))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_DISK_FULL),
