@@ -347,16 +347,17 @@ typedef struct TenantSpace
 	char	   *owner;
 	int			limit_mb;
 	int64		others;			/* bytes of the owner's other sessions */
-	int64		here;			/* bytes of this session's workspace */
+	int64		here;			/* bytes of this session's workspace, when measured */
 } TenantSpace;
 
 /*
  * Fill ts for the session whose workspace this is; false when no limit
  * applies (no such session, or a superuser's).  Each call walks the
- * tenant's workspaces, as the per-session quota walks one.
+ * tenant's other workspaces, and this one only when measure_here (a write
+ * has just measured it itself).
  */
 static bool
-tenant_space(const char *workspace, TenantSpace *ts)
+tenant_space(const char *workspace, bool measure_here, TenantSpace *ts)
 {
 	static SPIPlanPtr plan = NULL;
 	static Oid	argtypes[] = {TEXTOID};
@@ -394,7 +395,8 @@ tenant_space(const char *workspace, TenantSpace *ts)
 	ts->limit_mb = pi_tenant_limit(ts->owner, PI_LIMIT_WORKSPACE_MB);
 	foreach(lc, paths)
 		ts->others += workspace_path_bytes((char *) lfirst(lc));
-	ts->here = workspace_path_bytes(workspace);
+	if (measure_here)
+		ts->here = workspace_path_bytes(workspace);
 	return true;
 }
 
@@ -407,7 +409,7 @@ pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth)
 {
 	TenantSpace ts;
 
-	if (growth <= 0 || !tenant_space(workspace, &ts))
+	if (growth <= 0 || !tenant_space(workspace, false, &ts))
 		return;
 	if (ts.others + used + growth > ts.limit_mb * MB)
 		ereport(ERROR,
@@ -427,34 +429,46 @@ pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth)
  * hold its limit (the quota is then 1 MB, the least the executor takes).
  * Runs of two sessions of one tenant at once may each use the room left
  * at their start: the limit holds for each run, not for their sum.
+ * ts is left holding the figures the quota was set from.
  */
-bool
-pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req)
+static bool
+workspace_quota(const char *workspace, PiRunRequest *req, TenantSpace *ts)
 {
-	TenantSpace ts;
 	int64		room;
 
-	if (!tenant_space(workspace, &ts))
+	if (!tenant_space(workspace, true, ts))
 		return true;
-	room = ts.limit_mb * MB - ts.others;
+	room = ts->limit_mb * MB - ts->others;
 	if (room / MB < pi_max_workspace_mb)
 	{
 		req->workspace_quota_mb = (int) Max(room / MB, 1);
 		req->quota_note = psprintf("what tenant \"%s\"'s limit workspace_mb (%d MB across its sessions) leaves beside "
 								   "its other sessions' %lld MB; delete files with pi.delete_file() or from Python, "
 								   "close sessions no longer needed, or ask an administrator to raise the limit",
-								   ts.owner, ts.limit_mb, in_mb(ts.others));
+								   ts->owner, ts->limit_mb, in_mb(ts->others));
 	}
-	return ts.others + ts.here < ts.limit_mb * MB;
+	return ts->others + ts->here < ts->limit_mb * MB;
 }
 
-/* pi_tenant_workspace_quota, failing when the tenant has no room left. */
+bool
+pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req)
+{
+	TenantSpace ts;
+
+	return workspace_quota(workspace, req, &ts);
+}
+
+/*
+ * pi_tenant_workspace_quota, failing when the tenant has no room left; the
+ * error reports the figures the quota was set from, without walking the
+ * tenant's workspaces a second time.
+ */
 void
 pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req)
 {
 	TenantSpace ts;
 
-	if (pi_tenant_workspace_quota(workspace, req) || !tenant_space(workspace, &ts))
+	if (workspace_quota(workspace, req, &ts))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_DISK_FULL),
