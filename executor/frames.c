@@ -605,9 +605,3 @@ parse_request(Conn *c, const char *payload, size_t len)
 	json_decref(root);
 	return err;
 }
-
-
-
-
-
-

@@ -123,6 +123,18 @@ kernel_send_line(Kernel *k, const char *json)
 }
 
 /*
+ * SIGSTOP to the kernel's process group, to the kernel itself and to every
+ * process of its cgroup (those that left the group too).
+ */
+static void
+stop_with_signals(Kernel *k)
+{
+	kill(-k->pid, SIGSTOP);
+	kill(k->pid, SIGSTOP);
+	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
+}
+
+/*
  * v1 (see kernel_freeze): wait until the cgroup says every task is frozen
  * (at most EXECUTOR_FREEZE_V1_WAIT_MS, a tenth of a millisecond normally),
  * stop every member with SIGSTOP, thaw.  If the freeze is not complete in
@@ -141,9 +153,7 @@ freeze_then_stop(Kernel *k)
 
 		nanosleep(&ts, NULL);
 	}
-	kill(-k->pid, SIGSTOP);
-	kill(k->pid, SIGSTOP);
-	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
+	stop_with_signals(k);
 	if (jail_cgroup_freeze(&k->cg, false, err, sizeof(err)) < 0)
 	{
 		/* it stays frozen: the next cell's thaw or its kill tries again */
@@ -206,9 +216,7 @@ kernel_freeze(Kernel *k)
 		pi_log("could not freeze the run of session %s with its cgroup, stopping it "
 			   "with signals instead: %s", k->session_id ? k->session_id : "-", err);
 	}
-	kill(-k->pid, SIGSTOP);
-	kill(k->pid, SIGSTOP);
-	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
+	stop_with_signals(k);
 }
 
 /*

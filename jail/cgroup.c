@@ -376,7 +376,7 @@ jail_cgroup_oom(const JailCgroup *cg)
 	return p != NULL && strtoull(p + strlen("oom_kill "), NULL, 10) > 0;
 }
 
-/* SIGKILL every process still listed in dir/cgroup.procs; count them. */
+/* Send sig to every process still listed in dir/cgroup.procs; count them. */
 static int
 signal_members(const char *dir, int sig)
 {
