@@ -12,6 +12,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,16 +354,38 @@ op_arg_to_text(json_t *v)
 	return strdup(buf);
 }
 
+/*
+ * Each operation's "required" list, parsed out of its input schema once per
+ * process: the schemas are constants, and every call checks its arguments
+ * against them, from any of the server's threads.
+ */
+static json_t *required_lists[N_OPERATIONS];
+static pthread_once_t required_once = PTHREAD_ONCE_INIT;
+
+static void
+parse_required_lists(void)
+{
+	for (int i = 0; i < N_OPERATIONS; i++)
+	{
+		json_t	   *schema = json_loads(operations[i].input_schema, 0, NULL);
+
+		/* kept for the life of the process, so the list outlives the schema */
+		required_lists[i] = json_incref(json_object_get(schema, "required"));
+		json_decref(schema);
+	}
+}
+
 /* Check the schema's "required" list so a missing argument says its name. */
 bool
 op_check_required(const Operation *op, json_t *args, GwError *err)
 {
-	json_t	   *schema = json_loads(op->input_schema, 0, NULL);
-	json_t	   *req = json_object_get(schema, "required");
+	json_t	   *req;
 	size_t		i;
 	json_t	   *name;
-	bool		ok = true;
 
+	/* every Operation is an entry of operations[] (op_find, op_at) */
+	pthread_once(&required_once, parse_required_lists);
+	req = required_lists[op - operations];
 	json_array_foreach(req, i, name)
 	{
 		json_t	   *v = json_object_get(args, json_string_value(name));
@@ -371,12 +394,10 @@ op_check_required(const Operation *op, json_t *args, GwError *err)
 		{
 			gw_error_set(err, 400, "invalid_request",
 						 "missing required argument \"%s\"", json_string_value(name));
-			ok = false;
-			break;
+			return false;
 		}
 	}
-	json_decref(schema);
-	return ok;
+	return true;
 }
 
 /*
