@@ -14,6 +14,8 @@ OBJS = \
 	extension/guc.o \
 	extension/tenants.o \
 	extension/tenant_limits.o \
+	extension/workspace_tally.o \
+	extension/tenant_usage.o \
 	extension/kept_plans.o \
 	extension/jsonb_util.o \
 	extension/shmem.o \

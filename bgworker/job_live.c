@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "job_live.h"
+#include "jsonb_util.h"
 
 void
 job_live_init(JobLive *live)
@@ -83,8 +84,7 @@ job_live_output(JobLive *live, const char *output_json)
 	 */
 	PG_TRY();
 	{
-		Jsonb	   *frame = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(output_json)));
+		Jsonb	   *frame = pi_jsonb_parse(output_json);
 		JsonbValue	v;
 
 		if (getKeyJsonValueFromContainer(&frame->root, "gap", 3, &v) != NULL &&

@@ -85,6 +85,7 @@ typedef struct ClaimedJob
 	char	   *owner;			/* submitted_by: the role the job runs for */
 	PiRunRequest quota;			/* the workspace quota its tenant's limit
 								 * leaves (tenant_limits.c) */
+	PiTally		tally;			/* its session in its tenant's tally */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
 	JobLive		live;			/* progress and output not yet written */
 	TimestampTz lease_renewed_at;
@@ -245,8 +246,9 @@ claim_body(void *arg)
 	job->owner = SPI_getvalue(tuple, desc, 8);
 	/* over its tenant's limit already, a job still runs, but may not write */
 	memset(&job->quota, 0, sizeof(job->quota));
+	memset(&job->tally, 0, sizeof(job->tally));
 	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
-		(void) pi_tenant_workspace_quota(job->workspace, &job->quota);
+		(void) pi_tenant_workspace_quota(job->workspace, &job->quota, &job->tally);
 	/* and the live session kernels its tenant may keep */
 	if (job->session_id != NULL && strcmp(job->kind, "async") == 0)
 		pi_tenant_session_limit(job->owner, &job->quota);
@@ -470,6 +472,7 @@ run_job(ClaimedJob *job)
 	char	   *activity = psprintf("pi worker: running job %s", job->id_text);
 	pid_t		executor;
 	bool		errored;
+	PiRunOutcome outcome;
 
 	req.kind = "async";
 	req.code = job->code;
@@ -495,7 +498,11 @@ run_job(ClaimedJob *job)
 	SpinLockAcquire(&pi_shared->mutex);
 	executor = pi_shared->executor_pid;
 	SpinLockRelease(&pi_shared->mutex);
-	if (run_code_caught(&req, &callbacks, &result_json, &errored) == PI_RUN_RESULT)
+	/* run_code_caught catches every error: the run's end is always measured */
+	pi_tally_run_started(&job->tally);
+	outcome = run_code_caught(&req, &callbacks, &result_json, &errored);
+	pi_tally_run_ended(&job->tally, true);
+	if (outcome == PI_RUN_RESULT)
 		finished.result_json = result_json;
 	else if (!errored && executor != 0 && pi_executor_died(executor))
 	{

@@ -309,12 +309,6 @@ typedef struct ConvertProgress
 	int64		done;
 } ConvertProgress;
 
-static Jsonb *
-parse_jsonb(const char *text)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-}
-
 static JsonbValue *
 member(Jsonb *jb, const char *key)
 {
@@ -338,7 +332,7 @@ static void
 on_convert_progress(const char *progress_json, void *arg)
 {
 	ConvertProgress *p = (ConvertProgress *) arg;
-	double		f = member_number(parse_jsonb(progress_json), "progress", 0);
+	double		f = member_number(pi_jsonb_parse(progress_json), "progress", 0);
 
 	p->done = (int64) (Min(Max(f, 0), 1) * p->total);
 	p->progress(p->done, p->total, p->arg);
@@ -463,7 +457,7 @@ dataset_convert(const char *job_id, const char *workspace, const char *owner,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("the Python executor stopped while converting \"%s\"", source),
 				 errhint("Load the file again; see the server log if it happens again.")));
-	result = parse_jsonb(result_json);
+	result = pi_jsonb_parse(result_json);
 	status = pi_jsonb_string(result, "status");
 	if (status == NULL || strcmp(status, "completed") != 0)
 		conversion_failed(source, status ? status : "failed", result);
@@ -476,7 +470,7 @@ dataset_convert(const char *job_id, const char *workspace, const char *owner,
 		out[len - 1] = '\0';
 	last = strrchr(out, '\n');
 	last = last ? last + 1 : out;
-	meta = parse_jsonb(last);
+	meta = pi_jsonb_parse(last);
 	conv->sheet = pi_jsonb_string(meta, "sheet");
 	conv->where = pi_jsonb_string(meta, "where");
 	conv->row_offset = (int) member_number(meta, "row_offset", 0);

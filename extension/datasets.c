@@ -693,7 +693,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the session of this load no longer exists"),
 				 errhint("Create a session, upload the file again and load it.")));
-	payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload_json)));
+	payload = pi_jsonb_parse(payload_json);
 	path = payload_text(payload, "file_path");
 	name = payload_text(payload, "dataset_name");
 	owner = payload_text(payload, "owner");

@@ -139,7 +139,7 @@ result_to_jsonb(const char *result_json, const char *kind)
 	Jsonb	   *result;
 	char	   *status;
 
-	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
+	result = pi_jsonb_parse(result_json);
 	status = pi_jsonb_string(result, "status");
 	if (status != NULL && strcmp(status, "busy") == 0)
 	{
@@ -387,6 +387,7 @@ pi_execute(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 	PiSyncSlot	slot;
 	PiRunOutcome outcome;
+	PiTally		tally = {0};
 
 	timeout_s = pi_checked_timeout(PG_ARGISNULL(1) ? EXECUTE_DEFAULT_TIMEOUT_S : PG_GETARG_INT32(1),
 								   pi_max_execution_time, "pi.max_execution_time",
@@ -414,7 +415,7 @@ pi_execute(PG_FUNCTION_ARGS)
 	 * them holds nothing.  The slot is released however the run ends.
 	 */
 	if (session_id)
-		pi_tenant_require_workspace_room(req.workspace, &req);
+		pi_tenant_require_workspace_room(req.workspace, &req, &tally);
 	if (req.session_id)
 		pi_tenant_session_limit(req.owner, &req);
 	if (pi_progress_notices)
@@ -428,15 +429,25 @@ pi_execute(PG_FUNCTION_ARGS)
 	}
 	slot = pi_tenant_take_sync_slot(req.owner);
 	started = GetCurrentTimestamp();
+
+	/*
+	 * Until the run has ended and its workspace is measured, the tenant's
+	 * other calls measure this session themselves (workspace_tally.c).
+	 */
+	pi_tally_run_started(&tally);
 	PG_TRY();
 	{
 		outcome = pi_run_code(&req, pi_progress_notices ? &callbacks : NULL, &result_json);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		pi_tenant_release_sync_slot(slot);
+		pi_tally_run_ended(&tally, false);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pi_tenant_release_sync_slot(slot);
+	pi_tally_run_ended(&tally, true);
 	if (outcome == PI_RUN_EXECUTOR_LOST)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),

@@ -27,6 +27,7 @@
 #include "utils/uuid.h"
 
 #include "guc.h"
+#include "jsonb_util.h"
 #include "sessions.h"
 #include "tenant_limits.h"
 #include "workspace_path.h"
@@ -113,10 +114,10 @@ workspace_usage(int rootfd)
 /*
  * Refuse a write that would exceed the file size limit, the session's
  * quota, its tenant's workspace limit, or (for a new file) the file-count
- * limit.
+ * limit.  Returns what the workspace holds before the write.
  */
-static void
-check_write_limits(int rootfd, const char *workspace, const char *path,
+static int64
+check_write_limits(int rootfd, PiTally *tally, const char *path,
 				   int64 new_size, int64 growth, bool creates)
 {
 	int64		max_file = (int64) pi_max_file_size_mb * 1024 * 1024;
@@ -148,7 +149,8 @@ check_write_limits(int rootfd, const char *workspace, const char *path,
 				 errdetail("The workspace holds %lld bytes; this write adds %lld.",
 						   (long long) used, (long long) growth),
 				 errhint("Delete files with pi.delete_file(), or raise pi.max_workspace_mb.")));
-	pi_tenant_check_workspace_write(workspace, used, growth);
+	pi_tenant_check_workspace_write(tally, used, growth);
+	return used;
 }
 
 static void
@@ -188,54 +190,45 @@ file_info_jsonb(const char *path, const struct stat *st, const char *mime)
 		escape_json(&buf, mime);
 	}
 	appendStringInfoChar(&buf, '}');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	return pi_jsonb_parse(buf.data);
 }
 
 /*
- * pi.write_file(session_id uuid, path text, content bytea,
- *				 append boolean DEFAULT false) returns jsonb
+ * Write content to path (relative to the workspace open as rootfd), within
+ * every limit; st gets the file's final state.  The tenant's tally lock is
+ * held (tally), and the workspace's new size is recorded in its tally.
  */
-Datum
-pi_write_file(PG_FUNCTION_ARGS)
+static void
+write_checked(int rootfd, PiTally *tally, const char *path, bytea *content, bool append,
+			  struct stat *st)
 {
-	char	   *workspace;
-	int			rootfd = open_session_root(fcinfo, &workspace);
-	char	   *path = checked_path(fcinfo, 1);
-	bytea	   *content;
-	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	size_t		len = VARSIZE_ANY_EXHDR(content);
 	const char *name;
 	int			parentfd;
 	int			fd;
-	struct stat st;
 	int64		old_size = 0;
-	size_t		len;
+	int64		growth;
+	int64		used;
 	char	   *tmpname = NULL;
-
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("content must not be null"),
-				 errhint("Pass the file's bytes; an empty file is ''::bytea.")));
-	content = PG_GETARG_BYTEA_PP(2);
-	len = VARSIZE_ANY_EXHDR(content);
 
 	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, true, &name));
 	/* an append goes through the descriptor that was checked */
 	fd = workspace_keep_fd(workspace_open_file(parentfd, name, path,
 											   append ? O_WRONLY | O_APPEND : O_RDONLY, 0,
-											   append ? "append to" : "write", true, &st));
+											   append ? "append to" : "write", true, st));
 	if (fd >= 0)
-		old_size = st.st_size;
+		old_size = st->st_size;
 
-	check_write_limits(rootfd, workspace, path, append ? old_size + (int64) len : (int64) len,
-					   append ? (int64) len : (int64) len - old_size, fd < 0);
+	growth = append ? (int64) len : (int64) len - old_size;
+	used = check_write_limits(rootfd, tally, path, append ? old_size + (int64) len : (int64) len,
+							  growth, fd < 0);
 
 	if (append)
 	{
 		if (fd < 0)
 			fd = workspace_keep_fd(workspace_open_file(parentfd, name, path,
 													   O_WRONLY | O_APPEND | O_CREAT, 0600,
-													   "append to", false, &st));
+													   "append to", false, st));
 		write_all(fd, VARDATA_ANY(content), len, path);
 	}
 	else
@@ -255,7 +248,7 @@ pi_write_file(PG_FUNCTION_ARGS)
 		(void) unlinkat(parentfd, tmpname, 0);
 		fd = workspace_keep_fd(workspace_open_file(parentfd, tmpname, path,
 												   O_WRONLY | O_CREAT | O_EXCL, 0600,
-												   "write", false, &st));
+												   "write", false, st));
 		PG_TRY();
 		{
 			write_all(fd, VARDATA_ANY(content), len, path);
@@ -274,10 +267,50 @@ pi_write_file(PG_FUNCTION_ARGS)
 			workspace_report_error(path, "write", save);
 		}
 	}
-	if (fstat(fd, &st) != 0)
+	if (fstat(fd, st) != 0)
 		workspace_report_error(path, "inspect", errno);
 	workspace_close_fd(fd);
 	workspace_close_fd(parentfd);
+	pi_tally_record(tally, used + growth);
+}
+
+/*
+ * pi.write_file(session_id uuid, path text, content bytea,
+ *				 append boolean DEFAULT false) returns jsonb
+ *
+ * The tenant's writes are measured, checked and made one after the other
+ * (its tally lock), so two at once cannot both pass its workspace limit.
+ */
+Datum
+pi_write_file(PG_FUNCTION_ARGS)
+{
+	char	   *workspace;
+	int			rootfd = open_session_root(fcinfo, &workspace);
+	char	   *path = checked_path(fcinfo, 1);
+	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	bytea	   *content;
+	PiTally		tally;
+	struct stat st;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("content must not be null"),
+				 errhint("Pass the file's bytes; an empty file is ''::bytea.")));
+	content = PG_GETARG_BYTEA_PP(2);
+
+	pi_tenant_lock_workspace(workspace, &tally);
+	PG_TRY();
+	{
+		write_checked(rootfd, &tally, path, content, append, &st);
+	}
+	PG_CATCH();
+	{
+		pi_tally_abandon(&tally);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	pi_tally_unlock(&tally);
 	workspace_close_fd(rootfd);
 	PG_RETURN_JSONB_P(file_info_jsonb(path, &st, NULL));
 }
@@ -438,7 +471,9 @@ pi_list_files(PG_FUNCTION_ARGS)
 Datum
 pi_delete_file(PG_FUNCTION_ARGS)
 {
-	int			rootfd = open_session_root(fcinfo, NULL);
+	char	   *workspace;
+	int			rootfd = open_session_root(fcinfo, &workspace);
+	PiTally		tally;
 	char	   *path = checked_path(fcinfo, 1);
 	const char *name;
 	int			parentfd;
@@ -456,15 +491,23 @@ pi_delete_file(PG_FUNCTION_ARGS)
 		}
 		workspace_report_error(path, "delete", errno);
 	}
+	/* what it frees is taken off the tenant's tally, under its lock */
+	pi_tenant_lock_workspace(workspace, &tally);
 	if (unlinkat(parentfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0)
 	{
-		if (errno == ENOTEMPTY || errno == EEXIST)
+		int			save = errno;
+
+		pi_tally_unlock(&tally);
+		if (save == ENOTEMPTY || save == EEXIST)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("folder \"%s\" is not empty", path),
 					 errhint("Delete the files in it first.")));
-		workspace_report_error(path, "delete", errno);
+		workspace_report_error(path, "delete", save);
 	}
+	if (S_ISREG(st.st_mode))
+		pi_tally_adjust(&tally, -(int64) st.st_size);
+	pi_tally_unlock(&tally);
 	workspace_close_fd(parentfd);
 	workspace_close_fd(rootfd);
 	PG_RETURN_BOOL(true);

@@ -39,6 +39,7 @@ int			pi_max_sessions_per_tenant = PI_DEFAULT_MAX_SESSIONS_PER_TENANT;
 int			pi_tenant_max_sync_runs = 4;
 int			pi_tenant_max_jobs = 100;
 int			pi_tenant_workspace_mb = 10240;
+int			pi_tenant_workspace_recount_s = 300;
 int			pi_tenant_datasets_mb = 10240;
 int			pi_blas_threads = PI_DEFAULT_BLAS_THREADS;
 int			pi_query_timeout = 30;
@@ -179,6 +180,17 @@ pi_define_settings(void)
 							"pi.tenant_limits overrides it per role.",
 							&pi_tenant_workspace_mb, 10240, 1, 1024 * 1024 * 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	/*
+	 * The workspace_mb check uses a tally kept in shared memory
+	 * (workspace_tally.c); this often it is redone by walking every file of
+	 * the tenant's sessions, to catch what the tally cannot see.
+	 */
+	DefineCustomIntVariable("pi.tenant_workspace_recount_s",
+							"Seconds after which a tenant's workspace storage is counted again by walking its files.",
+							"0 walks them at every check.",
+							&pi_tenant_workspace_recount_s, 300, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pi.tenant_datasets_mb",
 							"Storage of one tenant's dataset tables, in megabytes.",

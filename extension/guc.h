@@ -34,6 +34,7 @@ extern int	pi_max_sessions_per_tenant;
 extern int	pi_tenant_max_sync_runs;
 extern int	pi_tenant_max_jobs;
 extern int	pi_tenant_workspace_mb;
+extern int	pi_tenant_workspace_recount_s;
 extern int	pi_tenant_datasets_mb;
 extern int	pi_blas_threads;
 extern int	pi_query_timeout;

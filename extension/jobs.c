@@ -30,6 +30,7 @@
 
 #include "execute.h"
 #include "guc.h"
+#include "jsonb_util.h"
 #include "sessions.h"
 #include "shmem.h"
 #include "tenant_limits.h"
@@ -131,9 +132,11 @@ pi_submit_job(PG_FUNCTION_ARGS)
 	{
 		bool		is_default = false;
 		PiRunRequest room = {0};
+		PiTally		tally;
 
 		(void) pi_session_lookup(session_id, true, &is_default);
-		pi_tenant_require_workspace_room(pi_session_workspace(session_id, true), &room);
+		/* the run itself is counted by the job worker that runs it */
+		pi_tenant_require_workspace_room(pi_session_workspace(session_id, true), &room, &tally);
 		/* a default session's runs do not take turns (pi.default_session) */
 		if (!is_default && PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
 			pi_check_session_not_running_job(session_id);
@@ -209,9 +212,8 @@ pi_job_status(PG_FUNCTION_ARGS)
 
 		if (shared_progress >= 0)
 			status = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(status),
-														DirectFunctionCall1(jsonb_in,
-																			CStringGetDatum(psprintf("{\"progress\": %.4f, \"progress_message\": \"loading rows\"}",
-																									 shared_progress)))));
+														JsonbPGetDatum(pi_jsonb_parse(psprintf("{\"progress\": %.4f, \"progress_message\": \"loading rows\"}",
+																															   shared_progress)))));
 	}
 	PG_RETURN_JSONB_P(status);
 }

@@ -10,6 +10,7 @@
 
 #include "utils/jsonb.h"
 
+extern Jsonb *pi_jsonb_parse(const char *json);
 extern char *pi_jsonb_string(Jsonb *jb, const char *key);
 
 #endif							/* JSONB_UTIL_H */

@@ -50,6 +50,12 @@ CREATE TABLE pi.sessions (
 CREATE UNIQUE INDEX sessions_default_idx ON pi.sessions (owner) WHERE is_default;
 
 /*
+ * The session of a workspace, looked up by each workspace_mb check
+ * (workspace_tally.c) without reading the whole table.
+ */
+CREATE INDEX sessions_workspace_idx ON pi.sessions (workspace);
+
+/*
  * Jobs: the async queue and the history of every run (sync runs are recorded
  * with kind = 'sync').  A job is claimed with FOR UPDATE SKIP LOCKED; a running
  * job carries a lease that its worker renews, and the boot id of the server
@@ -601,16 +607,20 @@ CREATE TABLE pi.tenant_limits (
 	updated_by name NOT NULL
 );
 
-CREATE FUNCTION pi.tenant_workspace_bytes(role name)
+/*
+ * What role uses of one limit, in its unit, and the limit in force for it:
+ * counted by the same C code that enforces the limits (tenant_usage.c), so
+ * what pi.show_tenant_limits shows is what the checks count.
+ */
+CREATE FUNCTION pi.tenant_in_use(role name, limit_name text)
 RETURNS bigint
-AS 'MODULE_PATHNAME', 'pi_tenant_workspace_bytes'
-LANGUAGE C STABLE;
+AS 'MODULE_PATHNAME', 'pi_tenant_in_use'
+LANGUAGE C STRICT VOLATILE;
 
-/* The live session kernels the executor holds for role (NULL: no answer). */
-CREATE FUNCTION pi.tenant_live_sessions(role name)
+CREATE FUNCTION pi.tenant_limit_value(role name, limit_name text)
 RETURNS integer
-AS 'MODULE_PATHNAME', 'pi_tenant_live_sessions'
-LANGUAGE C VOLATILE;
+AS 'MODULE_PATHNAME', 'pi_tenant_limit_value'
+LANGUAGE C STRICT STABLE;
 
 /*
  * The limits in force for tenant (the caller's own by default) and its use
@@ -633,37 +643,13 @@ BEGIN
 	END IF;
 	SELECT * INTO r FROM pi.tenant_limits l WHERE l.role = who;
 	RETURN QUERY
-	SELECT 'max_sync_runs', coalesce(r.max_sync_runs, pg_catalog.current_setting('pi.tenant_max_sync_runs')::integer),
-		   r.max_sync_runs IS NULL,
-		   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks k
-			WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 20563 /* LOCK_SYNC_SLOT */
-			  AND k.classid = roleid
-			  AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d
-								WHERE d.datname = pg_catalog.current_database())),
-		   'runs'
-	UNION ALL
-	SELECT 'max_jobs', coalesce(r.max_jobs, pg_catalog.current_setting('pi.tenant_max_jobs')::integer),
-		   r.max_jobs IS NULL,
-		   (SELECT pg_catalog.count(*) FROM pi.jobs j WHERE j.submitted_by = who
-			  AND j.kind <> 'sync' AND j.status IN ('pending', 'running')),
-		   'jobs'
-	UNION ALL
-	SELECT 'workspace_mb', coalesce(r.workspace_mb, pg_catalog.current_setting('pi.tenant_workspace_mb')::integer),
-		   r.workspace_mb IS NULL,
-		   (pi.tenant_workspace_bytes(who) + 1048575) / 1048576,
-		   'MB'
-	UNION ALL
-	SELECT 'datasets_mb', coalesce(r.datasets_mb, pg_catalog.current_setting('pi.tenant_datasets_mb')::integer),
-		   r.datasets_mb IS NULL,
-		   (SELECT (coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint + 1048575) / 1048576
-			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			WHERE n.nspname = pi.dataset_schema(who) AND c.relkind IN ('r', 'm', 'p')),
-		   'MB'
-	UNION ALL
-	SELECT 'max_sessions', coalesce(r.max_sessions, pg_catalog.current_setting('pi.max_sessions_per_tenant')::integer),
-		   r.max_sessions IS NULL,
-		   pi.tenant_live_sessions(who)::bigint,
-		   'kernels';
+	SELECT l.name, pi.tenant_limit_value(who, l.name), l.is_default, pi.tenant_in_use(who, l.name), l.unit
+	FROM (VALUES (1, 'max_sync_runs', r.max_sync_runs IS NULL, 'runs'),
+				 (2, 'max_jobs', r.max_jobs IS NULL, 'jobs'),
+				 (3, 'workspace_mb', r.workspace_mb IS NULL, 'MB'),
+				 (4, 'datasets_mb', r.datasets_mb IS NULL, 'MB'),
+				 (5, 'max_sessions', r.max_sessions IS NULL, 'kernels')) l(ord, name, is_default, unit)
+	ORDER BY l.ord;
 END
 $$;
 
@@ -700,13 +686,13 @@ BEGIN
 	ON CONFLICT (role) DO UPDATE SET updated_at = now(), updated_by = excluded.updated_by;
 	EXECUTE pg_catalog.format('UPDATE pi.tenant_limits SET %I = $1 WHERE role = $2', limit_name)
 		USING value, tenant;
-	RETURN (SELECT s.value FROM pi.show_tenant_limits(tenant) s WHERE s.limit_name = set_tenant_limit.limit_name);
+	RETURN pi.tenant_limit_value(tenant, limit_name);
 END
 $$;
 
 ALTER FUNCTION pi.show_tenant_limits(name) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION pi.set_tenant_limit(name, text, integer) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION pi.tenant_workspace_bytes(name), pi.tenant_live_sessions(name), pi.show_tenant_limits(name),
+REVOKE ALL ON FUNCTION pi.tenant_in_use(name, text), pi.tenant_limit_value(name, text), pi.show_tenant_limits(name),
 	pi.set_tenant_limit(name, text, integer) FROM PUBLIC;
 REVOKE ALL ON TABLE pi.tenant_limits FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pi.show_tenant_limits(name) TO pi_user, pi_admin;

@@ -542,7 +542,7 @@ pi_answer_query(const char *request_json, const char *run_owner)
 		run_owner = pi_caller_name();
 	PG_TRY();
 	{
-		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(request_json)));
+		request = pi_jsonb_parse(request_json);
 		if (getKeyJsonValueFromContainer(&request->root, "datasets", 8, NULL) != NULL)
 		{
 			answer = MemoryContextStrdup(outer, psprintf("{\"ok\": true, \"result\": %s}",

@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 
 #include "guc.h"
+#include "jsonb_util.h"
 #include "query_rows.h"
 
 static uint64
@@ -84,8 +85,7 @@ make_value(JsonbValue *v, Datum value, bool isnull, Oid type, FmgrInfo *out)
 		case JSONBOID:
 			{
 				Jsonb	   *jb = type == JSONBOID ? DatumGetJsonbPCopy(value) :
-				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(OutputFunctionCall(out, value))));
+				pi_jsonb_parse(OutputFunctionCall(out, value));
 
 				v->type = jbvBinary;
 				v->val.binary.data = &jb->root;

@@ -25,10 +25,12 @@
 
 #include "executor_client.h"
 #include "guc.h"
+#include "jsonb_util.h"
 #include "kept_plans.h"
 #include "sessions.h"
 #include "tenants.h"
 #include "workspace_path.h"
+#include "workspace_tally.h"
 
 #define SESSION_LABEL_MAX 200
 
@@ -269,7 +271,7 @@ pi_stop_session_kernel(const char *session_id)
 	req.session_id = session_id;
 	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
 		return false;
-	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
+	result = pi_jsonb_parse(result_json);
 	stopped = getKeyJsonValueFromContainer(&result->root, "kernel_stopped", 14, NULL);
 	return stopped && stopped->type == jbvBool && stopped->val.boolean;
 }
@@ -309,6 +311,7 @@ pi_close_session(PG_FUNCTION_ARGS)
 	 * the row would then name an empty workspace, which is recreated on use.
 	 */
 	(void) workspace_remove_tree(workspace);
+	pi_tally_forget(PG_GETARG_UUID_P(0));
 	PG_RETURN_BOOL(true);
 }
 
@@ -326,7 +329,7 @@ pi_expire_sessions(MemoryContext ids_context, List **ids)
 
 	if (SPI_execute_with_args("DELETE FROM pi.sessions WHERE id IN (SELECT id FROM pi.sessions"
 							  " WHERE last_used_at < now() - make_interval(secs => $1)"
-							  " FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING workspace, id::text",
+							  " FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING workspace, id::text, id",
 							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(pi_session_ttl)},
 							  NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not expire sessions");
@@ -334,8 +337,10 @@ pi_expire_sessions(MemoryContext ids_context, List **ids)
 	for (uint64 i = 0; i < n; i++)
 	{
 		MemoryContext old;
+		bool		isnull;
 
 		(void) workspace_remove_tree(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		pi_tally_forget(DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull)));
 		old = MemoryContextSwitchTo(ids_context);
 		*ids = lappend(*ids, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 		MemoryContextSwitchTo(old);

@@ -27,6 +27,7 @@
 
 #include "guc.h"
 #include "shmem.h"
+#include "workspace_tally.h"
 
 PiShared   *pi_shared = NULL;
 
@@ -49,6 +50,7 @@ pi_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(pi_shmem_size());
+	pi_tally_shmem_request();
 }
 
 static void
@@ -75,6 +77,7 @@ pi_shmem_startup(void)
 			pi_shared->boot_id = (int64) time(NULL) ^ ((int64) MyProcPid << 32);
 		pi_shared->boot_id &= INT64CONST(0x7fffffffffffffff);
 	}
+	pi_tally_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

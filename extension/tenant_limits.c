@@ -39,14 +39,12 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
-#include "utils/numeric.h"
 #include "utils/snapmgr.h"
 
 #include "guc.h"
 #include "kept_plans.h"
 #include "tenant_limits.h"
-#include "workspace_path.h"
+#include "workspace_tally.h"
 
 /*
  * The last field of our lock tags.  The SQL advisory lock functions use 1
@@ -56,11 +54,6 @@
 #define LOCK_SYNC_SLOT	0x5053
 #define LOCK_JOBS		0x504A
 #define LOCK_DATASETS	0x5044
-
-#define MB (INT64CONST(1024) * 1024)
-
-PG_FUNCTION_INFO_V1(pi_tenant_workspace_bytes);
-PG_FUNCTION_INFO_V1(pi_tenant_live_sessions);
 
 typedef struct LimitInfo
 {
@@ -76,17 +69,27 @@ static const LimitInfo limit_info[] = {
 	[PI_LIMIT_SESSIONS] = {"max_sessions", &pi_max_sessions_per_tenant},
 };
 
+/* The limit called name (a column of pi.tenant_limits), or -1. */
+int
+pi_tenant_limit_by_name(const char *name)
+{
+	for (int i = 0; i < lengthof(limit_info); i++)
+		if (strcmp(limit_info[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
 /* The tenant's role, or InvalidOid when no limit applies to it. */
-static Oid
-limited_role(const char *role)
+Oid
+pi_tenant_limited_role(const char *role)
 {
 	Oid			roleid = role ? get_role_oid(role, true) : InvalidOid;
 
 	return OidIsValid(roleid) && !superuser_arg(roleid) ? roleid : InvalidOid;
 }
 
-static long long
-in_mb(int64 bytes)
+long long
+pi_in_mb(int64 bytes)
 {
 	return (long long) ((bytes + MB - 1) / MB);
 }
@@ -180,7 +183,7 @@ pi_tenant_limit(const char *role, PiTenantLimit which)
 PiSyncSlot
 pi_tenant_take_sync_slot(const char *role)
 {
-	PiSyncSlot	held = {limited_role(role), -1};
+	PiSyncSlot	held = {pi_tenant_limited_role(role), -1};
 	int			limit;
 
 	if (!OidIsValid(held.roleid))
@@ -253,6 +256,29 @@ latest_count(const char *sql, Oid argtype, const char *arg)
 	return n;
 }
 
+/* role's jobs and loads queued or running (max_jobs counts them). */
+int64
+pi_tenant_jobs_held(const char *role)
+{
+	return latest_count("SELECT count(*) FROM pi.jobs WHERE submitted_by = $1"
+						" AND kind <> 'sync' AND status IN ('pending', 'running')",
+						NAMEOID, role);
+}
+
+/* The sync run slots of role held now, by any backend (max_sync_runs). */
+int64
+pi_tenant_sync_runs_held(Oid roleid)
+{
+	char		id[16];
+
+	snprintf(id, sizeof(id), "%u", roleid);
+	return latest_count(psprintf("SELECT count(*) FROM pg_catalog.pg_locks"
+								 " WHERE locktype = 'advisory' AND granted AND objsubid = %d"
+								 " AND classid = $1::pg_catalog.oid AND database = %u",
+								 LOCK_SYNC_SLOT, MyDatabaseId),
+						TEXTOID, id);
+}
+
 /* Take a transaction-level lock on role's use of one kind of thing. */
 static void
 lock_tenant(Oid roleid, uint16 kind)
@@ -272,7 +298,7 @@ lock_tenant(Oid roleid, uint16 kind)
 void
 pi_tenant_check_jobs(const char *role)
 {
-	Oid			roleid = limited_role(role);
+	Oid			roleid = pi_tenant_limited_role(role);
 	int			limit;
 	int64		held;
 
@@ -280,9 +306,7 @@ pi_tenant_check_jobs(const char *role)
 		return;
 	limit = pi_tenant_limit(role, PI_LIMIT_JOBS);
 	lock_tenant(roleid, LOCK_JOBS);
-	held = latest_count("SELECT count(*) FROM pi.jobs WHERE submitted_by = $1"
-						" AND kind <> 'sync' AND status IN ('pending', 'running')",
-						NAMEOID, role);
+	held = pi_tenant_jobs_held(role);
 	if (held >= limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -294,8 +318,8 @@ pi_tenant_check_jobs(const char *role)
 }
 
 /* The bytes of the tables (with their indexes and TOAST) in schema. */
-static int64
-schema_bytes(const char *schema)
+int64
+pi_tenant_schema_bytes(const char *schema)
 {
 	return latest_count("SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::bigint"
 						" FROM pg_catalog.pg_class c"
@@ -314,7 +338,7 @@ schema_bytes(const char *schema)
 void
 pi_tenant_check_datasets(const char *role, const char *schema, bool loaded)
 {
-	Oid			roleid = limited_role(role);
+	Oid			roleid = pi_tenant_limited_role(role);
 	int			limit;
 	int64		bytes;
 
@@ -323,19 +347,19 @@ pi_tenant_check_datasets(const char *role, const char *schema, bool loaded)
 	limit = pi_tenant_limit(role, PI_LIMIT_DATASETS_MB);
 	if (loaded)
 		lock_tenant(roleid, LOCK_DATASETS);
-	bytes = schema_bytes(schema);
+	bytes = pi_tenant_schema_bytes(schema);
 	if (!loaded && bytes >= limit * MB)
 		ereport(ERROR,
 				(errcode(ERRCODE_DISK_FULL),
 				 errmsg("tenant \"%s\"'s datasets take %lld MB, its limit datasets_mb is %d MB",
-						role, in_mb(bytes), limit),
+						role, pi_in_mb(bytes), limit),
 				 errhint("Drop datasets no longer needed with pi.drop_dataset(name) (pi.list_datasets() shows their sizes); %s.",
 						 raise_hint(role, PI_LIMIT_DATASETS_MB))));
 	if (loaded && bytes > limit * MB)
 		ereport(ERROR,
 				(errcode(ERRCODE_DISK_FULL),
 				 errmsg("this load would bring tenant \"%s\"'s datasets to %lld MB, over its limit datasets_mb (%d MB)",
-						role, in_mb(bytes), limit),
+						role, pi_in_mb(bytes), limit),
 				 errdetail("The load was undone; the tenant's datasets are as they were."),
 				 errhint("Drop datasets no longer needed with pi.drop_dataset(name), load fewer rows or columns, or %s.",
 						 raise_hint(role, PI_LIMIT_DATASETS_MB))));
@@ -347,79 +371,74 @@ typedef struct TenantSpace
 	char	   *owner;
 	int			limit_mb;
 	int64		others;			/* bytes of the owner's other sessions */
-	int64		here;			/* bytes of this session's workspace, when measured */
+	int64		here;			/* bytes of this session's workspace */
 } TenantSpace;
 
 /*
- * Fill ts for the session whose workspace this is; false when no limit
- * applies (no such session, or a superuser's).  Each call walks the
- * tenant's other workspaces, and this one only when measure_here (a write
- * has just measured it itself).
+ * Find the session whose workspace this is and, when a limit applies to
+ * its tenant, take the tenant's tally lock (t) and read the limit into ts;
+ * false, with nothing held, when none applies (no such session, or a
+ * superuser's).
  */
 static bool
-tenant_space(const char *workspace, bool measure_here, TenantSpace *ts)
+tenant_space(const char *workspace, PiTally *t, TenantSpace *ts)
 {
-	static SPIPlanPtr plan = NULL;
-	static Oid	argtypes[] = {TEXTOID};
-	MemoryContext outer = CurrentMemoryContext;
-	List	   *paths = NIL;
-	ListCell   *lc;
+	Oid			roleid;
 
 	memset(ts, 0, sizeof(*ts));
-	if (workspace == NULL)
-		return false;
-	SPI_connect();
-	if (SPI_execute_plan(pi_kept_plan(&plan,
-									  "SELECT o.owner::text, s.workspace"
-									  " FROM (SELECT owner FROM pi.sessions WHERE workspace = $1 LIMIT 1) o"
-									  " LEFT JOIN pi.sessions s ON s.owner = o.owner AND s.workspace <> $1",
-									  1, argtypes),
-						 (Datum[]) {CStringGetTextDatum(workspace)},
-						 NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
+	if (!pi_tally_lookup(workspace, t) || !OidIsValid(roleid = pi_tenant_limited_role(t->owner)))
 	{
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-
-		ts->owner = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-
-			if (path != NULL)
-				paths = lappend(paths, pstrdup(path));
-		}
-		MemoryContextSwitchTo(spi);
-	}
-	SPI_finish();
-	if (!OidIsValid(limited_role(ts->owner)))
+		memset(t, 0, sizeof(*t));	/* so that the tally calls do nothing */
 		return false;
-	ts->limit_mb = pi_tenant_limit(ts->owner, PI_LIMIT_WORKSPACE_MB);
-	foreach(lc, paths)
-		ts->others += workspace_path_bytes((char *) lfirst(lc));
-	if (measure_here)
-		ts->here = workspace_path_bytes(workspace);
+	}
+	ts->owner = t->owner;
+	ts->limit_mb = pi_tenant_limit(t->owner, PI_LIMIT_WORKSPACE_MB);
+	pi_tally_lock(t, roleid);
 	return true;
 }
 
 /*
- * Refuse a write of growth bytes into a workspace that holds used bytes
- * when it would take the session's tenant over its workspace limit.
+ * Before a write into workspace: take its tenant's tally lock into t, to
+ * be held until the write is recorded (pi_tally_record, pi_tally_unlock)
+ * or has failed (pi_tally_abandon), so that the tenant's writes are
+ * measured and checked one after the other.  Nothing is held when no
+ * limit applies.
  */
 void
-pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth)
+pi_tenant_lock_workspace(const char *workspace, PiTally *t)
 {
 	TenantSpace ts;
 
-	if (growth <= 0 || !tenant_space(workspace, false, &ts))
+	(void) tenant_space(workspace, t, &ts);
+}
+
+/*
+ * Refuse a write of growth bytes into t's workspace, which holds used
+ * bytes, when it would take the session's tenant over its workspace
+ * limit.  t is locked by pi_tenant_lock_workspace; it is released here
+ * when the write is refused.
+ */
+void
+pi_tenant_check_workspace_write(PiTally *t, int64 used, int64 growth)
+{
+	int64		others;
+	int			limit_mb;
+
+	if (growth <= 0 || t->owner == NULL)
 		return;
-	if (ts.others + used + growth > ts.limit_mb * MB)
-		ereport(ERROR,
-				(errcode(ERRCODE_DISK_FULL),
-				 errmsg("the write would bring tenant \"%s\"'s workspaces to %lld MB, over its limit workspace_mb (%d MB)",
-						ts.owner, in_mb(ts.others + used + growth), ts.limit_mb),
-				 errdetail("Its other sessions hold %lld bytes, this one %lld; the write adds %lld.",
-						   (long long) ts.others, (long long) used, (long long) growth),
-				 errhint("Delete files with pi.delete_file(), close sessions no longer needed (pi.close_session()), or %s.",
-						 raise_hint(ts.owner, PI_LIMIT_WORKSPACE_MB))));
+	others = pi_tally_others(t);
+	limit_mb = pi_tenant_limit(t->owner, PI_LIMIT_WORKSPACE_MB);
+	if (others + used + growth <= limit_mb * MB)
+		return;
+	pi_tally_unlock(t);
+	ereport(ERROR,
+			(errcode(ERRCODE_DISK_FULL),
+			 errmsg("the write would bring tenant \"%s\"'s workspaces to %lld MB, over its limit workspace_mb (%d MB)",
+					t->owner, pi_in_mb(others + used + growth), limit_mb),
+			 errdetail("Its other sessions hold %lld bytes, this one %lld; the write adds %lld.",
+					   (long long) others, (long long) used, (long long) growth),
+			 errhint("Delete files with pi.delete_file(), close sessions no longer needed (pi.close_session()), or %s.",
+					 raise_hint(t->owner, PI_LIMIT_WORKSPACE_MB))));
 }
 
 /*
@@ -429,15 +448,26 @@ pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth)
  * hold its limit (the quota is then 1 MB, the least the executor takes).
  * Runs of two sessions of one tenant at once may each use the room left
  * at their start: the limit holds for each run, not for their sum.
- * ts is left holding the figures the quota was set from.
+ * ts is left holding the figures the quota was set from, t the session
+ * for pi_tally_run_started (zeroed when no limit applies).
  */
 static bool
-workspace_quota(const char *workspace, PiRunRequest *req, TenantSpace *ts)
+workspace_quota(const char *workspace, PiRunRequest *req, PiTally *t, TenantSpace *ts)
 {
 	int64		room;
 
-	if (!tenant_space(workspace, true, ts))
+	if (!tenant_space(workspace, t, ts))
 		return true;
+	PG_TRY();
+	{
+		ts->others = pi_tally_others(t);
+		ts->here = pi_tally_here(t);
+	}
+	PG_FINALLY();
+	{
+		pi_tally_unlock(t);
+	}
+	PG_END_TRY();
 	room = ts->limit_mb * MB - ts->others;
 	if (room / MB < pi_max_workspace_mb)
 	{
@@ -445,68 +475,37 @@ workspace_quota(const char *workspace, PiRunRequest *req, TenantSpace *ts)
 		req->quota_note = psprintf("what tenant \"%s\"'s limit workspace_mb (%d MB across its sessions) leaves beside "
 								   "its other sessions' %lld MB; delete files with pi.delete_file() or from Python, "
 								   "close sessions no longer needed, or ask an administrator to raise the limit",
-								   ts->owner, ts->limit_mb, in_mb(ts->others));
+								   ts->owner, ts->limit_mb, pi_in_mb(ts->others));
 	}
 	return ts->others + ts->here < ts->limit_mb * MB;
 }
 
 bool
-pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req)
+pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req, PiTally *t)
 {
 	TenantSpace ts;
 
-	return workspace_quota(workspace, req, &ts);
+	return workspace_quota(workspace, req, t, &ts);
 }
 
 /*
  * pi_tenant_workspace_quota, failing when the tenant has no room left; the
- * error reports the figures the quota was set from, without walking the
- * tenant's workspaces a second time.
+ * error reports the figures the quota was set from.
  */
 void
-pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req)
+pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req, PiTally *t)
 {
 	TenantSpace ts;
 
-	if (workspace_quota(workspace, req, &ts))
+	if (workspace_quota(workspace, req, t, &ts))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_DISK_FULL),
 			 errmsg("tenant \"%s\"'s workspaces hold %lld MB, its limit workspace_mb is %d MB",
-					ts.owner, in_mb(ts.others + ts.here), ts.limit_mb),
+					ts.owner, pi_in_mb(ts.others + ts.here), ts.limit_mb),
 			 errdetail("Code runs in its sessions only while they hold less."),
 			 errhint("Delete files with pi.delete_file(), close sessions no longer needed (pi.close_session()), or %s.",
 					 raise_hint(ts.owner, PI_LIMIT_WORKSPACE_MB))));
-}
-
-/*
- * pi.tenant_workspace_bytes(role name) returns bigint: what role's
- * session workspaces hold, for pi.show_tenant_limits().
- */
-Datum
-pi_tenant_workspace_bytes(PG_FUNCTION_ARGS)
-{
-	MemoryContext outer = CurrentMemoryContext;
-	List	   *paths = NIL;
-	ListCell   *lc;
-	int64		total = 0;
-
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT workspace FROM pi.sessions WHERE owner = $1",
-							  1, (Oid[]) {NAMEOID}, (Datum[]) {PG_GETARG_DATUM(0)},
-							  NULL, true, 0) == SPI_OK_SELECT)
-	{
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-
-		for (uint64 i = 0; i < SPI_processed; i++)
-			paths = lappend(paths, pstrdup(SPI_getvalue(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 1)));
-		MemoryContextSwitchTo(spi);
-	}
-	SPI_finish();
-	foreach(lc, paths)
-		total += workspace_path_bytes((char *) lfirst(lc));
-	PG_RETURN_INT64(total);
 }
 
 /*
@@ -519,34 +518,6 @@ void
 pi_tenant_session_limit(const char *role, PiRunRequest *req)
 {
 	req->has_owner_max_sessions = true;
-	req->owner_max_sessions = OidIsValid(limited_role(role)) ?
+	req->owner_max_sessions = OidIsValid(pi_tenant_limited_role(role)) ?
 		pi_tenant_limit(role, PI_LIMIT_SESSIONS) : pi_max_sessions;
-}
-
-/*
- * pi.tenant_live_sessions(role name) returns integer: the live session
- * kernels the executor holds for role now, for pi.show_tenant_limits();
- * NULL when no executor is running (a look at the limits does not wait
- * for one to start) or it did not answer.
- */
-Datum
-pi_tenant_live_sessions(PG_FUNCTION_ARGS)
-{
-	PiRunRequest req = {0};
-	char	   *result_json;
-	Jsonb	   *result;
-	JsonbValue *n;
-
-	req.op = "owner_sessions";
-	req.kind = "sync";
-	req.timeout_s = 10;
-	req.owner = NameStr(*PG_GETARG_NAME(0));
-	if (!pi_executor_listening() ||
-		pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
-		PG_RETURN_NULL();
-	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result_json)));
-	n = getKeyJsonValueFromContainer(&result->root, "live_sessions", 13, NULL);
-	if (n == NULL || n->type != jbvNumeric)
-		PG_RETURN_NULL();
-	PG_RETURN_INT32(DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(n->val.numeric))));
 }

@@ -10,6 +10,7 @@
 #define PI_TENANT_LIMITS_H
 
 #include "executor_client.h"
+#include "workspace_tally.h"
 
 typedef enum PiTenantLimit
 {
@@ -27,14 +28,23 @@ typedef struct PiSyncSlot
 	int			slot;
 } PiSyncSlot;
 
+#define MB (INT64CONST(1024) * 1024)
+
 extern int	pi_tenant_limit(const char *role, PiTenantLimit which);
+extern int	pi_tenant_limit_by_name(const char *name);
+extern Oid	pi_tenant_limited_role(const char *role);
+extern long long pi_in_mb(int64 bytes);
+extern int64 pi_tenant_jobs_held(const char *role);
+extern int64 pi_tenant_sync_runs_held(Oid roleid);
+extern int64 pi_tenant_schema_bytes(const char *schema);
 extern PiSyncSlot pi_tenant_take_sync_slot(const char *role);
 extern void pi_tenant_release_sync_slot(PiSyncSlot slot);
 extern void pi_tenant_check_jobs(const char *role);
 extern void pi_tenant_check_datasets(const char *role, const char *schema, bool loaded);
-extern void pi_tenant_check_workspace_write(const char *workspace, int64 used, int64 growth);
-extern bool pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req);
-extern void pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req);
+extern void pi_tenant_lock_workspace(const char *workspace, PiTally *t);
+extern void pi_tenant_check_workspace_write(PiTally *t, int64 used, int64 growth);
+extern bool pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req, PiTally *t);
+extern void pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req, PiTally *t);
 extern void pi_tenant_session_limit(const char *role, PiRunRequest *req);
 
 #endif							/* PI_TENANT_LIMITS_H */
