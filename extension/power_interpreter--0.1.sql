@@ -18,7 +18,10 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pi_caller_sees_sql'
 LANGUAGE C STABLE;
 
-/* The schema of a role's datasets: pi_data for superusers, else pi_data_<oid>. */
+/*
+ * The schema of a role's datasets: pi_data for superusers, else
+ * pi_data_<oid>; NULL when the role does not exist.  role must not be NULL.
+ */
 CREATE FUNCTION pi.dataset_schema(role name)
 RETURNS text
 AS 'MODULE_PATHNAME', 'pi_dataset_schema_sql'
@@ -396,7 +399,10 @@ RETURNS boolean
 LANGUAGE sql STABLE
 AS $$ SELECT pi.caller_sees(NULL) $$;
 
-/* Refuse what may not hold a key: no role, a superuser, a non-member of pi_user. */
+/*
+ * Refuse what may not hold a key: no role (NULL included, with an error
+ * saying a role name is required), a superuser, a non-member of pi_user.
+ */
 CREATE FUNCTION pi.check_key_role(role name)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -408,6 +414,11 @@ BEGIN
 		RAISE EXCEPTION 'permission denied to create API keys'
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'Only a superuser or a member of pi_admin creates API keys.';
+	END IF;
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'a role name is required: role must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the tenant role the key''s calls run as, e.g. pi.create_api_key(''acme'', ''laptop'').';
 	END IF;
 	SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = role;
 	IF NOT FOUND THEN
@@ -451,7 +462,7 @@ $$;
 /*
  * Register a key chosen elsewhere (the service's API_KEY) for role; again
  * with the same key, it moves to role and is no longer revoked.  Returns
- * its prefix.
+ * its prefix.  role and key are required; label may be NULL.
  */
 CREATE FUNCTION pi.register_api_key(role name, label text, key text)
 RETURNS text
@@ -459,7 +470,12 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
 	PERFORM pi.check_key_role(role);
-	IF key IS NULL OR pg_catalog.length(key) < 16 THEN
+	IF key IS NULL THEN
+		RAISE EXCEPTION 'a key is required: key must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the key of at least 16 characters, or use pi.create_api_key(), which makes a strong key.';
+	END IF;
+	IF pg_catalog.length(key) < 16 THEN
 		RAISE EXCEPTION 'an API key needs at least 16 characters'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use pi.create_api_key(), which makes a strong key.';
@@ -473,17 +489,25 @@ BEGIN
 END
 $$;
 
-/* Revoke the keys that start with prefix; a tenant may revoke its own. */
+/*
+ * Revoke the keys that start with prefix; a tenant may revoke its own.
+ * False when none was live; a NULL prefix is an error, not a silent false.
+ */
 CREATE FUNCTION pi.revoke_api_key(prefix text)
 RETURNS boolean
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-	WITH revoked AS (
-		UPDATE pi.api_keys k SET revoked_at = now()
-		WHERE k.prefix = revoke_api_key.prefix AND k.revoked_at IS NULL
-		  AND pi.caller_sees(k.role)
-		RETURNING 1)
-	SELECT EXISTS (SELECT 1 FROM revoked)
+BEGIN
+	IF prefix IS NULL THEN
+		RAISE EXCEPTION 'a key prefix is required: prefix must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the prefix that pi.list_api_keys() shows, e.g. pi.revoke_api_key(''pik_3f9c0a1b2c3d'').';
+	END IF;
+	UPDATE pi.api_keys k SET revoked_at = now()
+	WHERE k.prefix = revoke_api_key.prefix AND k.revoked_at IS NULL
+	  AND pi.caller_sees(k.role);
+	RETURN FOUND;
+END
 $$;
 
 /* The keys the caller may see (an administrator: all), without secrets. */
@@ -499,8 +523,10 @@ AS $$
 $$;
 
 /*
- * The tenant role of a live key, or NULL; records uses (a gateway that
- * caches a key for a few seconds reports the calls it served meanwhile).
+ * The tenant role of a live key, or NULL (so also for a NULL key: no key
+ * is no live key, which the gateway answers 401); records uses (a gateway
+ * that caches a key for a few seconds reports the calls it served
+ * meanwhile; NULL uses counts as 1).
  */
 CREATE FUNCTION pi.resolve_api_key(key text, uses bigint DEFAULT 1)
 RETURNS name
@@ -610,7 +636,9 @@ CREATE TABLE pi.tenant_limits (
 /*
  * What role uses of one limit, in its unit, and the limit in force for it:
  * counted by the same C code that enforces the limits (tenant_usage.c), so
- * what pi.show_tenant_limits shows is what the checks count.
+ * what pi.show_tenant_limits shows is what the checks count.  Internal
+ * (no one is granted them): their callers pass checked arguments, so
+ * STRICT's NULL for a NULL argument never reaches a user.
  */
 CREATE FUNCTION pi.tenant_in_use(role name, limit_name text)
 RETURNS bigint
@@ -654,8 +682,9 @@ END
 $$;
 
 /*
- * Set one limit of tenant (NULL: back to the server default); returns the
- * value now in force.  Administrators only.
+ * Set one limit of tenant to value (NULL: back to the server default);
+ * returns the value now in force.  Administrators only.  tenant and
+ * limit_name are required: NULL for either is an error naming it.
  */
 CREATE FUNCTION pi.set_tenant_limit(tenant name, limit_name text, value integer)
 RETURNS integer
@@ -667,12 +696,22 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = 'Only a superuser or a member of pi_admin sets tenant limits; pi.show_tenant_limits() shows yours.';
 	END IF;
+	IF tenant IS NULL THEN
+		RAISE EXCEPTION 'a role name is required: tenant must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the tenant''s role name, e.g. pi.set_tenant_limit(''acme'', ''max_jobs'', 10).';
+	END IF;
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = tenant) THEN
 		RAISE EXCEPTION 'role "%" does not exist', tenant
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Pass the tenant''s role name.';
 	END IF;
-	IF limit_name IS NULL OR limit_name NOT IN ('max_sync_runs', 'max_jobs', 'workspace_mb', 'datasets_mb', 'max_sessions') THEN
+	IF limit_name IS NULL THEN
+		RAISE EXCEPTION 'a limit name is required: limit_name must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'The limits are max_sync_runs, max_jobs, workspace_mb, datasets_mb and max_sessions; pass NULL as the value, not the name, to go back to the default.';
+	END IF;
+	IF limit_name NOT IN ('max_sync_runs', 'max_jobs', 'workspace_mb', 'datasets_mb', 'max_sessions') THEN
 		RAISE EXCEPTION 'unknown tenant limit "%"', limit_name
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'The limits are max_sync_runs, max_jobs, workspace_mb, datasets_mb and max_sessions.';

@@ -376,9 +376,9 @@ typedef struct TenantSpace
 
 /*
  * Find the session whose workspace this is and, when a limit applies to
- * its tenant, take the tenant's tally lock (t) and read the limit into ts;
- * false, with nothing held, when none applies (no such session, or a
- * superuser's).
+ * its tenant, take the tenant's tally lock (t); false, with nothing held,
+ * when none applies (no such session, or a superuser's).  The limit is
+ * read under the lock, so a change committed before it was taken holds.
  */
 static bool
 tenant_space(const char *workspace, PiTally *t, TenantSpace *ts)
@@ -392,7 +392,6 @@ tenant_space(const char *workspace, PiTally *t, TenantSpace *ts)
 		return false;
 	}
 	ts->owner = t->owner;
-	ts->limit_mb = pi_tenant_limit(t->owner, PI_LIMIT_WORKSPACE_MB);
 	pi_tally_lock(t, roleid);
 	return true;
 }
@@ -460,6 +459,7 @@ workspace_quota(const char *workspace, PiRunRequest *req, PiTally *t, TenantSpac
 		return true;
 	PG_TRY();
 	{
+		ts->limit_mb = pi_tenant_limit(t->owner, PI_LIMIT_WORKSPACE_MB);
 		ts->others = pi_tally_others(t);
 		ts->here = pi_tally_here(t);
 	}

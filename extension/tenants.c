@@ -131,7 +131,14 @@ pi_caller_sees_sql(PG_FUNCTION_ARGS)
 Datum
 pi_dataset_schema_sql(PG_FUNCTION_ARGS)
 {
-	char	   *schema = pi_dataset_schema(NameStr(*PG_GETARG_NAME(0)));
+	char	   *schema;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a role name is required: role must not be null"),
+				 errhint("Pass the role whose dataset schema you want, e.g. pi.dataset_schema('acme').")));
+	schema = pi_dataset_schema(NameStr(*PG_GETARG_NAME(0)));
 
 	if (schema == NULL)
 		PG_RETURN_NULL();

@@ -212,7 +212,9 @@ find_session(const PiTally *t)
 
 /*
  * The session whose workspace this is, and its owner, into t; false when
- * no session has it.
+ * no session has it.  Not read-only: a session made earlier in the same
+ * statement (pi.write_file(pi.create_session(), ...)) must be found, or
+ * its writes would escape the limit.
  */
 bool
 pi_tally_lookup(const char *workspace, PiTally *t)
@@ -230,7 +232,7 @@ pi_tally_lookup(const char *workspace, PiTally *t)
 									  "SELECT id, owner::text FROM pi.sessions WHERE workspace = $1 LIMIT 1",
 									  1, argtypes),
 						 (Datum[]) {CStringGetTextDatum(workspace)},
-						 NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+						 NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		MemoryContext spi = MemoryContextSwitchTo(outer);
@@ -273,7 +275,7 @@ recount(PiTally *t, bool store)
 	if (SPI_execute_plan(pi_kept_plan(&plan, "SELECT id, workspace FROM pi.sessions WHERE owner = $1",
 									  1, argtypes),
 						 (Datum[]) {DirectFunctionCall1(namein, CStringGetDatum(t->owner))},
-						 NULL, true, 0) != SPI_OK_SELECT)
+						 NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the sessions of tenant \"%s\"", t->owner);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -459,7 +461,7 @@ walk_unsettled(PiTally *t, pg_uuid_t *ids, int n)
 	if (SPI_execute_with_args("SELECT id, workspace FROM pi.sessions WHERE id = ANY($1)",
 							  1, (Oid[]) {UUIDARRAYOID},
 							  (Datum[]) {PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR))},
-							  NULL, true, 0) != SPI_OK_SELECT)
+							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the sessions of tenant \"%s\"", t->owner);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

@@ -53,6 +53,14 @@ SELECT pi.revoke_api_key(left(:'key1', 16)) AS again;
 SELECT pi.resolve_api_key(:'key1') AS revoked, pi.resolve_api_key(:'key2') AS live;
 
 \c - :admin
+-- a NULL argument gets an error saying which is missing, never a role
+-- "<NULL>", a crash or a silent answer
+SELECT pi.create_api_key(NULL);
+SELECT pi.register_api_key(NULL, 'x', 'a-key-chosen-elsewhere-9999');
+SELECT pi.register_api_key('pi_k1', 'x', NULL);
+SELECT pi.revoke_api_key(NULL);
+SELECT pi.dataset_schema(NULL);
+SELECT pi.resolve_api_key(NULL) AS no_key;
 SELECT role, label, use_count, revoked_at IS NOT NULL AS revoked, created_by FROM pi.list_api_keys();
 DELETE FROM pi.api_keys WHERE role IN ('pi_k1', 'pi_k2');
 DROP ROLE pi_k1_login, pi_keyadmin, pi_gw, pi_plain, pi_k1, pi_k2;

@@ -70,6 +70,19 @@ BEGIN
 	RETURN false;
 END
 $$;
+-- wait until n backends of role wait for a lock
+CREATE FUNCTION lim_test.wait_locks(role name, n int) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		IF (SELECT count(*) FROM pg_stat_activity WHERE usename = role AND wait_event_type = 'Lock') >= n THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	RETURN false;
+END
+$$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lim_test TO PUBLIC;
 
 -- the defaults, and what a tenant uses of each
@@ -287,12 +300,81 @@ SET ROLE lim_t1;
 SELECT lim_test.try_execute('print(8)') AS runs;
 ROLLBACK;
 
+-- a NULL tenant or limit name is an error that says which is missing
+\c - :admin
+SELECT pi.set_tenant_limit(NULL, 'max_jobs', 1);
+SELECT pi.set_tenant_limit('lim_t1', NULL, 1);
+
+-- workspace_mb across 200 sessions (counted by the tally of
+-- workspace_tally.c, not by walking them at each call): lim_t3 holds
+-- 200 x 10000 bytes, its limit 2 MB (2097152 bytes) leaves 97152
+CREATE ROLE lim_t3 LOGIN IN ROLE pi_user;
+CREATE FUNCTION lim_test.try_write(sid uuid, path text, n int) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pi.write_file(sid, path, convert_to(repeat('x', n), 'UTF8'));
+	RETURN 'written';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END
+$$;
+GRANT EXECUTE ON FUNCTION lim_test.try_write(uuid, text, int) TO PUBLIC;
+SELECT pi.set_tenant_limit('lim_t3', 'workspace_mb', 2);
+\c - lim_t3
+SELECT pi.create_session('m1') AS m1, pi.create_session('m2') AS m2, pi.create_session('m3') AS m3 \gset
+SELECT count(pi.write_file(sid, 'f.bin', convert_to(repeat('x', 10000), 'UTF8'))) AS sessions
+FROM (SELECT :'m1'::uuid UNION ALL SELECT :'m2' UNION ALL SELECT :'m3'
+	  UNION ALL SELECT pi.create_session('many ' || i) FROM generate_series(4, 200) i) x(sid);
+SELECT limit_name, value, in_use FROM pi.show_tenant_limits() WHERE limit_name = 'workspace_mb';
+SELECT lim_test.try_write(:'m1', 'g.bin', 100000) AS over_by_2848;
+SELECT lim_test.try_write(:'m1', 'g.bin', 90000) AS fits;
+-- the write just made counts in another session at once
+SELECT lim_test.try_write(:'m2', 'h.bin', 8000) AS over_by_848;
+-- a deleted file frees its room
+SELECT pi.delete_file(:'m1', 'g.bin');
+SELECT lim_test.try_write(:'m2', 'h.bin', 8000) AS fits_again;
+-- what a run writes counts from its end on: 50000 bytes of room are left
+-- after this run in m2: 50001 more bytes in m3 do not fit, 50000 do
+SELECT pi.execute('open("run.bin", "wb").write(b"x" * 39152)', 60, :'m2') ->> 'status' AS run;
+SELECT lim_test.try_write(:'m3', 'i.bin', 50001) AS over_by_1;
+SELECT lim_test.try_write(:'m3', 'i.bin', 50000) AS fits_exactly;
+SELECT r ->> 'status' AS status, r -> 'error' ->> 'type' AS error
+FROM pi.execute('print(1)', 30, :'m2') r;
+SELECT limit_name, value, in_use FROM pi.show_tenant_limits() WHERE limit_name = 'workspace_mb';
+-- a session closed leaves the count with its files
+SELECT pi.close_session(:'m3');
+SELECT lim_test.try_write(:'m2', 'j.bin', 50000) AS fits_after_close;
+
+-- racing writes: two writes of 600000 bytes in two sessions of lim_t4
+-- (limit 1 MB) each fit alone; the first holds its tenant's tally lock
+-- while it waits for pi.tenant_limits (locked here), so the second waits
+-- for it, then counts its bytes and is refused
+\c - :admin
+CREATE ROLE lim_t4 LOGIN IN ROLE pi_user;
+SELECT pi.set_tenant_limit('lim_t4', 'workspace_mb', 1);
+SET ROLE lim_t4;
+SELECT pi.create_session('r1') AS rs1, pi.create_session('r2') AS rs2 \gset
+RESET ROLE;
+SELECT dblink_connect('w1', 'dbname=' || :'db' || ' user=lim_t4');
+SELECT dblink_connect('w2', 'dbname=' || :'db' || ' user=lim_t4');
+BEGIN;
+LOCK TABLE pi.tenant_limits IN ACCESS EXCLUSIVE MODE;
+SELECT dblink_send_query('w1', format('SELECT lim_test.try_write(%L, %L, 600000)', :'rs1', 'a.bin'));
+SELECT lim_test.wait_lock('lim_t4');
+SELECT dblink_send_query('w2', format('SELECT lim_test.try_write(%L, %L, 600000)', :'rs2', 'b.bin'));
+SELECT lim_test.wait_locks('lim_t4', 2);
+COMMIT;
+SELECT r FROM (SELECT * FROM dblink_get_result('w1') AS t(r text)
+			   UNION ALL SELECT * FROM dblink_get_result('w2') AS t(r text)) x ORDER BY r;
+SELECT dblink_disconnect('w1'), dblink_disconnect('w2');
+
 -- clean up
 \c - :admin
+SELECT count(pi.close_session(id)) AS closed FROM pi.sessions WHERE owner IN ('lim_t3', 'lim_t4');
 SELECT pi.close_session(id) FROM pi.sessions WHERE owner IN ('lim_t1', 'lim_t2') ORDER BY created_at;
 DELETE FROM pi.datasets WHERE owner IN ('lim_t1', 'lim_t2');
 DELETE FROM pi.tenant_limits;
-DELETE FROM pi.jobs WHERE submitted_by IN ('lim_t1', 'lim_t2');
+DELETE FROM pi.jobs WHERE submitted_by IN ('lim_t1', 'lim_t2', 'lim_t3', 'lim_t4');
 SET client_min_messages = warning;
 DROP SCHEMA lim_test CASCADE;
 DO $$
@@ -303,4 +385,6 @@ END
 $$;
 DROP ROLE lim_t1;
 DROP ROLE lim_t2;
+DROP ROLE lim_t3;
+DROP ROLE lim_t4;
 DROP ROLE lim_admin;
