@@ -32,6 +32,7 @@
 #include "executor_client.h"
 #include "executor_protocol.h"
 #include "guc.h"
+#include "jsonb_util.h"
 #include "query.h"
 #include "shmem.h"
 
@@ -376,4 +377,25 @@ pi_run_code(const PiRunRequest *req, const PiRunCallbacks *callbacks,
 
 	pfree(request);
 	return outcome;
+}
+
+/*
+ * One of the executor's own operations (op: owner_sessions, reset_session)
+ * for owner or session_id, either may be NULL; its answer as jsonb, or
+ * NULL when the executor gave none within 10 s.
+ */
+Jsonb *
+pi_executor_op(const char *op, const char *owner, const char *session_id)
+{
+	PiRunRequest req = {0};
+	char	   *result_json;
+
+	req.op = op;
+	req.kind = "sync";
+	req.timeout_s = 10;
+	req.owner = owner;
+	req.session_id = session_id;
+	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+		return NULL;
+	return pi_jsonb_parse(result_json);
 }

@@ -9,6 +9,8 @@
 #ifndef EXECUTOR_CLIENT_H
 #define EXECUTOR_CLIENT_H
 
+#include "utils/jsonb.h"
+
 typedef struct PiRunRequest
 {
 	const char *op;				/* NULL ("run"), "reset_session" or
@@ -54,6 +56,7 @@ typedef enum PiRunOutcome
 } PiRunOutcome;
 
 extern bool pi_executor_listening(void);
+extern Jsonb *pi_executor_op(const char *op, const char *owner, const char *session_id);
 extern PiRunOutcome pi_run_code(const PiRunRequest *req,
 								const PiRunCallbacks *callbacks,
 								char **result_json);

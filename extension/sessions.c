@@ -25,7 +25,6 @@
 
 #include "executor_client.h"
 #include "guc.h"
-#include "jsonb_util.h"
 #include "kept_plans.h"
 #include "sessions.h"
 #include "tenants.h"
@@ -255,23 +254,16 @@ pi_default_session(PG_FUNCTION_ARGS)
 bool
 pi_stop_session_kernel(const char *session_id)
 {
-	PiRunRequest req = {0};
-	char	   *result_json;
-	Jsonb	   *result;
-	JsonbValue *stopped;
-
-	req.op = "reset_session";
-	req.kind = "sync";
 	/*
 	 * No owner: stopping a kernel needs none, and naming the caller would
 	 * look the role up in the catalog, which a job worker calling this
 	 * after its commit cannot do.
 	 */
-	req.timeout_s = 10;
-	req.session_id = session_id;
-	if (pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+	Jsonb	   *result = pi_executor_op("reset_session", NULL, session_id);
+	JsonbValue *stopped;
+
+	if (result == NULL)
 		return false;
-	result = pi_jsonb_parse(result_json);
 	stopped = getKeyJsonValueFromContainer(&result->root, "kernel_stopped", 14, NULL);
 	return stopped && stopped->type == jbvBool && stopped->val.boolean;
 }

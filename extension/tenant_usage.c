@@ -19,7 +19,6 @@
 #include "utils/numeric.h"
 
 #include "executor_client.h"
-#include "jsonb_util.h"
 #include "tenant_limits.h"
 #include "tenants.h"
 #include "workspace_tally.h"
@@ -50,19 +49,12 @@ limit_arg(FunctionCallInfo fcinfo, int argno)
 static int64
 live_sessions(const char *role)
 {
-	PiRunRequest req = {0};
-	char	   *result_json;
 	Jsonb	   *result;
 	JsonbValue *n;
 
-	req.op = "owner_sessions";
-	req.kind = "sync";
-	req.timeout_s = 10;
-	req.owner = (char *) role;
 	if (!pi_executor_listening() ||
-		pi_run_code(&req, NULL, &result_json) != PI_RUN_RESULT)
+		(result = pi_executor_op("owner_sessions", role, NULL)) == NULL)
 		return -1;
-	result = pi_jsonb_parse(result_json);
 	n = getKeyJsonValueFromContainer(&result->root, "live_sessions", 13, NULL);
 	if (n == NULL || n->type != jbvNumeric)
 		return -1;

@@ -57,20 +57,7 @@ BEGIN
 	RETURN 'still ' || s;
 END
 $$;
--- wait until a backend of role waits for a lock
-CREATE FUNCTION lim_test.wait_lock(role name) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-	FOR i IN 1 .. 1200 LOOP
-		IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = role AND wait_event_type = 'Lock') THEN
-			RETURN true;
-		END IF;
-		PERFORM pg_sleep(0.05);
-	END LOOP;
-	RETURN false;
-END
-$$;
--- wait until n backends of role wait for a lock
+-- wait until n backends of role wait for a lock (wait_lock: one)
 CREATE FUNCTION lim_test.wait_locks(role name, n int) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -83,6 +70,8 @@ BEGIN
 	RETURN false;
 END
 $$;
+CREATE FUNCTION lim_test.wait_lock(role name) RETURNS boolean
+LANGUAGE sql AS $$ SELECT lim_test.wait_locks(role, 1) $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA lim_test TO PUBLIC;
 
 -- the defaults, and what a tenant uses of each
