@@ -687,6 +687,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	char	   *format;
 	char	   *target;
 	char	   *result = NULL;
+	PiTally		tally;
 
 	if (workspace == NULL)
 		ereport(ERROR,
@@ -710,6 +711,8 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 
 	src.format = format;
 	target = psprintf(".pi_load_%s.csv", job_id);
+	/* until target is removed, the tenant's checks measure this workspace */
+	pi_tenant_mark_run(workspace, &tally);
 	PG_TRY();
 	{
 		struct stat st;
@@ -732,6 +735,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	PG_FINALLY();
 	{
 		remove_workspace_file(workspace, target);
+		pi_tally_run_ended(&tally, false);
 	}
 	PG_END_TRY();
 	return result;

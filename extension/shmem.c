@@ -4,7 +4,8 @@
  *	  Shared memory of power_interpreter: one slot per job worker, the
  *	  executor's pid, and the boot id that tells jobs of this server
  *	  generation from jobs a crash left behind.  Also the wake-at-commit of
- *	  pi.submit_job and the cancel request of pi.cancel_job.
+ *	  pi.submit_job and the cancel request of pi.cancel_job.  The tenants'
+ *	  workspace tally (workspace_tally.c) is set up from the same hooks.
  *
  * Only the job workers are woken here.  The launcher claims no jobs, so a
  * submit has nothing for it; it wakes on its own when the executor exits

@@ -441,6 +441,24 @@ pi_tenant_check_workspace_write(PiTally *t, int64 used, int64 growth)
 }
 
 /*
+ * Something other than a write (a load's conversion) starts changing
+ * workspace: until pi_tally_run_ended, the tenant's checks walk it.
+ */
+void
+pi_tenant_mark_run(const char *workspace, PiTally *t)
+{
+	Oid			roleid;
+
+	if (!pi_tally_lookup(workspace, t) || !OidIsValid(roleid = pi_tenant_limited_role(t->owner)))
+	{
+		memset(t, 0, sizeof(*t));
+		return;
+	}
+	t->roleid = roleid;
+	pi_tally_run_started(t);
+}
+
+/*
  * Set req's workspace quota to what the session's tenant may still use:
  * its limit less what its other sessions hold, when that is below
  * pi.max_workspace_mb.  Returns false when the tenant's workspaces already

@@ -42,6 +42,7 @@ extern void pi_tenant_release_sync_slot(PiSyncSlot slot);
 extern void pi_tenant_check_jobs(const char *role);
 extern void pi_tenant_check_datasets(const char *role, const char *schema, bool loaded);
 extern void pi_tenant_lock_workspace(const char *workspace, PiTally *t);
+extern void pi_tenant_mark_run(const char *workspace, PiTally *t);
 extern void pi_tenant_check_workspace_write(PiTally *t, int64 used, int64 growth);
 extern bool pi_tenant_workspace_quota(const char *workspace, PiRunRequest *req, PiTally *t);
 extern void pi_tenant_require_workspace_room(const char *workspace, PiRunRequest *req, PiTally *t);

@@ -10,7 +10,9 @@
  * pi.write_file (the size it measured plus what it wrote), pi.delete_file
  * (less what it removed), the end of a run in the session (measured then:
  * a kernel runs only during its cells, frozen between them, executor/
- * kernel_io.c) and pi.close_session (the session leaves the tally).
+ * kernel_io.c) and pi.close_session (the session leaves the tally).  A
+ * load's conversion, which writes a CSV into the workspace and removes it,
+ * counts as a run.
  *
  * A recorded size is trusted only while nothing may be changing it
  * unseen.  A session with a run going, or whose write or run failed
@@ -123,11 +125,11 @@ pi_tally_shmem_init(void)
 	info.keysize = sizeof(TallyKey);
 	info.entrysize = sizeof(TallyTenant);
 	tally_tenants = ShmemInitHash("pi workspace tally tenants", TALLY_MAX_TENANTS,
-								  TALLY_MAX_TENANTS, &info, HASH_ELEM | HASH_BLOBS);
+								  TALLY_MAX_TENANTS, &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	info.keysize = sizeof(pg_uuid_t);
 	info.entrysize = sizeof(TallySession);
 	tally_sessions = ShmemInitHash("pi workspace tally sessions", TALLY_MAX_SESSIONS,
-								   TALLY_MAX_SESSIONS, &info, HASH_ELEM | HASH_BLOBS);
+								   TALLY_MAX_SESSIONS, &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 }
 
 static bool
