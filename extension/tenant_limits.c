@@ -19,7 +19,9 @@
  * counts the tenant's jobs under a transaction-level lock on the tenant,
  * with the latest snapshot, so two submits at once are counted one after
  * the other, each seeing the other's job.  A load's final size check takes
- * the same kind of lock for the tenant's datasets.
+ * the same kind of lock for the tenant's datasets.  The workspace limit is
+ * checked against the tenant's tally (workspace_tally.c), under its tally
+ * lock, held by a write until its bytes are recorded.
  *
  * The live session kernels are the executor's to count and evict: each run
  * in a session carries its tenant's limit (pi_tenant_session_limit), read
