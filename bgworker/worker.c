@@ -249,6 +249,14 @@ claim_body(void *arg)
 	memset(&job->tally, 0, sizeof(job->tally));
 	if (job->workspace != NULL && strcmp(job->kind, "async") == 0)
 		(void) pi_tenant_workspace_quota(job->workspace, &job->quota, &job->tally);
+
+	/*
+	 * A load's conversion writes a CSV into the workspace for a while: the
+	 * tenant's checks measure the session until the load has ended.  Marked
+	 * here, in a transaction, as the load runs mostly outside one.
+	 */
+	else if (job->workspace != NULL)
+		pi_tenant_mark_run(job->workspace, &job->tally);
 	/* and the live session kernels its tenant may keep */
 	if (job->session_id != NULL && strcmp(job->kind, "async") == 0)
 		pi_tenant_session_limit(job->owner, &job->quota);
@@ -658,6 +666,7 @@ run_load_job(ClaimedJob *job)
 	disable_timeout(load_cancel_timer, false);
 	QueryCancelPending = false;
 
+	pi_tally_run_ended(&job->tally, true);
 	run_in_transaction("pi worker: recording load result", finish_body, &finished);
 	set_slot_job(NULL);
 }

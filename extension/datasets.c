@@ -687,7 +687,6 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	char	   *format;
 	char	   *target;
 	char	   *result = NULL;
-	PiTally		tally;
 
 	if (workspace == NULL)
 		ereport(ERROR,
@@ -711,8 +710,6 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 
 	src.format = format;
 	target = psprintf(".pi_load_%s.csv", job_id);
-	/* until target is removed, the tenant's checks measure this workspace */
-	pi_tenant_mark_run(workspace, &tally);
 	PG_TRY();
 	{
 		struct stat st;
@@ -735,7 +732,6 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 	PG_FINALLY();
 	{
 		remove_workspace_file(workspace, target);
-		pi_tally_run_ended(&tally, false);
 	}
 	PG_END_TRY();
 	return result;

@@ -324,6 +324,7 @@ AS $$
 	ORDER BY d.name, d.owner
 $$;
 
+/* One of the caller's datasets, by name (required: NULL is an error). */
 CREATE FUNCTION pi.describe_dataset(name text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -331,6 +332,11 @@ AS $$
 DECLARE
 	d pi.datasets;
 BEGIN
+	IF describe_dataset.name IS NULL THEN
+		RAISE EXCEPTION 'a dataset name is required: name must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'pi.list_datasets() lists the datasets that exist.';
+	END IF;
 	SELECT * INTO d FROM pi.datasets
 	WHERE datasets.name = describe_dataset.name
 	  AND datasets.schema_name = pi.dataset_schema(pi.caller());
@@ -345,6 +351,10 @@ BEGIN
 END
 $$;
 
+/*
+ * Drop one of the caller's datasets; false when it has none of that name.
+ * The name is required: NULL is an error, not a silent false.
+ */
 CREATE FUNCTION pi.drop_dataset(name text)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -353,6 +363,11 @@ DECLARE
 	t text;
 	s text;
 BEGIN
+	IF drop_dataset.name IS NULL THEN
+		RAISE EXCEPTION 'a dataset name is required: name must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'pi.list_datasets() lists the datasets that exist.';
+	END IF;
 	DELETE FROM pi.datasets
 	WHERE datasets.name = drop_dataset.name
 	  AND datasets.schema_name = pi.dataset_schema(pi.caller())

@@ -108,3 +108,6 @@ SELECT pi.load_csv('mixed.csv', 'x', :'sid', '{"types": {"id": "money"}}');
 SELECT pi.describe_dataset('mixed')->>'rows' AS rows;
 SELECT pi.describe_dataset('nope');
 SELECT pi.drop_dataset('nohead'), pi.drop_dataset('nohead');
+-- a NULL name is an error saying so, not a dataset "<NULL>" or a silent false
+SELECT pi.describe_dataset(NULL);
+SELECT pi.drop_dataset(NULL);
