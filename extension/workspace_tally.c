@@ -11,7 +11,7 @@
  * (less what it removed), the end of a run in the session (measured then:
  * a kernel runs only during its cells, frozen between them, executor/
  * kernel_io.c) and pi.close_session (the session leaves the tally).  A
- * load's conversion, which writes a CSV into the workspace and removes it,
+ * load job, whose conversion writes a CSV into the workspace and removes it,
  * counts as a run.
  *
  * A recorded size is trusted only while nothing may be changing it
