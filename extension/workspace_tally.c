@@ -662,6 +662,18 @@ pi_tally_run_started(PiTally *t)
 	LWLockRelease(tally_lock);
 }
 
+/* One run fewer in t's session, which now holds bytes (-1: as recorded). */
+static void
+run_ended_as(PiTally *t, int64 bytes, bool stale)
+{
+	TallySession *s;
+
+	LWLockAcquire(tally_lock, LW_EXCLUSIVE);
+	if ((s = find_session(t)) != NULL)
+		session_change(s, bytes >= 0 ? bytes : s->bytes, -1, stale);
+	LWLockRelease(tally_lock);
+}
+
 /*
  * The run of t's session has ended.  measure: its workspace is measured
  * now, under the tenant's lock, and recorded; otherwise (an error's
@@ -670,9 +682,6 @@ pi_tally_run_started(PiTally *t)
 void
 pi_tally_run_ended(PiTally *t, bool measure)
 {
-	int64		bytes = 0;
-	TallySession *s;
-
 	if (!t->run_going)
 		return;
 	t->run_going = false;
@@ -684,23 +693,23 @@ pi_tally_run_ended(PiTally *t, bool measure)
 		}
 	if (measure)
 	{
-		lock_tenant(t);
+		/* a cancel while waiting for the lock still ends the run, stale */
 		PG_TRY();
 		{
-			bytes = workspace_path_bytes(t->workspace);
+			lock_tenant(t);
+			run_ended_as(t, workspace_path_bytes(t->workspace), false);
 		}
 		PG_CATCH();
 		{
+			run_ended_as(t, -1, true);
 			pi_tally_unlock(t);
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		pi_tally_unlock(t);
 	}
-	LWLockAcquire(tally_lock, LW_EXCLUSIVE);
-	if ((s = find_session(t)) != NULL)
-		session_change(s, measure ? bytes : s->bytes, -1, !measure);
-	LWLockRelease(tally_lock);
-	pi_tally_unlock(t);
+	else
+		run_ended_as(t, -1, true);
 }
 
 /* The session is closed: its workspace is gone, and out of the tally. */

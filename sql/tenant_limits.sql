@@ -333,6 +333,11 @@ SELECT limit_name, value, in_use FROM pi.show_tenant_limits() WHERE limit_name =
 -- a session closed leaves the count with its files
 SELECT pi.close_session(:'m3');
 SELECT lim_test.try_write(:'m2', 'j.bin', 50000) AS fits_after_close;
+-- what a job writes counts from its end on too: it takes the last 10000
+-- bytes of room, so not one byte more fits
+SELECT pi.submit_job('open("job.bin", "wb").write(b"x" * 10000)', 60, :'m2') AS jm \gset
+SELECT lim_test.wait_job(:'jm');
+SELECT lim_test.try_write(:'m1', 'k.bin', 1) AS over_by_1;
 
 -- racing writes: two writes of 600000 bytes in two sessions of lim_t4
 -- (limit 1 MB) each fit alone; the first holds its tenant's tally lock
