@@ -45,6 +45,14 @@ check "query parameter not UTF-8: 400 naming it" 'is_error 400 && [[ "$BODY" == 
 req GET "/api/jobs/%ff/status"
 check "path segment not UTF-8: 400" 'is_error 400 && valid_json'
 
+# each operation's required arguments are parsed once per process
+# (ops.c): asked twice, from the one table, a call without code names it
+for i in 1 2; do
+  req POST /api/execute -d '{"timeout": 5}'
+  check "execute without code ($i): 400 naming the missing argument" \
+    'is_error 400 && [ "$(jq_ "d[\"error\"][\"message\"]")" = "missing required argument \"code\"" ]'
+done
+
 LONG=$(python3 -c 'print("\u00e9" * 400)')
 req POST /api/execute -d "{\"code\":\"1\",\"timeout\":\"$LONG\"}"
 check "long non-ASCII timeout: a JSON error, not a crash" '[[ "$STATUS" == [45]* ]] && is_error "$STATUS" && valid_json && alive'
