@@ -6,7 +6,7 @@
 # pi.reset_session / pi.close_session, pi.query() from Python, the
 # workspace quota inside runs (pi.max_workspace_mb), pi.blas_threads, and
 # path attacks planted from Python and followed later; last, the tenant
-# limit max_sessions (tenant_limit.sh).
+# limits max_sessions (tenant_limit.sh) and workspace_mb (tenant_workspace.sh).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/cluster.sh"
@@ -239,5 +239,6 @@ check "close_session left no kernel" "[ -n '$ZK' ] && [ ! -e /proc/$ZK ]"
 
 # last: it restarts the cluster with more session kernels
 . "$HERE/tenant_limit.sh"
+. "$HERE/tenant_workspace.sh"
 
 summary
