@@ -27,9 +27,12 @@
 	"(one per API key's tenant): files persist there, Python state does " \
 	"not.\"}"
 #define S_TIMEOUT(dflt) \
-	"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"description\":" \
+	"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":2147483647," \
+	"\"description\":" \
 	"\"Wall-clock limit in seconds (default " dflt "; the server caps it " \
 	"at pi.max_execution_time).\"}"
+/* the largest bigint: offsets and lengths in bytes */
+#define I64_MAX "9223372036854775807"
 #define S_JOB_ID \
 	"\"job_id\":{\"type\":\"string\",\"format\":\"uuid\"," \
 	"\"description\":\"Id returned by submit_job or load_dataset.\"}"
@@ -92,7 +95,7 @@ static const Operation operations[] = {
 		"{\"type\":\"object\",\"properties\":{"
 		"\"code\":{\"type\":\"string\",\"description\":\"Python source to run.\"},"
 		S_TIMEOUT("60") "," S_SESSION ","
-		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"description\":"
+		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"maximum\":86400,\"description\":"
 		"\"Seconds to wait for the run before it goes on as a background job "
 		"(over MCP default PI_GATEWAY_EXECUTE_WAIT, 45; over REST no limit "
 		"unless given).\"}},\"required\":[\"code\"]}",
@@ -153,7 +156,7 @@ static const Operation operations[] = {
 		"pi.job_result(uuid,double precision)",
 		{"job_id", "wait"}, false, OP_EXECUTE,
 		"{\"type\":\"object\",\"properties\":{" S_JOB_ID ","
-		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"description\":"
+		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"maximum\":86400,\"description\":"
 		"\"Seconds to wait for the job to end before answering (default 0).\"}},"
 		"\"required\":[\"job_id\"]}",
 		S_EXEC_OUT, false
@@ -234,8 +237,9 @@ static const Operation operations[] = {
 		{"session_id", "path", "offset", "length"}, true, OP_DOWNLOAD,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
 		"\"path\":{\"type\":\"string\",\"description\":\"Relative path in the workspace.\"},"
-		"\"offset\":{\"type\":\"integer\",\"minimum\":0},"
-		"\"length\":{\"type\":\"integer\",\"minimum\":0}},\"required\":[\"path\"]}",
+		"\"offset\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":" I64_MAX "},"
+		"\"length\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":" I64_MAX "}},"
+		"\"required\":[\"path\"]}",
 		"{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
 		"\"size\":{\"type\":\"integer\"},\"encoding\":{\"type\":\"string\"},"
 		"\"content\":{\"type\":\"string\"}},\"required\":[\"path\",\"content\"]}",
@@ -294,7 +298,10 @@ static const Operation operations[] = {
 		{"sql", "limit"}, false, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{"
 		"\"sql\":{\"type\":\"string\",\"description\":\"One SELECT statement.\"},"
-		"\"limit\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"sql\"]}",
+		"\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10000000,"
+		"\"description\":\"Most rows to return (default 1000); the server's "
+		"pi.query_max_rows (100000 unless set) may cap it lower.\"}},"
+		"\"required\":[\"sql\"]}",
 		"{\"type\":\"object\",\"properties\":{\"columns\":{\"type\":\"array\"},"
 		"\"rows\":{\"type\":\"array\"},\"row_count\":{\"type\":\"integer\"},"
 		"\"truncated\":{\"type\":\"boolean\"}}}",
@@ -351,32 +358,6 @@ op_arg_to_text(json_t *v)
 	else
 		return json_dumps(v, JSON_COMPACT);
 	return strdup(buf);
-}
-
-/* Check the schema's "required" list so a missing argument says its name. */
-bool
-op_check_required(const Operation *op, json_t *args, GwError *err)
-{
-	json_t	   *schema = json_loads(op->input_schema, 0, NULL);
-	json_t	   *req = json_object_get(schema, "required");
-	size_t		i;
-	json_t	   *name;
-	bool		ok = true;
-
-	json_array_foreach(req, i, name)
-	{
-		json_t	   *v = json_object_get(args, json_string_value(name));
-
-		if (v == NULL || json_is_null(v))
-		{
-			gw_error_set(err, 400, "invalid_request",
-						 "missing required argument \"%s\"", json_string_value(name));
-			ok = false;
-			break;
-		}
-	}
-	json_decref(schema);
-	return ok;
 }
 
 /*
@@ -454,7 +435,7 @@ op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 	const char *values[6] = {0};
 	int			n;
 
-	if (!op_check_required(op, args, err))
+	if (!op_check_args(op, args, err))
 		return NULL;
 	n = op_params(op, args, values);
 	return op_finish(conn, op, values, n,
