@@ -129,11 +129,12 @@ upload_field(void *cls, enum MHD_ValueKind kind, const char *key,
 
 		if (strcmp(key, "append") == 0 && off == 0)
 		{
-			u->append = size == 4 && strncmp(data, "true", 4) == 0;
-			if (!u->append && !(size == 5 && strncmp(data, "false", 5) == 0) &&
-				u->err.http_status == 0)
-				gw_error_set(&u->err, 400, "invalid_request",
-							 "append must be true or false");
+			char		value[8];
+
+			snprintf(value, sizeof(value), "%.*s", (int) (size < 7 ? size : 7), data);
+			u->append = strcmp(value, "true") == 0;
+			if (u->err.http_status == 0)
+				(void) op_check_text_arg(op_find("upload_file"), "append", value, &u->err);
 		}
 
 		if (dst != NULL && off + size < cap)
@@ -170,9 +171,8 @@ upload_start(Request *req)
 	snprintf(u->session_id, sizeof(u->session_id), "%s", sid ? sid : "");
 	snprintf(u->path, sizeof(u->path), "%s", path ? path : "");
 	u->append = append != NULL && strcmp(append, "true") == 0;
-	if (append != NULL && !u->append && strcmp(append, "false") != 0)
-		gw_error_set(&u->err, 400, "invalid_request",
-					 "append must be true or false");
+	if (append != NULL)
+		(void) op_check_text_arg(op_find("upload_file"), "append", append, &u->err);
 	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
 		u->pp = MHD_create_post_processor(req->conn, POST_PROCESSOR_BUFFER,
 										  upload_field, u);
@@ -403,7 +403,8 @@ download_span(Request *req, Download *d, int64_t size, int64_t *start)
 		!byte_count_arg(req, "length", &length))
 	{
 		http_error(req, 400, "invalid_request",
-				   "offset and length must be whole numbers of bytes, 0 or more");
+				   "offset and length must be whole numbers of bytes, from 0 to "
+				   "9223372036854775807");
 		return 0;
 	}
 	if (range != NULL && (http_arg(req, "offset") || http_arg(req, "length")))
@@ -453,6 +454,14 @@ files_download(Request *req)
 		return http_error(req, 400, "invalid_request",
 						  "path is a required query parameter (session_id is "
 						  "optional: without it, your default workspace)");
+	/* before the database: offset and length as their schema has them */
+	if ((http_arg(req, "offset") != NULL &&
+		 !op_check_text_arg(op_find("download_file"), "offset",
+							http_arg(req, "offset"), &err)) ||
+		(http_arg(req, "length") != NULL &&
+		 !op_check_text_arg(op_find("download_file"), "length",
+							http_arg(req, "length"), &err)))
+		return http_reply_error(req, &err);
 	if ((d = calloc(1, sizeof(Download))) == NULL)
 		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
 	snprintf(d->path, sizeof(d->path), "%s", path);

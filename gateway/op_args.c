@@ -42,7 +42,12 @@ describe_value(json_t *v, char *buf, size_t size)
 	else if (json_is_integer(v))
 		snprintf(buf, size, "the number %" JSON_INTEGER_FORMAT, json_integer_value(v));
 	else if (json_is_real(v))
-		snprintf(buf, size, "the number %.17g", json_real_value(v));
+	{
+		/* the shortest of 15 or 17 digits that reads back the same */
+		snprintf(buf, size, "the number %.15g", json_real_value(v));
+		if (strtod(buf + 11, NULL) != json_real_value(v))
+			snprintf(buf, size, "the number %.17g", json_real_value(v));
+	}
 	else if (json_is_boolean(v))
 		snprintf(buf, size, "the boolean %s", json_is_true(v) ? "true" : "false");
 	else if (json_is_array(v))
@@ -286,4 +291,31 @@ op_arg_from_text(const Operation *op, const char *name, const char *text)
 		out = json_boolean(strcmp(text, "true") == 0);
 	json_decref(schema);
 	return out != NULL ? out : json_string(text);
+}
+
+/*
+ * Check one text argument of op (a query parameter or form field of the
+ * streamed file routes, which have no JSON body) as op_check_args would:
+ * false with a 400 in err when it is not of its schema's type and range.
+ */
+bool
+op_check_text_arg(const Operation *op, const char *name, const char *text,
+				  GwError *err)
+{
+	json_t	   *schema = json_loads(op->input_schema, 0, NULL);
+	json_t	   *obj = json_object();
+	bool		ok;
+
+	if (schema == NULL || obj == NULL ||
+		json_object_set_new(obj, name, op_arg_from_text(op, name, text)) != 0)
+	{
+		json_decref(schema);
+		json_decref(obj);
+		gw_error_set(err, 503, "out_of_memory", "the gateway is out of memory");
+		return false;
+	}
+	ok = check_object(schema, obj, "", err);
+	json_decref(schema);
+	json_decref(obj);
+	return ok;
 }

@@ -126,7 +126,7 @@ check "... the error carries PostgreSQL's DETAIL and HINT" '[[ "$(jq_ "d[\"error
 check "... in REST terms: the routes to wait for and cancel that job, no SQL" '[[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"GET /api/jobs/$JOB/result?wait="* ]] && [[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"POST /api/jobs/$JOB/cancel"* ]] && [[ "$BODY" != *"pi.job_result"* ]] && [[ "$BODY" != *wait_s* ]]'
 req POST "/api/jobs/$JOB/cancel"
 req GET "/api/jobs/$JOB/result?wait=abc"
-check "wait that is no number: 400 saying what it takes" 'is_error 400 && [[ "$BODY" == *"numbers of seconds"* ]]'
+check "wait that is no number: 400 saying what it takes and what was sent" 'is_error 400 && [[ "$BODY" == *"wait must be a number from 0 to 86400; got a string (\"abc\")"* ]]'
 req POST /api/execute -d '{"code":"print(1)","wait":"x"}'
 check "execute with a wait that is no number: 400" 'is_error 400'
 req POST /api/execute -d '{"code":"1","timeout":100000}'

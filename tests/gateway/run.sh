@@ -148,6 +148,9 @@ echo "# hostile input (issue 10)"
 GW_PID=${GWPIDS[0]}
 . "$HERE/hostile.sh"
 
+echo "# arguments of the wrong type or out of range"
+. "$HERE/arg_types.sh"
+
 echo "# SQLSTATE mapping and long error texts (own stub cluster)"
 PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" >"$PI_TEST_DIR/sqlstate_stub.out" 2>&1
 while IFS= read -r line; do
