@@ -230,6 +230,16 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pi_write_file'
 LANGUAGE C VOLATILE;
 
+/*
+ * The end of an upload sent in pieces: part becomes path whole (renamed
+ * over it, or appended to it with append), or path stays as it was.
+ */
+CREATE FUNCTION pi.finish_upload(session_id uuid, part text, path text,
+								 append boolean DEFAULT false)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pi_finish_upload'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pi.read_file(session_id uuid, path text, "offset" bigint DEFAULT 0,
 							 length bigint DEFAULT NULL)
 RETURNS bytea
@@ -541,6 +551,7 @@ BEGIN
 		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.job_result(uuid, double precision)',
 		'pi.cancel_job(uuid)',
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
+		'pi.finish_upload(uuid, text, text, boolean)',
 		'pi.file_info(uuid, text)',
 		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
 		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',

@@ -138,6 +138,9 @@ echo "# tenants (issue 13)"
 echo "# files: default workspace, ranges, append, CORS, OAuth, tenants (issue 14)"
 . "$HERE/files.sh"
 
+echo "# uploads that fail part-way lose nothing and leave nothing"
+. "$HERE/upload_atomic.sh"
+
 echo "# numbers beyond 64-bit integers"
 . "$HERE/bignum.sh"
 
