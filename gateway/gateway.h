@@ -216,6 +216,7 @@ extern json_t *op_arg_from_text(const Operation *op, const char *name,
 								const char *text);
 extern bool op_check_text_arg(const Operation *op, const char *name,
 							  const char *text, GwError *err);
+extern void gw_describe_json(json_t *v, char *buf, size_t size);
 extern const Operation *op_at(int i);
 extern json_t *op_call(const Operation *op, json_t *args, GwError *err);
 extern json_t *op_run(const Operation *op, json_t *args, OpCall *call,

@@ -623,23 +623,6 @@ tool_names(char *buf, size_t size)
 					 i > 0 ? ", " : "", op->name);
 }
 
-/* What params.name is when it is no string, for the error saying so. */
-static const char *
-json_kind(json_t *v)
-{
-	if (v == NULL)
-		return "nothing (it is missing)";
-	if (json_is_null(v))
-		return "null";
-	if (json_is_number(v))
-		return "a number";
-	if (json_is_boolean(v))
-		return "a boolean";
-	if (json_is_array(v))
-		return "an array";
-	return "an object";
-}
-
 /*
  * tools/call: an operation, or with --test-tools a conformance test tool.
  * Only a name that is neither is "unknown tool".
@@ -653,14 +636,16 @@ handle_tools_call(McpSession *s, json_t *id, json_t *params,
 	json_t	   *result = NULL;
 	char		m[800];
 	char		names[400];
+	char		got[96];
 
 	tool_names(names, sizeof(names));
 	if (name == NULL)
 	{
 		/* not "unknown tool \"\"": the name is missing or not a string */
+		gw_describe_json(json_object_get(params, "name"), got, sizeof(got));
 		snprintf(m, sizeof(m), "params.name must be a string naming the tool "
 				 "to call, one of: %s (tools/list describes them); got %s",
-				 names, json_kind(json_object_get(params, "name")));
+				 names, got);
 		return mcp_rpc_error(id, -32602, m);
 	}
 	if (op != NULL)
@@ -689,7 +674,11 @@ handle_resources(McpSession *s, json_t *id, const char *method, json_t *params)
 	int			code = -32603;
 
 	if (strcmp(method, "resources/list") == 0)
+	{
 		result = mcp_resources_list(sid, params, &err);
+		if (result == NULL && err.http_status == 400)
+			code = -32602;		/* a bad cursor */
+	}
 	else
 		result = mcp_resources_read(sid, params, &code, &err);
 	if (result == NULL)

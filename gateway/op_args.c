@@ -27,11 +27,16 @@
 #include "gateway.h"
 #include "ops_internal.h"
 
-/* "a string (\"abc\")", "a number (1e+30)", "an array", ... for messages */
-static void
-describe_value(json_t *v, char *buf, size_t size)
+/*
+ * What a JSON value is, for a message saying what was sent: "a string
+ * (\"abc\")", "the number 1e+30", "an array", "nothing (it is missing)".
+ */
+void
+gw_describe_json(json_t *v, char *buf, size_t size)
 {
-	if (json_is_string(v))
+	if (v == NULL)
+		snprintf(buf, size, "nothing (it is missing)");
+	else if (json_is_string(v))
 	{
 		const char *s = json_string_value(v);
 		char		cut[48];
@@ -196,14 +201,14 @@ check_object(json_t *schema, json_t *obj, const char *prefix, GwError *err)
 		if (!value_fits(obj, key, v, ps, type))
 		{
 			what_it_takes(ps, type, takes, sizeof(takes));
-			describe_value(v, got, sizeof(got));
+			gw_describe_json(v, got, sizeof(got));
 			gw_error_set(err, 400, "invalid_request",
 						 "%s%s must be %s; got %s", prefix, key, takes, got);
 			return false;
 		}
 		if (!in_enum(v, ps, list, sizeof(list)))
 		{
-			describe_value(v, got, sizeof(got));
+			gw_describe_json(v, got, sizeof(got));
 			gw_error_set(err, 400, "invalid_request",
 						 "%s%s must be one of %s; got %s", prefix, key, list, got);
 			return false;

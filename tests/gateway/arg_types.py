@@ -198,7 +198,7 @@ ok(n_mcp >= 80, "MCP: %d wrong arguments tried over every tool (at least 80)" % 
 r = rpc("tools/call", {"name": "execute_code", "arguments": 5})
 ok(r.get("result", {}).get("isError") is True and "params.arguments must be an object"
    in json.dumps(r), "MCP arguments that are no object: isError saying so", json.dumps(r))
-for bad, described in ((5, "a number"), (None, "null"), (["execute_code"], "an array")):
+for bad, described in ((5, "the number 5"), (None, "null"), (["execute_code"], "an array")):
     r = rpc("tools/call", {"name": bad, "arguments": {"code": "1"}})
     m = r.get("error", {}).get("message", "")
     ok(r.get("error", {}).get("code") == -32602 and "params.name must be a string" in m
@@ -213,4 +213,15 @@ r = rpc("tools/call", {"name": "no_such_tool"})
 m = r.get("error", {}).get("message", "")
 ok(r.get("error", {}).get("code") == -32602 and 'unknown tool "no_such_tool"' in m and "execute_code" in m,
    "MCP unknown tool: -32602 naming it and the tools there are", json.dumps(r))
+for bad, described in ((5, "the number 5"), (None, "nothing (it is missing)"), (["u"], "an array")):
+    r = rpc("resources/read", {} if bad is None else {"uri": bad})
+    m = r.get("error", {}).get("message", "")
+    ok(r.get("error", {}).get("code") == -32602 and "params.uri must be a string" in m and "got " + described in m,
+       "MCP resources/read with uri %s: -32602 saying it must be a string" % json.dumps(bad), json.dumps(r))
+for bad, described in ((5, "the number 5"), ("abc", 'a string ("abc")'), ("-3", 'a string ("-3")')):
+    r = rpc("resources/list", {"cursor": bad})
+    m = r.get("error", {}).get("message", "")
+    ok(r.get("error", {}).get("code") == -32602 and "params.cursor must be a string given as nextCursor" in m
+       and "got " + described in m,
+       "MCP resources/list with cursor %s: -32602, not a silent first page" % json.dumps(bad), json.dumps(r))
 print("# arg_types: finished")
