@@ -415,7 +415,9 @@ pi_read_file(PG_FUNCTION_ARGS)
 	if (offset < 0 || (!PG_ARGISNULL(3) && PG_GETARG_INT64(3) < 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("offset and length must not be negative"),
+				 errmsg("%s must be 0 or more bytes, not %lld",
+						offset < 0 ? "offset" : "length",
+						(long long) (offset < 0 ? offset : PG_GETARG_INT64(3))),
 				 errhint("Pass the byte offset to start at and how many bytes to read.")));
 
 	fd = workspace_keep_fd(workspace_open_file(rootfd, path, path, O_RDONLY, 0, "read",
