@@ -108,7 +108,9 @@ check "execute past its wait: 200, still running as a job" '[ "$STATUS" = 200 ] 
 req GET "/api/jobs/$JOB/result?wait=15"
 check "GET result?wait= waits for the end" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = completed ] && [ "$(jq_ "d[\"stdout\"]")" = waited ]'
 req GET "/api/jobs/$JOB/result?wait=-1"
-check "GET result?wait=-1 is like no wait" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = completed ]'
+check "GET result?wait=-1: 400 giving the range wait takes" 'is_error 400 && [[ "$(jq_ "d[\"error\"][\"message\"]")" == "wait must be a number from 0 to 86400; got the number -1" ]]'
+req GET "/api/jobs/$JOB/result?wait=0"
+check "GET result?wait=0 is like no wait" '[ "$STATUS" = 200 ] && [ "$(jq_ "d[\"status\"]")" = completed ]'
 req POST /api/sessions -d '{}'; BSID=$(jq_ 'd["session_id"]')
 curl -s -o /dev/null --max-time 1 -H "X-API-Key: $KEY" "$U/api/execute" -d "{\"code\":\"import time\\ntime.sleep(30)\",\"session_id\":\"$BSID\",\"timeout\":60}"
 T0=$(date +%s%N)
@@ -126,7 +128,7 @@ check "... the error carries PostgreSQL's DETAIL and HINT" '[[ "$(jq_ "d[\"error
 check "... in REST terms: the routes to wait for and cancel that job, no SQL" '[[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"GET /api/jobs/$JOB/result?wait="* ]] && [[ "$(jq_ "d[\"error\"][\"hint\"]")" == *"POST /api/jobs/$JOB/cancel"* ]] && [[ "$BODY" != *"pi.job_result"* ]] && [[ "$BODY" != *wait_s* ]]'
 req POST "/api/jobs/$JOB/cancel"
 req GET "/api/jobs/$JOB/result?wait=abc"
-check "wait that is no number: 400 saying what it takes and what was sent" 'is_error 400 && [[ "$BODY" == *"wait must be a number from 0 to 86400; got a string (\"abc\")"* ]]'
+check "wait that is no number: 400 saying what it takes and what was sent" 'is_error 400 && [ "$(jq_ "d[\"error\"][\"message\"]")" = "wait must be a number from 0 to 86400; got a string (\"abc\")" ]'
 req POST /api/execute -d '{"code":"print(1)","wait":"x"}'
 check "execute with a wait that is no number: 400" 'is_error 400'
 req POST /api/execute -d '{"code":"1","timeout":100000}'

@@ -13,7 +13,8 @@ for line in sys.stdin.read().splitlines():
         type_[line.split()[2]] = line.split()[3]; continue
     if not line or line.startswith("#"):
         continue
-    m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+]+|NaN|[+-]Inf)", line)
+    # a label value may hold braces: a route such as /api/jobs/{id}/status
+    m = re.fullmatch(r"""([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+]+|NaN|[+-]Inf)""", line)
     assert m, "bad line: " + line
     name = m.group(1)
     fam = next((f for f in type_ if name == f or (type_[f] == "histogram" and name in (f + "_bucket", f + "_sum", f + "_count"))), None)
