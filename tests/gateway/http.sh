@@ -138,6 +138,11 @@ req POST /api/data/query -d '{"sql":"SELECT 1 AS one"}'
 check "data query" '[ "$STATUS" = 200 ] && [[ "$BODY" == *one* ]]'
 req POST /api/data/query -d '{"sql":"DELETE FROM pi.jobs"}'
 check "data query refuses writes: 400" 'is_error 400'
+# SQLSTATE 54011 (program limit: too many columns) is the request's to fix
+python3 -c 'import json; print(json.dumps({"sql": "SELECT " + ", ".join("1 AS c%d" % i for i in range(1700))}))' >"$PI_TEST_DIR/wide.json"
+req POST /api/data/query --data-binary @"$PI_TEST_DIR/wide.json"
+check "data query of 1700 columns: 422 limit_exceeded with PostgreSQL's message, not 500" \
+  'is_error 422 && [ "$(jq_ "d[\"error\"][\"code\"]")" = limit_exceeded ] && [ "$(jq_ "d[\"error\"][\"sqlstate\"]")" = 54011 ] && [[ "$(jq_ "d[\"error\"][\"message\"]")" == *"at most 1664 entries"* ]]'
 req GET /api/data/datasets; check "datasets list" '[ "$STATUS" = 200 ] && [[ "$BODY" == *datasets* ]]'
 req POST /api/data/load-csv -d '{"file_path":"nope.csv","dataset_name":"x"}'
 check "load-csv without a session: 4xx JSON error" '[[ "$STATUS" == 4* ]] && is_error "$STATUS"'
