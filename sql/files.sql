@@ -84,6 +84,8 @@ SELECT pi.finish_upload(:'sid', '.part5', 'new/dir');
 SELECT pi.finish_upload(:'sid', '.part5', '../escape.txt');
 SELECT pi.finish_upload(:'sid', '../../postgresql.conf', 'stolen.txt');
 SELECT pi.finish_upload(:'sid', '.part5', 'passwd_link', true);
+SELECT pi.finish_upload(:'sid', 'passwd_link', 'stolen.txt');
+SELECT pi.finish_upload(:'sid', 'up/postgresql.conf', 'stolen.txt');
 SELECT convert_from(pi.read_file(:'sid', 'up.txt'), 'UTF8') AS content;
 SELECT pi.delete_file(:'sid', '.part5') AS deleted;
 
