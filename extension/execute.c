@@ -119,7 +119,8 @@ pi_checked_timeout(int timeout_s, int ceiling, const char *ceiling_name, const c
 	if (timeout_s <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout_s must be positive, not %d", timeout_s),
+				 errmsg("timeout_s must be between 1 and %d seconds (%s), not %d",
+						ceiling, ceiling_name, timeout_s),
 				 errhint("Pass the number of seconds the code may run.")));
 	if (timeout_s > ceiling)
 		ereport(ERROR,

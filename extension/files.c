@@ -1,12 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * files.c
- *	  The workspace files functions: pi.write_file, pi.read_file,
- *	  pi.file_info, pi.list_files and pi.delete_file.
+ *	  The workspace files functions: pi.write_file, pi.finish_upload,
+ *	  pi.read_file, pi.file_info, pi.list_files and pi.delete_file.
  *
  * Paths are resolved beneath the session workspace by workspace_path.c.
  * Writes that replace a file go to a temporary name first and are renamed
- * into place, so a failed write (quota, size, disk full) loses nothing.
+ * into place, so a failed write (quota, size, disk full) loses nothing; an
+ * append that fails is cut back to the file's old size.  An upload in
+ * many pieces (the gateway's streamed uploads) is written to a part file
+ * and moved into place whole by pi.finish_upload.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +39,7 @@
 #define WALK_MAX_ENTRIES	WORKSPACE_BYTES_MAX_ENTRIES
 
 PG_FUNCTION_INFO_V1(pi_write_file);
+PG_FUNCTION_INFO_V1(pi_finish_upload);
 PG_FUNCTION_INFO_V1(pi_read_file);
 PG_FUNCTION_INFO_V1(pi_file_info);
 PG_FUNCTION_INFO_V1(pi_list_files);
@@ -229,7 +233,19 @@ write_checked(int rootfd, PiTally *tally, const char *path, bytea *content, bool
 			fd = workspace_keep_fd(workspace_open_file(parentfd, name, path,
 													   O_WRONLY | O_APPEND | O_CREAT, 0600,
 													   "append to", false, st));
-		write_all(fd, VARDATA_ANY(content), len, path);
+		/* a short write (disk full) leaves the file as it was */
+		PG_TRY();
+		{
+			write_all(fd, VARDATA_ANY(content), len, path);
+		}
+		PG_CATCH();
+		{
+			/* if even that fails, the error on its way says the write failed */
+			if (ftruncate(fd, old_size) != 0)
+				elog(LOG, "could not cut \"%s\" back to its size before the write: %m", path);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
 	else
 	{
@@ -316,6 +332,104 @@ pi_write_file(PG_FUNCTION_ARGS)
 }
 
 /*
+ * pi.finish_upload(session_id uuid, part text, path text,
+ *					append boolean DEFAULT false) returns jsonb
+ *
+ * The end of an upload sent in pieces: part (a workspace file the pieces
+ * were appended to) becomes path whole.  Without append, or when path does
+ * not exist, part is renamed over path, which is atomic.  With append,
+ * part's bytes are added after path's; if that fails part-way, path is cut
+ * back to its old size.  Either way part is gone after success and
+ * untouched after failure, and path is either complete or as it was.
+ *
+ * The quota was checked as the pieces arrived (part holds what path will
+ * gain), so only the file size limit is checked here, for path's new size.
+ */
+Datum
+pi_finish_upload(PG_FUNCTION_ARGS)
+{
+	char	   *workspace;
+	int			rootfd = open_session_root(fcinfo, &workspace);
+	char	   *part = checked_path(fcinfo, 1);
+	char	   *path = checked_path(fcinfo, 2);
+	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	const char *part_name;
+	const char *name;
+	int			partdir;
+	int			parentfd;
+	int			srcfd;
+	int			fd = -1;
+	struct stat part_st;
+	struct stat st;
+
+	if (strcmp(part, path) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the part file and the file it becomes are both \"%s\"", path),
+				 errhint("Write the pieces to a part file of another name first.")));
+	partdir = workspace_keep_fd(workspace_open_parent(rootfd, part, false, &part_name));
+	srcfd = workspace_keep_fd(workspace_open_file(partdir, part_name, part, O_RDONLY, 0,
+												  "read", false, &part_st));
+	parentfd = workspace_keep_fd(workspace_open_parent(rootfd, path, true, &name));
+	if (append)
+		fd = workspace_keep_fd(workspace_open_file(parentfd, name, path,
+												   O_WRONLY | O_APPEND, 0,
+												   "append to", true, &st));
+	if (fd < 0)
+	{
+		/* the whole file at once: path is the new one, or as it was */
+		if (renameat(partdir, part_name, parentfd, name) != 0)
+			workspace_report_error(path, "write", errno);
+		if (fstat(srcfd, &st) != 0)
+			workspace_report_error(path, "inspect", errno);
+	}
+	else
+	{
+		off_t		old_size = st.st_size;
+		char	   *buf = palloc(1024 * 1024);
+
+		check_write_limits(rootfd, workspace, path,
+						   (int64) old_size + (int64) part_st.st_size, 0, false);
+		PG_TRY();
+		{
+			for (;;)
+			{
+				ssize_t		n = read(srcfd, buf, 1024 * 1024);
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not read \"%s\" in the workspace: %m", part)));
+				if (n == 0)
+					break;
+				CHECK_FOR_INTERRUPTS();
+				write_all(fd, buf, n, path);
+			}
+		}
+		PG_CATCH();
+		{
+			/* if even that fails, the error on its way says the write failed */
+			if (ftruncate(fd, old_size) != 0)
+				old_size = -1;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		pfree(buf);
+		(void) unlinkat(partdir, part_name, 0);
+		if (fstat(fd, &st) != 0)
+			workspace_report_error(path, "inspect", errno);
+		workspace_close_fd(fd);
+	}
+	workspace_close_fd(srcfd);
+	workspace_close_fd(parentfd);
+	workspace_close_fd(partdir);
+	workspace_close_fd(rootfd);
+	PG_RETURN_JSONB_P(file_info_jsonb(path, &st, NULL));
+}
+
+/*
  * pi.read_file(session_id uuid, path text, "offset" bigint DEFAULT 0,
  *				length bigint DEFAULT NULL) returns bytea
  */
@@ -334,7 +448,9 @@ pi_read_file(PG_FUNCTION_ARGS)
 	if (offset < 0 || (!PG_ARGISNULL(3) && PG_GETARG_INT64(3) < 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("offset and length must not be negative"),
+				 errmsg("%s must be 0 or more bytes, not %lld",
+						offset < 0 ? "offset" : "length",
+						(long long) (offset < 0 ? offset : PG_GETARG_INT64(3))),
 				 errhint("Pass the byte offset to start at and how many bytes to read.")));
 
 	fd = workspace_keep_fd(workspace_open_file(rootfd, path, path, O_RDONLY, 0, "read",

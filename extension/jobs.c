@@ -275,7 +275,8 @@ pi_job_result(PG_FUNCTION_ARGS)
 	if (wait_s < 0 || isnan(wait_s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("wait_s must not be negative"),
+				 errmsg("wait_s must be 0 or more seconds (waits past 86400 are cut to 86400), not %g",
+						wait_s),
 				 errhint("Pass how many seconds to wait for the job to finish, or 0 not to wait.")));
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   (int64) (Min(wait_s, 86400.0) * 1000));

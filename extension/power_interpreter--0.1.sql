@@ -109,6 +109,35 @@ CREATE INDEX jobs_submitted_idx ON pi.jobs (submitted_at);
 CREATE INDEX jobs_finished_idx ON pi.jobs (finished_at) WHERE finished_at IS NOT NULL;
 
 /*
+ * Figures for monitoring (the gateway's /metrics): jobs queued and running
+ * by kind, jobs that ended in the last hour by kind and status, and sync
+ * runs in progress.  Counts only, nothing of any job's content, so every
+ * tenant and the gateway's own role may read them (SECURITY DEFINER,
+ * below); cheap enough to scrape often, as each part reads a partial index
+ * (pending, running, finished_at) rather than the whole retained history.
+ */
+CREATE FUNCTION pi.job_counts()
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+SELECT jsonb_build_object(
+	'queued', (SELECT coalesce(jsonb_object_agg(kind, n), '{}')
+			   FROM (SELECT kind, count(*) AS n FROM pi.jobs
+					 WHERE status = 'pending' GROUP BY kind) q),
+	'running', (SELECT coalesce(jsonb_object_agg(kind, n), '{}')
+				FROM (SELECT kind, count(*) AS n FROM pi.jobs
+					  WHERE status = 'running' GROUP BY kind) r),
+	'finished_last_hour', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+										'kind', kind, 'status', status, 'jobs', n)), '[]')
+						   FROM (SELECT kind, status, count(*) AS n FROM pi.jobs
+								 WHERE finished_at > now() - interval '1 hour'
+								 GROUP BY kind, status) f),
+	'sync_runs_active', (SELECT count(*) FROM pg_catalog.pg_stat_activity
+						 WHERE state = 'active' AND query LIKE '%pi.execute(%'
+						 AND pid <> pg_catalog.pg_backend_pid()))
+$$;
+
+/*
  * The result of a job that ended without producing one of its own (cancelled
  * while pending, or lost with its worker): the usual shape, with the reason
  * as the error.
@@ -237,6 +266,16 @@ CREATE FUNCTION pi.write_file(session_id uuid, path text, content bytea,
 							  append boolean DEFAULT false)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'pi_write_file'
+LANGUAGE C VOLATILE;
+
+/*
+ * The end of an upload sent in pieces: part becomes path whole (renamed
+ * over it, or appended to it with append), or path stays as it was.
+ */
+CREATE FUNCTION pi.finish_upload(session_id uuid, part text, path text,
+								 append boolean DEFAULT false)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'pi_finish_upload'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION pi.read_file(session_id uuid, path text, "offset" bigint DEFAULT 0,
@@ -588,10 +627,12 @@ BEGIN
 		'pi.job_status(uuid)', 'pi.job_result(uuid)', 'pi.job_result(uuid, double precision)',
 		'pi.cancel_job(uuid)',
 		'pi.write_file(uuid, text, bytea, boolean)', 'pi.read_file(uuid, text, bigint, bigint)',
+		'pi.finish_upload(uuid, text, text, boolean)',
 		'pi.file_info(uuid, text)',
 		'pi.list_files(uuid)', 'pi.delete_file(uuid, text)',
 		'pi.query(text, integer)', 'pi.load_csv(text, text, uuid, jsonb)',
 		'pi.list_datasets()', 'pi.describe_dataset(text)', 'pi.drop_dataset(text)',
+		'pi.job_counts()',
 		'pi.revoke_api_key(text)', 'pi.list_api_keys()']::regprocedure[]
 	LOOP
 		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
@@ -612,6 +653,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pi FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pi FROM PUBLIC;
 GRANT USAGE ON SCHEMA pi TO pi_user, pi_admin, pi_authenticator;
 GRANT EXECUTE ON FUNCTION pi.resolve_api_key(text, bigint) TO pi_authenticator;
+GRANT EXECUTE ON FUNCTION pi.job_counts() TO pi_authenticator;
 
 /*
  * pi.load_dataset: pi.load_csv for the files assistants are handed besides

@@ -346,6 +346,8 @@ static const SqlstateMap sqlstate_map[] = {
 	{"57014", 504, "timeout", 0},
 	/* admin_shutdown, crash_shutdown, cannot_connect_now: a restart */
 	{"57P", 503, "database_unavailable", 1},
+	/* any other operator intervention: the server is being worked on */
+	{"57", 503, "database_unavailable", 1},
 	/* object_in_use: the session is busy with a job or another run */
 	{"55006", 409, "session_busy", 0},
 	/* insufficient_resources: every executor slot is busy */
@@ -369,11 +371,26 @@ static const SqlstateMap sqlstate_map[] = {
 	{"55000", 503, "database_unavailable", 1},
 	/* transaction_rollback: serialization failure, deadlock; retrying is the cure */
 	{"40", 503, "conflict", 1},
+	/* snapshot_too_old: a long query met vacuumed rows; a new one works */
+	{"72", 503, "conflict", 1},
+	/*
+	 * program_limit_exceeded: too many columns, a statement too complex, a
+	 * file too large to read in one call.  The request asks for more than
+	 * PostgreSQL can do in one go, so it is the caller's to make smaller
+	 * (the message and hint say how); retrying the same never helps.
+	 */
+	{"54", 422, "limit_exceeded", 0},
 	/* the request's fault: bad data, constraint, SQL or feature */
 	{"22", 400, "invalid_request", 0},
 	{"23", 400, "invalid_request", 0},
 	{"42", 400, "invalid_request", 0},
 	{"0A", 400, "invalid_request", 0},
+	/* user SQL (query_dataset): a subquery of several rows, an unknown schema */
+	{"21", 400, "invalid_request", 0},
+	{"3F", 400, "invalid_request", 0},
+	{"44", 400, "invalid_request", 0},
+	/* read_only_sql_transaction: query_dataset's SQL tried to write */
+	{"25006", 400, "invalid_request", 0},
 };
 
 /* Anything else, and an error without a SQLSTATE. */

@@ -68,6 +68,7 @@ static const FunctionTerm function_terms[] = {
 static const char *const word_terms[][2] = {
 	{"timeout_s", "timeout"},
 	{"wait_s", "wait"},
+	{"max_rows", "limit"},
 };
 
 /*

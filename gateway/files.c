@@ -5,9 +5,16 @@
  *	  workspace, one FILE_CHUNK_BYTES piece per SQL call.
  *
  * An upload may be as large as MAX_FILE_SIZE_MB (500 MB by default), so the
- * body is never held whole: every full chunk goes to pi.write_file with
- * append = true after the first (and for the first too with append=true,
- * so a client may send a large file in several requests).  A download
+ * body is never held whole.  One that fits in a chunk is one pi.write_file
+ * call, which writes the file whole or not at all.  A larger one goes
+ * chunk by chunk into a part file of the workspace (".pi-upload-<random>",
+ * appended to after the first chunk), which pi.finish_upload then makes
+ * the file: renamed over it, or with append=true added after its content
+ * (so a client may send a large file in several requests).  An upload that
+ * fails part-way (quota, size, a malformed body, the client gone) deletes
+ * its part file, so the file is either written whole or not changed at
+ * all, and nothing is left behind.  While a file is replaced, its old
+ * version and the part both count against the workspace quota.  A download
  * looks the file up with pi.file_info (its size answers a Range or an
  * offset and length, and a missing file is a clean 404), then reads
  * pi.read_file chunk by chunk as libmicrohttpd asks for more.  Each piece
@@ -40,16 +47,37 @@ typedef struct Upload
 	size_t		buf_len;
 	int64_t		written;
 	int			chunks;
-	bool		append;			/* ?append=true: the first chunk appends too */
-	json_t	   *last;			/* pi.write_file's answer */
+	bool		append;			/* ?append=true: add to the file's content */
+	char		part[40];		/* the part file, "" when none (yet) */
+	json_t	   *last;			/* pi.write_file's or pi.finish_upload's answer */
 	GwError		err;
 } Upload;
+
+/*
+ * Delete the part file of an upload that failed or was abandoned, so it
+ * leaves nothing behind.  Best effort: a connection that broke meanwhile
+ * cannot, and the part is then an ordinary hidden file of the workspace.
+ */
+static void
+upload_drop_part(Upload *u)
+{
+	const char *values[2] = {u->session_id, u->part};
+	GwError		e2 = {0};
+
+	if (u->part[0] == '\0' || u->conn == NULL || PQstatus(u->conn) != CONNECTION_OK)
+		return;
+	json_decref(db_exec_json(u->conn,
+							 "SELECT to_jsonb(pi.delete_file(coalesce($1::uuid, pi.default_session()), $2))",
+							 2, values, &e2));
+	u->part[0] = '\0';
+}
 
 static void
 upload_free(void *p)
 {
 	Upload	   *u = p;
 
+	upload_drop_part(u);
 	if (u->pp)
 		MHD_destroy_post_processor(u->pp);
 	db_release(u->conn);
@@ -58,10 +86,41 @@ upload_free(void *p)
 	free(u);
 }
 
+/*
+ * An error about the part file in terms of the file: pi.write_file names
+ * the path it wrote ("file \".pi-upload-...\" would be larger than ..."),
+ * which the client never named.
+ */
 static void
-upload_flush(Upload *u)
+upload_error_names_path(Upload *u)
+{
+	char	   *fields[3] = {u->err.message, u->err.detail, u->err.hint};
+	size_t		sizes[3] = {sizeof(u->err.message), sizeof(u->err.detail),
+	sizeof(u->err.hint)};
+
+	for (int i = 0; i < 3; i++)
+	{
+		char	   *at = u->part[0] ? strstr(fields[i], u->part) : NULL;
+		char		text[2048];
+
+		if (at == NULL)
+			continue;
+		snprintf(text, sizeof(text), "%.*s%s%s", (int) (at - fields[i]), fields[i],
+				 u->path, at + strlen(u->part));
+		/* cut between characters if it is longer now */
+		gw_utf8_copy(fields[i], sizes[i], text);
+	}
+}
+
+/*
+ * Write the buffered bytes: the whole file at once when it is the only
+ * chunk (last, none before), else the next chunk of the part file.
+ */
+static void
+upload_flush(Upload *u, bool last)
 {
 	json_t	   *r;
+	bool		whole = last && u->chunks == 0;
 
 	if (u->err.http_status != 0)
 		return;
@@ -75,10 +134,19 @@ upload_flush(Upload *u)
 	}
 	if (u->conn == NULL && (u->conn = db_acquire(&u->err)) == NULL)
 		return;
-	r = op_write_file_chunk(u->conn, u->session_id, u->path, u->buf, u->buf_len,
-							u->append || u->chunks > 0, &u->err);
+	if (!whole && u->part[0] == '\0')
+	{
+		memcpy(u->part, ".pi-upload-", 11);
+		gw_random_hex(u->part + 11, 12);
+	}
+	r = op_write_file_chunk(u->conn, u->session_id, whole ? u->path : u->part,
+							u->buf, u->buf_len,
+							whole ? u->append : u->chunks > 0, &u->err);
 	if (r == NULL)
+	{
+		upload_error_names_path(u);
 		return;
+	}
 	/* a default session is resolved once: the next chunks name it */
 	if (u->session_id[0] == '\0' &&
 		json_is_string(json_object_get(r, "session_id")))
@@ -105,7 +173,7 @@ upload_bytes(Upload *u, const char *data, size_t len)
 		data += n;
 		len -= n;
 		if (u->buf_len == FILE_CHUNK_BYTES)
-			upload_flush(u);
+			upload_flush(u, false);
 	}
 }
 
@@ -129,11 +197,12 @@ upload_field(void *cls, enum MHD_ValueKind kind, const char *key,
 
 		if (strcmp(key, "append") == 0 && off == 0)
 		{
-			u->append = size == 4 && strncmp(data, "true", 4) == 0;
-			if (!u->append && !(size == 5 && strncmp(data, "false", 5) == 0) &&
-				u->err.http_status == 0)
-				gw_error_set(&u->err, 400, "invalid_request",
-							 "append must be true or false");
+			char		value[8];
+
+			snprintf(value, sizeof(value), "%.*s", (int) (size < 7 ? size : 7), data);
+			u->append = strcmp(value, "true") == 0;
+			if (u->err.http_status == 0)
+				(void) op_check_text_arg(op_find("upload_file"), "append", value, &u->err);
 		}
 
 		if (dst != NULL && off + size < cap)
@@ -170,9 +239,8 @@ upload_start(Request *req)
 	snprintf(u->session_id, sizeof(u->session_id), "%s", sid ? sid : "");
 	snprintf(u->path, sizeof(u->path), "%s", path ? path : "");
 	u->append = append != NULL && strcmp(append, "true") == 0;
-	if (append != NULL && !u->append && strcmp(append, "false") != 0)
-		gw_error_set(&u->err, 400, "invalid_request",
-					 "append must be true or false");
+	if (append != NULL)
+		(void) op_check_text_arg(op_find("upload_file"), "append", append, &u->err);
 	if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0)
 		u->pp = MHD_create_post_processor(req->conn, POST_PROCESSOR_BUFFER,
 										  upload_field, u);
@@ -199,6 +267,29 @@ files_upload_data(Request *req, const char *data, size_t len)
 		upload_bytes(u, data, len);
 }
 
+/* The part file becomes the file, whole (pi.finish_upload). */
+static void
+upload_finish_part(Upload *u)
+{
+	const char *values[4] = {u->session_id, u->part, u->path,
+	u->append ? "true" : "false"};
+	json_t	   *r;
+
+	r = db_exec_json(u->conn,
+					 "SELECT pi.finish_upload(d.sid, $2, $3, $4::boolean)"
+					 " || jsonb_build_object('session_id', d.sid)"
+					 " FROM (SELECT coalesce($1::uuid, pi.default_session()) AS sid) d",
+					 4, values, &u->err);
+	if (r == NULL)
+	{
+		upload_error_names_path(u);
+		return;
+	}
+	u->part[0] = '\0';			/* it is the file now */
+	json_decref(u->last);
+	u->last = r;
+}
+
 enum MHD_Result
 files_upload_finish(Request *req)
 {
@@ -209,9 +300,14 @@ files_upload_finish(Request *req)
 		return http_reply_error(req, &req->err);
 	/* the last partial chunk; an empty upload still creates the file */
 	if (u->buf_len > 0 || u->chunks == 0)
-		upload_flush(u);
+		upload_flush(u, true);
+	if (u->err.http_status == 0 && u->part[0] != '\0')
+		upload_finish_part(u);
 	if (u->err.http_status != 0)
+	{
+		upload_drop_part(u);
 		return http_reply_error(req, &u->err);
+	}
 	out = u->last ? json_incref(u->last) : json_object();
 	if (json_object_get(out, "session_id") == NULL)
 		json_object_set_new(out, "session_id", gw_json_string(u->session_id));
@@ -403,7 +499,8 @@ download_span(Request *req, Download *d, int64_t size, int64_t *start)
 		!byte_count_arg(req, "length", &length))
 	{
 		http_error(req, 400, "invalid_request",
-				   "offset and length must be whole numbers of bytes, 0 or more");
+				   "offset and length must be whole numbers of bytes, from 0 to "
+				   "9223372036854775807");
 		return 0;
 	}
 	if (range != NULL && (http_arg(req, "offset") || http_arg(req, "length")))
@@ -453,6 +550,14 @@ files_download(Request *req)
 		return http_error(req, 400, "invalid_request",
 						  "path is a required query parameter (session_id is "
 						  "optional: without it, your default workspace)");
+	/* before the database: offset and length as their schema has them */
+	if ((http_arg(req, "offset") != NULL &&
+		 !op_check_text_arg(op_find("download_file"), "offset",
+							http_arg(req, "offset"), &err)) ||
+		(http_arg(req, "length") != NULL &&
+		 !op_check_text_arg(op_find("download_file"), "length",
+							http_arg(req, "length"), &err)))
+		return http_reply_error(req, &err);
 	if ((d = calloc(1, sizeof(Download))) == NULL)
 		return http_error(req, 503, "out_of_memory", "the gateway is out of memory");
 	snprintf(d->path, sizeof(d->path), "%s", path);

@@ -23,6 +23,7 @@
  *	  mcp_content.c, mcp_test_tools.c	MCP tool results, test tools
  *	  op_run.c		running an operation: cancel, progress, waits, jobs
  *	  ops.c			operations (name, SQL, schemas) shared by REST and MCP
+ *	  op_args.c		arguments checked against an operation's schema
  *	  db.c			libpq connection pool, SQLSTATE -> HTTP status
  *	  common.c		configuration, GwError, random ids
  *	  error_terms.c	an error's text in REST or MCP terms, not SQL's
@@ -209,6 +210,14 @@ typedef struct OpCall
 } OpCall;
 
 extern const Operation *op_find(const char *name);
+/* op_args.c: arguments checked against the operation's input schema */
+extern json_t *op_input_schema(const Operation *op);
+extern bool op_check_args(const Operation *op, json_t *args, GwError *err);
+extern json_t *op_arg_from_text(const Operation *op, const char *name,
+								const char *text);
+extern bool op_check_text_arg(const Operation *op, const char *name,
+							  const char *text, GwError *err);
+extern void gw_describe_json(json_t *v, char *buf, size_t size);
 extern const Operation *op_at(int i);
 extern json_t *op_call(const Operation *op, json_t *args, GwError *err);
 extern json_t *op_run(const Operation *op, json_t *args, OpCall *call,

@@ -14,7 +14,7 @@
 # Needs libmicrohttpd-dev, libjansson-dev and libpq-dev.
 
 GATEWAY_OBJS = gateway/main.o gateway/http.o gateway/routes.o \
-	gateway/files.o gateway/ops.o gateway/op_run.o gateway/db.o gateway/mcp.o \
+	gateway/files.o gateway/ops.o gateway/op_args.o gateway/op_run.o gateway/db.o gateway/mcp.o \
 	gateway/mcp_http.o gateway/mcp_stdio.o gateway/mcp_content.o \
 	gateway/mcp_render.o gateway/mcp_text.o gateway/mcp_resources.o \
 	gateway/mcp_test_tools.o gateway/metrics.o gateway/openapi.o \

@@ -545,10 +545,23 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 		.wait_budget_s = gw_config.execute_wait_s};	/* main.c: > 0 */
 	InFlight	flight = {.request_id = id, .call = &call};
 
+	if (args != NULL && !json_is_null(args) && !json_is_object(args))
+	{
+		gw_error_set(&err, 400, "invalid_request",
+					 "params.arguments must be an object of %s's arguments "
+					 "(see its inputSchema in tools/list)", op->name);
+		return mcp_render_error(&err);
+	}
 	args = json_is_object(args) ? json_deep_copy(args) : json_object();
 	if (args == NULL)
 	{
 		gw_error_set(&err, 503, "out_of_memory", "the gateway is out of memory");
+		return mcp_render_error(&err);
+	}
+	/* before a session is made for it: a wrong argument costs nothing */
+	if (!op_check_args(op, args, &err))
+	{
+		json_decref(args);
 		return mcp_render_error(&err);
 	}
 	if (op->session_scoped && s != NULL &&
@@ -597,6 +610,19 @@ call_operation(McpSession *s, json_t *id, const Operation *op, json_t *params,
 	return result;
 }
 
+/* The operations' names, "execute_code, submit_job, ...", for errors. */
+static void
+tool_names(char *buf, size_t size)
+{
+	const Operation *op;
+
+	buf[0] = '\0';
+	for (int i = 0; (op = op_at(i)) != NULL; i++)
+		if (!op->test_only || gw_config.test_tools)
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s",
+					 i > 0 ? ", " : "", op->name);
+}
+
 /*
  * tools/call: an operation, or with --test-tools a conformance test tool.
  * Only a name that is neither is "unknown tool".
@@ -608,8 +634,20 @@ handle_tools_call(McpSession *s, json_t *id, json_t *params,
 	const char *name = json_string_value(json_object_get(params, "name"));
 	const Operation *op = name ? op_find(name) : NULL;
 	json_t	   *result = NULL;
-	char		m[300];
+	char		m[800];
+	char		names[400];
+	char		got[96];
 
+	tool_names(names, sizeof(names));
+	if (name == NULL)
+	{
+		/* not "unknown tool \"\"": the name is missing or not a string */
+		gw_describe_json(json_object_get(params, "name"), got, sizeof(got));
+		snprintf(m, sizeof(m), "params.name must be a string naming the tool "
+				 "to call, one of: %s (tools/list describes them); got %s",
+				 names, got);
+		return mcp_rpc_error(id, -32602, m);
+	}
 	if (op != NULL)
 		return rpc_result(id, call_operation(s, id, op, params, watch));
 	if (gw_config.test_tools && name)
@@ -618,7 +656,8 @@ handle_tools_call(McpSession *s, json_t *id, json_t *params,
 	if (result != NULL)
 		return rpc_result(id, result);
 	/* a long name is cut, maybe mid-character: mcp_rpc_error mends it */
-	snprintf(m, sizeof(m), "unknown tool \"%s\"", name ? name : "");
+	snprintf(m, sizeof(m), "unknown tool \"%.200s\": the tools are %s "
+			 "(tools/list describes them)", name, names);
 	return mcp_rpc_error(id, -32602, m);
 }
 
@@ -635,7 +674,11 @@ handle_resources(McpSession *s, json_t *id, const char *method, json_t *params)
 	int			code = -32603;
 
 	if (strcmp(method, "resources/list") == 0)
+	{
 		result = mcp_resources_list(sid, params, &err);
+		if (result == NULL && err.http_status == 400)
+			code = -32602;		/* a bad cursor */
+	}
 	else
 		result = mcp_resources_read(sid, params, &code, &err);
 	if (result == NULL)

@@ -155,16 +155,31 @@ resource_contents(const char *uri, const char *mime, const char *data, size_t le
 json_t *
 mcp_resources_list(const char *sid, json_t *params, GwError *err)
 {
-	const char *cursor = json_string_value(json_object_get(params, "cursor"));
-	long		first = cursor ? strtol(cursor, NULL, 10) : 0;
-	json_t	   *resources = json_array();
+	json_t	   *cursor_v = json_object_get(params, "cursor");
+	const char *cursor = json_string_value(cursor_v);
+	char	   *end = NULL;
+	long		first = cursor ? strtol(cursor, &end, 10) : 0;
+	json_t	   *resources;
 	json_t	   *args,
 			   *out = NULL,
 			   *files,
 			   *f;
 	json_t	   *result;
 	size_t		i;
+	char		got[96];
 
+	/* a cursor is only ever one this server gave as nextCursor */
+	if ((cursor_v != NULL && !json_is_null(cursor_v) && cursor == NULL) ||
+		(cursor != NULL && (*cursor == '\0' || *end != '\0' || first < 0)))
+	{
+		gw_describe_json(cursor_v, got, sizeof(got));
+		gw_error_set(err, 400, "invalid_request",
+					 "params.cursor must be a string given as nextCursor by an "
+					 "earlier resources/list; got %s (leave it out for the first page)",
+					 got);
+		return NULL;
+	}
+	resources = json_array();
 	if (sid[0] != '\0')
 	{
 		args = json_pack("{s:s}", "session_id", sid);
@@ -222,11 +237,15 @@ mcp_resources_read(const char *sid, json_t *params, int *code, GwError *err)
 	char	   *data = NULL;
 	size_t		len;
 	json_t	   *contents = NULL;
+	char		got[96];
 
 	*code = -32602;
 	if (uri == NULL)
 	{
-		gw_error_set(err, 400, "invalid_request", "resources/read needs params.uri");
+		gw_describe_json(json_object_get(params, "uri"), got, sizeof(got));
+		gw_error_set(err, 400, "invalid_request",
+					 "params.uri must be a string, the uri of a file as "
+					 "resources/list gives it; got %s", got);
 		return NULL;
 	}
 	*code = -32002;

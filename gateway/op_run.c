@@ -13,7 +13,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,31 +336,15 @@ still_running_answer(json_t *out, const char *job_id, double waited_s,
 }
 
 /*
- * A number of seconds given as a JSON number or as text (a query string):
- * 1 with *out set, 0 when absent, -1 when it is no finite number ("abc",
- * true, an object), which op_run refuses rather than ignore.
+ * A number of seconds: 1 with *out set, 0 when absent.  op_check_args has
+ * made sure that a present one is a finite number within its range.
  */
 static int
 arg_seconds(json_t *v, double *out)
 {
-	double		d;
-	char	   *end;
-
-	if (v == NULL || json_is_null(v))
+	if (!json_is_number(v))
 		return 0;
-	if (json_is_number(v))
-		d = json_number_value(v);
-	else if (json_is_string(v) && *json_string_value(v) != '\0')
-	{
-		d = strtod(json_string_value(v), &end);
-		if (*end != '\0')
-			return -1;
-	}
-	else
-		return -1;
-	if (!isfinite(d))
-		return -1;
-	*out = d;
+	*out = json_number_value(v);
 	return 1;
 }
 
@@ -456,14 +439,7 @@ op_run(const Operation *op, json_t *args, OpCall *call, GwError *err)
 	double		w;
 	int			n;
 
-	if (arg_seconds(json_object_get(args, "wait"), &w) < 0 ||
-		arg_seconds(json_object_get(args, "timeout"), &w) < 0)
-	{
-		gw_error_set(err, 400, "invalid_request",
-					 "wait and timeout are numbers of seconds, such as 30");
-		return NULL;
-	}
-	if (!op_check_required(op, args, err) || (conn = db_acquire(err)) == NULL)
+	if (!op_check_args(op, args, err) || (conn = db_acquire(err)) == NULL)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	if ((budget = wait_budget(op, args, call)) > 0)

@@ -165,6 +165,8 @@ status_description(int status)
 			return "Body over this route's limit or MAX_FILE_SIZE_MB";
 		case 416:
 			return "The range asked for is beyond the end of the file";
+		case 422:
+			return "PostgreSQL cannot do this much in one call (SQLSTATE class 54: too many columns, a statement too complex); make the request smaller as the hint says";
 		case 429:
 			return "A per-tenant limit is reached (Retry-After)";
 		case 500:
@@ -351,6 +353,7 @@ route_operation_object(const Route *r)
 		add_status(responses, 403, errs);
 		add_status(responses, 404, errs);
 		add_status(responses, 409, errs);
+		add_status(responses, 422, errs);
 		add_status(responses, 429, errs);
 		add_status(responses, 504, errs);
 	}

@@ -28,9 +28,12 @@
 	"(one per API key's tenant): files persist there, Python state does " \
 	"not.\"}"
 #define S_TIMEOUT(dflt) \
-	"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"description\":" \
+	"\"timeout\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":2147483647," \
+	"\"description\":" \
 	"\"Wall-clock limit in seconds (default " dflt "; the server caps it " \
 	"at pi.max_execution_time).\"}"
+/* the largest bigint: offsets and lengths in bytes */
+#define I64_MAX "9223372036854775807"
 #define S_JOB_ID \
 	"\"job_id\":{\"type\":\"string\",\"format\":\"uuid\"," \
 	"\"description\":\"Id returned by submit_job or load_dataset.\"}"
@@ -93,7 +96,7 @@ static const Operation operations[] = {
 		"{\"type\":\"object\",\"properties\":{"
 		"\"code\":{\"type\":\"string\",\"description\":\"Python source to run.\"},"
 		S_TIMEOUT("60") "," S_SESSION ","
-		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"description\":"
+		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"maximum\":86400,\"description\":"
 		"\"Seconds to wait for the run before it goes on as a background job "
 		"(over MCP default PI_GATEWAY_EXECUTE_WAIT, 45; over REST no limit "
 		"unless given).\"}},\"required\":[\"code\"]}",
@@ -154,7 +157,7 @@ static const Operation operations[] = {
 		"pi.job_result(uuid,double precision)",
 		{"job_id", "wait"}, false, OP_EXECUTE,
 		"{\"type\":\"object\",\"properties\":{" S_JOB_ID ","
-		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"description\":"
+		"\"wait\":{\"type\":\"number\",\"minimum\":0,\"maximum\":86400,\"description\":"
 		"\"Seconds to wait for the job to end before answering (default 0).\"}},"
 		"\"required\":[\"job_id\"]}",
 		S_EXEC_OUT, false
@@ -235,8 +238,9 @@ static const Operation operations[] = {
 		{"session_id", "path", "offset", "length"}, true, OP_DOWNLOAD,
 		"{\"type\":\"object\",\"properties\":{" S_SESSION ","
 		"\"path\":{\"type\":\"string\",\"description\":\"Relative path in the workspace.\"},"
-		"\"offset\":{\"type\":\"integer\",\"minimum\":0},"
-		"\"length\":{\"type\":\"integer\",\"minimum\":0}},\"required\":[\"path\"]}",
+		"\"offset\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":" I64_MAX "},"
+		"\"length\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":" I64_MAX "}},"
+		"\"required\":[\"path\"]}",
 		"{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
 		"\"size\":{\"type\":\"integer\"},\"encoding\":{\"type\":\"string\"},"
 		"\"content\":{\"type\":\"string\"}},\"required\":[\"path\",\"content\"]}",
@@ -295,7 +299,10 @@ static const Operation operations[] = {
 		{"sql", "limit"}, false, OP_GENERIC,
 		"{\"type\":\"object\",\"properties\":{"
 		"\"sql\":{\"type\":\"string\",\"description\":\"One SELECT statement.\"},"
-		"\"limit\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"sql\"]}",
+		"\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10000000,"
+		"\"description\":\"Most rows to return (default 1000); the server's "
+		"pi.query_max_rows (100000 unless set) may cap it lower.\"}},"
+		"\"required\":[\"sql\"]}",
 		"{\"type\":\"object\",\"properties\":{\"columns\":{\"type\":\"array\"},"
 		"\"rows\":{\"type\":\"array\"},\"row_count\":{\"type\":\"integer\"},"
 		"\"truncated\":{\"type\":\"boolean\"}}}",
@@ -355,49 +362,26 @@ op_arg_to_text(json_t *v)
 }
 
 /*
- * Each operation's "required" list, parsed out of its input schema once per
- * process: the schemas are constants, and every call checks its arguments
- * against them, from any of the server's threads.
+ * Each operation's input schema, parsed once per process: the schemas are
+ * constants, and every call checks its arguments against them, from any
+ * of the server's threads.  NULL only if the parse ran out of memory.
  */
-static json_t *required_lists[N_OPERATIONS];
-static pthread_once_t required_once = PTHREAD_ONCE_INIT;
+static json_t *input_schemas[N_OPERATIONS];
+static pthread_once_t input_schemas_once = PTHREAD_ONCE_INIT;
 
 static void
-parse_required_lists(void)
+parse_input_schemas(void)
 {
 	for (int i = 0; i < N_OPERATIONS; i++)
-	{
-		json_t	   *schema = json_loads(operations[i].input_schema, 0, NULL);
-
-		/* kept for the life of the process, so the list outlives the schema */
-		required_lists[i] = json_incref(json_object_get(schema, "required"));
-		json_decref(schema);
-	}
+		input_schemas[i] = json_loads(operations[i].input_schema, 0, NULL);
 }
 
-/* Check the schema's "required" list so a missing argument says its name. */
-bool
-op_check_required(const Operation *op, json_t *args, GwError *err)
+/* op's input schema, borrowed (every Operation is an entry of operations[]) */
+json_t *
+op_input_schema(const Operation *op)
 {
-	json_t	   *req;
-	size_t		i;
-	json_t	   *name;
-
-	/* every Operation is an entry of operations[] (op_find, op_at) */
-	pthread_once(&required_once, parse_required_lists);
-	req = required_lists[op - operations];
-	json_array_foreach(req, i, name)
-	{
-		json_t	   *v = json_object_get(args, json_string_value(name));
-
-		if (v == NULL || json_is_null(v))
-		{
-			gw_error_set(err, 400, "invalid_request",
-						 "missing required argument \"%s\"", json_string_value(name));
-			return false;
-		}
-	}
-	return true;
+	pthread_once(&input_schemas_once, parse_input_schemas);
+	return input_schemas[op - operations];
 }
 
 /*
@@ -475,7 +459,7 @@ op_call_on(PGconn *conn, const Operation *op, json_t *args, GwError *err)
 	const char *values[6] = {0};
 	int			n;
 
-	if (!op_check_required(op, args, err))
+	if (!op_check_args(op, args, err))
 		return NULL;
 	n = op_params(op, args, values);
 	return op_finish(conn, op, values, n,

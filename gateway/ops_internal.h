@@ -12,7 +12,6 @@
 
 #include "gateway.h"
 
-extern bool op_check_required(const Operation *op, json_t *args, GwError *err);
 extern int	op_params(const Operation *op, json_t *args, const char **values);
 extern json_t *op_finish(PGconn *conn, const Operation *op, const char **values,
 						 int n, json_t *out, GwError *err);

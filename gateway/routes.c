@@ -38,12 +38,14 @@
 #define MCP_BODY_BYTES (64 * 1024 * 1024)
 
 /*
- * Set args[name] to a text from the request (path or query string); false
- * with a 400 queued when it is not UTF-8, since replacing its bytes would
- * name another file or session.
+ * Set args[name] to a text from the request (path or query string), as the
+ * type op's schema gives it (?wait=5 is the number 5); false with a 400
+ * queued when it is not UTF-8, since replacing its bytes would name
+ * another file or session.
  */
 static bool
-set_text_argument(Request *req, json_t *args, const char *name, const char *v)
+set_text_argument(Request *req, const Operation *op, json_t *args,
+				  const char *name, const char *v)
 {
 	if (!gw_utf8_valid(v, strlen(v)))
 	{
@@ -51,7 +53,7 @@ set_text_argument(Request *req, json_t *args, const char *name, const char *v)
 				   "the %s parameter is not valid UTF-8", name);
 		return false;
 	}
-	json_object_set_new(args, name, json_string(v));
+	json_object_set_new(args, name, op_arg_from_text(op, name, v));
 	return true;
 }
 
@@ -68,14 +70,14 @@ route_arguments(Request *req, const Operation *op)
 	if (args == NULL)
 		return NULL;
 	if (req->path_arg[0] != '\0' &&
-		!set_text_argument(req, args, "job_id", req->path_arg))
+		!set_text_argument(req, op, args, "job_id", req->path_arg))
 		goto fail;
 	for (int i = 0; i < 6 && op->params[i] != NULL; i++)
 	{
 		const char *v = http_arg(req, op->params[i]);
 
 		if (v != NULL && json_object_get(args, op->params[i]) == NULL &&
-			!set_text_argument(req, args, op->params[i], v))
+			!set_text_argument(req, op, args, op->params[i], v))
 			goto fail;
 	}
 	return args;

@@ -56,6 +56,39 @@ SELECT pi.write_file(:'sid', 'big.bin', decode(repeat('00', 1024 * 1024), 'hex')
 RESET pi.max_workspace_mb;
 SELECT count(*) FROM pi.list_files(:'sid') WHERE path LIKE '%big%' OR path LIKE '%pi-upload%';
 
+-- pi.finish_upload: a part file becomes the file whole, or nothing changes
+SELECT r->>'size' AS size FROM pi.write_file(:'sid', 'up.txt', 'old') r;
+SELECT r->>'size' AS size FROM pi.write_file(:'sid', '.part1', 'new content') r;
+SELECT r->>'path' AS path, r->>'size' AS size FROM pi.finish_upload(:'sid', '.part1', 'up.txt') r;
+SELECT convert_from(pi.read_file(:'sid', 'up.txt'), 'UTF8') AS content;
+SELECT pi.write_file(:'sid', '.part2', ' and more') IS NOT NULL AS written;
+SELECT r->>'size' AS size FROM pi.finish_upload(:'sid', '.part2', 'up.txt', true) r;
+SELECT convert_from(pi.read_file(:'sid', 'up.txt'), 'UTF8') AS content;
+-- append to a file that is not there yet creates it; folders on the way too
+SELECT pi.write_file(:'sid', '.part3', 'fresh') IS NOT NULL AS written;
+SELECT r->>'path' AS path FROM pi.finish_upload(:'sid', '.part3', 'new/dir/f.txt', true) r;
+SELECT convert_from(pi.read_file(:'sid', 'new/dir/f.txt'), 'UTF8') AS content;
+-- an append over the file size limit: the file and the part are as before
+SET pi.max_file_size_mb = 1;
+SELECT pi.write_file(:'sid', 'big.txt', decode(repeat('61', 700 * 1024), 'hex')) IS NOT NULL AS written;
+SELECT pi.write_file(:'sid', '.part4', decode(repeat('62', 700 * 1024), 'hex')) IS NOT NULL AS written;
+SELECT pi.finish_upload(:'sid', '.part4', 'big.txt', true);
+RESET pi.max_file_size_mb;
+SELECT size FROM pi.list_files(:'sid') WHERE path IN ('big.txt', '.part4') ORDER BY path;
+SELECT pi.delete_file(:'sid', 'big.txt') AND pi.delete_file(:'sid', '.part4') AS deleted;
+-- a missing part, the part as its own target, a folder as the target, attacks
+SELECT pi.finish_upload(:'sid', '.no-part', 'up.txt');
+SELECT pi.write_file(:'sid', '.part5', 'x') IS NOT NULL AS written;
+SELECT pi.finish_upload(:'sid', '.part5', '.part5');
+SELECT pi.finish_upload(:'sid', '.part5', 'new/dir');
+SELECT pi.finish_upload(:'sid', '.part5', '../escape.txt');
+SELECT pi.finish_upload(:'sid', '../../postgresql.conf', 'stolen.txt');
+SELECT pi.finish_upload(:'sid', '.part5', 'passwd_link', true);
+SELECT pi.finish_upload(:'sid', 'passwd_link', 'stolen.txt');
+SELECT pi.finish_upload(:'sid', 'up/postgresql.conf', 'stolen.txt');
+SELECT convert_from(pi.read_file(:'sid', 'up.txt'), 'UTF8') AS content;
+SELECT pi.delete_file(:'sid', '.part5') AS deleted;
+
 -- pi.file_info: one file's size and type, so a reader can ask for a range
 SELECT r->>'path' AS path, r->>'size' AS size, r->>'mime' AS mime FROM pi.file_info(:'sid', 'hello.txt') r;
 SELECT pi.file_info(:'sid', 'missing.txt');

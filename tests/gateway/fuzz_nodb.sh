@@ -26,5 +26,7 @@ wait_until 10 pi_pid_listens "$GW_PID" "$GWPORT" || { echo "gateway did not star
 
 echo "# hostile input, no database"
 . "$HERE/hostile.sh"
+echo "# arguments of the wrong type or out of range, no database"
+. "$HERE/arg_types.sh"
 check "gateway process still running" kill -0 "$GW_PID"
 summary

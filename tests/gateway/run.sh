@@ -138,6 +138,9 @@ echo "# tenants (issue 13)"
 echo "# files: default workspace, ranges, append, CORS, OAuth, tenants (issue 14)"
 . "$HERE/files.sh"
 
+echo "# uploads that fail part-way lose nothing and leave nothing"
+. "$HERE/upload_atomic.sh"
+
 echo "# numbers beyond 64-bit integers"
 . "$HERE/bignum.sh"
 
@@ -147,6 +150,9 @@ echo "# robustness"
 echo "# hostile input (issue 10)"
 GW_PID=${GWPIDS[0]}
 . "$HERE/hostile.sh"
+
+echo "# arguments of the wrong type or out of range"
+. "$HERE/arg_types.sh"
 
 echo "# SQLSTATE mapping and long error texts (own stub cluster)"
 PI_GATEWAY="$GW" bash "$HERE/sqlstate_stub.sh" >"$PI_TEST_DIR/sqlstate_stub.out" 2>&1

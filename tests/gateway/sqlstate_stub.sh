@@ -87,6 +87,20 @@ done <<'TABLE'
 53100 507 storage_limit
 57P01 503 database_unavailable 1
 57P03 503 database_unavailable 1
+57000 503 database_unavailable 1
+57P04 503 database_unavailable 1
+54000 422 limit_exceeded
+54001 422 limit_exceeded
+54011 422 limit_exceeded
+54023 422 limit_exceeded
+72000 503 conflict 1
+21000 400 invalid_request
+3F000 400 invalid_request
+44000 400 invalid_request
+25006 400 invalid_request
+2201B 400 invalid_request
+22003 400 invalid_request
+42501 400 invalid_request
 08006 503 database_unavailable 1
 55000 503 database_unavailable 1
 40001 503 conflict 1
@@ -98,6 +112,14 @@ done <<'TABLE'
 XX000 500 internal_error
 P0001 500 internal_error
 TABLE
+
+run "raise 54011"
+check "program limit (54011): PostgreSQL's message and hint are passed through" \
+  '[[ "$(field message)" == "stub error 54011. Stub hint. (SQLSTATE 54011)" ]] && [ "$(field hint)" = "Stub hint." ]'
+# every status the stub answered is one the OpenAPI document lists for the route
+curl -s "$U/openapi.json" >"$STUB_DIR/openapi.json"
+check "the OpenAPI document lists 422 for POST /api/execute, with the SQLSTATE class" \
+  'python3 -c "import json,sys; r=json.load(open(sys.argv[1]))[\"paths\"][\"/api/execute\"][\"post\"][\"responses\"]; assert \"54\" in r[\"422\"][\"description\"]" "$STUB_DIR/openapi.json"'
 
 echo "# error texts longer than the gateway's buffer"
 for state in 22023 58000 XX000; do

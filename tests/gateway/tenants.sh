@@ -69,6 +69,10 @@ gw_sql() { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_POR
 check "the gateway's role cannot read pi.api_keys" '[[ "$(gw_sql "SELECT * FROM pi.api_keys")" == *"permission denied"* ]]'
 check "the gateway's role cannot read pg_authid" '[[ "$(gw_sql "SELECT rolpassword FROM pg_authid")" == *"permission denied"* ]]'
 check "the gateway's role cannot read pi.jobs" '[[ "$(gw_sql "SELECT code FROM pi.jobs")" == *"permission denied"* ]]'
+. "$ROOT/tests/gateway/metrics_check.sh"
+treq "$K1" GET /metrics
+check "... yet its /metrics has the job figures (pi.job_counts), well-formed" \
+  '[ "$STATUS" = 200 ] && [[ "$BODY" == *"pi_jobs_queued{kind=\"async\"} "* ]] && [[ "$BODY" == *"pi_jobs_running{kind=\"load_csv\"} "* ]] && [[ "$BODY" != *"unavailable"* ]] && metrics_wellformed <<<"$BODY"'
 
 echo "# per-tenant limits (docs/tenants.md): tenant 1 reaches each, tenant 2 is not affected"
 pi_sql "SELECT pi.set_tenant_limit('gw_t1', 'max_sync_runs', 1), pi.set_tenant_limit('gw_t1', 'max_jobs', 1),
