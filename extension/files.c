@@ -345,14 +345,10 @@ pi_write_file(PG_FUNCTION_ARGS)
  * The quota was checked as the pieces arrived (part holds what path will
  * gain), so only the file size limit is checked here, for path's new size.
  */
-Datum
-pi_finish_upload(PG_FUNCTION_ARGS)
+static void
+finish_upload_locked(int rootfd, PiTally *tally, const char *part, const char *path,
+					 bool append, struct stat *st_out)
 {
-	char	   *workspace;
-	int			rootfd = open_session_root(fcinfo, &workspace);
-	char	   *part = checked_path(fcinfo, 1);
-	char	   *path = checked_path(fcinfo, 2);
-	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 	const char *part_name;
 	const char *name;
 	int			partdir;
@@ -388,7 +384,7 @@ pi_finish_upload(PG_FUNCTION_ARGS)
 		off_t		old_size = st.st_size;
 		char	   *buf = palloc(1024 * 1024);
 
-		check_write_limits(rootfd, workspace, path,
+		check_write_limits(rootfd, tally, path,
 						   (int64) old_size + (int64) part_st.st_size, 0, false);
 		PG_TRY();
 		{
@@ -425,6 +421,37 @@ pi_finish_upload(PG_FUNCTION_ARGS)
 	workspace_close_fd(srcfd);
 	workspace_close_fd(parentfd);
 	workspace_close_fd(partdir);
+	*st_out = st;
+}
+
+/*
+ * Under the tenant's tally lock, like every write.  What the session holds
+ * afterwards is not measured here (a rename may have replaced a file):
+ * its tally entry is left to be walked when next needed.
+ */
+Datum
+pi_finish_upload(PG_FUNCTION_ARGS)
+{
+	char	   *workspace;
+	int			rootfd = open_session_root(fcinfo, &workspace);
+	char	   *part = checked_path(fcinfo, 1);
+	char	   *path = checked_path(fcinfo, 2);
+	bool		append = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	PiTally		tally;
+	struct stat st;
+
+	pi_tenant_lock_workspace(workspace, &tally);
+	PG_TRY();
+	{
+		finish_upload_locked(rootfd, &tally, part, path, append, &st);
+	}
+	PG_CATCH();
+	{
+		pi_tally_abandon(&tally);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	pi_tally_abandon(&tally);
 	workspace_close_fd(rootfd);
 	PG_RETURN_JSONB_P(file_info_jsonb(path, &st, NULL));
 }
