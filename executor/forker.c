@@ -255,6 +255,7 @@ forker_main(int sock, bool sandbox_ok, const char *sandbox_error)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	executor_collapse_memory();
 
 	memset(&ready, 0, sizeof(ready));
 	ready.type = FORKER_READY;
