@@ -265,9 +265,8 @@ executor_after_fork_parent(void)
 }
 
 /*
- * Everything a forked child does.  The order matters: Python's own after-
- * fork bookkeeping first (it re-creates locks the zygote might hold), then
- * the kernel sandbox (jail_enter: namespaces, new root, privileges, the
+ * Everything a forked child does.  The order matters: first the kernel
+ * sandbox (jail_enter: namespaces, new root, privileges, the
  * wait for the cgroup, seccomp), then descriptors, rlimits, and only then
  * user code.
  *
@@ -291,7 +290,17 @@ executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd, int stderr_f
 	ssize_t		n;
 	int			chdir_errno = 0;
 
-	PyOS_AfterFork_Child();
+	/*
+	 * No PyOS_AfterFork_Child here.  The forker ran it once, right after
+	 * its own fork from the zygote (zygote.c), and has not run Python
+	 * since: it holds no Python lock, starts no thread, and its one thread
+	 * keeps the same identity in a clone, so a kernel starts from a
+	 * consistent interpreter as it is.  Running it again re-created the
+	 * locks and ran every at-fork hook (threading, logging, random), which
+	 * copied ~300 of the zygote's pages per kernel (measured: ~1 ms of CPU
+	 * per run).  What must differ per kernel, the state of the random
+	 * generators, runner.serve() reseeds.
+	 */
 	child_reset_signals();
 	prctl(PR_SET_NAME, "pi-kernel");	/* ps tells kernels from forkers */
 
