@@ -7,6 +7,7 @@
  *
  *	   util.c		buffers, clock, descriptors (plus jail/log.c, the logger)
  *	   hugepages.c	the preloaded memory in 2 MB pages
+ *	   arenas.c		the zygote's Python arenas side by side, for hugepages.c
  *	   settings.c	sandbox mode, runs' environment, BLAS threads
  *	   held.c		files a run holds open or mapped after their names are gone
  *	   quota.c		the incremental workspace walk (names, then held.c)
@@ -402,6 +403,10 @@ typedef struct Kernel
 
 /* hugepages.c */
 extern size_t executor_collapse_memory(void);
+
+/* arenas.c */
+extern void executor_arenas_install(void);
+extern void executor_arenas_seal(void);
 
 /* settings.c */
 extern const char *const executor_blas_thread_vars[];
