@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -228,6 +229,7 @@ child_call_runner(const KernelSpec *k)
 	PyObject   *args;
 	PyObject   *kwargs;
 	PyObject   *ret = NULL;
+	struct pollfd control = {CHILD_CONTROL_FD, POLLIN, 0};
 
 	/*
 	 * os.environ was set to the runs' fixed environment by runner.prepare()
@@ -237,7 +239,9 @@ child_call_runner(const KernelSpec *k)
 						 PyBool_FromLong(!k->is_session),
 						 PyBool_FromLong(k->workspace_is_session));
 	/* the session and job ids come with each cell, from the loop */
-	kwargs = Py_BuildValue("{s:i}", "blas_threads", executor_blas_threads);
+	/* a pool kernel warms itself up; one whose cell is waiting does not */
+	kwargs = Py_BuildValue("{s:i,s:N}", "blas_threads", executor_blas_threads,
+						   "cell_waiting", PyBool_FromLong(poll(&control, 1, 0) > 0));
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);

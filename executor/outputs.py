@@ -206,7 +206,7 @@ class Display:
         self.shown = {}                 # id(figure) -> figure, emitted this cell
         self.used = 0
         self.dropped = 0
-        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.stamp = None               # made when a first file is kept
         self.serial = 0
 
     # --- adding outputs
@@ -251,6 +251,8 @@ class Display:
         """Write data as figures/<kind>_<stamp>_<n>.<ext>; its workspace path."""
         folder = os.path.join(self.workspace, "figures")
         os.makedirs(folder, exist_ok=True)
+        if self.stamp is None:
+            self.stamp = time.strftime("%Y%m%d-%H%M%S")
         while True:
             self.serial += 1
             name = "%s_%s_%d.%s" % ("figure" if ext == "png" else "plotly",

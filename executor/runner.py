@@ -28,7 +28,6 @@ import os
 import random
 import re
 import resource
-import select
 import signal
 import sys
 import traceback
@@ -335,6 +334,9 @@ class QueryError(Exception):
         self.hint = hint
 
 
+_decode_json = json.JSONDecoder().raw_decode
+
+
 class _Control:
     """The control pipe (fd 4): cells and answers, one JSON object a line."""
 
@@ -350,7 +352,9 @@ class _Control:
                 return None
             self.pending += chunk
         line, self.pending = self.pending.split(b"\n", 1)
-        return json.loads(line)
+        # the loop writes one compact UTF-8 object a line: no need for
+        # json.loads' encoding detection and whitespace checks
+        return _decode_json(line.decode("utf-8"))[0]
 
 
 _DATETIME_TYPES = ("date", "timestamp", "timestamp without time zone",
@@ -712,14 +716,16 @@ def _reseed():
 
 
 def serve(control_fd, result_fd, one_shot, workspace_is_session,
-          session_id=None, blas_threads=1):
+          session_id=None, blas_threads=1, cell_waiting=False):
     """The kernel's loop: wait for a cell on the control pipe, run it, write
     the final line on the result channel; a stateless kernel (one_shot) then
     waits to be killed.
 
     With the sandbox the current directory is /workspace: the session
     workspace, or the kernel's temporary one.  control_fd and result_fd are
-    the descriptors prepare() made the channels for (4 and 3)."""
+    the descriptors prepare() made the channels for (4 and 3); cell_waiting
+    says whether a cell was already in the control pipe when the kernel
+    started (child.c looks)."""
     if control_fd != _kernel["control"].fd or result_fd != _kernel["channel"].fd:
         raise RuntimeError("serve() called with descriptors prepare() did not set up")
     _set_thread_pools(blas_threads)
@@ -734,7 +740,7 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     # (the pool was empty, or a session's first cell) would run it on the
     # cell's critical path, and its faults mostly overlap the cell's
     # (measured under 8 clients: ~0.5 ms less CPU per run without it).
-    if not select.select([control_fd], [], [], 0)[0]:
+    if not cell_waiting:
         _warm_kernel(workspace, workspace_is_session, display)
     namespace = None
     while True:
