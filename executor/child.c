@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -228,6 +229,7 @@ child_call_runner(const KernelSpec *k)
 	PyObject   *args;
 	PyObject   *kwargs;
 	PyObject   *ret = NULL;
+	struct pollfd control = {CHILD_CONTROL_FD, POLLIN, 0};
 
 	/*
 	 * os.environ was set to the runs' fixed environment by runner.prepare()
@@ -237,7 +239,9 @@ child_call_runner(const KernelSpec *k)
 						 PyBool_FromLong(!k->is_session),
 						 PyBool_FromLong(k->workspace_is_session));
 	/* the session and job ids come with each cell, from the loop */
-	kwargs = Py_BuildValue("{s:i}", "blas_threads", executor_blas_threads);
+	/* a pool kernel warms itself up; one whose cell is waiting does not */
+	kwargs = Py_BuildValue("{s:i,s:N}", "blas_threads", executor_blas_threads,
+						   "cell_waiting", PyBool_FromLong(poll(&control, 1, 0) > 0));
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);
@@ -265,9 +269,8 @@ executor_after_fork_parent(void)
 }
 
 /*
- * Everything a forked child does.  The order matters: Python's own after-
- * fork bookkeeping first (it re-creates locks the zygote might hold), then
- * the kernel sandbox (jail_enter: namespaces, new root, privileges, the
+ * Everything a forked child does.  The order matters: first the kernel
+ * sandbox (jail_enter: namespaces, new root, privileges, the
  * wait for the cgroup, seccomp), then descriptors, rlimits, and only then
  * user code.
  *
@@ -291,7 +294,17 @@ executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd, int stderr_f
 	ssize_t		n;
 	int			chdir_errno = 0;
 
-	PyOS_AfterFork_Child();
+	/*
+	 * No PyOS_AfterFork_Child here.  The forker ran it once, right after
+	 * its own fork from the zygote (zygote.c), and has not run Python
+	 * since: it holds no Python lock, starts no thread, and its one thread
+	 * keeps the same identity in a clone, so a kernel starts from a
+	 * consistent interpreter as it is.  Running it again re-created the
+	 * locks and ran every at-fork hook (threading, logging, random), which
+	 * copied ~300 of the zygote's pages per kernel (measured: ~1 ms of CPU
+	 * per run).  What must differ per kernel, the state of the random
+	 * generators, runner.serve() reseeds.
+	 */
 	child_reset_signals();
 	prctl(PR_SET_NAME, "pi-kernel");	/* ps tells kernels from forkers */
 

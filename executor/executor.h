@@ -6,6 +6,8 @@
  *	  files listed before it; tests/layout/check.sh verifies it):
  *
  *	   util.c		buffers, clock, descriptors (plus jail/log.c, the logger)
+ *	   hugepages.c	the preloaded memory in 2 MB pages
+ *	   arenas.c		the zygote's Python arenas side by side, for hugepages.c
  *	   settings.c	sandbox mode, runs' environment, BLAS threads
  *	   held.c		files a run holds open or mapped after their names are gone
  *	   quota.c		the incremental workspace walk (names, then held.c)
@@ -399,6 +401,13 @@ typedef struct Kernel
 	char	   *stop_notice;	/* session: why its state is gone */
 } Kernel;
 
+/* hugepages.c */
+extern size_t executor_collapse_memory(void);
+
+/* arenas.c */
+extern void executor_arenas_install(void);
+extern void executor_arenas_seal(void);
+
 /* settings.c */
 extern const char *const executor_blas_thread_vars[];
 extern bool executor_settings_set_blas_threads(int n);
@@ -484,6 +493,7 @@ extern bool kernel_send_line(Kernel *k, const char *json);
 extern void kernel_flush_ctl(Kernel *k);
 extern void kernel_set_memory(Kernel *k, int memory_mb);
 extern void kernel_freeze(Kernel *k);
+extern void kernel_end_run(Kernel *k);
 extern bool kernel_thaw(Kernel *k);
 extern int	kernel_frozen_yet(const Kernel *k);
 extern void kernel_thaw_killed(Kernel *k);

@@ -25,6 +25,8 @@ PI_EXEC_LIBS = $(shell $(PI_PYTHON_CONFIG) --ldflags --embed) -ljansson
 
 PI_EXEC_OBJS = \
 	executor/util.o \
+	executor/hugepages.o \
+	executor/arenas.o \
 	executor/settings.o \
 	executor/held.o \
 	executor/quota.o \

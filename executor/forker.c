@@ -127,8 +127,10 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 	 * the import lock and run the Python at-fork hooks (logging's lock)
 	 * in this process, whose Python never runs and holds no lock, and
 	 * every page they touch is copied here after each clone (measured:
-	 * ~0.3 ms of copy-on-write in the forker per kernel).  The child still
-	 * runs PyOS_AfterFork_Child, which re-creates every lock.
+	 * ~0.3 ms of copy-on-write in the forker per kernel).  Nor does the
+	 * child run PyOS_AfterFork_Child: this process ran it once, after its
+	 * own fork from the zygote (executor_child_main says why that is
+	 * enough).
 	 */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
@@ -255,6 +257,7 @@ forker_main(int sock, bool sandbox_ok, const char *sandbox_error)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	executor_collapse_memory();
 
 	memset(&ready, 0, sizeof(ready));
 	ready.type = FORKER_READY;

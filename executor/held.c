@@ -421,13 +421,18 @@ look_at_mapping(HeldScan *h, const char *line, pid_t pid)
 	size_t		len;
 	dev_t		dev;
 
+	/*
+	 * Almost every line is a library the zygote loaded: the suffix alone
+	 * rules it out, before any parsing (a kernel maps ~600 of them, and
+	 * this runs at the end of every cell).
+	 */
+	len = strcspn(line, "\n");
+	if (len < 10 || memcmp(line + len - 10, " (deleted)", 10) != 0)
+		return;
 	if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &maj, &min, &ino, &pathpos) < 3 ||
 		ino == 0 || pathpos == 0)
 		return;
 	path = line + pathpos;
-	len = strcspn(path, "\n");
-	if (len < 10 || strncmp(path + len - 10, " (deleted)", 10) != 0)
-		return;
 	dev = makedev(maj, min);
 	if (dev != h->dev && strncmp(path, "/workspace/", 11) != 0)
 		return;
@@ -590,6 +595,9 @@ held_step(HeldScan *h, long budget)
 		/* every thread's table is read: now the process's mappings */
 		snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
 		h->maps = fopen(path, "re");
+		/* the text is made by the kernel per read: fewer, larger reads */
+		if (h->maps != NULL)
+			setvbuf(h->maps, NULL, _IOFBF, 1 << 16);
 		if (h->maps == NULL)
 		{
 			int			err = errno;

@@ -195,13 +195,7 @@ kernel_freeze(Kernel *k)
 	k->frozen = true;
 	k->cg_frozen = false;
 
-	/*
-	 * The freezer is for sessions, whose runs must not go on between cells.
-	 * A stateless run is retired right after its last measurement, which
-	 * ends every process of it; the freezer's round trip would only delay
-	 * its answer (a v1 freeze takes milliseconds), so signals do.
-	 */
-	if (k->is_session && k->cg.freezer_path[0] != '\0')
+	if (k->cg.freezer_path[0] != '\0')
 	{
 		if (jail_cgroup_freeze(&k->cg, true, err, sizeof(err)) == 0)
 		{
@@ -217,6 +211,23 @@ kernel_freeze(Kernel *k)
 			   "with signals instead: %s", k->session_id ? k->session_id : "-", err);
 	}
 	stop_with_signals(k);
+}
+
+/*
+ * A stateless run whose final line is in: kill every process of it now
+ * (the group, PID 1 of its namespace, the cgroup's members for a run
+ * without one).  It is not marked stopping: the final walk of its
+ * workspace still runs and the answer goes out; kernel_retire then
+ * finds it already killed, and the reap frees it.
+ */
+void
+kernel_end_run(Kernel *k)
+{
+	if (k->pid <= 0 || k->stopping)
+		return;
+	kill(-k->pid, SIGKILL);
+	kill(k->pid, SIGKILL);
+	(void) jail_cgroup_signal(&k->cg, SIGKILL);
 }
 
 /*

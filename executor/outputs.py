@@ -42,6 +42,7 @@ MAX_PLOTLY_JSON_CHARS = 20_000_000
 TABLE_ROWS = 60                 # rows of a DataFrame's HTML and Markdown
 TABLE_COLUMNS = 50
 FIGURE_DPI = 100
+PNG_ZLIB_LEVEL = 3
 
 # plotly.js inlined into the HTML files of plotly figures (the sandbox has no
 # network): the minified copy scripts/deps.sh installs from npm, else the
@@ -74,7 +75,7 @@ def figure_png(fig):
     (adaptive row filters, a copy of the image) cost ~12 ms of a ~25 ms
     savefig of a simple chart (measured); here the figure is rendered by
     the same savefig into raw RGBA and written as PNG directly: rows with
-    filter 0, zlib level 6 (smaller files than PIL's at its default).
+    filter 0, zlib level PNG_ZLIB_LEVEL.
     When the raw size is not the figure's size at FIGURE_DPI (a
     savefig.bbox = "tight" rcParam, say), matplotlib's own PNG is used."""
     raw = io.BytesIO()
@@ -87,14 +88,18 @@ def figure_png(fig):
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=FIGURE_DPI)
         return buf.getvalue()
-    rows = np.zeros((height, width * 4 + 1), dtype=np.uint8)
+    rows = np.empty((height, width * 4 + 1), dtype=np.uint8)
+    rows[:, 0] = 0
     rows[:, 1:] = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width * 4)
     del pixels
     per_metre = int(round(FIGURE_DPI / 0.0254))
+    # zlib straight from the array (no bytes copy: each MB of fresh memory
+    # is ~250 page faults in a kernel); level 3 takes half the time of 6 on
+    # a chart (~2 ms less for 640x480) for ~20% larger files
     return (b"\x89PNG\r\n\x1a\n"
             + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
             + _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+            + _png_chunk(b"IDAT", zlib.compress(rows, PNG_ZLIB_LEVEL))
             + _png_chunk(b"IEND", b""))
 
 
@@ -201,7 +206,7 @@ class Display:
         self.shown = {}                 # id(figure) -> figure, emitted this cell
         self.used = 0
         self.dropped = 0
-        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.stamp = None               # made when a first file is kept
         self.serial = 0
 
     # --- adding outputs
@@ -246,6 +251,8 @@ class Display:
         """Write data as figures/<kind>_<stamp>_<n>.<ext>; its workspace path."""
         folder = os.path.join(self.workspace, "figures")
         os.makedirs(folder, exist_ok=True)
+        if self.stamp is None:
+            self.stamp = time.strftime("%Y%m%d-%H%M%S")
         while True:
             self.serial += 1
             name = "%s_%s_%d.%s" % ("figure" if ext == "png" else "plotly",
@@ -386,12 +393,13 @@ class _AfterLoad(importlib.abc.Loader):
         self.then(module)
 
 
-def install(display, namespace):
-    """Route display(), plt.show(), Figure.show() and plotly's show() of this
-    kernel to display.  Called once per kernel and for every new namespace."""
+def install(display):
+    """Route display(), plt.show(), Figure.show() and plotly's show() to
+    display.  Called once, in the zygote: kernels inherit the hooks (doing
+    it again in each kernel copied ~150 pages of the zygote per run,
+    measured); a new namespace only needs its own display name."""
     import builtins
     builtins.display = display.display
-    namespace["display"] = display.display
     plt.show = display.plt_show
     matplotlib.figure.Figure.show = lambda fig, *a, **k: display.figure(fig)
     if not any(isinstance(f, _PlotlyHook) for f in sys.meta_path):

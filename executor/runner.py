@@ -17,6 +17,7 @@ zygote forwards them to the client at once.  stdout and stderr are plain
 pipes that the zygote captures.
 """
 
+import _random
 import ast
 import builtins
 import io
@@ -24,9 +25,9 @@ import json
 import linecache
 import math
 import os
+import random
 import re
 import resource
-import select
 import signal
 import sys
 import traceback
@@ -247,8 +248,7 @@ def _main_namespace(display):
     and display()."""
     main = types.ModuleType("__main__")
     main.__dict__.update({"__builtins__": builtins, "np": np, "pd": pd,
-                          "plt": plt})
-    pi_outputs.install(display, main.__dict__)
+                          "plt": plt, "display": display.display})
     sys.modules["__main__"] = main
     return main.__dict__
 
@@ -334,6 +334,9 @@ class QueryError(Exception):
         self.hint = hint
 
 
+_decode_json = json.JSONDecoder().raw_decode
+
+
 class _Control:
     """The control pipe (fd 4): cells and answers, one JSON object a line."""
 
@@ -349,7 +352,9 @@ class _Control:
                 return None
             self.pending += chunk
         line, self.pending = self.pending.split(b"\n", 1)
-        return json.loads(line)
+        # the loop writes one compact UTF-8 object a line: no need for
+        # json.loads' encoding detection and whitespace checks
+        return _decode_json(line.decode("utf-8"))[0]
 
 
 _DATETIME_TYPES = ("date", "timestamp", "timestamp without time zone",
@@ -387,7 +392,7 @@ def _frame(result):
     return frame
 
 
-def _make_pi_module(channel, control, workspace, session_id, job_id):
+def _make_pi_module(channel, control):
     pi = types.ModuleType("pi", "Power Interpreter run context.")
 
     def progress(fraction, message=None):
@@ -435,11 +440,23 @@ def _make_pi_module(channel, control, workspace, session_id, job_id):
     pi.QueryError = QueryError
     pi.pdf_text = pi_pdf.pdf_text
     pi.pdf_tables = pi_pdf.pdf_tables
+    pi.workspace = None
+    pi.session_id = None
+    pi.job_id = None
+    sys.modules["pi"] = pi
+    return pi
+
+
+def _bind_pi_module(workspace, session_id, job_id):
+    """The pi module made in the zygote, with this cell's ids.  A session's
+    code may have replaced or removed it: its own module is kept, a
+    missing one is put back."""
+    pi = sys.modules.get("pi")
+    if not isinstance(pi, types.ModuleType):
+        pi = sys.modules["pi"] = _kernel["pi"]
     pi.workspace = workspace
     pi.session_id = session_id
     pi.job_id = job_id
-    sys.modules["pi"] = pi
-    return pi
 
 
 def _unbuffered_stream(fd):
@@ -577,7 +594,7 @@ def _run_cell(cell, channel, control, namespace, display, workspace,
               workspace_is_session, one_shot):
     limits = {"memory_mb": cell.get("memory_mb", 0),
               "max_file_size_mb": cell.get("max_file_size_mb", 0)}
-    _make_pi_module(channel, control, workspace, cell.get("session_id"), cell.get("job_id"))
+    _bind_pi_module(workspace, cell.get("session_id"), cell.get("job_id"))
     before = _snapshot(workspace) if workspace_is_session else None
     display.start(workspace, workspace_is_session)
     try:
@@ -626,7 +643,7 @@ def _warm_kernel(workspace, workspace_is_session, display):
                    ensure_ascii=True, allow_nan=False)
         if workspace_is_session:
             _changed_files({}, _snapshot(workspace))
-        _make_pi_module(None, None, workspace, None, None)
+        _bind_pi_module(workspace, None, None)
         plt.get_fignums()
         linecache.cache.pop(CELL, None)
     except Exception:
@@ -648,29 +665,67 @@ def prepare(environment=None):
     _reset_environment(environment)
     _setup_streams()
     display = pi_outputs.Display()
-    pi_outputs.install(display, {})
+    pi_outputs.install(display)
     _kernel.update(channel=_Channel(3), control=_Control(4), display=display)
+    # made here, a kernel only sets its ids: a module and its functions
+    # made in each kernel copied ~150 pages (sys.modules grew by one)
+    _kernel["pi"] = _make_pi_module(_kernel["channel"], _kernel["control"])
+    _find_numpy_state()         # also sets the position to 624, no Gaussian
+    random._inst.gauss_next = None
 
 
-def _reseed_numpy():
-    """Give the legacy numpy generator, seeded once in the zygote, a state
-    of its own: a full Mersenne Twister state (624 words) from the OS.
-    np.random.seed() does the same from 128 bits through SeedSequence and
-    cost each kernel ~0.8 ms (measured); without either every run would
-    draw the same "random" numbers."""
-    words = np.frombuffer(os.urandom(624 * 4), dtype=np.uint32)
-    np.random.set_state(("MT19937", words, 624))
+# The legacy numpy generator's Mersenne Twister state in memory (624 key
+# words, then the position), found in the zygote by _find_numpy_state().
+_MT_KEY_BYTES = 624 * 4
+_numpy_state = []
+
+
+def _find_numpy_state():
+    """In the zygote: a writable view of the global numpy RandomState's key
+    and position, if its layout is the one _reseed() writes (checked by
+    setting a known state and reading it back); else nothing, and kernels
+    use np.random.set_state."""
+    import ctypes
+    try:
+        known = np.arange(624, dtype=np.uint32) + 1
+        np.random.set_state(("MT19937", known, 624))
+        address = np.random.mtrand._rand._bit_generator.ctypes.state_address
+        view = memoryview((ctypes.c_uint8 * (_MT_KEY_BYTES + 4)).from_address(address)).cast("B")
+        if bytes(view) == known.astype("<u4").tobytes() + (624).to_bytes(4, "little"):
+            _numpy_state.append(view)
+    except Exception:
+        pass
+
+
+def _reseed():
+    """Give this kernel's random generators states of their own, from the
+    OS: the stdlib's (Python's fork hook would do it, but kernels skip the
+    hooks: see executor/child.c) and numpy's legacy one, both seeded once
+    in the zygote; otherwise every run would draw the same numbers.  Both
+    get a full Mersenne Twister state of 624 words.  numpy's is written
+    into the generator's memory: np.random.set_state copies ~120 pages of
+    the zygote in each kernel, np.random.seed() more (measured); the state
+    is the same as set_state(("MT19937", words, 624)) makes, and the
+    zygote left no cached Gaussian behind (prepare)."""
+    _random.Random.seed(random._inst)
+    if _numpy_state:
+        _numpy_state[0][:_MT_KEY_BYTES] = os.urandom(_MT_KEY_BYTES)
+    else:
+        words = np.frombuffer(os.urandom(_MT_KEY_BYTES), dtype=np.uint32)
+        np.random.set_state(("MT19937", words, 624))
 
 
 def serve(control_fd, result_fd, one_shot, workspace_is_session,
-          session_id=None, blas_threads=1):
+          session_id=None, blas_threads=1, cell_waiting=False):
     """The kernel's loop: wait for a cell on the control pipe, run it, write
     the final line on the result channel; a stateless kernel (one_shot) then
     waits to be killed.
 
     With the sandbox the current directory is /workspace: the session
     workspace, or the kernel's temporary one.  control_fd and result_fd are
-    the descriptors prepare() made the channels for (4 and 3)."""
+    the descriptors prepare() made the channels for (4 and 3); cell_waiting
+    says whether a cell was already in the control pipe when the kernel
+    started (child.c looks)."""
     if control_fd != _kernel["control"].fd or result_fd != _kernel["channel"].fd:
         raise RuntimeError("serve() called with descriptors prepare() did not set up")
     _set_thread_pools(blas_threads)
@@ -678,14 +733,14 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     control = _kernel["control"]
     display = _kernel["display"]
     signal.signal(signal.SIGINT, _on_sigint)
-    _reseed_numpy()
+    _reseed()
     workspace = os.getcwd()
     # The warm-up only helps a kernel that waits for its cell (a pool
     # kernel): one spawned for a cell that is already in the control pipe
     # (the pool was empty, or a session's first cell) would run it on the
     # cell's critical path, and its faults mostly overlap the cell's
     # (measured under 8 clients: ~0.5 ms less CPU per run without it).
-    if not select.select([control_fd], [], [], 0)[0]:
+    if not cell_waiting:
         _warm_kernel(workspace, workspace_is_session, display)
     namespace = None
     while True:
