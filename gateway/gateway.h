@@ -211,7 +211,6 @@ typedef struct OpCall
 
 extern const Operation *op_find(const char *name);
 /* op_args.c: arguments checked against the operation's input schema */
-extern json_t *op_input_schema(const Operation *op);
 extern bool op_check_args(const Operation *op, json_t *args, GwError *err);
 extern json_t *op_arg_from_text(const Operation *op, const char *name,
 								const char *text);

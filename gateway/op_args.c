@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,13 +227,53 @@ check_object(json_t *schema, json_t *obj, const char *prefix, GwError *err)
 }
 
 /*
+ * op's input schema, as a new reference.  Each is parsed once, at its
+ * first use, and kept for the life of the process (the schemas are
+ * constants, and every call checks its arguments against one, from any of
+ * the server's threads); NULL only when out of memory.
+ */
+#define MAX_KEPT_SCHEMAS 128
+
+static struct
+{
+	const Operation *op;
+	json_t	   *schema;
+}			kept_schemas[MAX_KEPT_SCHEMAS];
+static int	n_kept_schemas;
+static pthread_mutex_t kept_schemas_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *
+input_schema(const Operation *op)
+{
+	json_t	   *schema = NULL;
+
+	pthread_mutex_lock(&kept_schemas_lock);
+	for (int i = 0; i < n_kept_schemas && schema == NULL; i++)
+		if (kept_schemas[i].op == op)
+			schema = kept_schemas[i].schema;
+	if (schema == NULL)
+	{
+		schema = json_loads(op->input_schema, 0, NULL);
+		if (schema != NULL && n_kept_schemas < MAX_KEPT_SCHEMAS)
+		{
+			kept_schemas[n_kept_schemas].op = op;
+			kept_schemas[n_kept_schemas++].schema = json_incref(schema);
+		}
+	}
+	else
+		json_incref(schema);
+	pthread_mutex_unlock(&kept_schemas_lock);
+	return schema;
+}
+
+/*
  * Check args against op's input schema: every argument's type and range,
  * then the required ones.  False with a 400 in err at the first fault.
  */
 bool
 op_check_args(const Operation *op, json_t *args, GwError *err)
 {
-	json_t	   *schema = op_input_schema(op);
+	json_t	   *schema = input_schema(op);
 	json_t	   *req = json_object_get(schema, "required");
 	size_t		i;
 	json_t	   *name;
@@ -257,6 +298,7 @@ op_check_args(const Operation *op, json_t *args, GwError *err)
 			ok = false;
 		}
 	}
+	json_decref(schema);
 	return ok;
 }
 
@@ -270,7 +312,7 @@ op_check_args(const Operation *op, json_t *args, GwError *err)
 json_t *
 op_arg_from_text(const Operation *op, const char *name, const char *text)
 {
-	json_t	   *schema = op_input_schema(op);
+	json_t	   *schema = input_schema(op);
 	const char *type = json_string_value(json_object_get(
 														 json_object_get(json_object_get(schema, "properties"), name),
 														 "type"));
@@ -293,6 +335,7 @@ op_arg_from_text(const Operation *op, const char *name, const char *text)
 	else if (type != NULL && strcmp(type, "boolean") == 0 &&
 			 (strcmp(text, "true") == 0 || strcmp(text, "false") == 0))
 		out = json_boolean(strcmp(text, "true") == 0);
+	json_decref(schema);
 	return out != NULL ? out : json_string(text);
 }
 
@@ -305,18 +348,20 @@ bool
 op_check_text_arg(const Operation *op, const char *name, const char *text,
 				  GwError *err)
 {
-	json_t	   *schema = op_input_schema(op);
+	json_t	   *schema = input_schema(op);
 	json_t	   *obj = json_object();
 	bool		ok;
 
 	if (schema == NULL || obj == NULL ||
 		json_object_set_new(obj, name, op_arg_from_text(op, name, text)) != 0)
 	{
+		json_decref(schema);
 		json_decref(obj);
 		gw_error_set(err, 503, "out_of_memory", "the gateway is out of memory");
 		return false;
 	}
 	ok = check_object(schema, obj, "", err);
+	json_decref(schema);
 	json_decref(obj);
 	return ok;
 }

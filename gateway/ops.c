@@ -12,7 +12,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,29 +358,6 @@ op_arg_to_text(json_t *v)
 	else
 		return json_dumps(v, JSON_COMPACT);
 	return strdup(buf);
-}
-
-/*
- * Each operation's input schema, parsed once per process: the schemas are
- * constants, and every call checks its arguments against them, from any
- * of the server's threads.  NULL only if the parse ran out of memory.
- */
-static json_t *input_schemas[N_OPERATIONS];
-static pthread_once_t input_schemas_once = PTHREAD_ONCE_INIT;
-
-static void
-parse_input_schemas(void)
-{
-	for (int i = 0; i < N_OPERATIONS; i++)
-		input_schemas[i] = json_loads(operations[i].input_schema, 0, NULL);
-}
-
-/* op's input schema, borrowed (every Operation is an entry of operations[]) */
-json_t *
-op_input_schema(const Operation *op)
-{
-	pthread_once(&input_schemas_once, parse_input_schemas);
-	return input_schemas[op - operations];
 }
 
 /*
