@@ -271,6 +271,27 @@ else
 	fail no_shared_state "$TMP/state_second.out"
 fi
 
+# Kernels skip Python's after-fork hooks (their forker ran them once):
+# each must still draw its own random numbers, from the stdlib and from
+# numpy's legacy generator, and threads and forks inside a run must work
+for i in 1 2 3; do
+	run "rand_$i" <<< $'import random\n[random.getrandbits(62), int(np.random.randint(1 << 62)), random.gauss(0, 1) != random.gauss(0, 1)]'
+done
+R1=$(grep '^R ' "$TMP/rand_1.out" | cut -c3- | jq -c '.result.json')
+R2=$(grep '^R ' "$TMP/rand_2.out" | cut -c3- | jq -c '.result.json')
+R3=$(grep '^R ' "$TMP/rand_3.out" | cut -c3- | jq -c '.result.json')
+if jq -e -n --argjson a "$R1" --argjson b "$R2" --argjson c "$R3" \
+	'[$a[0], $b[0], $c[0]] | unique | length == 3' > /dev/null 2>&1 &&
+	jq -e -n --argjson a "$R1" --argjson b "$R2" --argjson c "$R3" \
+	'[$a[1], $b[1], $c[1]] | unique | length == 3' > /dev/null 2>&1 &&
+	jq -e -n --argjson a "$R1" '$a[2] == true' > /dev/null 2>&1; then
+	pass random_differs_per_kernel
+else
+	fail random_differs_per_kernel "$TMP/rand_2.out"
+fi
+run threads_and_fork <<< $'import os, random, threading\nseen = []\nt = threading.Thread(target=lambda: seen.append(threading.get_ident() != threading.main_thread().ident))\nt.start(); t.join()\nr, w = os.pipe()\npid = os.fork()\nif pid == 0:\n    os.write(w, str(random.getrandbits(62)).encode()); os._exit(7)\nchild = int(os.read(r, 64)); _, status = os.waitpid(pid, 0)\n[seen, threading.current_thread() is threading.main_thread(), len(threading.enumerate()), os.waitstatus_to_exitcode(status), child != random.getrandbits(62)]'
+check threads_and_fork '.result.json == [[true], true, 1, 7, true]'
+
 run library_imports <<< $'import numpy, pandas, matplotlib, seaborn, plotly, scipy, sklearn, statsmodels\nimport openpyxl, xlsxwriter, tabulate, pdfminer, pypdf\nimport scipy.stats, sklearn.linear_model, statsmodels.api\nprint("ok")' --timeout-ms 60000
 check library_imports '.status == "completed" and .stdout == "ok\n"'
 
