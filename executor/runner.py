@@ -90,6 +90,11 @@ def _sanitise(obj):
     return obj
 
 
+# The final line of a cell that printed its way to nothing else
+_EMPTY_FINAL = (json.dumps({"type": "final", "result": None, "error": None, "outputs": [],
+                            "figures": [], "files": []}) + "\n").encode("ascii")
+
+
 class _Channel:
     """Newline-delimited JSON lines to the zygote (fd 3)."""
 
@@ -97,8 +102,10 @@ class _Channel:
         self.fd = fd
 
     def send(self, obj):
-        data = json.dumps(_sanitise(obj), ensure_ascii=True,
-                          allow_nan=False).encode("ascii") + b"\n"
+        self.send_line(json.dumps(_sanitise(obj), ensure_ascii=True,
+                                  allow_nan=False).encode("ascii") + b"\n")
+
+    def send_line(self, data):
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
@@ -245,7 +252,8 @@ def _compile(code):
 
 def _main_namespace(display):
     """A fresh __main__ with the preloaded libraries under their usual names,
-    and display()."""
+    and display().  Made once, in the zygote (prepare): every kernel gets
+    its own copy of it with the rest of its memory."""
     main = types.ModuleType("__main__")
     main.__dict__.update({"__builtins__": builtins, "np": np, "pd": pd,
                           "plt": plt, "display": display.display})
@@ -623,8 +631,11 @@ def _run_cell(cell, channel, control, namespace, display, workspace,
                 os.close(fd)
             except OSError:
                 pass
-    channel.send({"type": "final", "result": result, "error": error,
-                  "outputs": outputs, "figures": figures, "files": files})
+    if result is None and error is None and not outputs and not figures and not files:
+        channel.send_line(_EMPTY_FINAL)     # most cells: no JSON work
+    else:
+        channel.send({"type": "final", "result": result, "error": error,
+                      "outputs": outputs, "figures": figures, "files": files})
 
 
 def _warm_kernel(workspace, workspace_is_session, display):
@@ -672,6 +683,9 @@ def prepare(environment=None):
     _kernel["pi"] = _make_pi_module(_kernel["channel"], _kernel["control"])
     _find_numpy_state()         # also sets the position to 624, no Gaussian
     random._inst.gauss_next = None
+    # last: nothing may run in __main__ after this (zygote.c freezes the
+    # collector through the C API, not a script in __main__)
+    _kernel["namespace"] = _main_namespace(display)
 
 
 # The legacy numpy generator's Mersenne Twister state in memory (624 key
@@ -742,7 +756,7 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     # (measured under 8 clients: ~0.5 ms less CPU per run without it).
     if not cell_waiting:
         _warm_kernel(workspace, workspace_is_session, display)
-    namespace = None
+    namespace = _kernel["namespace"]
     while True:
         try:
             cell = control.read()
@@ -753,8 +767,6 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
         if cell.get("type") != "cell":
             continue
         _apply_limits(cell, one_shot)
-        if namespace is None:
-            namespace = _main_namespace(display)
         _run_cell(cell, channel, control, namespace, display, workspace,
                   workspace_is_session, one_shot)
         if one_shot:

@@ -143,8 +143,20 @@ start_python(void)
 	 * the first collection in a child touches every object and copies the
 	 * whole heap page by page.
 	 */
-	if (PyRun_SimpleString("import gc\ngc.collect()\ngc.freeze()\n") != 0)
-		return false;
+	{
+		PyObject   *gc = PyImport_ImportModule("gc");
+		PyObject   *collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+		PyObject   *frozen = collected ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+
+		Py_XDECREF(collected);
+		Py_XDECREF(gc);
+		if (frozen == NULL)
+		{
+			PyErr_Print();
+			return false;
+		}
+		Py_DECREF(frozen);
+	}
 
 	/*
 	 * Consolidate malloc's free chunks and give free pages back: a forker
