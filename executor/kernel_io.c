@@ -123,15 +123,21 @@ kernel_send_line(Kernel *k, const char *json)
 }
 
 /*
- * SIGSTOP to the kernel's process group, to the kernel itself and to every
+ * sig to the kernel's process group, to the kernel itself and to every
  * process of its cgroup (those that left the group too).
  */
 static void
+signal_run(Kernel *k, int sig)
+{
+	kill(-k->pid, sig);
+	kill(k->pid, sig);
+	(void) jail_cgroup_signal(&k->cg, sig);
+}
+
+static void
 stop_with_signals(Kernel *k)
 {
-	kill(-k->pid, SIGSTOP);
-	kill(k->pid, SIGSTOP);
-	(void) jail_cgroup_signal(&k->cg, SIGSTOP);
+	signal_run(k, SIGSTOP);
 }
 
 /*
@@ -225,9 +231,7 @@ kernel_end_run(Kernel *k)
 {
 	if (k->pid <= 0 || k->stopping)
 		return;
-	kill(-k->pid, SIGKILL);
-	kill(k->pid, SIGKILL);
-	(void) jail_cgroup_signal(&k->cg, SIGKILL);
+	signal_run(k, SIGKILL);
 }
 
 /*
