@@ -44,6 +44,23 @@
 
 /* runner.serve, looked up once in the zygote and inherited by every child */
 static PyObject *runner_run = NULL;
+/* runner.probe_written_pages, for the zygote's probe (executor_child_probe) */
+static PyObject *runner_probe = NULL;
+
+/* prefault(): prefault.c's copying ahead, given to stateless kernels' serve() */
+static PyObject *
+child_prefault(PyObject *self, PyObject *unused)
+{
+	(void) self;
+	(void) unused;
+	return PyLong_FromSize_t(executor_prefault_pages(CHILD_CONTROL_FD));
+}
+
+static PyMethodDef child_prefault_def = {
+	"prefault", child_prefault, METH_NOARGS,
+	"Copy the pages a typical cell writes, until a cell comes."
+};
+static PyObject *runner_prefault = NULL;
 
 /* Import an embedded module under name; a new reference, NULL on error. */
 static PyObject *
@@ -110,7 +127,9 @@ executor_child_prepare(void)
 	if (module == NULL)
 		goto fail;
 	runner_run = PyObject_GetAttrString(module, "serve");
-	ret = runner_run ? PyObject_CallMethod(module, "warm_up", NULL) : NULL;
+	runner_probe = runner_run ? PyObject_GetAttrString(module, "probe_written_pages") : NULL;
+	runner_prefault = runner_probe ? PyCFunction_New(&child_prefault_def, NULL) : NULL;
+	ret = runner_prefault ? PyObject_CallMethod(module, "warm_up", NULL) : NULL;
 	Py_XDECREF(ret);
 	env = ret ? child_run_environment() : NULL;
 	ret = env ? PyObject_CallMethod(module, "prepare", "(O)", env) : NULL;
@@ -239,9 +258,13 @@ child_call_runner(const KernelSpec *k)
 						 PyBool_FromLong(!k->is_session),
 						 PyBool_FromLong(k->workspace_is_session));
 	/* the session and job ids come with each cell, from the loop */
-	/* a pool kernel warms itself up; one whose cell is waiting does not */
-	kwargs = Py_BuildValue("{s:i,s:N}", "blas_threads", executor_blas_threads,
-						   "cell_waiting", PyBool_FromLong(poll(&control, 1, 0) > 0));
+	/*
+	 * A pool kernel warms itself up, and a stateless one copies ahead the
+	 * pages a typical cell writes; one whose cell is waiting does neither.
+	 */
+	kwargs = Py_BuildValue("{s:i,s:N,s:O}", "blas_threads", executor_blas_threads,
+						   "cell_waiting", PyBool_FromLong(poll(&control, 1, 0) > 0),
+						   "prefault", k->is_session ? Py_None : runner_prefault);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);
@@ -249,6 +272,26 @@ child_call_runner(const KernelSpec *k)
 	if (ret == NULL)
 	{
 		PyErr_Print();			/* lands in the run's stderr */
+		return false;
+	}
+	Py_DECREF(ret);
+	return true;
+}
+
+/*
+ * In the zygote's throwaway probe (zygote.c): run the typical cell of
+ * runner.probe_written_pages.  Like a kernel, the probe does not run
+ * PyOS_AfterFork_Child (the zygote is single-threaded): the pages it
+ * writes should be those a kernel's cell writes, not the at-fork hooks'.
+ */
+bool
+executor_child_probe(const char *workspace)
+{
+	PyObject   *ret = PyObject_CallFunction(runner_probe, "s", workspace);
+
+	if (ret == NULL)
+	{
+		PyErr_Print();
 		return false;
 	}
 	Py_DECREF(ret);

@@ -8,6 +8,7 @@
  *	   util.c		buffers, clock, descriptors (plus jail/log.c, the logger)
  *	   hugepages.c	the preloaded memory in 2 MB pages
  *	   arenas.c		the zygote's Python arenas side by side, for hugepages.c
+ *	   prefault.c	pages a typical cell writes, copied by an idle pool kernel
  *	   settings.c	sandbox mode, runs' environment, BLAS threads
  *	   held.c		files a run holds open or mapped after their names are gone
  *	   quota.c		the incremental workspace walk (names, then held.c)
@@ -408,6 +409,10 @@ extern size_t executor_collapse_memory(void);
 extern void executor_arenas_install(void);
 extern void executor_arenas_seal(void);
 
+/* prefault.c */
+extern size_t executor_prefault_learn(pid_t probe);
+extern size_t executor_prefault_pages(int control_fd);
+
 /* settings.c */
 extern const char *const executor_blas_thread_vars[];
 extern bool executor_settings_set_blas_threads(int n);
@@ -441,6 +446,7 @@ extern struct json_t *json_text_from_bytes(const char *s, size_t len, const char
 
 /* child.c */
 extern bool executor_child_prepare(void);
+extern bool executor_child_probe(const char *workspace);
 extern void executor_before_fork(void);
 extern void executor_after_fork_parent(void);
 extern void executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd,

@@ -27,6 +27,7 @@ PI_EXEC_OBJS = \
 	executor/util.o \
 	executor/hugepages.o \
 	executor/arenas.o \
+	executor/prefault.o \
 	executor/settings.o \
 	executor/held.o \
 	executor/quota.o \

@@ -661,6 +661,42 @@ def _warm_kernel(workspace, workspace_is_session, display):
         pass
 
 
+# A typical assistant cell: a pandas summary and a chart.  Run once, in a
+# throwaway fork of the zygote, by probe_written_pages().
+_PROBE_CELL = """\
+frame = pd.DataFrame({"g": np.arange(10000) % 10, "x": np.random.rand(10000)})
+summary = frame.groupby("g")["x"].agg(["mean", "std", "count"])
+fig, ax = plt.subplots()
+ax.plot(summary.index, summary["mean"].values)
+ax.set_title("mean x by g")
+summary.head()
+"""
+
+
+class _Discard(_Channel):
+    """A result channel that encodes the final line and drops it."""
+
+    def send_line(self, data):
+        pass
+
+
+def probe_written_pages(workspace):
+    """In a throwaway fork of the zygote (zygote.c), before any forker
+    exists: run a typical cell the way serve() runs one (read as a control
+    line, executed in __main__, its figure rendered to PNG, its final line
+    encoded) so that the zygote can read which of its pages the cell copied
+    (prefault.c); idle pool kernels copy those pages before their cell
+    comes.  Only this module's own code runs, and nothing is written: no
+    file (the workspace is not a session's) and no line on any channel."""
+    line = json.dumps({"type": "cell", "code": _PROBE_CELL, "timeout_s": 30,
+                       "memory_mb": 0, "max_file_size_mb": 0})
+    cell = _decode_json(line)[0]
+    _reseed()
+    _run_cell(cell, _Discard(-1), _kernel["control"], _kernel["namespace"],
+              _kernel["display"], workspace, False, False)
+    linecache.cache.pop(CELL, None)
+
+
 # What every kernel shares, made once in the zygote by prepare() before the
 # forkers are forked: a kernel writes only what differs per run.
 _kernel = {}
@@ -730,7 +766,7 @@ def _reseed():
 
 
 def serve(control_fd, result_fd, one_shot, workspace_is_session,
-          session_id=None, blas_threads=1, cell_waiting=False):
+          session_id=None, blas_threads=1, cell_waiting=False, prefault=None):
     """The kernel's loop: wait for a cell on the control pipe, run it, write
     the final line on the result channel; a stateless kernel (one_shot) then
     waits to be killed.
@@ -739,7 +775,9 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     workspace, or the kernel's temporary one.  control_fd and result_fd are
     the descriptors prepare() made the channels for (4 and 3); cell_waiting
     says whether a cell was already in the control pipe when the kernel
-    started (child.c looks)."""
+    started (child.c looks).  prefault, given to a stateless kernel, copies
+    the pages a typical cell writes while no cell has come yet (prefault.c);
+    it returns as soon as one comes."""
     if control_fd != _kernel["control"].fd or result_fd != _kernel["channel"].fd:
         raise RuntimeError("serve() called with descriptors prepare() did not set up")
     _set_thread_pools(blas_threads)
@@ -756,6 +794,8 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     # (measured under 8 clients: ~0.5 ms less CPU per run without it).
     if not cell_waiting:
         _warm_kernel(workspace, workspace_is_session, display)
+        if prefault is not None:
+            prefault()
     namespace = _kernel["namespace"]
     while True:
         try:

@@ -19,8 +19,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +180,58 @@ start_python(void)
 }
 
 /*
+ * Fork a throwaway probe that runs a typical cell, and learn from it the
+ * pages such a cell writes (prefault.c).  Before the forkers exist, so
+ * they and every kernel inherit the result.  Failure only means that pool
+ * kernels copy nothing ahead.
+ */
+static void
+learn_written_pages(const ExecutorConfig *config)
+{
+	int			ready[2];
+	pid_t		pid;
+	char		byte = 0;
+	struct pollfd wait_ready;
+	size_t		pages = 0;
+
+	if (pipe2(ready, O_CLOEXEC) != 0)
+		return;
+	pid = fork();
+	if (pid == 0)
+	{
+		bool		ok;
+
+		close(ready[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ok = executor_child_probe(config->workspace_root);
+		(void) write(ready[1], ok ? "y" : "n", 1);
+		for (;;)
+			pause();			/* read, then killed, by the zygote */
+	}
+	close(ready[1]);
+	if (pid < 0)
+	{
+		close(ready[0]);
+		return;
+	}
+	wait_ready.fd = ready[0];
+	wait_ready.events = POLLIN;
+	if (poll(&wait_ready, 1, 60 * 1000) == 1 && read(ready[0], &byte, 1) == 1 &&
+		byte == 'y')
+		pages = executor_prefault_learn(pid);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	if (pages > 0)
+		pi_log("zygote: a typical cell writes %zu pages (%zu kB); "
+			   "pool kernels copy them while they wait", pages, pages * 4);
+	else
+		pi_log("zygote: the probe of a typical cell failed; "
+			   "pool kernels copy nothing ahead");
+}
+
+/*
  * The zygote's life: Python, then the forkers, then waiting.  socks are
  * the forkers' ends of their socketpairs with the loop (the loop's ends
  * are already closed here).  Never returns.
@@ -197,6 +251,7 @@ zygote_main(const ExecutorConfig *config, const int *socks, int nforkers)
 	executor_arenas_install();
 	if (!start_python())
 		_exit(1);
+	learn_written_pages(config);
 	if (executor_sandbox_mode == SANDBOX_ON && thread_count() != 1)
 	{
 		/* jail_clone (raw clone) is only safe in a single-threaded process */

@@ -1,0 +1,234 @@
+/*-------------------------------------------------------------------------
+ *
+ * prefault.c
+ *	  The pages a typical cell writes, learned once in the zygote, and
+ *	  copied ahead of time by a pool kernel that waits for its cell.
+ *
+ * Every kernel is a copy-on-write clone of the zygote's ~70 MB, so each
+ * page a run writes is first copied, one page fault at a time.  A chart
+ * cell writes ~4,500 of them (matplotlib's objects, pandas', the runner's):
+ * ~15 ms of a ~70 ms run in page faults alone (measured).  A stateless
+ * pool kernel mostly waits, though, on a core that is free: it can take
+ * those faults before its cell comes.
+ *
+ * Which pages: at start-up the zygote forks a throwaway probe that runs a
+ * typical cell (runner.probe_written_pages: a pandas summary and a chart),
+ * then reads the probe's /proc/<pid>/pagemap: a page of the zygote's
+ * private writable memory that the probe now maps exclusively is one the
+ * cell copied (or touched for the first time).  Only addresses are kept,
+ * never contents, and the probe runs nothing but the runner's own code
+ * (the zygote never holds a client's bytes; docs/architecture.md).
+ *
+ * How: madvise(MADV_POPULATE_WRITE) (Linux 5.14) breaks the sharing of a
+ * range as a write fault would.  It is not cheaper per page than the
+ * faults themselves (measured), so it only pays off the cell's critical
+ * path: a pool kernel starts after a short wait for its cell, and checks
+ * for the cell between small batches, so a cell waits for at most one
+ * batch.  A kernel whose cell is already waiting (under load) copies
+ * nothing ahead.  The copied pages are the kernel's own memory and count
+ * against its run's memory cgroup (a few MB over a bare kernel; the set
+ * is capped well below the smallest pi.max_memory_mb).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
+#define PAGEMAP_PRESENT		(UINT64_C(1) << 63)
+#define PAGEMAP_EXCLUSIVE	(UINT64_C(1) << 56)
+
+/*
+ * At most 24 MB: a pool kernel's pre-copied pages count against its run's
+ * memory limit, whose least is 64 MB (pi.max_memory_mb).
+ */
+#define PREFAULT_MAX_PAGES		6144
+/* how long a pool kernel waits for its cell before it starts copying */
+#define PREFAULT_DELAY_MS		2
+/* pages copied between two looks at the control pipe (~0.1 ms) */
+#define PREFAULT_BATCH_PAGES	32
+
+typedef struct PrefaultRange
+{
+	uintptr_t	start;
+	size_t		pages;
+} PrefaultRange;
+
+/* Made in the zygote, inherited by every forker and kernel. */
+static PrefaultRange *ranges;
+static int	nranges;
+static size_t npages;
+
+static size_t page_size;
+
+/* Add one page to the set: extend the last range, or start a new one. */
+static bool
+add_page(uintptr_t addr, int *cap)
+{
+	if (nranges > 0 &&
+		ranges[nranges - 1].start + ranges[nranges - 1].pages * page_size == addr)
+	{
+		ranges[nranges - 1].pages++;
+		npages++;
+		return true;
+	}
+	if (nranges == *cap)
+	{
+		int			newcap = *cap ? *cap * 2 : 256;
+		PrefaultRange *grown = realloc(ranges, newcap * sizeof(PrefaultRange));
+
+		if (grown == NULL)
+			return false;
+		ranges = grown;
+		*cap = newcap;
+	}
+	ranges[nranges].start = addr;
+	ranges[nranges].pages = 1;
+	nranges++;
+	npages++;
+	return true;
+}
+
+/*
+ * Read probe's pagemap over [start, end) and add the pages it maps
+ * exclusively.  False when the pagemap cannot be read.
+ */
+static bool
+scan_range(int pagemap, uintptr_t start, uintptr_t end, int *cap)
+{
+	uint64_t	entries[512];
+	uintptr_t	addr = start;
+
+	while (addr < end && npages < PREFAULT_MAX_PAGES)
+	{
+		size_t		want = (end - addr) / page_size;
+		ssize_t		got;
+		size_t		i;
+
+		if (want > sizeof(entries) / sizeof(entries[0]))
+			want = sizeof(entries) / sizeof(entries[0]);
+		got = pread(pagemap, entries, want * sizeof(uint64_t),
+					(off_t) (addr / page_size * sizeof(uint64_t)));
+		if (got <= 0)
+			return false;
+		for (i = 0; i < (size_t) got / sizeof(uint64_t); i++)
+		{
+			uint64_t	e = entries[i];
+
+			if ((e & PAGEMAP_PRESENT) && (e & PAGEMAP_EXCLUSIVE) &&
+				npages < PREFAULT_MAX_PAGES &&
+				!add_page(addr + i * page_size, cap))
+				return false;
+		}
+		addr += (size_t) got / sizeof(uint64_t) * page_size;
+	}
+	return true;
+}
+
+/*
+ * In the zygote, with the probe (a fork of it that has run the typical
+ * cell) stopped: learn the pages it copied, within the zygote's own
+ * private writable mappings (what a kernel inherits; anything the probe
+ * mapped afresh is not).  Returns the number of pages, 0 when nothing
+ * could be learned (pool kernels then copy nothing ahead).
+ */
+size_t
+executor_prefault_learn(pid_t probe)
+{
+	char		path[64];
+	FILE	   *maps;
+	int			pagemap;
+	char		line[512];
+	int			cap = 0;
+	bool		ok = true;
+
+	page_size = (size_t) sysconf(_SC_PAGESIZE);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int) probe);
+	pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	maps = fopen("/proc/self/maps", "re");
+	if (pagemap < 0 || maps == NULL)
+	{
+		pi_log("zygote: cannot read the probe's pages (%m); "
+			   "pool kernels copy nothing ahead");
+		if (pagemap >= 0)
+			close(pagemap);
+		if (maps != NULL)
+			fclose(maps);
+		return 0;
+	}
+	while (ok && fgets(line, sizeof(line), maps) != NULL)
+	{
+		uintptr_t	start,
+					end;
+		char		perms[8];
+
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &start, &end, perms) != 3 ||
+			strcmp(perms, "rw-p") != 0)
+			continue;
+		ok = scan_range(pagemap, start, end, &cap);
+	}
+	fclose(maps);
+	close(pagemap);
+	if (!ok)
+	{
+		pi_log("zygote: reading the probe's pages failed; "
+			   "pool kernels copy nothing ahead");
+		free(ranges);
+		ranges = NULL;
+		nranges = 0;
+		npages = 0;
+	}
+	return npages;
+}
+
+/*
+ * In a stateless kernel waiting for its first cell (runner.serve, after
+ * its own warm-up): copy the learned pages, unless a cell comes on
+ * control_fd first; stop as soon as one does.  Returns the pages copied.
+ */
+size_t
+executor_prefault_pages(int control_fd)
+{
+	struct pollfd control = {control_fd, POLLIN, 0};
+	size_t		done = 0;
+	int			i;
+
+	if (nranges == 0 || poll(&control, 1, PREFAULT_DELAY_MS) != 0)
+		return 0;
+	for (i = 0; i < nranges; i++)
+	{
+		size_t		at = 0;
+
+		while (at < ranges[i].pages)
+		{
+			size_t		n = ranges[i].pages - at;
+
+			if (n > PREFAULT_BATCH_PAGES)
+				n = PREFAULT_BATCH_PAGES;
+			if (madvise((void *) (ranges[i].start + at * page_size), n * page_size,
+						MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+				return done;	/* before Linux 5.14: nothing to gain */
+			/* other errors (unmapped since, no memory) skip those pages */
+			at += n;
+			done += n;
+			/* look for the cell every batch, and between small ranges */
+			if ((done % PREFAULT_BATCH_PAGES) < n && poll(&control, 1, 0) != 0)
+				return done;
+		}
+	}
+	return done;
+}
