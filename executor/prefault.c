@@ -22,10 +22,11 @@
  * How: madvise(MADV_POPULATE_WRITE) (Linux 5.14) breaks the sharing of a
  * range as a write fault would.  It is not cheaper per page than the
  * faults themselves (measured), so it only pays off the cell's critical
- * path: a pool kernel starts after a short wait for its cell, and checks
- * for the cell between small batches, so a cell waits for at most one
- * batch.  A kernel whose cell is already waiting (under load) copies
- * nothing ahead.  The copied pages are the kernel's own memory and count
+ * path: a pool kernel starts after a short wait for its cell, and only
+ * while it has a core to itself; it looks for its cell and at the load between
+ * small batches, so a cell waits for at most one batch, and a busy
+ * machine stops it.  A kernel whose cell is already waiting (under load)
+ * copies nothing ahead.  The copied pages are the kernel's own memory and count
  * against its run's memory cgroup (a few MB over a bare kernel; the set
  * is capped well below the smallest pi.max_memory_mb).
  *
@@ -58,7 +59,7 @@
  */
 #define PREFAULT_MAX_PAGES		6144
 /* how long a pool kernel waits for its cell before it starts copying */
-#define PREFAULT_DELAY_MS		2
+#define PREFAULT_DELAY_MS		5
 /* pages copied between two looks at the control pipe (~0.1 ms) */
 #define PREFAULT_BATCH_PAGES	32
 
@@ -196,19 +197,47 @@ executor_prefault_learn(pid_t probe)
 }
 
 /*
+ * Whether this kernel has a core of its own: /proc/loadavg's count of
+ * runnable tasks, this one included, is at most the number of cores.
+ * Copying ahead on a busy machine would take CPU from runs, for pages the
+ * next cell may never write.  True when it cannot be read (the delay
+ * alone then guards).
+ */
+static bool
+core_is_free(int loadavg, long cores)
+{
+	char		buf[128];
+	ssize_t		n = loadavg >= 0 ? pread(loadavg, buf, sizeof(buf) - 1, 0) : -1;
+	const char *p;
+	int			field;
+
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* "0.20 0.18 0.12 1/80 11206": the fourth field is running/total */
+	for (p = buf, field = 0; *p != '\0' && field < 3; p++)
+		if (*p == ' ')
+			field++;
+	return field < 3 || strtol(p, NULL, 10) <= cores;
+}
+
+/*
  * In a stateless kernel waiting for its first cell (runner.serve, after
- * its own warm-up): copy the learned pages, unless a cell comes on
- * control_fd first; stop as soon as one does.  Returns the pages copied.
+ * its own warm-up): copy the learned pages while no cell has come and a
+ * core is free; stop as soon as either changes.  Returns the pages copied.
  */
 size_t
 executor_prefault_pages(int control_fd)
 {
 	struct pollfd control = {control_fd, POLLIN, 0};
+	long		cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int			loadavg;
 	size_t		done = 0;
 	int			i;
 
 	if (nranges == 0 || poll(&control, 1, PREFAULT_DELAY_MS) != 0)
 		return 0;
+	loadavg = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	for (i = 0; i < nranges; i++)
 	{
 		size_t		at = 0;
@@ -217,18 +246,22 @@ executor_prefault_pages(int control_fd)
 		{
 			size_t		n = ranges[i].pages - at;
 
-			if (n > PREFAULT_BATCH_PAGES)
-				n = PREFAULT_BATCH_PAGES;
+			/* look for the cell, and at the load, every batch */
+			if (done % PREFAULT_BATCH_PAGES == 0 &&
+				(poll(&control, 1, 0) != 0 || !core_is_free(loadavg, cores)))
+				goto out;
+			if (n > PREFAULT_BATCH_PAGES - done % PREFAULT_BATCH_PAGES)
+				n = PREFAULT_BATCH_PAGES - done % PREFAULT_BATCH_PAGES;
 			if (madvise((void *) (ranges[i].start + at * page_size), n * page_size,
 						MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
-				return done;	/* before Linux 5.14: nothing to gain */
+				goto out;		/* before Linux 5.14: nothing to gain */
 			/* other errors (unmapped since, no memory) skip those pages */
 			at += n;
 			done += n;
-			/* look for the cell every batch, and between small ranges */
-			if ((done % PREFAULT_BATCH_PAGES) < n && poll(&control, 1, 0) != 0)
-				return done;
 		}
 	}
+out:
+	if (loadavg >= 0)
+		close(loadavg);
 	return done;
 }
