@@ -110,7 +110,8 @@ copied_ahead()
 }
 COPIED=no
 if [ -n "$LEARNED_KB" ] && [ "$LEARNED_KB" -gt 8192 ]; then
-	for _ in $(seq 1 100); do
+	# it copies only while it has a core to itself: give a busy machine time
+	for _ in $(seq 1 300); do
 		copied_ahead $((LEARNED_KB * 3 / 4)) && { COPIED=yes; break; }
 		sleep 0.1
 	done
