@@ -75,6 +75,8 @@ static int	nranges;
 static size_t npages;
 
 static size_t page_size;
+/* counted in the zygote: a sandboxed kernel has no /sys to count them in */
+static long online_cores;
 
 /* Add one page to the set: extend the last range, or start a new one. */
 static bool
@@ -158,6 +160,7 @@ executor_prefault_learn(pid_t probe)
 	bool		ok = true;
 
 	page_size = (size_t) sysconf(_SC_PAGESIZE);
+	online_cores = sysconf(_SC_NPROCESSORS_ONLN);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int) probe);
 	pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	maps = fopen("/proc/self/maps", "re");
@@ -204,7 +207,7 @@ executor_prefault_learn(pid_t probe)
  * alone then guards).
  */
 static bool
-core_is_free(int loadavg, long cores)
+core_is_free(int loadavg)
 {
 	char		buf[128];
 	ssize_t		n = loadavg >= 0 ? pread(loadavg, buf, sizeof(buf) - 1, 0) : -1;
@@ -218,19 +221,20 @@ core_is_free(int loadavg, long cores)
 	for (p = buf, field = 0; *p != '\0' && field < 3; p++)
 		if (*p == ' ')
 			field++;
-	return field < 3 || strtol(p, NULL, 10) <= cores;
+	return field < 3 || online_cores < 1 || strtol(p, NULL, 10) <= online_cores;
 }
 
 /*
  * In a stateless kernel waiting for its first cell (runner.serve, after
- * its own warm-up): copy the learned pages while no cell has come and a
- * core is free; stop as soon as either changes.  Returns the pages copied.
+ * its own warm-up): copy the learned pages while no cell has come,
+ * whenever this kernel has a core to itself (on a busy machine it waits,
+ * looking for its cell); stop as soon as the cell comes.  Returns the
+ * pages copied.
  */
 size_t
 executor_prefault_pages(int control_fd)
 {
 	struct pollfd control = {control_fd, POLLIN, 0};
-	long		cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int			loadavg;
 	size_t		done = 0;
 	int			i;
@@ -246,10 +250,15 @@ executor_prefault_pages(int control_fd)
 		{
 			size_t		n = ranges[i].pages - at;
 
-			/* look for the cell, and at the load, every batch */
-			if (done % PREFAULT_BATCH_PAGES == 0 &&
-				(poll(&control, 1, 0) != 0 || !core_is_free(loadavg, cores)))
-				goto out;
+			/* every batch: the cell, then the load */
+			if (done % PREFAULT_BATCH_PAGES == 0)
+			{
+				if (poll(&control, 1, 0) != 0)
+					goto out;
+				while (!core_is_free(loadavg))
+					if (poll(&control, 1, PREFAULT_DELAY_MS) != 0)
+						goto out;
+			}
 			if (n > PREFAULT_BATCH_PAGES - done % PREFAULT_BATCH_PAGES)
 				n = PREFAULT_BATCH_PAGES - done % PREFAULT_BATCH_PAGES;
 			if (madvise((void *) (ranges[i].start + at * page_size), n * page_size,

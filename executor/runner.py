@@ -661,40 +661,24 @@ def _warm_kernel(workspace, workspace_is_session, display):
         pass
 
 
-# A typical assistant cell: a pandas summary and a chart.  Run once, in a
-# throwaway fork of the zygote, by probe_written_pages().
-_PROBE_CELL = """\
-frame = pd.DataFrame({"g": np.arange(10000) % 10, "x": np.random.rand(10000)})
+# A typical assistant cell (pandas and a chart) for probe_written_pages()
+_PROBE_CELL = """frame = pd.DataFrame({"g": np.arange(10000) % 10, "x": np.random.rand(10000)})
 summary = frame.groupby("g")["x"].agg(["mean", "std", "count"])
 fig, ax = plt.subplots()
 ax.plot(summary.index, summary["mean"].values)
 ax.set_title("mean x by g")
-summary.head()
-"""
-
-
-class _Discard(_Channel):
-    """A result channel that encodes the final line and drops it."""
-
-    def send_line(self, data):
-        pass
+summary.head()"""
 
 
 def probe_written_pages(workspace):
-    """In a throwaway fork of the zygote (zygote.c), before any forker
-    exists: run a typical cell the way serve() runs one (read as a control
-    line, executed in __main__, its figure rendered to PNG, its final line
-    encoded) so that the zygote can read which of its pages the cell copied
-    (prefault.c); idle pool kernels copy those pages before their cell
-    comes.  Only this module's own code runs, and nothing is written: no
-    file (the workspace is not a session's) and no line on any channel."""
-    line = json.dumps({"type": "cell", "code": _PROBE_CELL, "timeout_s": 30,
-                       "memory_mb": 0, "max_file_size_mb": 0})
-    cell = _decode_json(line)[0]
+    """In a throwaway fork of the zygote: run a typical cell as serve() does
+    (decoded, run in __main__, figure made PNG, final line written to
+    /dev/null) so that the zygote learns which of its pages such a cell
+    copies (prefault.c).  Only our own code runs; no file is written."""
     _reseed()
-    _run_cell(cell, _Discard(-1), _kernel["control"], _kernel["namespace"],
-              _kernel["display"], workspace, False, False)
-    linecache.cache.pop(CELL, None)
+    cell = _decode_json(json.dumps({"type": "cell", "code": _PROBE_CELL}))[0]
+    _run_cell(cell, _Channel(os.open(os.devnull, os.O_WRONLY)), _kernel["control"],
+              _kernel["namespace"], _kernel["display"], workspace, False, False)
 
 
 # What every kernel shares, made once in the zygote by prepare() before the
@@ -775,9 +759,8 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     workspace, or the kernel's temporary one.  control_fd and result_fd are
     the descriptors prepare() made the channels for (4 and 3); cell_waiting
     says whether a cell was already in the control pipe when the kernel
-    started (child.c looks).  prefault, given to a stateless kernel, copies
-    the pages a typical cell writes while no cell has come yet (prefault.c);
-    it returns as soon as one comes."""
+    started (child.c looks); prefault (stateless kernels) copies ahead the
+    pages a typical cell writes until a cell comes (prefault.c)."""
     if control_fd != _kernel["control"].fd or result_fd != _kernel["channel"].fd:
         raise RuntimeError("serve() called with descriptors prepare() did not set up")
     _set_thread_pools(blas_threads)
@@ -787,11 +770,10 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     signal.signal(signal.SIGINT, _on_sigint)
     _reseed()
     workspace = os.getcwd()
-    # The warm-up only helps a kernel that waits for its cell (a pool
-    # kernel): one spawned for a cell that is already in the control pipe
-    # (the pool was empty, or a session's first cell) would run it on the
-    # cell's critical path, and its faults mostly overlap the cell's
-    # (measured under 8 clients: ~0.5 ms less CPU per run without it).
+    # Warm-up and copying ahead only help a kernel that waits for its cell:
+    # with the cell already in the pipe (the pool was empty, a session's
+    # first cell) they would be on its critical path, and their faults
+    # mostly overlap the cell's (under 8 clients: ~0.5 ms less CPU a run).
     if not cell_waiting:
         _warm_kernel(workspace, workspace_is_session, display)
         if prefault is not None:

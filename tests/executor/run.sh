@@ -95,32 +95,22 @@ run print_one <<< 'print(1)'
 check print_one '.status == "completed" and .stdout == "1\n" and .result == null'
 
 # an idle stateless pool kernel copies ahead the pages a typical cell writes
-# (prefault.c): its private memory grows to about the set the zygote learned
-# (without it, a waiting kernel holds ~3 MB of its own); the runs below
-# then run in such kernels
+# (prefault.c), only while it has a core to itself: its private memory grows
+# to about what the zygote learned (~3 MB without); the runs below use them
 LEARNED_KB=$(sed -n 's/.*a typical cell writes [0-9]* pages (\([0-9]*\) kB).*/\1/p' "$TMP/executor.log" | tail -1)
 copied_ahead()
 {
-	local k
 	for k in $(kernels_of "$EXEC_PID"); do
-		awk -v want="$1" '/^Private_Dirty:/ && $2 >= want {found = 1} END {exit !found}' \
-			"/proc/$k/smaps_rollup" 2>/dev/null && return 0
+		awk -v want="$1" '/^Private_Dirty:/ && $2 >= want {f = 1} END {exit !f}' "/proc/$k/smaps_rollup" 2>/dev/null && return 0
 	done
 	return 1
 }
 COPIED=no
-if [ -n "$LEARNED_KB" ] && [ "$LEARNED_KB" -gt 8192 ]; then
-	# it copies only while it has a core to itself: give a busy machine time
-	for _ in $(seq 1 300); do
-		copied_ahead $((LEARNED_KB * 3 / 4)) && { COPIED=yes; break; }
-		sleep 0.1
-	done
-fi
-if [ $COPIED = yes ]; then
-	pass pool_kernel_copies_ahead
-else
-	fail "pool_kernel_copies_ahead (learned: ${LEARNED_KB:-nothing} kB)" "$TMP/executor.log"
-fi
+for _ in $(seq 1 300); do
+	[ "${LEARNED_KB:-0}" -gt 8192 ] && copied_ahead $((LEARNED_KB * 3 / 4)) && { COPIED=yes; break; }
+	sleep 0.1
+done
+[ $COPIED = yes ] && pass pool_kernel_copies_ahead || fail "pool_kernel_copies_ahead (learned: ${LEARNED_KB:-nothing} kB)" "$TMP/executor.log"
 
 run last_expression <<< $'x = 2\nx * 21;'
 check last_expression '.result.type == "int" and .result.json == 42'
