@@ -264,7 +264,9 @@ child_call_runner(const KernelSpec *k)
 	 */
 	kwargs = Py_BuildValue("{s:i,s:N,s:O}", "blas_threads", executor_blas_threads,
 						   "cell_waiting", PyBool_FromLong(poll(&control, 1, 0) > 0),
-						   "prefault", k->is_session ? Py_None : runner_prefault);
+						   "prefault", k->is_session ||
+						   k->memory_mb < EXECUTOR_PREFAULT_MIN_MEMORY_MB ?
+						   Py_None : runner_prefault);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);

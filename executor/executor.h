@@ -95,6 +95,15 @@
 #define EXECUTOR_SHM_MB				64
 #define EXECUTOR_PIDS_MAX			256
 
+/*
+ * A stateless pool kernel copies ahead the pages a typical cell writes
+ * (prefault.c, at most 24 MB) only when its memory ceiling is at least
+ * this, and only runs allowed at least this much are given such a kernel:
+ * the copied pages count in the run's memory cgroup, and would otherwise
+ * be a noticeable part of a small limit.
+ */
+#define EXECUTOR_PREFAULT_MIN_MEMORY_MB	512
+
 /* What the command line configures. */
 typedef struct ExecutorConfig
 {

@@ -473,7 +473,9 @@ pool_size(void)
 /*
  * A ready stateless kernel whose limits fit the request, or NULL.  A pool
  * kernel's RLIMIT_AS hard limit was set at its creation and can only go
- * down, so a request for more memory than that needs a fresh kernel.
+ * down, so a request for more memory than that needs a fresh kernel; one
+ * for less than EXECUTOR_PREFAULT_MIN_MEMORY_MB needs one that did not
+ * copy ahead.
  */
 Kernel *
 kernel_take_pooled(const RunRequest *req)
@@ -488,8 +490,11 @@ kernel_take_pooled(const RunRequest *req)
 
 		if (is_pooled(k))
 		{
+			/* a kernel that may have copied ahead (child.c) is too big */
 			if (k->memory_mb < req->memory_mb ||
-				k->max_file_size_mb < req->max_file_size_mb)
+				k->max_file_size_mb < req->max_file_size_mb ||
+				(k->memory_mb >= EXECUTOR_PREFAULT_MIN_MEMORY_MB &&
+				 req->memory_mb < EXECUTOR_PREFAULT_MIN_MEMORY_MB))
 			{
 				kernel_retire(k);
 				continue;

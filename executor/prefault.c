@@ -59,7 +59,7 @@
  */
 #define PREFAULT_MAX_PAGES		6144
 /* how long a pool kernel waits for its cell before it starts copying */
-#define PREFAULT_DELAY_MS		5
+#define PREFAULT_DELAY_MS		10
 /* pages copied between two looks at the control pipe (~0.1 ms) */
 #define PREFAULT_BATCH_PAGES	32
 
