@@ -167,6 +167,8 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 
 		limits.memory_bytes = (uint64_t) req->memory_mb << 20;
 		limits.pids_max = EXECUTOR_PIDS_MAX;
+		/* only a session's run is frozen (between its cells) */
+		limits.freezable = req->is_session != 0;
 		if (jail_cgroup_attach(&executor_jail, pid, &limits, &reply.cg,
 							   why, sizeof(why)) < 0 ||
 			jail_sync_release(sync[1]) < 0)

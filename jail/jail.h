@@ -108,6 +108,8 @@ typedef struct JailLimits
 {
 	uint64_t	memory_bytes;	/* whole process tree, tmpfs included; 0 = none */
 	int			pids_max;		/* processes + threads; 0 = none */
+	bool		freezable;		/* the run may be frozen (v1: its own freezer
+								 * cgroup, one more mkdir and rmdir) */
 } JailLimits;
 
 /* The per-run cgroup the parent created; paths "" when not used. */

@@ -124,6 +124,7 @@ run_once(const JailConfig *cfg, const Options *opt, bool use_cgroup, bool *oom)
 	{
 		limits.memory_bytes = (uint64_t) opt->memory_mb * 1024 * 1024;
 		limits.pids_max = opt->pids;
+		limits.freezable = true;
 		if (jail_cgroup_attach(cfg, pid, &limits, &cg, err, sizeof(err)) < 0)
 		{
 			/* the child sees EOF on the pipe and refuses to go on */
