@@ -66,8 +66,6 @@
  * lease (every 5 s by default), so that a few slow renewals never lose it.
  */
 #define LEASE_RENEW_MS			Max(pi_job_lease_time * 1000 / 12, 200)
-/* A job is tried at most this often before it fails for good. */
-#define MAX_ATTEMPTS			PI_JOB_MAX_ATTEMPTS
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
