@@ -42,6 +42,7 @@ OBJS = \
 	bgworker/worker.o \
 	bgworker/rescue.o \
 	bgworker/job_live.o \
+	bgworker/job_end.o \
 	common/tree_remove.o
 
 # pg_regress files (sql/, expected/).  `make installcheck` runs them against

@@ -42,7 +42,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -57,6 +56,7 @@
 #include "sessions.h"
 #include "shmem.h"
 #include "tenant_limits.h"
+#include "job_end.h"
 #include "job_live.h"
 #include "workers.h"
 #include "rescue.h"
@@ -66,8 +66,6 @@
  * lease (every 5 s by default), so that a few slow renewals never lose it.
  */
 #define LEASE_RENEW_MS			Max(pi_job_lease_time * 1000 / 12, 200)
-/* A job is tried at most this often before it fails for good. */
-#define MAX_ATTEMPTS			PI_JOB_MAX_ATTEMPTS
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
@@ -87,6 +85,7 @@ typedef struct ClaimedJob
 								 * leaves (tenant_limits.c) */
 	PiTally		tally;			/* its session in its tenant's tally */
 	bool		cancel_seen;	/* cancel_requested read back from the row */
+	bool		end_recorded;	/* a load's end, written in its own commit */
 	JobLive		live;			/* progress and output not yet written */
 	TimestampTz lease_renewed_at;
 } ClaimedJob;
@@ -374,48 +373,13 @@ static void
 finish_body(void *arg)
 {
 	FinishedJob *f = (FinishedJob *) arg;
-	int			rc;
 
 	/* the last progress and output sent stay, even if they came just before the end */
 	job_live_write(&f->job->live, &f->job->id);
 	if (f->result_json != NULL)
-		rc = SPI_execute_with_args("UPDATE pi.jobs SET"
-								   " status = CASE WHEN $2::jsonb ->> 'status' IN"
-								   "   ('completed', 'failed', 'timeout', 'cancelled')"
-								   "   THEN $2::jsonb ->> 'status' ELSE 'failed' END,"
-								   " result = pi.note_session_kernel(session_id, $2::jsonb)"
-								   "   || pi.attempt_note(attempts, retry_reason),"
-								   " finished_at = clock_timestamp(), lease_until = NULL,"
-								   " progress = CASE WHEN $2::jsonb ->> 'status' = 'completed' THEN 1"
-								   "   ELSE progress END"
-								   " WHERE id = $1 AND status = 'running' AND worker_boot = $3",
-								   3, (Oid[]) {UUIDOID, TEXTOID, INT8OID},
-								   (Datum[]) {UUIDPGetDatum(&f->job->id),
-								   CStringGetTextDatum(f->result_json), Int64GetDatum(my_boot_id)},
-								   NULL, false, 0);
+		job_end_record(&f->job->id, f->job->id_text, my_boot_id, f->result_json);
 	else
-
-		/*
-		 * The executor died under the job (killed, or crashed): the job is
-		 * not at fault as far as we know, so it gets one more try.
-		 */
-		rc = SPI_execute_with_args("UPDATE pi.jobs SET"
-								   " status = CASE WHEN attempts < " MAX_ATTEMPTS " THEN 'pending' ELSE 'failed' END,"
-								   " started_at = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE started_at END,"
-								   " finished_at = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE clock_timestamp() END,"
-								   " lease_until = NULL, worker_pid = NULL,"
-								   " retry_reason = 'the Python executor stopped, or dropped the connection,"
-								   " while it ran',"
-								   " result = CASE WHEN attempts < " MAX_ATTEMPTS " THEN NULL ELSE"
-								   "  pi.ended_result('failed', 'ExecutorLost', 'the Python executor stopped while"
-								   " running this job, ' || attempts || ' time(s); it is not retried again') END"
-								   " WHERE id = $1 AND status = 'running' AND worker_boot = $2",
-								   2, (Oid[]) {UUIDOID, INT8OID},
-								   (Datum[]) {UUIDPGetDatum(&f->job->id), Int64GetDatum(my_boot_id)},
-								   NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "pi worker: recording the end of job %s failed: SPI error %d",
-			 f->job->id_text, rc);
+		job_end_requeue_lost(&f->job->id, f->job->id_text, my_boot_id);
 }
 
 /*
@@ -568,36 +532,6 @@ load_progress(int64 done, int64 total, void *arg)
 	}
 }
 
-static char *
-load_failure_json(ErrorData *edata, bool cancelled)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"status\": \"%s\", \"stdout\": \"\", \"stderr\": \"\", \"result\": null,"
-					 " \"figures\": [], \"files\": [], \"elapsed_ms\": 0, \"error\": {\"type\": \"%s\","
-					 " \"message\": ", cancelled ? "cancelled" : "failed",
-					 cancelled ? "Cancelled" : "LoadError");
-	escape_json(&buf, edata->message ? edata->message : "unknown error");
-	appendStringInfoString(&buf, ", \"detail\": ");
-	if (edata->detail)
-		escape_json(&buf, edata->detail);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"hint\": ");
-	if (edata->hint)
-		escape_json(&buf, edata->hint);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"context\": ");
-	if (edata->context)
-		escape_json(&buf, edata->context);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, "}}");
-	return buf.data;
-}
-
 /*
  * While a load runs, a timer looks at the cancel flag of this worker's slot
  * every LOAD_CANCEL_POLL_MS and turns a request into a query cancel, which
@@ -610,8 +544,8 @@ static TimeoutId load_cancel_timer = MAX_TIMEOUTS;
 /*
  * A signal handler: reads one flag of shared memory, no lock (a bool).
  * Only inside a transaction: the analysis and a conversion check for a
- * cancel themselves (load_progress), and once the load has committed a
- * cancel comes too late to undo it.
+ * cancel themselves (load_progress), and the load's last transaction
+ * decides with the job's row locked (load_at_commit).
  */
 static void
 load_cancel_check(void)
@@ -625,13 +559,74 @@ load_cancel_check(void)
 }
 
 /*
+ * Called by pi_load_csv_run inside the load's transaction, just before it
+ * commits: the job is recorded completed in the commit that makes its table
+ * visible, unless a cancel came first, which undoes the load.  With the
+ * row locked here, a pi.cancel_job either flagged it before (seen here) or
+ * waits for this commit and finds the job completed (it answers false): a
+ * load it said it cancels is never recorded completed (job_end.c).
+ */
+static void
+load_at_commit(const char *result_json, void *arg)
+{
+	ClaimedJob *job = (ClaimedJob *) arg;
+	bool		cancel_requested;
+
+	SPI_connect();
+	if (!job_end_lock_running(&job->id, my_boot_id, &cancel_requested))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("load job %s is no longer running in this worker; its load was undone",
+						job->id_text),
+				 errhint("pi.job_status tells how the job ended; load the file again if it did not complete.")));
+	if (cancel_requested || should_cancel(job))
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("the load was cancelled")));
+	job_live_write(&job->live, &job->id);
+	job_end_record(&job->id, job->id_text, my_boot_id, result_json);
+	SPI_finish();
+	/* undone with the rest if the commit fails: pi_load_csv_run throws then */
+	job->end_recorded = true;
+}
+
+typedef struct FailedLoad
+{
+	ClaimedJob *job;
+	ErrorData  *edata;
+} FailedLoad;
+
+/*
+ * A load that did not complete: with the row locked, it ends cancelled if
+ * a cancel was asked for (in the row, or in the slot before the row's flag
+ * is committed), whatever error stopped it; else failed with its error.
+ */
+static void
+load_failed_body(void *arg)
+{
+	FailedLoad *f = (FailedLoad *) arg;
+	bool		cancel_requested;
+	bool		cancelled;
+
+	if (!job_end_lock_running(&f->job->id, my_boot_id, &cancel_requested))
+		return;					/* ended or re-queued meanwhile: not ours */
+	cancelled = f->edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		cancel_requested || should_cancel(f->job);
+	job_live_write(&f->job->live, &f->job->id);
+	job_end_record(&f->job->id, f->job->id_text, my_boot_id,
+				   job_end_load_failure_json(f->edata, cancelled));
+}
+
+/*
  * Run a load_csv job in this process.  Any error ends the load's
- * transaction (so nothing half-loaded stays) and becomes the job's result.
+ * transaction (so nothing half-loaded stays) and becomes the job's result;
+ * a load that completes records its end in its own commit.
  */
 static void
 run_load_job(ClaimedJob *job)
 {
 	MemoryContext ctx = CurrentMemoryContext;
+	FailedLoad	failed = {job, NULL};
 	FinishedJob finished = {job, NULL};
 
 	pgstat_report_activity(STATE_RUNNING, psprintf("pi worker: loading %s", job->code));
@@ -643,23 +638,14 @@ run_load_job(ClaimedJob *job)
 	PG_TRY();
 	{
 		finished.result_json = pi_load_csv_run(job->id_text, job->workspace, job->payload,
-											   load_progress, job);
+											   load_progress, load_at_commit, job);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = recover_from_error(ctx);
-		bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
-
-		if (cancelled)
-		{
-			/* the timer's cancel says "canceling statement due to user request" */
-			edata->message = pstrdup("the load was cancelled");
-			edata->detail = edata->hint = NULL;
-		}
+		failed.edata = recover_from_error(ctx);
 		ereport(LOG,
 				(errmsg("pi worker %d: load job %s failed: %s", my_slot + 1, job->id_text,
-						edata->message)));
-		finished.result_json = load_failure_json(edata, cancelled);
+						failed.edata->message)));
 	}
 	PG_END_TRY();
 	/* a cancel that came as the load ended must not fail the recording */
@@ -667,7 +653,10 @@ run_load_job(ClaimedJob *job)
 	QueryCancelPending = false;
 
 	pi_tally_run_ended(&job->tally, true);
-	run_in_transaction("pi worker: recording load result", finish_body, &finished);
+	if (failed.edata != NULL)
+		run_in_transaction("pi worker: recording load result", load_failed_body, &failed);
+	else if (!job->end_recorded)	/* a way to completion that skipped the hook */
+		run_in_transaction("pi worker: recording load result", finish_body, &finished);
 	set_slot_job(NULL);
 }
 

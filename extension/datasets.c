@@ -511,7 +511,8 @@ static char *
 load_and_commit(int fd, const char *job_id, const char *path, const char *owner,
 				const char *schema, const char *name, const CsvLoadOptions *o,
 				const LoadSource *src, CsvAnalysis *a, const char *staging, LoadHelper *helper,
-				CsvProgressFn progress, void *progress_arg, LoadTimes *times)
+				CsvProgressFn progress, LoadCommitFn at_commit, void *progress_arg,
+				LoadTimes *times)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	uint64		rows = 0;
@@ -533,10 +534,17 @@ load_and_commit(int fd, const char *job_id, const char *path, const char *owner,
 								progress, progress_arg, &rows, times);
 	/* built before the commit, so that a failure here commits nothing */
 	result = load_result_json(schema, name, rows, bytes, a, o, src, times);
+
+	/*
+	 * The job's end goes into this commit too: a cancel that came before
+	 * undoes the load here, and one that comes after finds the job ended.
+	 */
+	if (at_commit)
+		at_commit(result, progress_arg);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(caller);
-	/* committed: a cancel (the worker's timer) that came too late is moot */
+	/* committed, the job's end with it: a cancel from now on is moot */
 	QueryCancelPending = false;
 	return result;
 }
@@ -551,7 +559,8 @@ static char *
 load_analysed(int fd, const char *job_id, const char *path, const char *owner,
 			  const char *schema, const char *name, const CsvLoadOptions *o,
 			  const LoadSource *src, CsvAnalysis *a,
-			  CsvProgressFn progress, void *progress_arg, LoadTimes *times)
+			  CsvProgressFn progress, LoadCommitFn at_commit, void *progress_arg,
+			  LoadTimes *times)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	LoadHelper *volatile helper = NULL;
@@ -562,7 +571,7 @@ load_analysed(int fd, const char *job_id, const char *path, const char *owner,
 	if (!a->two_cores || a->needs_rewrite ||
 		a->split_offset <= a->bom_bytes || a->split_offset >= a->file_bytes)
 		return load_and_commit(fd, job_id, path, owner, schema, name, o, src, a, NULL, NULL,
-							   progress, progress_arg, times);
+							   progress, at_commit, progress_arg, times);
 
 	staging = load_staging_table(job_id);
 	PG_TRY();
@@ -571,7 +580,7 @@ load_analysed(int fd, const char *job_id, const char *path, const char *owner,
 		helper = load_helper_start(fd, a, o->encoding, staging, job_id);
 		times->cores = helper ? 2 : 1;
 		result = load_and_commit(fd, job_id, path, owner, schema, name, o, src, a, staging, helper,
-								 progress, progress_arg, times);
+								 progress, at_commit, progress_arg, times);
 		load_helper_stop(helper);
 	}
 	PG_CATCH();
@@ -602,7 +611,7 @@ static char *
 load_workspace_csv(const char *job_id, const char *workspace, const char *read_path, const char *path,
 		  const char *owner, const char *schema, const char *name, const CsvLoadOptions *o,
 		  const DatasetConversion *conv, LoadSource *src,
-		  CsvProgressFn progress, void *progress_arg)
+		  CsvProgressFn progress, LoadCommitFn at_commit, void *progress_arg)
 {
 	LoadTimes	times = {0};
 	CsvAnalysis a;
@@ -634,7 +643,7 @@ load_workspace_csv(const char *job_id, const char *workspace, const char *read_p
 		}
 		times.analysed = GetCurrentTimestamp();
 		result = load_analysed(fd, job_id, path, owner, schema, name, o, src, &a,
-							   progress, progress_arg, &times);
+							   progress, at_commit, progress_arg, &times);
 	}
 	PG_FINALLY();
 	{
@@ -664,7 +673,9 @@ remove_workspace_file(const char *workspace, const char *name)
  * no transaction open.  Returns the job's result as JSON text, allocated in
  * the caller's memory context; errors are thrown (the worker records them
  * as the job's failure) and leave nothing committed.  progress is told how
- * far each pass over the file has come, with progress_arg.
+ * far each pass over the file has come, with progress_arg; at_commit gets
+ * the result, and progress_arg, inside the load's transaction just before
+ * its commit.
  *
  * An xlsx or JSON Lines file is first converted, in a sandboxed run, into
  * a CSV beside it named after the job (so that a re-run of the job
@@ -672,7 +683,7 @@ remove_workspace_file(const char *workspace, const char *name)
  */
 char *
 pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_json,
-				CsvProgressFn progress, void *progress_arg)
+				CsvProgressFn progress, LoadCommitFn at_commit, void *progress_arg)
 {
 	Jsonb	   *payload;
 	JsonbValue *optv;
@@ -706,7 +717,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 
 	if (format == NULL || strcmp(format, "csv") == 0)
 		return load_workspace_csv(job_id, workspace, path, path, owner, schema, name, &o, NULL, &src,
-						 progress, progress_arg);
+						 progress, at_commit, progress_arg);
 
 	src.format = format;
 	target = psprintf(".pi_load_%s.csv", job_id);
@@ -727,7 +738,7 @@ pi_load_csv_run(const char *job_id, const char *workspace, const char *payload_j
 		if (strcmp(format, "jsonl") == 0)
 			o.header = 1;
 		result = load_workspace_csv(job_id, workspace, target, path, owner, schema, name, &o, &conv, &src,
-						   progress, progress_arg);
+						   progress, at_commit, progress_arg);
 	}
 	PG_FINALLY();
 	{

@@ -79,6 +79,42 @@ pi_sql "SELECT pi.cancel_job('$job')" >/dev/null
 check "cancelled mid-load: the job ends cancelled" "wait_until 30 ended $job && [ \"\$(job_status $job)\" = cancelled ]"
 check "cancelled mid-load: nothing is left" "wait_until 30 nothing_left cancel_load"
 
+echo "# cancel at several points of a split load, the last as it swaps and commits: the answer holds"
+# cancel_at JOB AT: wait (60 s at most) until the job's progress reaches AT,
+# then cancel it; prints pi.cancel_job's answer.  Progress of a load: the
+# analysis up to 0.5, COPY on two backends up to 0.95, the statistics from
+# 0.96, the swap and the commit from 0.99 (tried three times: the narrowest).
+pi_sql "CREATE PROCEDURE public.cancel_at(job uuid, at_progress float8, INOUT answer boolean DEFAULT NULL)
+LANGUAGE plpgsql AS \$\$
+DECLARE
+  deadline timestamptz := clock_timestamp() + interval '60 s';
+BEGIN
+  WHILE clock_timestamp() < deadline
+    AND coalesce((pi.job_status(job)->>'progress')::float8, 0) < at_progress
+    AND (SELECT status FROM pi.jobs WHERE id = job) IN ('pending', 'running') LOOP
+    PERFORM pg_sleep(0.002);
+    COMMIT;
+  END LOOP;
+  answer := pi.cancel_job(job);
+END \$\$" >/dev/null
+outcomes=
+for at in 0.7 0.9 0.96 0.99 0.99 0.99; do
+  job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'cancel_at', '$SID')")
+  answer=$(pi_sql "CALL public.cancel_at('$job', $at)")
+  wait_until 60 ended "$job"
+  outcome="$at:$answer/$(job_status "$job")"
+  echo "# cancelled at progress $outcome"
+  case "$outcome" in
+    *:t/cancelled) wait_until 30 nothing_left cancel_at || outcome="$outcome(left)" ;;
+    *:f/completed) pi_sql "SELECT pi.drop_dataset('cancel_at')" >/dev/null ;;
+  esac
+  outcomes="$outcomes $outcome"
+done
+pi_sql "DROP PROCEDURE public.cancel_at" >/dev/null
+check "a cancel that answered true ended the load cancelled with nothing left, one that answered false found it completed" \
+  "! echo '$outcomes' | tr ' ' '\n' | grep . | grep -qv ':t/cancelled$\|:f/completed$'"
+check "a cancel in the middle of the two-backend COPY answered true" "echo '$outcomes' | grep -q '0.7:t/cancelled'"
+
 echo "# cancel while the statistics are gathered (ANALYZE waits on a lock the test holds)"
 job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'cancel_stats', '$SID')")
 check "the helper starts" wait_until 120 helper_pid
