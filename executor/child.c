@@ -259,14 +259,13 @@ child_call_runner(const KernelSpec *k)
 						 PyBool_FromLong(k->workspace_is_session));
 	/* the session and job ids come with each cell, from the loop */
 	/*
-	 * A pool kernel warms itself up, and a stateless one copies ahead the
-	 * pages a typical cell writes; one whose cell is waiting does neither.
+	 * A pool kernel warms itself up, and the one the loop says copies
+	 * ahead the pages a typical cell writes; one whose cell is waiting
+	 * does neither.
 	 */
 	kwargs = Py_BuildValue("{s:i,s:N,s:O}", "blas_threads", executor_blas_threads,
 						   "cell_waiting", PyBool_FromLong(poll(&control, 1, 0) > 0),
-						   "prefault", k->is_session ||
-						   k->memory_mb < EXECUTOR_PREFAULT_MIN_MEMORY_MB ?
-						   Py_None : runner_prefault);
+						   "prefault", k->copy_ahead ? runner_prefault : Py_None);
 	if (args != NULL && kwargs != NULL)
 		ret = PyObject_Call(runner_run, args, kwargs);
 	Py_XDECREF(args);

@@ -96,11 +96,12 @@
 #define EXECUTOR_PIDS_MAX			256
 
 /*
- * A stateless pool kernel copies ahead the pages a typical cell writes
- * (prefault.c, at most 24 MB) only when its memory ceiling is at least
- * this, and only runs allowed at least this much are given such a kernel:
- * the copied pages count in the run's memory cgroup, and would otherwise
- * be a noticeable part of a small limit.
+ * One stateless pool kernel at a time copies ahead the pages a typical
+ * cell writes (prefault.c, at most 24 MB): two would only take turns on
+ * the free core, and the loop gives that one to the next run.  Only with
+ * a memory ceiling of at least this, and only to runs allowed at least
+ * this much: the copied pages count in the run's memory cgroup, and would
+ * otherwise be a noticeable part of a small limit.
  */
 #define EXECUTOR_PREFAULT_MIN_MEMORY_MB	512
 
@@ -133,6 +134,7 @@ typedef struct KernelSpec
 	bool		workspace_is_session;
 	int			memory_mb;
 	int			max_file_size_mb;
+	bool		copy_ahead;		/* while it waits (prefault.c) */
 } KernelSpec;
 
 /* a deadline that never comes */
@@ -408,6 +410,7 @@ typedef struct Kernel
 	bool		cg_frozen;		/* ... and held by the cgroup freezer (v2) */
 	bool		reaped;			/* exited: freed at the end of the loop turn */
 	bool		retired;		/* stateless and done: to be killed */
+	bool		copies_ahead;	/* a pool kernel told to copy ahead */
 	char	   *stop_notice;	/* session: why its state is gone */
 } Kernel;
 

@@ -119,6 +119,7 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 	spec.workspace_is_session = req->workspace_is_session != 0;
 	spec.memory_mb = req->memory_mb;
 	spec.max_file_size_mb = req->max_file_size_mb;
+	spec.copy_ahead = req->copy_ahead != 0;
 
 	/*
 	 * No handler of ours may run in the child before it resets them.

@@ -103,6 +103,8 @@ workspace_refused(const char *workspace, int *fd_out)
 	return NULL;
 }
 
+static bool pool_copies_ahead(void);
+
 /* ------------------------------------------------------------ workspaces */
 
 /*
@@ -259,6 +261,10 @@ kernel_spawn(const char *workspace, bool is_session, const char *session_id,
 	req.max_file_size_mb = max_file_size_mb;
 	req.is_session = is_session;
 	req.workspace_is_session = k->temp_workspace == NULL;
+	/* one pool kernel at a time copies ahead (executor.h) */
+	k->copies_ahead = k->temp_workspace != NULL && !is_session &&
+		memory_mb >= EXECUTOR_PREFAULT_MIN_MEMORY_MB && !pool_copies_ahead();
+	req.copy_ahead = k->copies_ahead;
 	if (forkers_spawn(&req, wsfd) < 0)
 	{
 		*errtype = errno == EAGAIN ? "ExecutorBusy" : "ExecutorError";
@@ -458,6 +464,25 @@ is_pooled(const Kernel *k)
 		!k->stopping && !k->retired && k->cells == 0;
 }
 
+/* Which pool kernel a run is given: ready first, then copied ahead. */
+static int
+pool_rank(const Kernel *k)
+{
+	return (k->spawning ? 0 : 2) + (k->copies_ahead ? 1 : 0);
+}
+
+/* Whether a pool kernel already copies ahead (or was told to). */
+static bool
+pool_copies_ahead(void)
+{
+	int			i;
+
+	for (i = 0; i < nkernels; i++)
+		if (is_pooled(kernels[i]) && kernels[i]->copies_ahead)
+			return true;
+	return false;
+}
+
 static int
 pool_size(void)
 {
@@ -475,11 +500,12 @@ pool_size(void)
  * kernel's RLIMIT_AS hard limit was set at its creation and can only go
  * down, so a request for more memory than that needs a fresh kernel; one
  * for less than EXECUTOR_PREFAULT_MIN_MEMORY_MB needs one that did not
- * copy ahead.
+ * copy ahead.  Others get the one that did, if it is ready.
  */
 Kernel *
 kernel_take_pooled(const RunRequest *req)
 {
+	Kernel	   *found = NULL;
 	int			i;
 
 	pool_memory_mb = req->memory_mb;
@@ -488,21 +514,20 @@ kernel_take_pooled(const RunRequest *req)
 	{
 		Kernel	   *k = kernels[i];
 
-		if (is_pooled(k))
+		if (!is_pooled(k))
+			continue;
+		if (k->memory_mb < req->memory_mb ||
+			k->max_file_size_mb < req->max_file_size_mb ||
+			(k->copies_ahead && req->memory_mb < EXECUTOR_PREFAULT_MIN_MEMORY_MB))
 		{
-			/* a kernel that may have copied ahead (child.c) is too big */
-			if (k->memory_mb < req->memory_mb ||
-				k->max_file_size_mb < req->max_file_size_mb ||
-				(k->memory_mb >= EXECUTOR_PREFAULT_MIN_MEMORY_MB &&
-				 req->memory_mb < EXECUTOR_PREFAULT_MIN_MEMORY_MB))
-			{
-				kernel_retire(k);
-				continue;
-			}
-			return k;
+			kernel_retire(k);
+			continue;
 		}
+		/* a ready one first, and of those the one that copied ahead */
+		if (found == NULL || pool_rank(k) > pool_rank(found))
+			found = k;
 	}
-	return NULL;
+	return found;
 }
 
 /* ------------------------------------------------------------------- pool */

@@ -58,6 +58,8 @@ typedef struct ForkerRequest
 	int32_t		max_file_size_mb;	/* RLIMIT_FSIZE ceiling */
 	uint8_t		is_session;		/* keeps its state between cells */
 	uint8_t		workspace_is_session;	/* false: a temporary workspace */
+	uint8_t		copy_ahead;		/* a pool kernel that copies ahead the
+								 * pages a typical cell writes (prefault.c) */
 } ForkerRequest;
 
 typedef struct ForkerReply
