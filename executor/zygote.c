@@ -218,17 +218,18 @@ learn_written_pages(const ExecutorConfig *config)
 	wait_ready.events = POLLIN;
 	if (poll(&wait_ready, 1, 60 * 1000) == 1 && read(ready[0], &byte, 1) == 1 &&
 		byte == 'y')
-		pages = executor_prefault_learn(pid);
+		pages = executor_prefault_learn(pid);	/* logs why if it cannot */
+	else
+		pi_log("zygote: the probe of a typical cell failed; "
+			   "pool kernels copy nothing ahead");
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	close(ready[0]);
 	if (pages > 0)
 		pi_log("zygote: a typical cell writes %zu pages (%zu kB); "
-			   "pool kernels copy them while they wait", pages, pages * 4);
-	else
-		pi_log("zygote: the probe of a typical cell failed; "
-			   "pool kernels copy nothing ahead");
+			   "pool kernels copy them while they wait",
+			   pages, pages * (size_t) sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /*

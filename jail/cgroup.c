@@ -321,11 +321,10 @@ jail_cgroup_attach(const JailConfig *cfg, pid_t child, const JailLimits *limits,
 			goto fail;
 	}
 
-	if (!limits->freezable)
-		;						/* nothing will freeze it */
-	else if (cfg->cgroup_mode == JAIL_CGROUP_V2 && cfg->cg_v2_freeze)
+	/* a run that is never frozen gets no freezer (in v1, one cgroup less) */
+	if (limits->freezable && cfg->cgroup_mode == JAIL_CGROUP_V2 && cfg->cg_v2_freeze)
 		snprintf(out->freezer_path, sizeof(out->freezer_path), "%s", out->memory_path);
-	else if (cfg->cg_freezer_parent[0] != '\0' &&
+	else if (limits->freezable && cfg->cg_freezer_parent[0] != '\0' &&
 			 make_run_dir(cfg->cg_freezer_parent, child, out->freezer_path,
 						  sizeof(out->freezer_path), err, errlen) < 0)
 		goto fail;
