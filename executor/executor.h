@@ -8,6 +8,7 @@
  *	   util.c		buffers, clock, descriptors (plus jail/log.c, the logger)
  *	   hugepages.c	the preloaded memory in 2 MB pages
  *	   arenas.c		the zygote's Python arenas side by side, for hugepages.c
+ *	   heap.c		malloc's free lists settled before kernels are cloned
  *	   prefault.c	pages a typical cell writes, copied by an idle pool kernel
  *	   settings.c	sandbox mode, runs' environment, BLAS threads
  *	   held.c		files a run holds open or mapped after their names are gone
@@ -413,6 +414,10 @@ typedef struct Kernel
 	bool		copies_ahead;	/* a pool kernel told to copy ahead */
 	char	   *stop_notice;	/* session: why its state is gone */
 } Kernel;
+
+/* heap.c */
+extern void executor_heap_setup(void);
+extern void executor_heap_settle(void);
 
 /* hugepages.c */
 extern size_t executor_collapse_memory(void);

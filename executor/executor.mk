@@ -22,10 +22,16 @@ PI_EXEC_CC ?= $(or $(CC),cc)
 PI_EXEC_CFLAGS ?= -std=gnu11 -Wall -Wextra -O2 -g
 PI_EXEC_CPPFLAGS = $(shell $(PI_PYTHON_CONFIG) --includes) -Iexecutor -Ijail -Iinclude -Icommon
 PI_EXEC_LIBS = $(shell $(PI_PYTHON_CONFIG) --ldflags --embed) -ljansson
+# Bind every symbol of the program at start-up: with lazy binding each
+# kernel resolved the libc functions the zygote had not called yet and
+# wrote the result into the GOT, a copy-on-write fault per page and a
+# symbol search per function (~24 faults a run, measured)
+PI_EXEC_LDFLAGS = -Wl,-z,now -Wl,-z,relro
 
 PI_EXEC_OBJS = \
 	executor/util.o \
 	executor/hugepages.o \
+	executor/heap.o \
 	executor/arenas.o \
 	executor/prefault.o \
 	executor/settings.o \
@@ -80,7 +86,7 @@ executor/runner_py.h: executor/runner.py executor/outputs.py executor/pdf.py
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 
 executor/pi-executor: $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS)
-	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -o $@ $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
+	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) $(PI_EXEC_LDFLAGS) -o $@ $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
 
 tests/executor/pi-exec-client: tests/executor/pi-exec-client.c include/executor_protocol.h
 	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) -Iinclude -o $@ $< -ljansson

@@ -159,6 +159,8 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 	}
 	/* also here, so a kill right after the clone finds the group */
 	setpgid(pid, pid);
+	/* what this spawn freed is sorted here, not in the next kernel */
+	executor_heap_settle();
 
 	memset(&reply, 0, sizeof(reply));
 	if (jailed)

@@ -168,6 +168,7 @@ start_python(void)
 	 * (measured: ~5 MB less anonymous memory per clone).
 	 */
 	malloc_trim(0);
+	executor_heap_settle();
 	executor_arenas_seal();
 	{
 		size_t		collapsed = executor_collapse_memory();
@@ -249,6 +250,7 @@ zygote_main(const ExecutorConfig *config, const int *socks, int nforkers)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	set_environment(config);
+	executor_heap_setup();
 	executor_arenas_install();
 	if (!start_python())
 		_exit(1);

@@ -58,23 +58,6 @@
 
 #include "jail_int.h"
 
-/* Read a small file into buf (NUL terminated); -1 with errno on failure. */
-static int
-read_small_file(const char *path, char *buf, size_t buflen)
-{
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t		n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, buflen - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
 /*
  * Find the mount point of a cgroup hierarchy: v1 with the given
  * controller among its options, or v2 when controller is NULL.
@@ -132,7 +115,7 @@ word_in_file(const char *path, const char *word)
 	char	   *tok,
 			   *save = NULL;
 
-	if (read_small_file(path, buf, sizeof(buf)) < 0)
+	if (jail_read_file(path, buf, sizeof(buf)) < 0)
 		return false;
 	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
 		if (strcmp(tok, word) == 0)
@@ -366,7 +349,7 @@ jail_cgroup_oom(const JailCgroup *cg)
 		return false;
 	snprintf(path, sizeof(path), "%s/%s", cg->memory_path,
 			 cg->mode == JAIL_CGROUP_V2 ? "memory.events" : "memory.oom_control");
-	if (read_small_file(path, buf, sizeof(buf)) < 0)
+	if (jail_read_file(path, buf, sizeof(buf)) < 0)
 		return false;
 	/*
 	 * "oom_kill N" exists in both files (v1 since Linux 4.13).  failcnt is
@@ -476,13 +459,13 @@ jail_cgroup_frozen(const JailCgroup *cg)
 		const char *p;
 
 		snprintf(path, sizeof(path), "%s/cgroup.events", cg->freezer_path);
-		if (read_small_file(path, buf, sizeof(buf)) < 0 ||
+		if (jail_read_file(path, buf, sizeof(buf)) < 0 ||
 			(p = strstr(buf, "frozen ")) == NULL)
 			return -1;
 		return p[strlen("frozen ")] == '1' ? 1 : 0;
 	}
 	snprintf(path, sizeof(path), "%s/freezer.state", cg->freezer_path);
-	if (read_small_file(path, buf, sizeof(buf)) < 0)
+	if (jail_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	return strncmp(buf, "FROZEN", 6) == 0 ? 1 : 0;
 }

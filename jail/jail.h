@@ -99,7 +99,8 @@ typedef struct JailSpec
 	int			tmp_size_mb;	/* size of the private /tmp tmpfs (>0) */
 	int			shm_size_mb;	/* size of /dev/shm (0 = 16 MiB) */
 	const char *hostname;		/* NULL = "sandbox" */
-	const char *const *env;		/* NULL = keep; else replaces environ */
+	const char *const *env;		/* NULL = keep; else replaces environ (at
+								 * most 256; the strings must outlive it) */
 	int			sync_fd;		/* read end of jail_sync_pipe, or -1 */
 } JailSpec;
 

@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -54,18 +55,21 @@
 /*
  * The highest capability number the running kernel knows; read from /proc
  * so a kernel newer than our headers has its new capabilities dropped too.
+ * Read without stdio: fopen mallocs (see jail_read_file).
  */
 static int
 last_capability(void)
 {
-	FILE	   *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	int			last = -1;
+	char		buf[16];
+	char	   *end;
+	long		last = -1;
 
-	if (f)
+	if (jail_read_file("/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) == 0)
 	{
-		if (fscanf(f, "%d", &last) != 1)
+		errno = 0;
+		last = strtol(buf, &end, 10);
+		if (errno != 0 || end == buf || (*end != '\n' && *end != '\0'))
 			last = -1;
-		fclose(f);
 	}
 	/* 63 is the largest the 64-bit capability sets can hold. */
 	return (last >= 0 && last <= 63) ? last : 63;

@@ -67,3 +67,21 @@ jail_write_file(const char *path, const char *data, char *err, size_t errlen)
 		return jail_error(err, errlen, errno, "close %s", path);
 	return 0;
 }
+
+int
+jail_read_file(const char *path, char *buf, size_t buflen)
+{
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t		n;
+
+	if (fd < 0)
+		return -1;
+	do
+		n = read(fd, buf, buflen - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
