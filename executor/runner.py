@@ -18,6 +18,7 @@ pipes that the zygote captures.
 """
 
 import _random
+import _signal
 import ast
 import builtins
 import io
@@ -563,6 +564,7 @@ def _set_thread_pools(n):
 
 
 _in_cell = [False]
+_SIGINT = int(signal.SIGINT)
 
 
 def _on_sigint(signum, frame):
@@ -789,7 +791,9 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     channel = _kernel["channel"]
     control = _kernel["control"]
     display = _kernel["display"]
-    signal.signal(signal.SIGINT, _on_sigint)
+    # the C function: signal.signal's enum conversions of the old handler
+    # (an exception caught inside) copied ~60 pages in every kernel
+    _signal.signal(_SIGINT, _on_sigint)
     _reseed()
     workspace = os.getcwd()
     # Warm-up and copying ahead only help a kernel that waits for its cell:
