@@ -159,8 +159,6 @@ forker_spawn(int sock, const ForkerRequest *req, int workspace_fd)
 	}
 	/* also here, so a kill right after the clone finds the group */
 	setpgid(pid, pid);
-	/* what this spawn freed is sorted here, not in the next kernel */
-	executor_heap_settle();
 
 	memset(&reply, 0, sizeof(reply));
 	if (jailed)
@@ -262,6 +260,14 @@ forker_main(int sock, bool sandbox_ok, const char *sandbox_error)
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+
+	/*
+	 * This process's start freed memory (the zygote's fork hooks): sort it
+	 * now, once, before the heap goes back into 2 MB pages.  A forker
+	 * mallocs nothing per spawn, and must not: a write into a huge page
+	 * it shares with its kernels splits it, for every later clone.
+	 */
+	executor_heap_settle();
 	executor_collapse_memory();
 
 	memset(&ready, 0, sizeof(ready));
