@@ -43,10 +43,10 @@ executor_heap_setup(void)
 
 /*
  * Sort the unsorted bin now, in this process, so that the kernels cloned
- * from it next do not.  glibc stops sorting after 10,000 chunks per call,
- * hence a few calls.  Cheap when there is little to sort, as after a
- * spawn (a forker's own frees); volatile keeps the compiler from
- * dropping the pair.
+ * from it later do not: in the zygote once it has loaded everything, and
+ * in each forker once it has started (it mallocs nothing per spawn).
+ * glibc stops sorting after 10,000 chunks per call, hence a few calls;
+ * volatile keeps the compiler from dropping the pair.
  */
 void
 executor_heap_settle(void)
