@@ -101,8 +101,8 @@ child_run_environment(void)
 }
 
 /*
- * Import the embedded runner module (and pi_outputs and pi_pdf, which it
- * imports), warm it up, and let it prepare what every kernel shares
+ * Import the embedded runner module (and pi_outputs, pi_pdf, pi_cellcode
+ * and pi_kernelstate, which it imports), warm it up, and let it prepare what every kernel shares
  * (os.environ, streams, channels, display hooks).  Runs once in the zygote, after the
  * heavy libraries are imported and before gc.freeze(), so what it loads
  * and makes is shared copy-on-write by every child instead of made in
@@ -120,6 +120,15 @@ executor_child_prepare(void)
 		goto fail;
 	Py_DECREF(module);
 	module = child_import_embedded(pi_pdf_source, "<pi-pdf>", "pi_pdf");
+	if (module == NULL)
+		goto fail;
+	Py_DECREF(module);
+	module = child_import_embedded(pi_cellcode_source, "<pi-cellcode>", "pi_cellcode");
+	if (module == NULL)
+		goto fail;
+	Py_DECREF(module);
+	module = child_import_embedded(pi_kernelstate_source, "<pi-kernelstate>",
+								   "pi_kernelstate");
 	if (module == NULL)
 		goto fail;
 	Py_DECREF(module);

@@ -69,17 +69,25 @@ executor/%.o: executor/%.c $(PI_EXEC_HEADERS) $(JAIL_HEADERS)
 
 executor/child.o: executor/runner_py.h
 
-# runner.py, outputs.py (its rich outputs) and pdf.py (pi.pdf_text and
-# pi.pdf_tables) as NUL-terminated C arrays (od is in coreutils; xxd may
+# runner.py, outputs.py (its rich outputs), pdf.py (pi.pdf_text and
+# pi.pdf_tables), cellcode.py (a cell's source made code) and
+# kernelstate.py (random states, thread pools) as NUL-terminated C arrays (od is in coreutils; xxd may
 # not be).
 PI_EXEC_PY_ARRAY = od -An -v -tx1 $(1) | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
-executor/runner_py.h: executor/runner.py executor/outputs.py executor/pdf.py
-	{ echo '/* generated from runner.py, outputs.py and pdf.py by executor.mk; do not edit */'; \
+executor/runner_py.h: executor/runner.py executor/outputs.py executor/pdf.py executor/cellcode.py \
+		executor/kernelstate.py
+	{ echo '/* generated from runner.py and the modules it imports by executor.mk; do not edit */'; \
 	  echo 'static const char pi_outputs_source[] = {'; \
 	  $(call PI_EXEC_PY_ARRAY,executor/outputs.py); \
 	  echo '0x00};'; \
 	  echo 'static const char pi_pdf_source[] = {'; \
 	  $(call PI_EXEC_PY_ARRAY,executor/pdf.py); \
+	  echo '0x00};'; \
+	  echo 'static const char pi_cellcode_source[] = {'; \
+	  $(call PI_EXEC_PY_ARRAY,executor/cellcode.py); \
+	  echo '0x00};'; \
+	  echo 'static const char pi_kernelstate_source[] = {'; \
+	  $(call PI_EXEC_PY_ARRAY,executor/kernelstate.py); \
 	  echo '0x00};'; \
 	  echo 'static const char pi_runner_source[] = {'; \
 	  $(call PI_EXEC_PY_ARRAY,executor/runner.py); \

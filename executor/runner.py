@@ -17,9 +17,7 @@ zygote forwards them to the client at once.  stdout and stderr are plain
 pipes that the zygote captures.
 """
 
-import _random
 import _signal
-import ast
 import builtins
 import io
 import json
@@ -41,8 +39,8 @@ import pandas as pd
 
 import pi_outputs
 import pi_pdf
-
-CELL = "<cell>"
+from pi_cellcode import CELL, compile_cell
+from pi_kernelstate import find_numpy_state, reseed, set_thread_pools
 
 # Limits on what one result carries; the zygote's frame limit is 256 MiB,
 # these keep a single value from crowding out stdout, stderr and figures.
@@ -241,81 +239,6 @@ def _error(exc, limits):
 
 # --- running the cell ---------------------------------------------------------
 
-def _compile(code):
-    """Compile code; split off a trailing expression to evaluate for the
-    result.  Returns (the code objects to exec in turn, the expression's
-    code or None)."""
-    linecache.cache[CELL] = (len(code), None, code.splitlines(True), CELL)
-    quick = _compile_without_tree(code)
-    if quick is not None:
-        return quick
-    tree = ast.parse(code, CELL, "exec")
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), CELL, "eval")
-    return [compile(tree, CELL, "exec")], last
-
-
-# The start of a line that is a statement and never an expression: a
-# keyword that begins one, or an assignment to a (dotted, subscripted)
-# name, augmented or annotated.
-_STATEMENT_START = re.compile(
-    r"(?:import|from|def|class|for|while|if|with|try|del|pass|assert|raise"
-    r"|return|break|continue|async)\b"
-    r"|[A-Za-z_][\w.]*\s*(?:\[[^\]\n]*\]\s*)?(?:[-+*/%&|^@]|//|>>|<<|\*\*)?=(?!=)"
-    r"|[A-Za-z_][\w.]*\s*:(?!=)")
-
-
-def _compile_without_tree(code):
-    """_compile's split made from the source alone, or None when unsure.
-
-    ast.parse makes a Python object for every node of the cell: in a fresh
-    kernel that cost ~100 copy-on-write faults and ~0.3 ms a run
-    (measured).  Here the cell is cut before its last line that starts at
-    column 0 (not blank, not a comment); trailing blank and comment lines
-    are dropped.  When the part before the cut compiles on its own, the
-    cut is where the last top-level statement starts: the tail is that
-    statement.  It is the trailing expression when it compiles as one;
-    when it does not, but starts like a statement that is never an
-    expression (_STATEMENT_START) and compiles as such, the cell has
-    none.  Unsure, and left to the tree: a ";" in the tail, a carriage
-    return or form feed anywhere (line ends and indentation the cut would
-    misread), global or nonlocal (checked across the whole cell), a
-    __future__ import (it applies to the whole cell), and anything that
-    does not compile.  The tail is padded with newlines so that its line
-    numbers stay the cell's."""
-    if ("\r" in code or "\f" in code or "__future__" in code
-            or "global" in code or "nonlocal" in code):
-        return None
-    lines = code.split("\n")
-    end = len(lines)
-    while end > 0 and lines[end - 1].lstrip(" \t")[:1] in ("", "#"):
-        end -= 1
-    at = end - 1
-    while at >= 0 and lines[at][:1] in ("", " ", "\t", "#"):
-        at -= 1
-    if at < 0:
-        return None
-    tail = "\n".join(lines[at:end])
-    if ";" in tail:
-        return None
-    padded = "\n" * at + tail
-    try:
-        head = [compile("\n".join(lines[:at]), CELL, "exec")] if at > 0 else []
-    except (SyntaxError, ValueError):
-        return None
-    try:
-        return head, compile(padded, CELL, "eval")
-    except (SyntaxError, ValueError):
-        pass
-    if not _STATEMENT_START.match(tail):
-        return None
-    try:
-        return head + [compile(padded, CELL, "exec")], None
-    except (SyntaxError, ValueError):
-        return None
-
-
 def _main_namespace(display):
     """A fresh __main__ with the preloaded libraries under their usual names,
     and display().  Made once, in the zygote (prepare): every kernel gets
@@ -331,7 +254,7 @@ def _execute(code, namespace, limits, display):
     """Run the cell; return (result, error).  The value of a trailing
     expression is also the cell's execute_result output."""
     try:
-        body, last = _compile(code)
+        body, last = compile_cell(code)
     except (SyntaxError, ValueError) as exc:
         if isinstance(exc, ValueError):     # e.g. NUL in the source
             return None, {"type": "SyntaxError", "message": str(exc),
@@ -588,47 +511,6 @@ def _reset_environment(environment):
     os.environ.update(fixed)
 
 
-def _set_thread_pools(n):
-    """Resize the BLAS/OpenMP/numexpr pools loaded in the zygote to n threads.
-
-    The zygote runs with one thread of each (a zygote with threads cannot
-    clone kernels), and these libraries read their variables only when
-    they load; the run's environment says n, and this makes it so.  Best
-    effort: a library that is not loaded or has no setter is left alone."""
-    if n <= 1:
-        return
-    try:
-        import threadpoolctl
-        threadpoolctl.threadpool_limits(n)
-    except Exception:
-        pass
-    numexpr = sys.modules.get("numexpr")
-    if numexpr is not None:
-        try:
-            numexpr.set_num_threads(n)
-        except Exception:
-            pass
-    try:
-        import ctypes
-        with open("/proc/self/maps") as maps:
-            paths = {line.split(None, 5)[5].strip() for line in maps
-                     if len(line.split(None, 5)) == 6}
-        setters = {"libopenblas": "openblas_set_num_threads",
-                   "libgomp": "omp_set_num_threads",
-                   "libomp": "omp_set_num_threads",
-                   "libmkl_rt": "MKL_Set_Num_Threads"}
-        for path in paths:
-            name = os.path.basename(path)
-            for prefix, symbol in setters.items():
-                if name.startswith(prefix):
-                    try:
-                        getattr(ctypes.CDLL(path), symbol)(ctypes.c_int(n))
-                    except (OSError, AttributeError):
-                        pass
-    except Exception:
-        pass
-
-
 _in_cell = [False]
 _SIGINT = int(signal.SIGINT)
 
@@ -743,7 +625,7 @@ def probe_written_pages(workspace):
     (decoded, run in __main__, figure made PNG, final line written to
     /dev/null) so that the zygote learns which of its pages such a cell
     copies (prefault.c).  Only our own code runs; no file is written."""
-    _reseed()
+    reseed()
     cell = _decode_json(json.dumps({"type": "cell", "code": _PROBE_CELL}))[0]
     _run_cell(cell, _Channel(os.open(os.devnull, os.O_WRONLY)), _kernel["control"],
               _kernel["namespace"], _kernel["display"], workspace, False, False)
@@ -769,7 +651,7 @@ def prepare(environment=None):
     # made here, a kernel only sets its ids: a module and its functions
     # made in each kernel copied ~150 pages (sys.modules grew by one)
     _kernel["pi"] = _make_pi_module(_kernel["channel"], _kernel["control"])
-    _find_numpy_state()         # also sets the position to 624, no Gaussian
+    find_numpy_state()          # also sets the position to 624, no Gaussian
     random._inst.gauss_next = None
     _warm_serve_path(display)
     # last: nothing may run in __main__ after this (zygote.c freezes the
@@ -798,47 +680,6 @@ def _warm_serve_path(display):
         linecache.cache.pop(CELL, None)
 
 
-# The legacy numpy generator's Mersenne Twister state in memory (624 key
-# words, then the position), found in the zygote by _find_numpy_state().
-_MT_KEY_BYTES = 624 * 4
-_numpy_state = []
-
-
-def _find_numpy_state():
-    """In the zygote: a writable view of the global numpy RandomState's key
-    and position, if its layout is the one _reseed() writes (checked by
-    setting a known state and reading it back); else nothing, and kernels
-    use np.random.set_state."""
-    import ctypes
-    try:
-        known = np.arange(624, dtype=np.uint32) + 1
-        np.random.set_state(("MT19937", known, 624))
-        address = np.random.mtrand._rand._bit_generator.ctypes.state_address
-        view = memoryview((ctypes.c_uint8 * (_MT_KEY_BYTES + 4)).from_address(address)).cast("B")
-        if bytes(view) == known.astype("<u4").tobytes() + (624).to_bytes(4, "little"):
-            _numpy_state.append(view)
-    except Exception:
-        pass
-
-
-def _reseed():
-    """Give this kernel's random generators states of their own, from the
-    OS: the stdlib's (Python's fork hook would do it, but kernels skip the
-    hooks: see executor/child.c) and numpy's legacy one, both seeded once
-    in the zygote; otherwise every run would draw the same numbers.  Both
-    get a full Mersenne Twister state of 624 words.  numpy's is written
-    into the generator's memory: np.random.set_state copies ~120 pages of
-    the zygote in each kernel, np.random.seed() more (measured); the state
-    is the same as set_state(("MT19937", words, 624)) makes, and the
-    zygote left no cached Gaussian behind (prepare)."""
-    _random.Random.seed(random._inst)
-    if _numpy_state:
-        _numpy_state[0][:_MT_KEY_BYTES] = os.urandom(_MT_KEY_BYTES)
-    else:
-        words = np.frombuffer(os.urandom(_MT_KEY_BYTES), dtype=np.uint32)
-        np.random.set_state(("MT19937", words, 624))
-
-
 def serve(control_fd, result_fd, one_shot, workspace_is_session,
           session_id=None, blas_threads=1, cell_waiting=False, prefault=None):
     """The kernel's loop: wait for a cell on the control pipe, run it, write
@@ -853,14 +694,14 @@ def serve(control_fd, result_fd, one_shot, workspace_is_session,
     pages a typical cell writes until a cell comes (prefault.c)."""
     if control_fd != _kernel["control"].fd or result_fd != _kernel["channel"].fd:
         raise RuntimeError("serve() called with descriptors prepare() did not set up")
-    _set_thread_pools(blas_threads)
+    set_thread_pools(blas_threads)
     channel = _kernel["channel"]
     control = _kernel["control"]
     display = _kernel["display"]
     # the C function: signal.signal's enum conversions of the old handler
     # (an exception caught inside) copied ~60 pages in every kernel
     _signal.signal(_SIGINT, _on_sigint)
-    _reseed()
+    reseed()
     workspace = os.getcwd()
     # Warm-up and copying ahead only help a kernel that waits for its cell:
     # with the cell already in the pipe (the pool was empty, a session's

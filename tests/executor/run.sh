@@ -116,54 +116,11 @@ run last_expression <<< $'x = 2\nx * 21;'
 check last_expression '.result.type == "int" and .result.json == 42'
 
 # the runner splits off the last expression from the source alone when it
-# can (_compile_without_tree): the code it makes behaves as the syntax
+# can (cellcode.py, _compile_without_tree): the code it makes behaves as the syntax
 # tree's split does (value, printed output, names made, exception and its
 # line) for hand-picked cells and 3,000 random ones, and it is taken for
 # most ordinary cells
-run cell_split_same_as_tree <<'PY'
-import ast, random, sys
-runner = sys.modules["pi_runner"]
-def by_tree(code):
-    tree = ast.parse(code, "<cell>", "exec")
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), "<cell>", "eval")
-    return [compile(tree, "<cell>", "exec")], last
-def outcome(split, code):
-    try:
-        body, last = split(code)
-    except Exception as exc:
-        return ("compile", type(exc).__name__)
-    out = []
-    names = {"__builtins__": __builtins__, "print": lambda *a: out.append(a)}
-    try:
-        for part in body:
-            exec(part, names)
-        value = eval(last, names) if last is not None else None
-        shown = "function" if callable(value) else repr(value)
-        return ("ok", shown, out, sorted(k for k in names if k != "__builtins__"))
-    except Exception as exc:
-        tb = exc.__traceback__
-        while tb.tb_next:
-            tb = tb.tb_next
-        return ("error", type(exc).__name__, tb.tb_lineno, out)
-Q = "'" * 3
-cells = ["print(1)", "x = 5", "x = 5\nx", "x = 1; x", "1\n# c\n\n  ", "def f():\n    return 2\nf()",
-         "for i in range(3):\n    i", "if 1:\n    2\nelse:\n    3", "s = " + Q + "\nx\n" + Q + "\ns",
-         "s = " + Q + "\ny\n" + Q, "y = 3\n(y\n  + 1)", "a = 1 + \\\n2\na", "x: int = 3\nx",
-         "x = 1\n\x0cx", "x = 1\r\nx", "*[1], 2", "try:\n    1/0\nexcept ZeroDivisionError:\n    7",
-         "y = 2\n\n\nz = y\nz / 0", "x = 1\nglobal x", "a\0b"]
-frags = ["x = 1", "x", "x + 1", "print(x)", "    x", "    pass", "for i in range(2):", "if x:", "else:",
-         "def f():", "    return x", "f()", "(x", "  + 2)", Q, "s = " + Q, "# c", "", "x; x", "y = x \\",
-         "1", "'a;b'", "[x,", "x]", "@f", "try:", "except Exception:", "    1/0", "1/0", "global x",
-         "*a, b = 1, 2, 3", "*[x], x", "a, b = 1, 2", "d = {}", "d[0] = 1", "d[0]", "x += 1", "x == 1",
-         "(z := 3)", "match x:", "    case 1:", "        x", "if x: x", "x: int = 2", "lambda x: x"]
-rng = random.Random(11)
-cells += ["\n".join(rng.choice(frags) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
-differ = [c for c in cells if outcome(runner._compile, c) != outcome(by_tree, c)]
-quick = sum(runner._compile_without_tree(c) is not None for c in cells[:20])
-[len(differ), quick, differ[:3]]
-PY
+run cell_split_same_as_tree < "$ROOT/tests/executor/cell_split.py"
 check cell_split_same_as_tree '.status == "completed" and .result.json[0] == 0 and .result.json[1] >= 11'
 
 run split_semicolon <<< $'x = 1; x + 1'
@@ -250,24 +207,7 @@ check figure_temp '(.figures | length) == 1 and .figures[0].path == null
 # encoded without PIL): it must decode to exactly the pixels of matplotlib's
 # own PNG, also for a figure with a title and odd size, and with
 # savefig.bbox = "tight" (another size: matplotlib's PNG is used)
-run figure_png_pixels <<'PY'
-import io, PIL.Image, pi_outputs
-def same(fig):
-    ours = PIL.Image.open(io.BytesIO(pi_outputs.figure_png(fig)))
-    ours.load()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=pi_outputs.FIGURE_DPI)
-    ref = PIL.Image.open(buf)
-    ref.load()
-    return ours.size == ref.size and ours.mode == ref.mode and ours.tobytes() == ref.tobytes()
-fig, ax = plt.subplots(figsize=(3.33, 2.17))
-ax.plot([1, 3, 2]); ax.set_title("odd size")
-checks = [same(fig), same(plt.figure())]
-plt.rcParams["savefig.bbox"] = "tight"
-checks.append(same(fig))
-plt.close("all")
-checks
-PY
+run figure_png_pixels < "$ROOT/tests/executor/figure_pixels.py"
 check figure_png_pixels '.status == "completed" and .result.json == [true, true, true]'
 
 run session_files <<< $'open("data.csv", "w").write("a,b\\n1,2\\n")\nplt.plot([1, 2])\nimport pi\nprint(pi.workspace, pi.session_id)' \
