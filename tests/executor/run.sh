@@ -205,10 +205,9 @@ check figure_temp '(.figures | length) == 1 and .figures[0].path == null
 
 # a figure's PNG is written by pi_outputs.figure_png (raw RGBA from savefig,
 # encoded without PIL): it must decode to exactly the pixels of matplotlib's
-# own PNG, also for a figure with a title and odd size, and with
-# savefig.bbox = "tight" (another size: matplotlib's PNG is used)
+# own PNG, for the figures figure_pixels.py makes
 run figure_png_pixels < "$ROOT/tests/executor/figure_pixels.py"
-check figure_png_pixels '.status == "completed" and .result.json == [true, true, true]'
+check figure_png_pixels '.status == "completed" and .result.json == [true, true, true, true, true, true]'
 
 run session_files <<< $'open("data.csv", "w").write("a,b\\n1,2\\n")\nplt.plot([1, 2])\nimport pi\nprint(pi.workspace, pi.session_id)' \
 	--workspace "$SESSION" --session-id 11111111-2222-3333-4444-555555555555
