@@ -100,6 +100,20 @@ child_run_environment(void)
 	return env;
 }
 
+/* The embedded modules runner.py imports, imported first, in this order. */
+static const struct
+{
+	const char *source;
+	const char *filename;
+	const char *name;
+}			runner_imports[] =
+{
+	{pi_outputs_source, "<pi-outputs>", "pi_outputs"},
+	{pi_pdf_source, "<pi-pdf>", "pi_pdf"},
+	{pi_cellcode_source, "<pi-cellcode>", "pi_cellcode"},
+	{pi_kernelstate_source, "<pi-kernelstate>", "pi_kernelstate"},
+};
+
 /*
  * Import the embedded runner module (and pi_outputs, pi_pdf, pi_cellcode
  * and pi_kernelstate, which it imports), warm it up, and let it prepare what every kernel shares
@@ -115,23 +129,15 @@ executor_child_prepare(void)
 	PyObject   *ret;
 	PyObject   *env;
 
-	module = child_import_embedded(pi_outputs_source, "<pi-outputs>", "pi_outputs");
-	if (module == NULL)
-		goto fail;
-	Py_DECREF(module);
-	module = child_import_embedded(pi_pdf_source, "<pi-pdf>", "pi_pdf");
-	if (module == NULL)
-		goto fail;
-	Py_DECREF(module);
-	module = child_import_embedded(pi_cellcode_source, "<pi-cellcode>", "pi_cellcode");
-	if (module == NULL)
-		goto fail;
-	Py_DECREF(module);
-	module = child_import_embedded(pi_kernelstate_source, "<pi-kernelstate>",
-								   "pi_kernelstate");
-	if (module == NULL)
-		goto fail;
-	Py_DECREF(module);
+	for (size_t i = 0; i < sizeof(runner_imports) / sizeof(runner_imports[0]); i++)
+	{
+		module = child_import_embedded(runner_imports[i].source,
+									   runner_imports[i].filename,
+									   runner_imports[i].name);
+		if (module == NULL)
+			goto fail;
+		Py_DECREF(module);
+	}
 	module = child_import_embedded(pi_runner_source, "<pi-runner>", "pi_runner");
 	if (module == NULL)
 		goto fail;

@@ -90,27 +90,20 @@ executor/child.o: executor/runner_py.h
 
 # runner.py, outputs.py (its rich outputs), pdf.py (pi.pdf_text and
 # pi.pdf_tables), cellcode.py (a cell's source made code) and
-# kernelstate.py (random states, thread pools) as NUL-terminated C arrays (od is in coreutils; xxd may
-# not be).
-PI_EXEC_PY_ARRAY = od -An -v -tx1 $(1) | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
+# kernelstate.py (random states, thread pools) as NUL-terminated C arrays
+# (od is in coreutils; xxd may not be).
+# $(call PI_EXEC_PY_ARRAY,NAME,FILE): FILE as "static const char NAME[]"
+PI_EXEC_PY_ARRAY = echo 'static const char $(1)[] = {'; \
+	od -An -v -tx1 $(2) | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	echo '0x00};'
 executor/runner_py.h: executor/runner.py executor/outputs.py executor/pdf.py executor/cellcode.py \
 		executor/kernelstate.py
 	{ echo '/* generated from runner.py and the modules it imports by executor.mk; do not edit */'; \
-	  echo 'static const char pi_outputs_source[] = {'; \
-	  $(call PI_EXEC_PY_ARRAY,executor/outputs.py); \
-	  echo '0x00};'; \
-	  echo 'static const char pi_pdf_source[] = {'; \
-	  $(call PI_EXEC_PY_ARRAY,executor/pdf.py); \
-	  echo '0x00};'; \
-	  echo 'static const char pi_cellcode_source[] = {'; \
-	  $(call PI_EXEC_PY_ARRAY,executor/cellcode.py); \
-	  echo '0x00};'; \
-	  echo 'static const char pi_kernelstate_source[] = {'; \
-	  $(call PI_EXEC_PY_ARRAY,executor/kernelstate.py); \
-	  echo '0x00};'; \
-	  echo 'static const char pi_runner_source[] = {'; \
-	  $(call PI_EXEC_PY_ARRAY,executor/runner.py); \
-	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
+	  $(call PI_EXEC_PY_ARRAY,pi_outputs_source,executor/outputs.py); \
+	  $(call PI_EXEC_PY_ARRAY,pi_pdf_source,executor/pdf.py); \
+	  $(call PI_EXEC_PY_ARRAY,pi_cellcode_source,executor/cellcode.py); \
+	  $(call PI_EXEC_PY_ARRAY,pi_kernelstate_source,executor/kernelstate.py); \
+	  $(call PI_EXEC_PY_ARRAY,pi_runner_source,executor/runner.py); } > $@.tmp && mv $@.tmp $@
 
 executor/pi-executor: $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS)
 	$(PI_EXEC_CC) $(PI_EXEC_CFLAGS) $(PI_EXEC_LDFLAGS) -o $@ $(PI_EXEC_OBJS) $(PI_COMMON_OBJS) $(JAIL_OBJS) $(PI_EXEC_LIBS) $(JAIL_LIBS)
