@@ -181,6 +181,31 @@ child_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/*
+ * Make this kernel the machine's first choice when it runs out of memory.
+ * Each run has its own memory limit, but the limits of all runs together
+ * can exceed the machine (pi.max_memory_mb is per run): past that, the
+ * kernel's OOM killer must take a run, never the postmaster, a backend,
+ * the executor or the gateway.  Raising the score needs no privilege.
+ * Done before the sandbox, while /proc is still the host's (a sandboxed
+ * run's /proc is read-only: it cannot lower it again; unsandboxed, never
+ * below the 0 the server has without CAP_SYS_RESOURCE).  Best effort: a
+ * kernel that cannot write it keeps the default score.
+ */
+static void
+child_prefer_for_oom_kill(void)
+{
+	int			fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "1000", 4) != 4)
+	{
+		/* left at the default score */
+	}
+	close(fd);
+}
+
 /* Close every descriptor from 4 up; close_range needs Linux 5.9. */
 static void
 child_close_other_fds(void)
@@ -366,6 +391,7 @@ executor_child_main(const KernelSpec *k, int ctl_fd, int stdout_fd, int stderr_f
 	 */
 	child_reset_signals();
 	prctl(PR_SET_NAME, "pi-kernel");	/* ps tells kernels from forkers */
+	child_prefer_for_oom_kill();
 
 	/*
 	 * The folder to bind at /workspace came as a descriptor (the forker

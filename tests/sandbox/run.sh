@@ -512,6 +512,12 @@ attack kill_zygote "$(out ProcessLookupError:ESRCH)" "print(tryit(lambda: os.kil
 attack kill_postmaster "$(out ProcessLookupError:ESRCH)" "print(tryit(lambda: os.kill($PM_PID, 9)))"
 attack kill_pid1_self "$(out alive)" "import signal; os.kill(1, signal.SIGTERM); os.kill(1, signal.SIGKILL); print('alive')"
 check zygote_unchanged '[ "$(ZYGOTE_PID)" = "$Z0" ] && kill -0 "$PM_PID"'
+# a run is the OOM killer's first choice (oom_score_adj 1000, set before
+# the sandbox) and cannot change that: its /proc is read-only
+attack oom_score_first "$(out '1000 OSError:EROFS 1000 OSError:EROFS 1000')" "adj = lambda: open('/proc/self/oom_score_adj').read().strip()
+first = adj()
+lowered = tryit(lambda: write('/proc/self/oom_score_adj', b'0'))
+print(first, lowered, adj(), tryit(lambda: write('/proc/self/oom_score_adj', b'-1000')), adj())"
 attack setuid_binary \
   '.status == "completed" and (.stdout | test("^nosuid nnp=1 rc=[1-9][0-9]*\n$"))' \
   "import subprocess, stat
