@@ -524,6 +524,7 @@ extern Kernel *kernel_by_pid(pid_t pid);
 extern void kernel_free(Kernel *k);
 extern void kernel_shutdown_all(void);
 extern void kernel_release_cgroups(bool wait);
+extern void kernel_sweep_stale_cgroups(void);
 extern void kernel_release_cg_later(const JailCgroup *cg);
 extern char *kernel_take_notice(const char *session_id);
 extern void kernel_put_notice(const char *session_id, const char *notice);

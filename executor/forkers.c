@@ -38,6 +38,7 @@ typedef struct Forker
 {
 	int			fd;
 	int			outstanding;	/* spawns sent, not yet answered */
+	bool		gone;			/* a send found it dead (see forkers_spawn) */
 } Forker;
 
 static Forker *forkers;
@@ -67,12 +68,18 @@ forkers_fd(int i)
 	return forkers[i].fd;
 }
 
+static bool
+forker_can_take(const Forker *f)
+{
+	return f->fd >= 0 && !f->gone && f->outstanding < FORKER_MAX_OUTSTANDING;
+}
+
 /* Whether some forker can take a spawn request now. */
 bool
 forkers_can_spawn(void)
 {
 	for (int i = 0; i < nforkers; i++)
-		if (forkers[i].fd >= 0 && forkers[i].outstanding < FORKER_MAX_OUTSTANDING)
+		if (forker_can_take(&forkers[i]))
 			return true;
 	return false;
 }
@@ -80,27 +87,44 @@ forkers_can_spawn(void)
 /*
  * Send a spawn request with the workspace descriptor to the forker with
  * the fewest spawns in flight.  Returns its index, or -1 (errno EAGAIN
- * when every forker is saturated).
+ * when no forker can take it now).
+ *
+ * A forker that died (killed, say) is found here first when the loop
+ * sends to it before reading its hang-up: the send fails with EPIPE.  The
+ * executor is about to restart then (the zygote exits when a forker
+ * does, and the loop with it), so the request goes to another forker, or
+ * waits with EAGAIN like one that finds every forker busy: its run is
+ * then answered as every other run of a stopping executor ("run the code
+ * again"), never with an error of its own.
  */
 int
 forkers_spawn(const ForkerRequest *req, int workspace_fd)
 {
-	int			best = -1;
-
-	for (int i = 0; i < nforkers; i++)
-		if (forkers[i].fd >= 0 && forkers[i].outstanding < FORKER_MAX_OUTSTANDING &&
-			(best < 0 || forkers[i].outstanding < forkers[best].outstanding))
-			best = i;
-	if (best < 0)
+	for (;;)
 	{
-		errno = EAGAIN;
-		return -1;
+		int			best = -1;
+
+		for (int i = 0; i < nforkers; i++)
+			if (forker_can_take(&forkers[i]) &&
+				(best < 0 || forkers[i].outstanding < forkers[best].outstanding))
+				best = i;
+		if (best < 0)
+		{
+			errno = EAGAIN;
+			return -1;
+		}
+		if (fdpass_send(forkers[best].fd, req, sizeof(*req), &workspace_fd, 1,
+						MSG_DONTWAIT))
+		{
+			forkers[best].outstanding++;
+			return best;
+		}
+		if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN)
+			return -1;
+		pi_log("forker %d is gone (a spawn request found it so); "
+			   "the executor restarts", best);
+		forkers[best].gone = true;
 	}
-	if (!fdpass_send(forkers[best].fd, req, sizeof(*req), &workspace_fd, 1,
-					 MSG_DONTWAIT))
-		return -1;
-	forkers[best].outstanding++;
-	return best;
 }
 
 /*

@@ -58,6 +58,26 @@ kernel_release_cg_later(const JailCgroup *cg)
 }
 
 
+/*
+ * Remove the run cgroups nobody will release (jail_cgroup_sweep_stale says
+ * which are safe to): at start-up, those a killed executor left; and from
+ * the loop now and then, those of kernels that were still dying at
+ * start-up (a killed loop's kernels follow it through the parent-death
+ * chain, a moment later) or whose forker was killed before it reported
+ * their exit.
+ */
+void
+kernel_sweep_stale_cgroups(void)
+{
+	int			removed;
+
+	if (executor_sandbox_mode != SANDBOX_ON)
+		return;
+	removed = jail_cgroup_sweep_stale(&executor_jail);
+	if (removed > 0)
+		pi_log("removed %d stale run cgroup(s)", removed);
+}
+
 void
 kernel_release_cgroups(bool wait)
 {

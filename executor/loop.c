@@ -305,6 +305,27 @@ dispatch(const struct pollfd *pfd, const PollRef *ref)
 	}
 }
 
+/*
+ * Sweep stale run cgroups (kernel_sweep_stale_cgroups) 5 s after start,
+ * when a killed predecessor's kernels have died, then every 30 s: a
+ * readdir of the parents, one kill(pid, 0) per run cgroup.
+ */
+#define STALE_SWEEP_FIRST_MS	5000.0
+#define STALE_SWEEP_EVERY_MS	30000.0
+
+static void
+sweep_stale_cgroups_now_and_then(double now)
+{
+	static double next_sweep = -1;
+
+	if (next_sweep < 0)
+		next_sweep = now + STALE_SWEEP_FIRST_MS;
+	if (now < next_sweep)
+		return;
+	next_sweep = now + STALE_SWEEP_EVERY_MS;
+	kernel_sweep_stale_cgroups();
+}
+
 /* Milliseconds until the nearest deadline, at most one second. */
 static int
 poll_timeout(double now)
@@ -420,6 +441,7 @@ executor_loop_run(const ExecutorConfig *cfg, int listen_fd, pid_t zygote)
 		kernel_kill_retired();
 		kernel_pool_refill();
 		kernel_release_cgroups(false);
+		sweep_stale_cgroups_now_and_then(executor_now_ms());
 	}
 	if (zygote_gone)
 		rc = 1;

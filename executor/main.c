@@ -276,12 +276,7 @@ prepare_sandbox(const ExecutorConfig *config)
 		return;
 	}
 	executor_sandbox_mode = SANDBOX_ON;
-	{
-		int			removed = jail_cgroup_sweep_stale(&executor_jail);
-
-		if (removed > 0)
-			pi_log("removed %d stale run cgroup(s)", removed);
-	}
+	kernel_sweep_stale_cgroups();
 	if (executor_jail.cg_memory_parent[0] != '\0')
 		pi_log("memory limit in force: cgroup per run (whole process tree, "
 					 "tmpfs included) + RLIMIT_AS per process");

@@ -108,6 +108,19 @@ pi_session_kernel() {
   done
   return 1
 }
+# pi_stale_run_cgroups FILE: run cgroups (v1 memory and pids) left by
+# kernels that are gone, of the pids listed in FILE (this cluster's kernels,
+# sampled while it ran: other clusters share the parent cgroups)
+pi_stale_run_cgroups() {
+  local d pid
+  for pid in $(sort -u "$1"); do
+    kill -0 "$pid" 2>/dev/null && continue
+    for d in /sys/fs/cgroup/memory/power_interpreter/run-$pid /sys/fs/cgroup/pids/power_interpreter/run-$pid; do
+      [ -d "$d" ] && echo "$d"
+    done
+  done
+  return 0
+}
 # pi_stray_executors: pi-executor processes of this cluster (working
 # directory = its data directory) that are not the launcher's current child
 pi_stray_executors() {

@@ -50,99 +50,7 @@ WS_ROOT=$(pi_sql "SELECT setting FROM pg_settings WHERE name = 'pi.workspace_roo
 [ -n "$WS_ROOT" ] || WS_ROOT=$PI_TEST_DATA/pi_workspaces
 ROOT_DIR=$(as_pg readlink -f "/proc/$EXEC/cwd")
 
-pi_psql <<'SQL' >/dev/null
-CREATE PROCEDURE load_sync(seconds int, INOUT ok int DEFAULT 0, INOUT busy int DEFAULT 0,
-						   INOUT bad int DEFAULT 0, INOUT last_bad text DEFAULT '')
-LANGUAGE plpgsql AS $$
-DECLARE
-	r jsonb;
-	deadline timestamptz := clock_timestamp() + make_interval(secs => seconds);
-BEGIN
-	WHILE clock_timestamp() < deadline LOOP
-		BEGIN
-			r := pi.execute('print(1)', 20);
-			IF r->>'status' = 'completed' AND r->>'stdout' = E'1\n' THEN
-				ok := ok + 1;
-			ELSIF r->>'status' = 'busy' THEN
-				busy := busy + 1;
-			ELSE
-				bad := bad + 1;
-				last_bad := left(r::text, 300);
-			END IF;
-		EXCEPTION WHEN SQLSTATE '53000' THEN
-			busy := busy + 1;
-		WHEN OTHERS THEN
-			bad := bad + 1;
-			last_bad := SQLSTATE || ' ' || SQLERRM;
-		END;
-		COMMIT;
-	END LOOP;
-END $$;
-
-CREATE PROCEDURE load_jobs(seconds int, INOUT ok int DEFAULT 0, INOUT busy int DEFAULT 0,
-						   INOUT bad int DEFAULT 0, INOUT last_bad text DEFAULT '')
-LANGUAGE plpgsql AS $$
-DECLARE
-	j uuid;
-	s text;
-	r jsonb;
-	deadline timestamptz := clock_timestamp() + make_interval(secs => seconds);
-BEGIN
-	WHILE clock_timestamp() < deadline LOOP
-		j := pi.submit_job('print(2)', 60);
-		COMMIT;
-		LOOP
-			s := pi.job_status(j)->>'status';
-			EXIT WHEN s NOT IN ('pending', 'running');
-			PERFORM pg_sleep(0.05);
-			COMMIT;
-		END LOOP;
-		r := pi.job_result(j);
-		IF r->>'status' = 'completed' AND r->>'stdout' = E'2\n' THEN
-			ok := ok + 1;
-		ELSE
-			bad := bad + 1;
-			last_bad := left(coalesce(r::text, s), 300);
-		END IF;
-		COMMIT;
-	END LOOP;
-END $$;
-
-CREATE PROCEDURE load_session(seconds int, INOUT ok int DEFAULT 0, INOUT busy int DEFAULT 0,
-							  INOUT bad int DEFAULT 0, INOUT last_bad text DEFAULT '')
-LANGUAGE plpgsql AS $$
-DECLARE
-	sid uuid := pi.create_session();
-	r jsonb;
-	n int := 0;
-	deadline timestamptz := clock_timestamp() + make_interval(secs => seconds);
-BEGIN
-	COMMIT;
-	WHILE clock_timestamp() < deadline LOOP
-		BEGIN
-			r := pi.execute('n = globals().get("n", 0) + 1' || chr(10) || 'n', 20, sid);
-			IF r->>'status' = 'completed' AND (r->'result'->>'json')::int = n + 1 THEN
-				ok := ok + 1;
-				n := n + 1;
-			ELSIF r->>'status' = 'completed' AND (r->'session'->>'state_reset')::boolean THEN
-				ok := ok + 1;	/* evicted by another session: said so, state restarts */
-				n := (r->'result'->>'json')::int;
-			ELSIF r->>'status' = 'busy' THEN
-				busy := busy + 1;
-			ELSE
-				bad := bad + 1;
-				last_bad := left(r::text, 300);
-			END IF;
-		EXCEPTION WHEN SQLSTATE '53000' THEN
-			busy := busy + 1;
-		WHEN OTHERS THEN
-			bad := bad + 1;
-			last_bad := SQLSTATE || ' ' || SQLERRM;
-		END;
-		COMMIT;
-	END LOOP;
-END $$;
-SQL
+pi_psql < "$ROOT/tests/lib/load_procedures.sql" >/dev/null || { echo "# the load procedures did not load"; echo "0 passed, 1 failed"; exit 1; }
 
 sleep 2
 K0=$(nkernels); FD0=$(nfds); RSS0=$(rss_kb)
@@ -177,9 +85,9 @@ for f in "$OUT"/*.out; do
 	if [ -z "$line" ]; then
 		missing=$((missing + 1)); echo "# $(basename "$f"): $(head -c 300 "$f")"; continue
 	fi
-	IFS='|' read -r o b x last <<< "$line"
+	IFS='|' read -r o b x kinds last <<< "$line"
 	ok=$((ok + o)); busy=$((busy + b)); bad=$((bad + x))
-	[ "$x" -gt 0 ] && echo "# $(basename "$f"): $x bad, e.g. $last"
+	[ "$x" -gt 0 ] && echo "# $(basename "$f"): $x bad ($kinds), e.g. $last"
 done
 echo "# $((SYNC_CLIENTS + JOB_CLIENTS + SESSION_CLIENTS)) clients for ${LOAD_SECONDS} s: $ok completed, $busy busy, $bad other answers"
 echo "# peak: $KMAX kernels, $FDMAX descriptors, loop RSS $RSSMAX kB"
@@ -205,16 +113,7 @@ check "descriptors back near idle ($FD1 vs $FD0)" "[ $FD1 -le $((FD0 + 4 * MAX_S
 # leftovers: run cgroups of this executor's kernels that are gone (other
 # instances on the machine have their own), temporary workspaces of
 # kernels that are gone
-stale_cgroups() {
-	local d pid
-	for pid in $(sort -u "$SEEN"); do
-		kill -0 "$pid" 2>/dev/null && continue
-		for d in /sys/fs/cgroup/memory/power_interpreter/run-$pid /sys/fs/cgroup/pids/power_interpreter/run-$pid; do
-			[ -d "$d" ] && echo "$d"
-		done
-	done
-}
-STALE=$(stale_cgroups)
+STALE=$(pi_stale_run_cgroups "$SEEN")
 check "no run cgroup of a gone kernel is left" "[ -z \"$STALE\" ]" || echo "$STALE" | head -5 | sed 's/^/#   /'
 RUNS=$(as_pg sh -c "ls '$ROOT_DIR/.runs' 2>/dev/null | wc -l" 2>/dev/null || echo 0)
 [ -d "$ROOT_DIR/.runs" ] || RUNS=$(as_pg sh -c "ls '$WS_ROOT/.runs' 2>/dev/null | wc -l")
