@@ -25,7 +25,7 @@
  * path: a pool kernel starts after a short wait for its cell, and only
  * while it has a core to itself; it looks for its cell and at the load between
  * small batches, so a cell waits for at most one batch, and a busy
- * machine stops it.  A kernel whose cell is already waiting (under load)
+ * machine holds it (it looks again every PREFAULT_BUSY_WAIT_MS).  A kernel whose cell is already waiting (under load)
  * copies nothing ahead.  The copied pages are the kernel's own memory and count
  * against its run's memory cgroup (a few MB over a bare kernel; the set
  * is capped well below the smallest pi.max_memory_mb).
@@ -59,8 +59,19 @@
  * memory limit, whose least is 64 MB (pi.max_memory_mb).
  */
 #define PREFAULT_MAX_PAGES		6144
-/* how long a pool kernel waits for its cell before it starts copying */
-#define PREFAULT_DELAY_MS		10
+/*
+ * How long a pool kernel waits for its cell before it starts copying, and
+ * how long it waits when it finds no free core before it looks again.
+ * Both short: back to back, the next pool kernel has only the ~50 ms of
+ * the running chart cell to copy its ~5,700 pages (~20 ms of work), and a
+ * third runnable task for a moment (a forker's clone, a kworker) is
+ * common on two cores.  With 10 ms for both, most such kernels were
+ * caught by their cell after 500-4,000 pages and the cell took the other
+ * ~2,000 faults itself; with 3 and 2 ms most finish (measured: the chart
+ * back to back 57-63 -> 50-55 ms, print(1) at 1 and 8 clients unchanged).
+ */
+#define PREFAULT_DELAY_MS		3
+#define PREFAULT_BUSY_WAIT_MS	2
 /* fresh heap written ahead for a cell's large buffers (a chart's canvas) */
 #define PREFAULT_HEAP_BYTES		((size_t) 4 << 20)
 /* pages copied between two looks at the control pipe (~0.1 ms) */
@@ -248,7 +259,7 @@ populate_while_idle(uintptr_t start, size_t pages, size_t *done,
 			if (poll(control, 1, 0) != 0)
 				return false;
 			while (!core_is_free(loadavg))
-				if (poll(control, 1, PREFAULT_DELAY_MS) != 0)
+				if (poll(control, 1, PREFAULT_BUSY_WAIT_MS) != 0)
 					return false;
 		}
 		if (n > PREFAULT_BATCH_PAGES - *done % PREFAULT_BATCH_PAGES)
