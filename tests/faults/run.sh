@@ -23,6 +23,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lib/cluster.sh"
+. "$ROOT/tests/lib/load_clients.sh"
 MAX_SYNC=4
 MAX_JOBS=2
 MAX_SESSIONS=4
@@ -68,15 +69,7 @@ executor_tree() {
 all_gone() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 
 OUT=$PI_TEST_DIR/faults
-as_pg mkdir -p "$OUT"
-client() {  # client KIND N
-	as_pg "$PI_PGBIN/psql" -X -A -t -q -F '|' -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" \
-		-d "$PI_TEST_DB" -c "CALL load_$1($LOAD_SECONDS)" > "$OUT/$1-$2.out" 2>&1
-}
-pids=()
-for i in $(seq 1 "$SYNC_CLIENTS"); do client sync "$i" & pids+=($!); done
-for i in $(seq 1 "$JOB_CLIENTS"); do client jobs "$i" & pids+=($!); done
-for i in $(seq 1 "$SESSION_CLIENTS"); do client session "$i" & pids+=($!); done
+load_clients_start "$OUT" "$LOAD_SECONDS" "$SYNC_CLIENTS" "$JOB_CLIENTS" "$SESSION_CLIENTS"
 # every kernel seen, for the leftover cgroups check
 SEEN=$OUT/kernels-seen
 ( while [ -d "$OUT" ]; do pi_kernel_pids 2>/dev/null; sleep 0.5; done ) > "$SEEN" &
@@ -104,18 +97,10 @@ for v in $VICTIMS; do
 	check "after kill -9 of the $v, a run completes again within 20 s" wait_until 20 _pi_ready
 	check "... and what had to die with the $v is gone" wait_until 10 all_gone $doomed
 done
-wait "${pids[@]}"
+wait "${LOAD_CLIENT_PIDS[@]}"
 
-ok=0; busy=0; bad=0; missing=0; kinds_seen=""
-for f in "$OUT"/*.out; do
-	line=$(grep -E '^[0-9]+\|[0-9]+\|[0-9]+\|' "$f" | tail -n 1)
-	if [ -z "$line" ]; then
-		missing=$((missing + 1)); echo "# $(basename "$f"): $(head -c 300 "$f")"; continue
-	fi
-	IFS='|' read -r o b x kinds last <<< "$line"
-	ok=$((ok + o)); busy=$((busy + b)); bad=$((bad + x)); kinds_seen="$kinds_seen $kinds"
-	[ "$x" -gt 0 ] && echo "# $(basename "$f"): $x other answers ($kinds), e.g. $last"
-done
+load_clients_tally "$OUT"
+ok=$LOAD_OK; busy=$LOAD_BUSY; bad=$LOAD_BAD; missing=$LOAD_MISSING; kinds_seen=$LOAD_KINDS
 echo "# $((SYNC_CLIENTS + JOB_CLIENTS + SESSION_CLIENTS)) clients for $LOAD_SECONDS s: $ok completed, $busy busy, $bad other answers"
 unexpected=""
 for k in $kinds_seen; do

@@ -16,6 +16,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$ROOT/tests/lib/cluster.sh"
+. "$ROOT/tests/lib/load_clients.sh"
 
 LOAD_SECONDS=${LOAD_SECONDS:-40}
 MAX_SYNC=4
@@ -57,15 +58,7 @@ K0=$(nkernels); FD0=$(nfds); RSS0=$(rss_kb)
 echo "# idle: $K0 kernels, $FD0 descriptors, loop RSS $RSS0 kB"
 
 OUT=$PI_TEST_DIR/load
-as_pg mkdir -p "$OUT"
-client() {  # client KIND N
-	as_pg "$PI_PGBIN/psql" -X -A -t -q -F '|' -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" \
-		-d "$PI_TEST_DB" -c "CALL load_$1($LOAD_SECONDS)" > "$OUT/$1-$2.out" 2>&1
-}
-pids=()
-for i in $(seq 1 "$SYNC_CLIENTS"); do client sync "$i" & pids+=($!); done
-for i in $(seq 1 "$JOB_CLIENTS"); do client jobs "$i" & pids+=($!); done
-for i in $(seq 1 "$SESSION_CLIENTS"); do client session "$i" & pids+=($!); done
+load_clients_start "$OUT" "$LOAD_SECONDS" "$SYNC_CLIENTS" "$JOB_CLIENTS" "$SESSION_CLIENTS"
 
 KMAX=0; FDMAX=0; RSSMAX=0
 SEEN=$OUT/kernels-seen
@@ -77,18 +70,10 @@ for _ in $(seq 1 "$LOAD_SECONDS"); do
 	[ "$f" -gt "$FDMAX" ] && FDMAX=$f
 	[ "${r:-0}" -gt "$RSSMAX" ] && RSSMAX=$r
 done
-wait "${pids[@]}"
+wait "${LOAD_CLIENT_PIDS[@]}"
 
-ok=0; busy=0; bad=0; missing=0
-for f in "$OUT"/*.out; do
-	line=$(grep -E '^[0-9]+\|[0-9]+\|[0-9]+\|' "$f" | tail -n 1)
-	if [ -z "$line" ]; then
-		missing=$((missing + 1)); echo "# $(basename "$f"): $(head -c 300 "$f")"; continue
-	fi
-	IFS='|' read -r o b x kinds last <<< "$line"
-	ok=$((ok + o)); busy=$((busy + b)); bad=$((bad + x))
-	[ "$x" -gt 0 ] && echo "# $(basename "$f"): $x bad ($kinds), e.g. $last"
-done
+load_clients_tally "$OUT"
+ok=$LOAD_OK; busy=$LOAD_BUSY; bad=$LOAD_BAD; missing=$LOAD_MISSING
 echo "# $((SYNC_CLIENTS + JOB_CLIENTS + SESSION_CLIENTS)) clients for ${LOAD_SECONDS} s: $ok completed, $busy busy, $bad other answers"
 echo "# peak: $KMAX kernels, $FDMAX descriptors, loop RSS $RSSMAX kB"
 
