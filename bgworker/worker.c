@@ -355,6 +355,24 @@ load_cancel_check(void)
 }
 
 /*
+ * Stop the timer, and drop a query cancel it raised that nothing took:
+ * from here on the job's row and slot tell whether the load was cancelled
+ * (load_failed_body), and the cancel is not lost.  One can be pending when
+ * the load has already stopped: the timer raises it in any transaction,
+ * the clean-up's too (dropping the staging table holds interrupts), and the
+ * error that ended the load may have come first (a progress report that
+ * saw the flag).  Left pending, the next CHECK_FOR_INTERRUPTS (even the one
+ * in ereport(LOG)) would throw it past every handler: the worker would exit
+ * and leave its job running until the lease ran out.
+ */
+static void
+load_cancel_timer_stop(void)
+{
+	disable_timeout(load_cancel_timer, false);
+	QueryCancelPending = false;
+}
+
+/*
  * Called by pi_load_csv_run inside the load's transaction, just before it
  * commits: the job is recorded completed in the commit that makes its table
  * visible, unless a cancel came first, which undoes the load.  With the
@@ -438,6 +456,8 @@ run_load_job(ClaimedJob *job)
 	}
 	PG_CATCH();
 	{
+		/* first: the LOG below checks for interrupts */
+		load_cancel_timer_stop();
 		failed.edata = worker_recover_from_error(ctx);
 		ereport(LOG,
 				(errmsg("pi worker %d: load job %s failed: %s", MyWorkerSlot + 1, job->id_text,
@@ -445,8 +465,7 @@ run_load_job(ClaimedJob *job)
 	}
 	PG_END_TRY();
 	/* a cancel that came as the load ended must not fail the recording */
-	disable_timeout(load_cancel_timer, false);
-	QueryCancelPending = false;
+	load_cancel_timer_stop();
 
 	pi_tally_run_ended(&job->tally, true);
 	if (failed.edata != NULL)
