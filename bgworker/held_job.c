@@ -263,16 +263,29 @@ typedef struct FinishedJob
 {
 	ClaimedJob *job;
 	const char *result_json;	/* NULL: the executor was lost */
+	bool		cancel_decides;	/* a cancel asked for ends it cancelled */
 } FinishedJob;
 
 static void
 finish_body(void *arg)
 {
 	FinishedJob *f = (FinishedJob *) arg;
+	bool		cancel_requested;
 
+	/*
+	 * With the row locked, like a load's end (job_end.c): a pi.cancel_job
+	 * that flagged it first answered true, so the job ends cancelled even
+	 * if its code ended meanwhile; one that comes later waits for this
+	 * commit and answers false.  A run the executor lost is not queued
+	 * again once a cancel was asked for.
+	 */
+	if (!job_end_lock_running(&f->job->id, MyWorkerBootId, &cancel_requested))
+		return;					/* ended or re-queued meanwhile: not ours */
 	/* the last progress and output sent stay, even if they came just before the end */
 	job_live_write(&f->job->live, &f->job->id);
-	if (f->result_json != NULL)
+	if (f->cancel_decides && (cancel_requested || held_job_cancel_requested(f->job)))
+		job_end_record_cancelled(&f->job->id, f->job->id_text, MyWorkerBootId, f->result_json);
+	else if (f->result_json != NULL)
 		job_end_record(&f->job->id, f->job->id_text, MyWorkerBootId, f->result_json);
 	else
 		job_end_requeue_lost(&f->job->id, f->job->id_text, MyWorkerBootId);
@@ -280,12 +293,13 @@ finish_body(void *arg)
 
 /*
  * Record the job's end: its result, or (result_json NULL) a run the
- * executor lost, queued again.
+ * executor lost, queued again; cancelled instead when cancel_decides and
+ * a cancel was asked for.
  */
 void
-held_job_finish(ClaimedJob *job, const char *result_json)
+held_job_finish(ClaimedJob *job, const char *result_json, bool cancel_decides)
 {
-	FinishedJob finished = {job, result_json};
+	FinishedJob finished = {job, result_json, cancel_decides};
 
 	worker_run_in_transaction("pi worker: recording job result", finish_body, &finished);
 }

@@ -57,6 +57,6 @@ extern void held_job_set_progress(double progress);
 extern void held_job_on_tick(void *arg);
 extern void held_job_on_progress(const char *progress_json, void *arg);
 extern void held_job_on_output(const char *output_json, void *arg);
-extern void held_job_finish(ClaimedJob *job, const char *result_json);
+extern void held_job_finish(ClaimedJob *job, const char *result_json, bool cancel_decides);
 
 #endif							/* PI_HELD_JOB_H */

@@ -291,9 +291,9 @@ run_job(ClaimedJob *job)
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor (pid %d) closed the connection of job %s without an answer",
 						MyWorkerSlot + 1, (int) executor, job->id_text),
-				 errdetail("The executor is still running; the job is queued again.")));
+				 errdetail("The executor is still running; the job is queued again, unless it was cancelled.")));
 
-	held_job_finish(job, finished);
+	held_job_finish(job, finished, true);
 	held_job_publish(NULL);
 }
 
@@ -471,7 +471,7 @@ run_load_job(ClaimedJob *job)
 	if (failed.edata != NULL)
 		worker_run_in_transaction("pi worker: recording load result", load_failed_body, &failed);
 	else if (!job->end_recorded)	/* a way to completion that skipped the hook */
-		held_job_finish(job, finished);
+		held_job_finish(job, finished, false);	/* its table is committed */
 	held_job_publish(NULL);
 }
 
