@@ -524,6 +524,11 @@ check "(r) ... and the job ends cancelled, never queued again (attempts = 1)" \
   "wait_status 60 $id cancelled completed failed pending &&
    [ \"\$(pi_sql \"SELECT status || ' ' || attempts FROM pi.jobs WHERE id = '$id'\")\" = 'cancelled 1' ]"
 check "(r) pi.execute works again" pi_wait_ready 60
+# output that never lets the worker's socket run dry does not hold a cancel back
+id=$(submit 'while True: print("x" * 200)' 120)
+check "(r) printing job running" "wait_status 20 $id running && sleep 1"
+check "(r) a job printing in a tight loop is cancelled" \
+  "[ \"\$(pi_sql \"SELECT pi.cancel_job('$id')\")\" = t ] && wait_status 60 $id cancelled"
 fi
 
 if want d || want e || want f || want r; then
