@@ -524,6 +524,34 @@ check "(r) ... and the job ends cancelled, never queued again (attempts = 1)" \
   "wait_status 60 $id cancelled completed failed pending &&
    [ \"\$(pi_sql \"SELECT status || ' ' || attempts FROM pi.jobs WHERE id = '$id'\")\" = 'cancelled 1' ]"
 check "(r) pi.execute works again" pi_wait_ready 60
+# a pi.cancel_job not yet committed already stops the run: the worker's
+# writes of live output skip a row another transaction holds
+SR=$(pi_sql "SELECT pi.create_session('cancel before commit')")
+WSR=$(pi_sql "SELECT workspace FROM pi.sessions WHERE id = '$SR'")
+id=$(pi_sql "SELECT pi.submit_job(\$pi\$
+import time
+while True:
+    with open('beat', 'a') as f:
+        f.write('x')
+    print('y' * 100)
+    time.sleep(0.02)
+\$pi\$, 120, '$SR')")
+beat_size() { as_pg stat -c %s "$WSR/beat" 2>/dev/null || echo 0; }
+beats() { [ "$(beat_size)" -gt 0 ]; }
+beat_stopped() { local a; a=$(beat_size); sleep 1; [ "$a" = "$(beat_size)" ]; }
+check "(r) a job that writes and prints runs" "wait_status 20 $id running && wait_until 20 beats"
+coproc HOLDER { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" 2>&1; }
+echo "BEGIN; SELECT 'held' FROM pi.jobs WHERE id = '$id' FOR UPDATE;" >&"${HOLDER[1]}"
+read -r -t 60 _ <&"${HOLDER[0]}"
+sleep 1  # the worker's live-output writes (every 250 ms) meet the held row
+echo "SELECT pi.cancel_job('$id');" >&"${HOLDER[1]}"
+read -r -t 60 answer <&"${HOLDER[0]}"
+check "(r) its run stops while the cancelling transaction is still open" \
+  "[ '$answer' = t ] && wait_until 30 beat_stopped && [ \"\$(status_of $id)\" = running ]"
+echo "COMMIT;" >&"${HOLDER[1]}"
+exec {HOLDER[1]}>&-
+wait "$HOLDER_PID" 2>/dev/null
+check "(r) ... and ends cancelled once it commits" wait_status 30 "$id" cancelled
 # output that never lets the worker's socket run dry does not hold a cancel back
 id=$(submit 'while True: print("x" * 200)' 120)
 check "(r) printing job running" "wait_status 20 $id running && sleep 1"
