@@ -40,6 +40,7 @@ OBJS = \
 	extension/load_copy.o \
 	bgworker/launcher.o \
 	bgworker/worker.o \
+	bgworker/held_job.o \
 	bgworker/rescue.o \
 	bgworker/job_live.o \
 	bgworker/job_end.o \
@@ -65,7 +66,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: every object depends on our headers.
-$(OBJS): $(wildcard extension/*.h) $(wildcard include/*.h)
+$(OBJS): $(wildcard extension/*.h) $(wildcard bgworker/*.h) $(wildcard include/*.h)
 
 include executor/executor.mk
 include gateway/gateway.mk

@@ -2,17 +2,19 @@
  *
  * job_end.c
  *	  A job's end as its worker writes it to pi.jobs: the result and final
- *	  status, or a lost run queued again; and, for a load, the look at the
- *	  row under its lock that decides between cancelled and the load's own
- *	  outcome.
+ *	  status, or a lost run queued again; and the look at the row under its
+ *	  lock that decides between cancelled and the job's own outcome.
  *
  * pi.cancel_job flags a running job's row (an UPDATE, so it holds the row
  * until it commits) and answers true.  A worker that reads the flag with
  * the row locked (job_end_lock_running) and writes the end in that same
  * transaction is in step with it: either the flag came first and the job
  * ends cancelled, or the job's end came first and pi.cancel_job, which
- * waited for the row, finds it finished and answers false.  Every caller
- * has SPI connected inside a transaction.
+ * waited for the row, finds it finished and answers false.  Loads do so in
+ * the transaction that loads their table, Python jobs when their run is
+ * over: a run that ended just before its cancel was seen ends cancelled
+ * too, with what it printed and returned kept (job_end_record_cancelled).
+ * Every caller has SPI connected inside a transaction.
  *
  *-------------------------------------------------------------------------
  */
@@ -76,6 +78,40 @@ job_end_record(const pg_uuid_t *job_id, const char *id_text, int64 boot_id,
 							  Int64GetDatum(boot_id)},
 							  NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "pi worker: recording the end of job %s failed", id_text);
+}
+
+/*
+ * The job ends cancelled, as pi.cancel_job answered, though its run ended
+ * otherwise before the cancel was seen (result_json, the run's result), or
+ * was lost with the executor (result_json NULL: not queued again).  What
+ * the run printed and returned is kept; the error says it was cancelled,
+ * and its detail how the run itself had ended.
+ */
+void
+job_end_record_cancelled(const pg_uuid_t *job_id, const char *id_text, int64 boot_id,
+						 const char *result_json)
+{
+	if (SPI_execute_with_args("UPDATE pi.jobs SET status = 'cancelled',"
+							  " result = pi.note_session_kernel(session_id, CASE"
+							  "   WHEN $2 IS NULL THEN pi.ended_result('cancelled', 'Cancelled',"
+							  "     'the job was cancelled; the Python executor stopped while it ran')"
+							  "   WHEN $2::jsonb ->> 'status' = 'cancelled' THEN $2::jsonb"
+							  "   ELSE $2::jsonb || jsonb_build_object('status', 'cancelled',"
+							  "     'error', jsonb_build_object('type', 'Cancelled',"
+							  "       'message', 'the job was cancelled',"
+							  "       'detail', 'Its code had already ended (' || coalesce($2::jsonb ->> 'status', 'no status')"
+							  "         || coalesce(': ' || ($2::jsonb -> 'error' ->> 'message'), '')"
+							  "         || ') when the cancel was seen; what it printed and returned is kept.'))"
+							  "   END) || pi.attempt_note(attempts, retry_reason),"
+							  " finished_at = clock_timestamp(), lease_until = NULL"
+							  " WHERE id = $1 AND status = 'running' AND worker_boot = $3",
+							  3, (Oid[]) {UUIDOID, TEXTOID, INT8OID},
+							  (Datum[]) {UUIDPGetDatum(job_id),
+							  result_json ? CStringGetTextDatum(result_json) : (Datum) 0,
+							  Int64GetDatum(boot_id)},
+							  (char[]) {' ', result_json ? ' ' : 'n', ' '},
+							  false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "pi worker: recording the cancel of job %s failed", id_text);
 }
 
 /*

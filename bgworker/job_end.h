@@ -2,7 +2,7 @@
  *
  * job_end.h
  *	  Writing a job's end to its row (bgworker/job_end.c), and the look at
- *	  the row, under its lock, that decides whether a load ends cancelled.
+ *	  the row, under its lock, that decides whether a job ends cancelled.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +16,8 @@ extern bool job_end_lock_running(const pg_uuid_t *job_id, int64 boot_id,
 								 bool *cancel_requested);
 extern void job_end_record(const pg_uuid_t *job_id, const char *id_text, int64 boot_id,
 						   const char *result_json);
+extern void job_end_record_cancelled(const pg_uuid_t *job_id, const char *id_text,
+									 int64 boot_id, const char *result_json);
 extern void job_end_requeue_lost(const pg_uuid_t *job_id, const char *id_text,
 								 int64 boot_id);
 extern char *job_end_load_failure_json(const ErrorData *edata, bool cancelled);

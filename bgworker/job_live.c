@@ -126,33 +126,42 @@ job_live_due(const JobLive *live)
 /*
  * In a transaction: write what is kept (progress, output or both) to the
  * job's row, in one UPDATE.  Only a running row is touched: a job that
- * ended or was re-queued keeps what its end wrote.
+ * ended or was re-queued keeps what its end wrote.  SKIP LOCKED, as the
+ * lease renewal: a transaction that holds the row (a pi.cancel_job not yet
+ * committed) must not stall the worker, which could then not pass that
+ * very cancel on to the run; what is kept waits for the next write.  The
+ * recording of the job's end holds the row itself, so its write is done.
  */
 void
 job_live_write(JobLive *live, const pg_uuid_t *job_id)
 {
 	bool		has_progress = live->progress.len > 0;
+	int			rc;
 
 	if (!has_progress && !live->output_dirty)
 		return;
-	(void) SPI_execute_with_args("UPDATE pi.jobs SET"
-								 " progress = CASE WHEN $2 IS NULL THEN progress"
-								 "   ELSE ($2::jsonb ->> 'progress')::double precision END,"
-								 " progress_message = CASE WHEN $2 IS NULL THEN progress_message"
-								 "   ELSE $2::jsonb ->> 'message' END,"
-								 " stdout_tail = coalesce($3, stdout_tail),"
-								 " stdout_bytes = coalesce($4, stdout_bytes)"
-								 " WHERE id = $1 AND status = 'running'",
-								 4, (Oid[]) {UUIDOID, TEXTOID, TEXTOID, INT8OID},
-								 (Datum[]) {UUIDPGetDatum(job_id),
-								 has_progress ? CStringGetTextDatum(live->progress.data) : (Datum) 0,
-								 live->output_dirty ? CStringGetTextDatum(live->tail.data) : (Datum) 0,
-								 Int64GetDatum(live->stdout_bytes)},
-								 (char[]) {' ', has_progress ? ' ' : 'n',
-								 live->output_dirty ? ' ' : 'n',
-								 live->output_dirty ? ' ' : 'n'},
-								 false, 0);
+	rc = SPI_execute_with_args("UPDATE pi.jobs j SET"
+							   " progress = CASE WHEN $2 IS NULL THEN j.progress"
+							   "   ELSE ($2::jsonb ->> 'progress')::double precision END,"
+							   " progress_message = CASE WHEN $2 IS NULL THEN j.progress_message"
+							   "   ELSE $2::jsonb ->> 'message' END,"
+							   " stdout_tail = coalesce($3, j.stdout_tail),"
+							   " stdout_bytes = coalesce($4, j.stdout_bytes)"
+							   " FROM (SELECT id FROM pi.jobs WHERE id = $1 AND status = 'running'"
+							   "   FOR UPDATE SKIP LOCKED) me WHERE j.id = me.id",
+							   4, (Oid[]) {UUIDOID, TEXTOID, TEXTOID, INT8OID},
+							   (Datum[]) {UUIDPGetDatum(job_id),
+							   has_progress ? CStringGetTextDatum(live->progress.data) : (Datum) 0,
+							   live->output_dirty ? CStringGetTextDatum(live->tail.data) : (Datum) 0,
+							   Int64GetDatum(live->stdout_bytes)},
+							   (char[]) {' ', has_progress ? ' ' : 'n',
+							   live->output_dirty ? ' ' : 'n',
+							   live->output_dirty ? ' ' : 'n'},
+							   false, 0);
+	live->written_at = GetCurrentTimestamp();
+	/* held by another transaction, or no longer running: kept as it is */
+	if (rc != SPI_OK_UPDATE || SPI_processed == 0)
+		return;
 	resetStringInfo(&live->progress);
 	live->output_dirty = false;
-	live->written_at = GetCurrentTimestamp();
 }

@@ -6,7 +6,7 @@
  *	  jobs whose worker died.
  *
  * The loop follows worker_spi: every transaction is opened and closed in
- * run_in_transaction(), and none is open while Python runs (a rule of
+ * worker_run_in_transaction(), and none is open while Python runs (a rule of
  * docs/architecture.md for async jobs).  A job's life in pi.jobs:
  *
  *	 pending --claim (FOR UPDATE SKIP LOCKED)--> running --finish--> completed,
@@ -24,7 +24,9 @@
  * repeat side effects of the first attempt.
  *
  * Everything one turn of the loop allocates lives in JobLoopContext, reset
- * at the start of the next turn (pg_cron's CronLoopContext).
+ * at the start of the next turn (pg_cron's CronLoopContext).  What is done
+ * for any job a worker holds (its slot, transactions, lease and live output,
+ * the recording of its end) is in held_job.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +55,7 @@
 #include "datasets.h"
 #include "executor_client.h"
 #include "guc.h"
+#include "held_job.h"
 #include "sessions.h"
 #include "shmem.h"
 #include "tenant_limits.h"
@@ -61,91 +64,11 @@
 #include "workers.h"
 #include "rescue.h"
 
-/*
- * Lease: pi.job_lease_time (60 s) without renewal; renewed twelve times per
- * lease (every 5 s by default), so that a few slow renewals never lose it.
- */
-#define LEASE_RENEW_MS			Max(pi_job_lease_time * 1000 / 12, 200)
 /* Polling is only a safety net: submit_job wakes workers at commit. */
 #define IDLE_POLL_MS			5000
 #define RESCUE_INTERVAL_MS		10000
 
-typedef struct ClaimedJob
-{
-	pg_uuid_t	id;
-	char	   *id_text;
-	char	   *code;
-	int			timeout_s;
-	char	   *session_id;
-	char	   *workspace;
-	char	   *kind;			/* 'async' (Python) or 'load_csv' */
-	char	   *payload;		/* JSON text of a load_csv job */
-	char	   *owner;			/* submitted_by: the role the job runs for */
-	PiRunRequest quota;			/* the workspace quota its tenant's limit
-								 * leaves (tenant_limits.c) */
-	PiTally		tally;			/* its session in its tenant's tally */
-	bool		cancel_seen;	/* cancel_requested read back from the row */
-	bool		end_recorded;	/* a load's end, written in its own commit */
-	JobLive		live;			/* progress and output not yet written */
-	TimestampTz lease_renewed_at;
-} ClaimedJob;
-
-static int	my_slot = -1;
-static int64 my_boot_id = 0;
 static MemoryContext JobLoopContext = NULL;
-
-typedef void (*TransactionBody) (void *arg);
-
-/*
- * Run body inside its own transaction with SPI connected and a snapshot,
- * reporting what it does in pg_stat_activity.
- */
-static void
-run_in_transaction(const char *activity, TransactionBody body, void *arg)
-{
-	MemoryContext caller = CurrentMemoryContext;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-
-	body(arg);
-
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	/* the commit leaves TopMemoryContext current, where nothing may pile up */
-	MemoryContextSwitchTo(caller);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-static void
-release_slot(int code, Datum arg)
-{
-	if (my_slot < 0)
-		return;
-	SpinLockAcquire(&pi_shared->mutex);
-	if (pi_shared->slots[my_slot].pid == MyProcPid)
-		memset(&pi_shared->slots[my_slot], 0, sizeof(PiWorkerSlot));
-	SpinLockRelease(&pi_shared->mutex);
-}
-
-static void
-set_slot_job(const pg_uuid_t *job_id)
-{
-	PiWorkerSlot *slot = &pi_shared->slots[my_slot];
-
-	SpinLockAcquire(&pi_shared->mutex);
-	slot->has_job = (job_id != NULL);
-	if (job_id)
-		slot->job_id = *job_id;
-	slot->cancel_requested = false;
-	slot->progress = 0;
-	SpinLockRelease(&pi_shared->mutex);
-}
 
 /* ---- start-up ---------------------------------------------------------- */
 
@@ -169,13 +92,13 @@ wait_for_extension(void)
 	{
 		bool		ready = false;
 
-		run_in_transaction("pi worker: checking for the extension", check_extension_body, &ready);
+		worker_run_in_transaction("pi worker: checking for the extension", check_extension_body, &ready);
 		if (ready)
 			return;
 		if (!logged)
 			ereport(LOG,
 					(errmsg("pi worker %d: extension power_interpreter is not installed in database \"%s\"; waiting",
-							my_slot + 1, pi_database),
+							MyWorkerSlot + 1, pi_database),
 					 errhint("Run CREATE EXTENSION power_interpreter in database \"%s\".", pi_database)));
 		logged = true;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -191,7 +114,7 @@ wait_for_extension(void)
 static void
 rescue_body(void *arg)
 {
-	pi_rescue_jobs(my_slot, my_boot_id, JobLoopContext, (List **) arg);
+	pi_rescue_jobs(MyWorkerSlot, MyWorkerBootId, JobLoopContext, (List **) arg);
 }
 
 
@@ -223,7 +146,7 @@ claim_body(void *arg)
 							   "  (SELECT s.workspace FROM pi.sessions s WHERE s.id = j.session_id),"
 							   "  j.kind, j.payload::text, j.submitted_by::text",
 							   3, (Oid[]) {INT8OID, INT4OID, INT4OID},
-							   (Datum[]) {Int64GetDatum(my_boot_id), Int32GetDatum(MyProcPid),
+							   (Datum[]) {Int64GetDatum(MyWorkerBootId), Int32GetDatum(MyProcPid),
 							   Int32GetDatum(pi_job_lease_time)},
 							   NULL, false, 1);
 	if (rc != SPI_OK_UPDATE_RETURNING)
@@ -267,138 +190,15 @@ claim_body(void *arg)
 	 * Publish the job in shared memory before the claim commits, so that a
 	 * pi.cancel_job that sees the job running also finds this worker.
 	 */
-	set_slot_job(&job->id);
+	held_job_publish(&job->id);
 }
 
-/* ---- while the job runs ------------------------------------------------ */
-
-static void
-heartbeat_body(void *arg)
-{
-	ClaimedJob *job = (ClaimedJob *) arg;
-	bool		isnull;
-
-	/*
-	 * SKIP LOCKED: a pi.cancel_job transaction left open on the row must not
-	 * stall the worker; the lease is renewed at the next tick instead.
-	 */
-	if (SPI_execute_with_args("UPDATE pi.jobs j SET lease_until = clock_timestamp() + make_interval(secs => $2)"
-							  " FROM (SELECT id FROM pi.jobs WHERE id = $1 AND status = 'running'"
-							  "   FOR UPDATE SKIP LOCKED) me WHERE j.id = me.id"
-							  " RETURNING j.cancel_requested",
-							  2, (Oid[]) {UUIDOID, INT4OID},
-							  (Datum[]) {UUIDPGetDatum(&job->id), Int32GetDatum(pi_job_lease_time)},
-							  NULL, false, 1) == SPI_OK_UPDATE_RETURNING &&
-		SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		job->cancel_seen = true;
-	job->lease_renewed_at = GetCurrentTimestamp();
-}
-
-static bool
-lease_due(const ClaimedJob *job)
-{
-	return TimestampDifferenceExceeds(job->lease_renewed_at, GetCurrentTimestamp(),
-									  LEASE_RENEW_MS);
-}
-
-static void
-upkeep_body(void *arg)
-{
-	ClaimedJob *job = (ClaimedJob *) arg;
-
-	job_live_write(&job->live, &job->id);
-	if (lease_due(job))
-		heartbeat_body(job);
-}
-
-/*
- * Every JOB_LIVE_WRITE_MS (tick_ms) and after each frame: what is due of
- * the kept progress and output and of the lease, in one transaction.  A
- * pi.progress() or print loop costs a few commits a second, a value shows
- * within JOB_LIVE_WRITE_MS with no frame after it, and finish_body writes
- * the last one with the result.
- */
-static void
-on_tick(void *arg)
-{
-	ClaimedJob *job = (ClaimedJob *) arg;
-
-	if (job_live_due(&job->live) || lease_due(job))
-		run_in_transaction("pi worker: renewing job lease, recording progress",
-						   upkeep_body, job);
-}
-
-/* A 'P' frame: keep it as the latest value. */
-static void
-on_progress(const char *progress_json, void *arg)
-{
-	ClaimedJob *job = (ClaimedJob *) arg;
-
-	job_live_progress(&job->live, progress_json);
-	on_tick(job);
-}
-
-/* An 'O' frame: the job's stdout so far grows. */
-static void
-on_output(const char *output_json, void *arg)
-{
-	ClaimedJob *job = (ClaimedJob *) arg;
-
-	job_live_output(&job->live, output_json);
-	on_tick(job);
-}
+/* ---- Python jobs -------------------------------------------------------- */
 
 static bool
 should_cancel(void *arg)
 {
-	ClaimedJob *job = (ClaimedJob *) arg;
-	bool		requested;
-
-	SpinLockAcquire(&pi_shared->mutex);
-	requested = pi_shared->slots[my_slot].cancel_requested;
-	SpinLockRelease(&pi_shared->mutex);
-	return requested || job->cancel_seen;
-}
-
-/* ---- finish ------------------------------------------------------------ */
-
-typedef struct FinishedJob
-{
-	ClaimedJob *job;
-	const char *result_json;	/* NULL: the executor was lost */
-} FinishedJob;
-
-static void
-finish_body(void *arg)
-{
-	FinishedJob *f = (FinishedJob *) arg;
-
-	/* the last progress and output sent stay, even if they came just before the end */
-	job_live_write(&f->job->live, &f->job->id);
-	if (f->result_json != NULL)
-		job_end_record(&f->job->id, f->job->id_text, my_boot_id, f->result_json);
-	else
-		job_end_requeue_lost(&f->job->id, f->job->id_text, my_boot_id);
-}
-
-/*
- * In a PG_CATCH block: take the error out of the error state (copied into
- * ctx) and end any transaction it left open, so the worker can go on.
- */
-static ErrorData *
-recover_from_error(MemoryContext ctx)
-{
-	ErrorData  *edata;
-
-	HOLD_INTERRUPTS();
-	MemoryContextSwitchTo(ctx);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AbortOutOfAnyTransaction();
-	MemoryContextSwitchTo(ctx);
-	RESUME_INTERRUPTS();
-	return edata;
+	return held_job_cancel_requested((ClaimedJob *) arg);
 }
 
 /*
@@ -421,11 +221,11 @@ run_code_caught(const PiRunRequest *req, const PiRunCallbacks *callbacks, char *
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = recover_from_error(ctx);
+		ErrorData  *edata = worker_recover_from_error(ctx);
 
 		ereport(LOG,
 				(errmsg("pi worker %d: running job %s failed: %s",
-						my_slot + 1, req->job_id, edata->message)));
+						MyWorkerSlot + 1, req->job_id, edata->message)));
 		FreeErrorData(edata);
 		outcome = PI_RUN_EXECUTOR_LOST;
 		*errored = true;
@@ -439,7 +239,7 @@ run_job(ClaimedJob *job)
 {
 	PiRunRequest req = {0};
 	PiRunCallbacks callbacks = {0};
-	FinishedJob finished = {job, NULL};
+	const char *finished = NULL;
 	char	   *result_json = NULL;
 	char	   *activity = psprintf("pi worker: running job %s", job->id_text);
 	pid_t		executor;
@@ -459,9 +259,9 @@ run_job(ClaimedJob *job)
 	req.owner_max_sessions = job->quota.owner_max_sessions;
 	req.live_output = true;
 
-	callbacks.on_progress = on_progress;
-	callbacks.on_output = on_output;
-	callbacks.on_tick = on_tick;
+	callbacks.on_progress = held_job_on_progress;
+	callbacks.on_output = held_job_on_output;
+	callbacks.on_tick = held_job_on_tick;
 	callbacks.should_cancel = should_cancel;
 	callbacks.tick_ms = JOB_LIVE_WRITE_MS;
 	callbacks.arg = job;
@@ -475,12 +275,12 @@ run_job(ClaimedJob *job)
 	outcome = run_code_caught(&req, &callbacks, &result_json, &errored);
 	pi_tally_run_ended(&job->tally, true);
 	if (outcome == PI_RUN_RESULT)
-		finished.result_json = result_json;
+		finished = result_json;
 	else if (!errored && executor != 0 && pi_executor_died(executor))
 	{
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor stopped while running job %s",
-						my_slot + 1, job->id_text)));
+						MyWorkerSlot + 1, job->id_text)));
 		/* no worker claims again until the launcher has replaced it */
 		SpinLockAcquire(&pi_shared->mutex);
 		if (pi_shared->executor_pid == executor)
@@ -490,11 +290,11 @@ run_job(ClaimedJob *job)
 	else if (!errored)
 		ereport(LOG,
 				(errmsg("pi worker %d: the Python executor (pid %d) closed the connection of job %s without an answer",
-						my_slot + 1, (int) executor, job->id_text),
-				 errdetail("The executor is still running; the job is queued again.")));
+						MyWorkerSlot + 1, (int) executor, job->id_text),
+				 errdetail("The executor is still running; the job is queued again, unless it was cancelled.")));
 
-	run_in_transaction("pi worker: recording job result", finish_body, &finished);
-	set_slot_job(NULL);
+	held_job_finish(job, finished, true);
+	held_job_publish(NULL);
 }
 
 /* ---- load jobs --------------------------------------------------------- */
@@ -511,7 +311,7 @@ load_progress(int64 done, int64 total, void *arg)
 	ClaimedJob *job = (ClaimedJob *) arg;
 	double		fraction = total > 0 ? Min((double) done / total, 1.0) : 0;
 
-	if (should_cancel(job))
+	if (held_job_cancel_requested(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("the load was cancelled")));
@@ -522,14 +322,10 @@ load_progress(int64 done, int64 total, void *arg)
 		job_live_progress(&job->live,
 						  psprintf("{\"progress\": %.4f, \"message\": \"analysing the file: %lld of %lld MB\"}",
 								   fraction * 0.5, (long long) (done >> 20), (long long) (total >> 20)));
-		on_tick(job);
+		held_job_on_tick(job);
 	}
 	else
-	{
-		SpinLockAcquire(&pi_shared->mutex);
-		pi_shared->slots[my_slot].progress = 0.5 + fraction * 0.5;
-		SpinLockRelease(&pi_shared->mutex);
-	}
+		held_job_set_progress(0.5 + fraction * 0.5);
 }
 
 /*
@@ -550,12 +346,30 @@ static TimeoutId load_cancel_timer = MAX_TIMEOUTS;
 static void
 load_cancel_check(void)
 {
-	if (my_slot >= 0 && pi_shared->slots[my_slot].cancel_requested && IsTransactionState())
+	if (held_job_slot_cancel_flag() && IsTransactionState())
 	{
 		QueryCancelPending = true;
 		InterruptPending = true;
 		SetLatch(MyLatch);
 	}
+}
+
+/*
+ * Stop the timer, and drop a query cancel it raised that nothing took:
+ * from here on the job's row and slot tell whether the load was cancelled
+ * (load_failed_body), and the cancel is not lost.  One can be pending when
+ * the load has already stopped: the timer raises it in any transaction,
+ * the clean-up's too (dropping the staging table holds interrupts), and the
+ * error that ended the load may have come first (a progress report that
+ * saw the flag).  Left pending, the next CHECK_FOR_INTERRUPTS (even the one
+ * in ereport(LOG)) would throw it past every handler: the worker would exit
+ * and leave its job running until the lease ran out.
+ */
+static void
+load_cancel_timer_stop(void)
+{
+	disable_timeout(load_cancel_timer, false);
+	QueryCancelPending = false;
 }
 
 /*
@@ -573,18 +387,18 @@ load_at_commit(const char *result_json, void *arg)
 	bool		cancel_requested;
 
 	SPI_connect();
-	if (!job_end_lock_running(&job->id, my_boot_id, &cancel_requested))
+	if (!job_end_lock_running(&job->id, MyWorkerBootId, &cancel_requested))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("load job %s is no longer running in this worker; its load was undone",
 						job->id_text),
 				 errhint("pi.job_status tells how the job ended; load the file again if it did not complete.")));
-	if (cancel_requested || should_cancel(job))
+	if (cancel_requested || held_job_cancel_requested(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("the load was cancelled")));
 	job_live_write(&job->live, &job->id);
-	job_end_record(&job->id, job->id_text, my_boot_id, result_json);
+	job_end_record(&job->id, job->id_text, MyWorkerBootId, result_json);
 	SPI_finish();
 	/* undone with the rest if the commit fails: pi_load_csv_run throws then */
 	job->end_recorded = true;
@@ -608,12 +422,12 @@ load_failed_body(void *arg)
 	bool		cancel_requested;
 	bool		cancelled;
 
-	if (!job_end_lock_running(&f->job->id, my_boot_id, &cancel_requested))
+	if (!job_end_lock_running(&f->job->id, MyWorkerBootId, &cancel_requested))
 		return;					/* ended or re-queued meanwhile: not ours */
 	cancelled = f->edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		cancel_requested || should_cancel(f->job);
+		cancel_requested || held_job_cancel_requested(f->job);
 	job_live_write(&f->job->live, &f->job->id);
-	job_end_record(&f->job->id, f->job->id_text, my_boot_id,
+	job_end_record(&f->job->id, f->job->id_text, MyWorkerBootId,
 				   job_end_load_failure_json(f->edata, cancelled));
 }
 
@@ -627,7 +441,7 @@ run_load_job(ClaimedJob *job)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 	FailedLoad	failed = {job, NULL};
-	FinishedJob finished = {job, NULL};
+	char	   *finished = NULL;
 
 	pgstat_report_activity(STATE_RUNNING, psprintf("pi worker: loading %s", job->code));
 	if (load_cancel_timer == MAX_TIMEOUTS)
@@ -637,27 +451,28 @@ run_load_job(ClaimedJob *job)
 						 LOAD_CANCEL_POLL_MS);
 	PG_TRY();
 	{
-		finished.result_json = pi_load_csv_run(job->id_text, job->workspace, job->payload,
+		finished = pi_load_csv_run(job->id_text, job->workspace, job->payload,
 											   load_progress, load_at_commit, job);
 	}
 	PG_CATCH();
 	{
-		failed.edata = recover_from_error(ctx);
+		/* first: the LOG below checks for interrupts */
+		load_cancel_timer_stop();
+		failed.edata = worker_recover_from_error(ctx);
 		ereport(LOG,
-				(errmsg("pi worker %d: load job %s failed: %s", my_slot + 1, job->id_text,
+				(errmsg("pi worker %d: load job %s failed: %s", MyWorkerSlot + 1, job->id_text,
 						failed.edata->message)));
 	}
 	PG_END_TRY();
 	/* a cancel that came as the load ended must not fail the recording */
-	disable_timeout(load_cancel_timer, false);
-	QueryCancelPending = false;
+	load_cancel_timer_stop();
 
 	pi_tally_run_ended(&job->tally, true);
 	if (failed.edata != NULL)
-		run_in_transaction("pi worker: recording load result", load_failed_body, &failed);
+		worker_run_in_transaction("pi worker: recording load result", load_failed_body, &failed);
 	else if (!job->end_recorded)	/* a way to completion that skipped the hook */
-		run_in_transaction("pi worker: recording load result", finish_body, &finished);
-	set_slot_job(NULL);
+		held_job_finish(job, finished, false);	/* its table is committed */
+	held_job_publish(NULL);
 }
 
 /* ---- main loop ---------------------------------------------------------- */
@@ -683,43 +498,15 @@ stop_expired_kernels(List *session_ids)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata = recover_from_error(ctx);
+			ErrorData  *edata = worker_recover_from_error(ctx);
 
 			ereport(LOG,
 					(errmsg("pi worker %d: could not stop the kernel of expired session %s: %s",
-							my_slot + 1, id, edata->message)));
+							MyWorkerSlot + 1, id, edata->message)));
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
 	}
-}
-
-static void
-take_slot(int slot)
-{
-	PiWorkerSlot *s = &pi_shared->slots[slot];
-	pid_t		holder;
-
-	SpinLockAcquire(&pi_shared->mutex);
-	holder = s->pid;
-	if (holder == 0 || kill(holder, 0) != 0)
-	{
-		memset(s, 0, sizeof(*s));
-		s->pid = MyProcPid;
-		s->latch = MyLatch;
-		holder = 0;
-	}
-	my_boot_id = pi_shared->boot_id;
-	SpinLockRelease(&pi_shared->mutex);
-
-	if (holder != 0)
-	{
-		ereport(LOG, (errmsg("pi worker %d: slot already held by process %d; exiting",
-							 slot + 1, (int) holder)));
-		proc_exit(0);
-	}
-	my_slot = slot;
-	on_shmem_exit(release_slot, (Datum) 0);
 }
 
 void
@@ -734,7 +521,7 @@ pi_worker_main(Datum main_arg)
 
 	if (slot < 0 || slot >= pi_shared->nslots)
 		proc_exit(0);
-	take_slot(slot);
+	worker_take_slot(slot);
 
 	BackgroundWorkerInitializeConnection(pi_database, NULL, 0);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
@@ -761,13 +548,13 @@ pi_worker_main(Datum main_arg)
 		{
 			List	   *expired = NIL;
 
-			run_in_transaction("pi worker: rescuing lost jobs", rescue_body, &expired);
+			worker_run_in_transaction("pi worker: rescuing lost jobs", rescue_body, &expired);
 			stop_expired_kernels(expired);
 			last_rescue = GetCurrentTimestamp();
 		}
 
 		pi_wait_for_executor();
-		run_in_transaction("pi worker: claiming a job", claim_body, &job);
+		worker_run_in_transaction("pi worker: claiming a job", claim_body, &job);
 		if (job.id_text != NULL)
 		{
 			if (job.kind && strcmp(job.kind, "load_csv") == 0)

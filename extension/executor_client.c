@@ -291,12 +291,20 @@ await_result(int sock, const PiRunRequest *req, const PiRunCallbacks *callbacks,
 		/*
 		 * Ticks go by the clock: a run that sends progress more often than
 		 * tick_ms never lets the wait time out, and its lease must still be
-		 * renewed.
+		 * renewed.  For the same reason the cancel question is asked on
+		 * every turn, not only after a wait: output that never lets the
+		 * socket run dry must not keep a cancel from being sent.
 		 */
 		if (callbacks && callbacks->on_tick && GetCurrentTimestamp() >= next_tick)
 		{
 			callbacks->on_tick(callbacks->arg);
 			next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tick_ms);
+		}
+		if (!cancel_sent && callbacks && callbacks->should_cancel &&
+			callbacks->should_cancel(callbacks->arg))
+		{
+			send_frame(sock, PI_FRAME_CANCEL, NULL, 0);
+			cancel_sent = true;
 		}
 
 		enlargeStringInfo(&buf, 65536);
@@ -324,12 +332,6 @@ await_result(int sock, const PiRunRequest *req, const PiRunCallbacks *callbacks,
 		{
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
-		}
-		if (!cancel_sent && callbacks && callbacks->should_cancel &&
-			callbacks->should_cancel(callbacks->arg))
-		{
-			send_frame(sock, PI_FRAME_CANCEL, NULL, 0);
-			cancel_sent = true;
 		}
 		if (GetCurrentTimestamp() > deadline)
 			ereport(ERROR,

@@ -312,7 +312,9 @@ pi_job_result(PG_FUNCTION_ARGS)
 /*
  * pi.cancel_job(job_id uuid) returns boolean: true when a pending job was
  * dequeued or a running job was asked to stop, false when the job had
- * already finished.
+ * already finished.  A job it answered true for ends cancelled: its worker
+ * writes the end with the row locked, after a last look at the flag this
+ * sets (bgworker/job_end.c), and this waits for that lock.
  */
 Datum
 pi_cancel_job(PG_FUNCTION_ARGS)

@@ -1,8 +1,9 @@
 # tests/datasets/split.sh: a large load on two backends (the job's worker
 # and a helper background worker, both filling a staging table in
 # pi_staging), and what a crash or a cancel in each phase leaves: nothing
-# (no staging table, no table, no dataset row, no helper).  Sourced by
-# run.sh after its large-load section (uses its cluster, SID, WS, load).
+# (no staging table, no table, no dataset row, no helper; after a cancel,
+# the worker lives on).  Sourced by run.sh after its large-load section
+# (uses its cluster, SID, WS, load).
 
 # nothing_left NAME: no staging table, no table or dataset row NAME, no helper
 nothing_left() {
@@ -169,4 +170,31 @@ check "cancelled in the swap: the reader saw the old rows throughout, and they a
 check "cancelled in the swap: no staging table, no helper, one table for the dataset" \
   "wait_until 30 nothing_left none_such &&
    [ \"\$(pi_sql \"SELECT count(*) FROM pg_tables WHERE tablename LIKE 'cancel_swap%'\")\" = 1 ]"
+echo "# cancel while the clean-up drops the staging table (a session holds its catalog row): the worker lives on"
+# The drop runs with interrupts held, and the worker's cancel timer keeps
+# firing inside it.  Such a cancel once outlived the clean-up and was thrown
+# by the next log line, past every handler: the worker exited and its job
+# stayed running until the lease ran out (60 s), then ended WorkerLost.
+job=$(pi_sql "SELECT pi.load_csv('huge.csv', 'cancel_cleanup', '$SID')")
+check "the helper starts" wait_until 120 helper_pid
+wpid=$(pi_sql "SELECT worker_pid FROM pi.jobs WHERE id = '$job'")
+coproc CATLOCK { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" 2>&1; }
+echo "BEGIN; SELECT 'locked' FROM pg_class WHERE oid = '$(staging_of "$job")'::regclass FOR UPDATE;" >&"${CATLOCK[1]}"
+read -r -t 60 locked <&"${CATLOCK[0]}"
+pi_sql "SELECT pi.cancel_job('$job')" >/dev/null
+worker_waits() {
+  [ "$(pi_sql "SELECT count(*) FROM pg_stat_activity WHERE pid = $wpid AND wait_event_type = 'Lock'")" = 1 ]
+}
+check "the cancelled load's clean-up waits for the catalog row" \
+  "[ \"$locked\" = locked ] && wait_until 60 worker_waits"
+sleep 1  # several turns of the worker's 200 ms cancel timer inside the clean-up
+echo "ROLLBACK;" >&"${CATLOCK[1]}"
+exec {CATLOCK[1]}>&-
+wait "$CATLOCK_PID" 2>/dev/null
+check "cancelled in the clean-up: its own worker ends the job cancelled (not the rescue, as lost)" \
+  "wait_until 120 ended $job &&
+   [ \"\$(pi_sql \"SELECT status || '/' || (result->'error'->>'type') FROM pi.jobs WHERE id = '$job'\")\" = cancelled/Cancelled ]"
+check "cancelled in the clean-up: the worker that ran it lives on" \
+  "[ -n '$wpid' ] && [ \"\$(pi_sql \"SELECT count(*) FROM pg_stat_activity WHERE pid = $wpid AND backend_type = 'pi worker'\")\" = 1 ]"
+check "cancelled in the clean-up: nothing is left" "wait_until 30 nothing_left cancel_cleanup"
 as_pg rm -f "$WS/huge.csv"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Async job queue against a real cluster: throughput and exactly-once, commit
 # semantics, sync calls not starved by long jobs, cancel, timeout, and rescue
-# of jobs after executor death, worker death and an immediate restart.
+# of jobs after executor death, worker death and an immediate restart; a
+# cancel that answered true ends the job cancelled (r).
 # Prints "N passed, M failed".
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -475,7 +476,90 @@ pi_psql -c "SELECT pi.execute(\$q\$import pi; pi.progress(0.5, 'x')\$q\$)->>'sta
 check "(q) ... and none without the setting" "! grep -q 'pi.progress' $PI_TEST_DIR/q2.err"
 fi
 
-if want d || want e || want f; then
+# ---------------------------------------------------------------- (r)
+if want r; then
+echo "# (r) a cancel that answered true ends the job cancelled, even as its code ends or its executor is lost"
+# The worker writes a job's end with the row locked, after a last look at
+# the cancel flag.  A session holding the row makes the worker wait there,
+# the run over; pi.cancel_job from that session then lands in the window
+# between the run's end and its recording.
+# cancel_at_end JOB [BEFORE]: hold JOB's row, run the shell command BEFORE
+# (if any), wait until the job's worker waits for the row, cancel the job
+# from the holding session and commit; prints pi.cancel_job's answer.
+cancel_at_end() {
+  local job=$1 before=${2:-} wpid answer=
+  wpid=$(pi_sql "SELECT worker_pid FROM pi.jobs WHERE id = '$job'")
+  coproc HOLDER { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" 2>&1; }
+  echo "BEGIN; SELECT 'held' FROM pi.jobs WHERE id = '$job' FOR UPDATE;" >&"${HOLDER[1]}"
+  read -r -t 60 _ <&"${HOLDER[0]}"
+  [ -n "$before" ] && eval "$before"
+  _waits_for_row() {
+    [ "$(pi_sql "SELECT count(*) FROM pg_stat_activity WHERE pid = $wpid AND wait_event_type = 'Lock'")" = 1 ]
+  }
+  wait_until 60 _waits_for_row || echo "#     the worker of $job did not wait for its row" >&2
+  echo "SELECT pi.cancel_job('$job'); COMMIT;" >&"${HOLDER[1]}"
+  read -r -t 60 answer <&"${HOLDER[0]}"
+  exec {HOLDER[1]}>&-
+  wait "$HOLDER_PID" 2>/dev/null
+  echo "$answer"
+}
+# a run that ends on its own (no output: its last expression is its result)
+id=$(submit 'import time; time.sleep(2); 6 * 7' 60)
+check "(r) job running" wait_status 20 "$id" running
+answer=$(cancel_at_end "$id")
+check "(r) cancel_job answered true as the code ended" "[ '$answer' = t ]"
+check "(r) ... the job ends" wait_status 30 "$id" cancelled completed failed
+check "(r) ... cancelled, not completed" "[ \"\$(status_of $id)\" = cancelled ]"
+check "(r) ... what it returned is kept, and the error says how its code had ended" wait_sql 1 \
+  "SELECT (r->'result'->>'repr') || ' ' || (r->'error'->>'type') || ' ' || (r->'error'->>'detail' LIKE '%(completed)%')::text
+     FROM pi.job_result('$id') r" "42 Cancelled true"
+# a run whose executor dies under it, the cancel landing before the re-queue
+id=$(submit 'import time; time.sleep(30)' 60)
+check "(r) second job running" wait_status 20 "$id" running
+sleep 0.5
+ex=$(executor_pid)
+answer=$(cancel_at_end "$id" '[ -n "$ex" ] && kill -9 "$ex"')
+check "(r) cancel_job answered true as the executor was lost" "[ -n '$ex' ] && [ '$answer' = t ]"
+check "(r) ... and the job ends cancelled, never queued again (attempts = 1)" \
+  "wait_status 60 $id cancelled completed failed pending &&
+   [ \"\$(pi_sql \"SELECT status || ' ' || attempts FROM pi.jobs WHERE id = '$id'\")\" = 'cancelled 1' ]"
+check "(r) pi.execute works again" pi_wait_ready 60
+# a pi.cancel_job not yet committed already stops the run: the worker's
+# writes of live output skip a row another transaction holds
+SR=$(pi_sql "SELECT pi.create_session('cancel before commit')")
+WSR=$(pi_sql "SELECT workspace FROM pi.sessions WHERE id = '$SR'")
+id=$(pi_sql "SELECT pi.submit_job(\$pi\$
+import time
+while True:
+    with open('beat', 'a') as f:
+        f.write('x')
+    print('y' * 100)
+    time.sleep(0.02)
+\$pi\$, 120, '$SR')")
+beat_size() { as_pg stat -c %s "$WSR/beat" 2>/dev/null || echo 0; }
+beats() { [ "$(beat_size)" -gt 0 ]; }
+beat_stopped() { local a; a=$(beat_size); sleep 1; [ "$a" = "$(beat_size)" ]; }
+check "(r) a job that writes and prints runs" "wait_status 20 $id running && wait_until 20 beats"
+coproc HOLDER { as_pg "$PI_PGBIN/psql" -X -A -t -q -h "$PI_TEST_DIR" -p "$PI_TEST_PORT" -d "$PI_TEST_DB" 2>&1; }
+echo "BEGIN; SELECT 'held' FROM pi.jobs WHERE id = '$id' FOR UPDATE;" >&"${HOLDER[1]}"
+read -r -t 60 _ <&"${HOLDER[0]}"
+sleep 1  # the worker's live-output writes (every 250 ms) meet the held row
+echo "SELECT pi.cancel_job('$id');" >&"${HOLDER[1]}"
+read -r -t 60 answer <&"${HOLDER[0]}"
+check "(r) its run stops while the cancelling transaction is still open" \
+  "[ '$answer' = t ] && wait_until 30 beat_stopped && [ \"\$(status_of $id)\" = running ]"
+echo "COMMIT;" >&"${HOLDER[1]}"
+exec {HOLDER[1]}>&-
+wait "$HOLDER_PID" 2>/dev/null
+check "(r) ... and ends cancelled once it commits" wait_status 30 "$id" cancelled
+# output that never lets the worker's socket run dry does not hold a cancel back
+id=$(submit 'while True: print("x" * 200)' 120)
+check "(r) printing job running" "wait_status 20 $id running && sleep 1"
+check "(r) a job printing in a tight loop is cancelled" \
+  "[ \"\$(pi_sql \"SELECT pi.cancel_job('$id')\")\" = t ] && wait_status 60 $id cancelled"
+fi
+
+if want d || want e || want f || want r; then
   check "no pi-executor process of this cluster left behind by the kills and restarts" \
     wait_until 20 _no_stray_executors \
     || for p in $(pi_stray_executors); do echo "#     stray: $p $(tr '\0' ' ' </proc/$p/cmdline)"; done
