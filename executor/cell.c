@@ -345,11 +345,14 @@ cell_finished(Kernel *k, void *arg)
 	else
 		kernel_end_run(k);
 	/*
-	 * Most runs freeze within a tenth of a millisecond: a few short sleeps
-	 * here (half a millisecond at most) spare them the loop's millisecond
-	 * granularity; a slower freeze is polled from the loop (freeze_settled).
+	 * Most runs freeze (or, v1, take their SIGSTOP once thawed) within a
+	 * tenth of a millisecond: a few short sleeps here (half a millisecond
+	 * at most) spare them the loop's millisecond granularity, and spare a
+	 * v1 run the final walk's second pass 10 ms later; a slower freeze is
+	 * polled from the loop (freeze_settled), a slower stop re-walked
+	 * (held.c).
 	 */
-	for (int i = 0; i < 10 && kernel_frozen_yet(k) == 0; i++)
+	for (int i = 0; i < 10 && (kernel_frozen_yet(k) == 0 || !kernel_stopped_yet(k)); i++)
 	{
 		struct timespec ts = {0, 50 * 1000};
 

@@ -519,6 +519,7 @@ extern void kernel_freeze(Kernel *k);
 extern void kernel_end_run(Kernel *k);
 extern bool kernel_thaw(Kernel *k);
 extern int	kernel_frozen_yet(const Kernel *k);
+extern bool kernel_stopped_yet(const Kernel *k);
 extern void kernel_thaw_killed(Kernel *k);
 extern Kernel *kernel_by_pid(pid_t pid);
 extern void kernel_free(Kernel *k);

@@ -9,7 +9,9 @@
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +267,52 @@ kernel_frozen_yet(const Kernel *k)
 	if (!k->frozen || !k->cg_frozen)
 		return 1;
 	return jail_cgroup_frozen(&k->cg);
+}
+
+/*
+ * Whether every thread of a kernel stopped with SIGSTOP has stopped: the
+ * kernel's own process only, the final walk checks the rest (held.c).  A
+ * v1 run gets its SIGSTOP while frozen and takes it only once thawed and
+ * scheduled again; a walk that comes first finds it running and waits a
+ * whole EXECUTOR_QUOTA_STEP_GAP_MS to look again (10 ms on most cells).
+ * True when there is nothing to wait for (not stopped with signals, gone,
+ * or unreadable: the walk decides then).
+ */
+bool
+kernel_stopped_yet(const Kernel *k)
+{
+	char		path[sizeof("/proc//task//stat") + 12 + NAME_MAX];
+	DIR		   *dir;
+	struct dirent *e;
+	bool		stopped = true;
+
+	if (!k->frozen || k->cg_frozen || k->pid <= 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int) k->pid);
+	if ((dir = opendir(path)) == NULL)
+		return true;
+	while (stopped && (e = readdir(dir)) != NULL)
+	{
+		char		buf[512];
+		char	   *paren;
+		FILE	   *f;
+		size_t		n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int) k->pid, e->d_name);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* the state follows the last ')': comm may hold anything */
+		paren = strrchr(buf, ')');
+		if (paren != NULL && paren[1] == ' ' && strchr("TtZX", paren[2]) == NULL)
+			stopped = false;
+	}
+	closedir(dir);
+	return stopped;
 }
 
 /*
