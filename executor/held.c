@@ -342,21 +342,7 @@ stop_tasks(HeldScan *h, pid_t pid)
 {
 	for (int t = 0; t < h->ntids; t++)
 	{
-		char		path[64];
-		char		buf[512];
-		FILE	   *f;
-		char	   *paren;
-		size_t		n;
-
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int) pid, (int) h->tids[t]);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;			/* gone */
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		/* "tid (comm) S ...": comm may hold anything, the state follows the last ')' */
-		paren = strrchr(buf, ')');
-		if (paren != NULL && paren[1] == ' ' && strchr("TtZX", paren[2]) != NULL)
+		if (executor_task_stopped(pid, h->tids[t]))
 			continue;
 		kill(pid, SIGSTOP);
 		h->unsettled = true;

@@ -11,7 +11,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,7 +280,7 @@ kernel_frozen_yet(const Kernel *k)
 bool
 kernel_stopped_yet(const Kernel *k)
 {
-	char		path[sizeof("/proc//task//stat") + 12 + NAME_MAX];
+	char		path[64];
 	DIR		   *dir;
 	struct dirent *e;
 	bool		stopped = true;
@@ -292,25 +291,8 @@ kernel_stopped_yet(const Kernel *k)
 	if ((dir = opendir(path)) == NULL)
 		return true;
 	while (stopped && (e = readdir(dir)) != NULL)
-	{
-		char		buf[512];
-		char	   *paren;
-		FILE	   *f;
-		size_t		n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int) k->pid, e->d_name);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		/* the state follows the last ')': comm may hold anything */
-		paren = strrchr(buf, ')');
-		if (paren != NULL && paren[1] == ' ' && strchr("TtZX", paren[2]) == NULL)
-			stopped = false;
-	}
+		if (e->d_name[0] != '.')
+			stopped = executor_task_stopped(k->pid, (pid_t) atoi(e->d_name));
 	closedir(dir);
 	return stopped;
 }

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,4 +93,29 @@ executor_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * Whether task tid of pid is stopped ('T', 't'), a zombie or dead, or gone
+ * (its stat cannot be opened): nothing of it can run.  A stat that cannot
+ * be parsed counts as running.  "tid (comm) S ...": comm may hold
+ * anything, the state follows the last ')'.
+ */
+bool
+executor_task_stopped(pid_t pid, pid_t tid)
+{
+	char		path[64];
+	char		buf[512];
+	FILE	   *f;
+	char	   *paren;
+	size_t		n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int) pid, (int) tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren != NULL && paren[1] == ' ' && strchr("TtZX", paren[2]) != NULL;
 }

@@ -2,7 +2,7 @@
  *
  * util.h
  *	  The lowest layer of pi-executor (util.c): growable byte buffers,
- *	  closing a descriptor once, the monotonic clock.
+ *	  closing a descriptor once, the monotonic clock, a task's stopped state.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct Buf
 {
@@ -25,5 +26,6 @@ extern void buf_consume(Buf *b, size_t n);
 extern void buf_free(Buf *b);
 extern void close_fd(int *fd);
 extern double executor_now_ms(void);
+extern bool executor_task_stopped(pid_t pid, pid_t tid);
 
 #endif							/* PI_EXECUTOR_UTIL_H */
